@@ -1,0 +1,51 @@
+# One command sets everything up and runs the demo (`make demo`), one sets everything up and runs
+# every test (`make test`). Both create .venv with uv, which is bootstrapped into .tools/ when it
+# is not on PATH.
+
+PYTHON ?= python3
+VENV   ?= .venv
+UV     ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+PY     := $(VENV)/bin/python
+# torch==2.11.* and torchaudio==2.11.* are pinned together in constraints.txt: torchaudio is built
+# for one torch release, and the newer CPU-only torch on this project's machines has no torchaudio.
+CONSTRAINTS := -c constraints.txt
+MEMBERS := -e core[testing] -e plugins/image -e plugins/audio -e plugins/text -e plugins/graph
+STAMP   := $(VENV)/.installed
+PYPROJECTS := $(wildcard core/pyproject.toml plugins/*/pyproject.toml) constraints.txt requirements/dev.txt
+
+.PHONY: env demo test lint docs wheels clean
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/python -m pip install --quiet uv
+
+$(STAMP): $(PYPROJECTS) | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)
+	$(UV) pip install --quiet --python $(PY) $(CONSTRAINTS) "torch==2.11.*" "torchaudio==2.11.*"
+	$(UV) pip install --quiet --python $(PY) $(CONSTRAINTS) -r requirements/dev.txt $(MEMBERS)
+	touch $(STAMP)
+
+env: $(STAMP)
+
+demo: env
+	$(VENV)/bin/mixup mixers
+	$(PY) examples/demo.py
+
+lint: env
+	$(VENV)/bin/ruff check .
+
+docs: env
+	$(VENV)/bin/mkdocs build --strict --quiet
+
+test: env lint
+	$(PY) -m pytest -n 2 --dist loadgroup
+
+wheels: env
+	rm -rf dist
+	for pkg in core plugins/image plugins/audio plugins/text plugins/graph; do \
+		$(PY) -m build --wheel --no-isolation --outdir dist $$pkg >/dev/null || exit 1; \
+	done
+	ls dist
+
+clean:
+	rm -rf $(VENV) .tools dist site

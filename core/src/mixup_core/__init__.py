@@ -1,0 +1,117 @@
+"""mixup-core: the Mixer protocol, mixed targets and losses, λ and pairing policies, and a plugin
+registry of mixers selected by name.
+
+Example:
+    >>> import torch
+    >>> from mixup_core import create_mixer, soft_cross_entropy
+    >>> mixer = create_mixer({"name": "mixup", "alpha": 0.4, "num_classes": 10})
+    >>> out = mixer(torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,)),
+    ...             generator=torch.Generator().manual_seed(0))
+    >>> loss = soft_cross_entropy(torch.randn(8, 10), out.targets)
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from ._config import (
+    MixerSpec,
+    check_requires,
+    create_mixer,
+    describe_mixer,
+    list_mixers,
+    load_config,
+    mixer_from_config,
+)
+from ._errors import (
+    AmbiguousMixerError,
+    ConfigError,
+    MissingPluginError,
+    MixupError,
+    PluginLoadError,
+    UnknownMixerError,
+)
+from ._lam import BetaLambda, FixedLambda, LambdaPolicy, LambdaSpec, UniformLambda, resolve_lambda
+from ._losses import mixed_binary_cross_entropy, mixed_cross_entropy, smooth_targets, soft_cross_entropy
+from ._mixer import Mixer, PairMixer, mixer_dataclass
+from ._pairing import (
+    CrossClassPairing,
+    FlipPairing,
+    PairingPolicy,
+    RandomPairing,
+    WithinClassPairing,
+    WithinGroupPairing,
+    resolve_pairing,
+)
+from ._plan import MixedBatch, MixPlan
+from ._plugins import (
+    ENTRY_POINT_GROUP,
+    get_plugin_manager,
+    get_registry,
+    register_plugin,
+    reset_registry,
+    unregister_plugin,
+)
+from ._registry import MixerInfo, MixerRegistry, PluginInfo, normalize_name
+from ._replay import MixedForward, forward_mixed, replay_at
+from ._targets import LabelMix, MixedTargets
+from .builtin import Choice, ChoicePlan, Mixup
+from .hookspecs import hookimpl
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "AmbiguousMixerError",
+    "BetaLambda",
+    "Choice",
+    "ChoicePlan",
+    "ConfigError",
+    "CrossClassPairing",
+    "FixedLambda",
+    "FlipPairing",
+    "LabelMix",
+    "LambdaPolicy",
+    "LambdaSpec",
+    "MissingPluginError",
+    "MixPlan",
+    "MixedBatch",
+    "MixedForward",
+    "MixedTargets",
+    "Mixer",
+    "MixerInfo",
+    "MixerRegistry",
+    "MixerSpec",
+    "Mixup",
+    "MixupError",
+    "PairMixer",
+    "PairingPolicy",
+    "PluginInfo",
+    "PluginLoadError",
+    "RandomPairing",
+    "UniformLambda",
+    "UnknownMixerError",
+    "WithinClassPairing",
+    "WithinGroupPairing",
+    "__version__",
+    "check_requires",
+    "create_mixer",
+    "describe_mixer",
+    "forward_mixed",
+    "get_plugin_manager",
+    "get_registry",
+    "hookimpl",
+    "list_mixers",
+    "load_config",
+    "mixed_binary_cross_entropy",
+    "mixed_cross_entropy",
+    "mixer_dataclass",
+    "mixer_from_config",
+    "normalize_name",
+    "register_plugin",
+    "replay_at",
+    "reset_registry",
+    "resolve_lambda",
+    "resolve_pairing",
+    "smooth_targets",
+    "soft_cross_entropy",
+    "unregister_plugin",
+]

@@ -1,0 +1,436 @@
+"""The Mixer protocol: sample a plan, apply it, mix the targets."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, ClassVar, Literal, TypeVar
+
+import torch
+from pydantic import ConfigDict, Field, TypeAdapter
+from pydantic.dataclasses import dataclass
+from pydantic_core import PydanticUndefined
+
+from ._errors import ConfigError, format_validation_error
+from ._lam import LambdaPolicy, resolve_lambda
+from ._pairing import PairingPolicy, resolve_pairing
+from ._plan import MixedBatch, MixPlan
+from ._random import check_generator
+from ._targets import LabelMix, MixedTargets, check_targets
+
+__all__ = ["Mixer", "PairMixer", "mixer_dataclass"]
+
+MIXER_CONFIG = ConfigDict(extra="forbid", validate_assignment=True, arbitrary_types_allowed=True)
+
+_T = TypeVar("_T")
+
+
+def mixer_dataclass(cls: type[_T]) -> type[_T]:
+    """Declare a mixer's parameters as validated dataclass fields.
+
+    Every :class:`Mixer` subclass is decorated with it. Fields become keyword arguments of the
+    constructor; ``pydantic.Field`` constraints (``ge``, ``le``, ``gt``, ``allow_inf_nan``) are
+    checked at construction and on assignment, unknown keyword arguments are rejected, and the
+    resulting error (a ``ValueError``) names the field and quotes the value.
+
+    Example:
+        >>> @mixer_dataclass
+        ... class Noisy(Mixup):
+        ...     sigma: float = Field(0.1, ge=0)
+    """
+    return dataclass(config=MIXER_CONFIG, repr=False, eq=True)(cls)  # type: ignore[return-value]
+
+
+def _describe_tensor(t: torch.Tensor) -> str:
+    return f"shape {tuple(t.shape)} and dtype {t.dtype}"
+
+
+@mixer_dataclass
+class Mixer:
+    """Base class of every mixer (a sample policy together with its label policy).
+
+    A mixer is called as ``out = mixer(inputs, targets, generator=g)`` and returns a
+    :class:`MixedBatch`. The call is three steps that can be used separately:
+    :meth:`sample` draws a :class:`MixPlan` from an explicit ``torch.Generator``; :meth:`apply`
+    mixes any tensor with that plan and is pure; :meth:`mix_targets` builds the
+    :class:`MixedTargets`. Subclasses implement ``_sample`` and ``_apply`` and set the class
+    attributes ``name`` (registry name), ``modality``, ``paper`` and ``cost``.
+
+    Contract, checked for every registered mixer by :mod:`mixup_core.testing`: inputs are never
+    modified unless ``inplace=True`` is asked; results are deterministic given the generator; shape,
+    dtype, device and memory format are kept; gradients flow to the inputs; batch size 1 and odd
+    sizes work; the anchor's label weight equals its share of the mixed input.
+
+    Args:
+        p: probability of mixing a batch (per sample in ``mode="sample"``), default 1.
+        enabled: set to ``False`` to turn mixing off (e.g. for the last epochs); the mixer then
+            returns its inputs unchanged with identity plans.
+        num_classes: number of classes, needed when targets are class indices.
+    """
+
+    name: ClassVar[str] = ""
+    modality: ClassVar[str] = "any"
+    paper: ClassVar[str] = ""
+    cost: ClassVar[Literal["none", "forward", "gradients", "hook", "dataset"]] = "none"
+    min_ndim: ClassVar[int] = 1
+    needs_float: ClassVar[bool] = True
+    example_shape: ClassVar[tuple[int, ...]] = (3, 8, 8)
+    """Shape of one sample used by the conformance kit and ``mixup describe`` examples."""
+    feature_dim: ClassVar[int] = 1
+    """A batch dimension along which the mixer never moves values (channels for images), used by
+    the conformance kit to measure each source's share of a mixed sample."""
+
+    p: float = Field(1.0, ge=0, le=1)
+    enabled: bool = True
+    num_classes: int | None = Field(None, ge=1)
+
+    # ------------------------------------------------------------------ public protocol
+    def __call__(
+        self,
+        inputs: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        *,
+        generator: torch.Generator | None = None,
+        num_classes: int | None = None,
+        protected: torch.Tensor | None = None,
+        groups: torch.Tensor | None = None,
+        out: torch.Tensor | None = None,
+    ) -> MixedBatch:
+        """Mix a batch.
+
+        Args:
+            inputs: ``(B, ...)`` floating tensor.
+            targets: class indices ``(B,)``, or float targets ``(B, ...)`` (one-hot, soft,
+                multi-hot, frame-level); ``None`` to mix inputs only.
+            generator: CPU ``torch.Generator``; ``None`` uses torch's global generator.
+            num_classes: overrides the mixer's ``num_classes`` for this call.
+            protected: boolean ``(B,)``: samples that must never be the minority of a mix.
+            groups: integer ``(B,)`` group ids (for ``pairing="within-group"``).
+            out: optional buffer of the inputs' shape and dtype that receives the result.
+        """
+        inputs = self.check_inputs(inputs)
+        k = num_classes if num_classes is not None else self.num_classes
+        checked = check_targets(targets, inputs.shape[0], k, inputs_shape=tuple(inputs.shape))
+        plan = self.sample(inputs, checked, generator=generator, protected=protected, groups=groups)
+        mixed = self.apply(inputs, plan, out=out)
+        mixed_targets = None if checked is None else self.mix_targets(checked, plan, num_classes=k)
+        return MixedBatch(inputs=mixed, targets=mixed_targets, plan=plan)
+
+    def sample(
+        self,
+        inputs: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        *,
+        generator: torch.Generator | None = None,
+        protected: torch.Tensor | None = None,
+        groups: torch.Tensor | None = None,
+    ) -> MixPlan:
+        """Draw a plan for ``inputs`` (read for its shape only) without applying it."""
+        generator = check_generator(generator)
+        inputs = self.check_inputs(inputs)
+        n = inputs.shape[0]
+        protected = _check_mask("protected", protected, n)
+        groups = _check_groups(groups, n)
+        if not self.enabled:
+            return self.identity_plan(inputs)
+        if self.p < 1.0 and not self._per_sample_p() and bool(torch.rand(1, generator=generator) >= self.p):
+            return self.identity_plan(inputs)
+        return self._sample(inputs, targets, generator=generator, protected=protected, groups=groups)
+
+    def apply(self, inputs: torch.Tensor, plan: MixPlan, *, out: torch.Tensor | None = None) -> torch.Tensor:
+        """Mix ``inputs`` with ``plan``. Pure: ``inputs`` is modified only when ``inplace=True``.
+
+        An identity plan returns ``inputs`` itself (or copies it into ``out``).
+        """
+        inputs = self.check_inputs(inputs)
+        if not isinstance(plan, MixPlan):
+            raise TypeError(f"plan must be a MixPlan, got {type(plan).__name__}")
+        if plan.batch_size != inputs.shape[0]:
+            raise ValueError(f"plan is for a batch of {plan.batch_size}, but inputs.shape={tuple(inputs.shape)}")
+        if out is not None and (out.shape != inputs.shape or out.dtype != inputs.dtype or out.device != inputs.device):
+            raise ValueError(
+                f"out must match the inputs (shape {tuple(inputs.shape)}, dtype {inputs.dtype}, device {inputs.device}), "
+                f"got shape {tuple(out.shape)}, dtype {out.dtype}, device {out.device}"
+            )
+        if plan.is_identity:
+            return inputs if out is None else out.copy_(inputs)
+        mixed = self._apply(inputs, plan, out=out)
+        if out is not None and mixed is not out:
+            mixed = out.copy_(mixed)
+        return mixed
+
+    def mix_targets(self, targets: torch.Tensor, plan: MixPlan, *, num_classes: int | None = None) -> MixedTargets:
+        """The targets that follow ``plan`` (the label policy). Default: weights = the plan's shares."""
+        k = num_classes if num_classes is not None else self.num_classes
+        return MixedTargets.from_plan(targets, plan, num_classes=k, label_mix=self._label_mix())
+
+    def identity_plan(self, inputs: torch.Tensor) -> MixPlan:
+        """The plan that leaves ``inputs`` unchanged (used when the batch is not mixed)."""
+        return MixPlan.identity(inputs.shape[0])
+
+    def check_inputs(self, inputs: object) -> torch.Tensor:
+        """Validate ``inputs`` and return it; errors name ``inputs`` and quote its shape or dtype."""
+        if not isinstance(inputs, torch.Tensor):
+            raise TypeError(f"inputs must be a torch.Tensor, got {type(inputs).__name__}")
+        if inputs.ndim < max(self.min_ndim, 1):
+            raise ValueError(f"{type(self).__name__} needs inputs with at least {self.min_ndim} dimensions (batch first), got inputs.shape={tuple(inputs.shape)}")
+        if inputs.shape[0] == 0:
+            raise ValueError(f"inputs is an empty batch: inputs.shape={tuple(inputs.shape)}")
+        if self.needs_float and not inputs.is_floating_point():
+            raise TypeError(
+                f"{type(self).__name__} mixes floating inputs, got inputs with {_describe_tensor(inputs)}; "
+                "convert with inputs.float() first"
+            )
+        return inputs
+
+    # ------------------------------------------------------------------ config
+    @classmethod
+    def qualified_name(cls) -> str:
+        """The registry name (``plugin:name``), or ``module:Class`` for unregistered classes."""
+        from ._registry import qualified_name_of
+
+        return qualified_name_of(cls)
+
+    def to_config(self) -> dict[str, Any]:
+        """A mapping that :func:`~mixup_core.create_mixer` turns back into an equal mixer.
+
+        Only parameters that differ from their defaults are listed.
+        """
+        config: dict[str, Any] = {"name": self.qualified_name()}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if _is_default(f, value):
+                continue
+            config[f.name] = _plain(value)
+        return config
+
+    @classmethod
+    def param_schema(cls) -> dict[str, Any]:
+        """JSON schema of the parameters: types, defaults and ranges (used by ``mixup describe``)."""
+        return TypeAdapter(cls).json_schema()
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.to_config().items() if k != "name")
+        return f"{type(self).__name__}({params})"
+
+    # ------------------------------------------------------------------ for subclasses
+    def _sample(
+        self,
+        inputs: torch.Tensor,
+        targets: torch.Tensor | None,
+        *,
+        generator: torch.Generator | None,
+        protected: torch.Tensor | None,
+        groups: torch.Tensor | None,
+    ) -> MixPlan:
+        raise NotImplementedError(f"{type(self).__name__} must implement _sample")
+
+    def _apply(self, inputs: torch.Tensor, plan: MixPlan, *, out: torch.Tensor | None) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must implement _apply")
+
+    def _per_sample_p(self) -> bool:
+        return False
+
+    def _label_mix(self) -> LabelMix:
+        return "linear"
+
+
+def field_default(f: dataclasses.Field[Any]) -> Any:
+    """The default value of a mixer parameter (``dataclasses.MISSING`` when it has none)."""
+    from pydantic.fields import FieldInfo
+
+    default: Any = f.default
+    factory: Any = f.default_factory
+    if isinstance(default, FieldInfo):
+        factory, default = default.default_factory, default.default
+        if default is PydanticUndefined:
+            default = dataclasses.MISSING
+    if factory is not None and factory is not dataclasses.MISSING:
+        return factory()
+    return default
+
+
+def _is_default(f: dataclasses.Field[Any], value: Any) -> bool:
+    default = field_default(f)
+    if default is dataclasses.MISSING or isinstance(value, torch.Tensor) or isinstance(default, torch.Tensor):
+        return False
+    return bool(value == default)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mixer):
+        return value.to_config()
+    if isinstance(value, (LambdaPolicy,)):
+        return value.to_config()
+    if isinstance(value, PairingPolicy):
+        return value.name
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _check_mask(name: str, mask: torch.Tensor | None, n: int) -> torch.Tensor | None:
+    if mask is None:
+        return None
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or tuple(mask.shape) != (n,):
+        got = f"shape {tuple(mask.shape)} and dtype {mask.dtype}" if isinstance(mask, torch.Tensor) else repr(mask)
+        raise ValueError(f"{name} must be a boolean tensor of shape ({n},), got {got}")
+    return mask.cpu()
+
+
+def _check_groups(groups: torch.Tensor | None, n: int) -> torch.Tensor | None:
+    if groups is None:
+        return None
+    if not isinstance(groups, torch.Tensor) or groups.is_floating_point() or tuple(groups.shape) != (n,):
+        got = f"shape {tuple(groups.shape)} and dtype {groups.dtype}" if isinstance(groups, torch.Tensor) else repr(groups)
+        raise ValueError(f"groups must be an integer tensor of shape ({n},), got {got}")
+    return groups.cpu().long()
+
+
+@mixer_dataclass
+class PairMixer(Mixer):
+    """Base class of mixers that mix each sample with one partner: λ, pairing and protection policies.
+
+    Subclasses implement ``_apply`` and, when the plan needs more than ``index`` and ``lam``
+    (a box, a mask), ``_make_plan``.
+
+    Args:
+        alpha: Beta(α, α) concentration for λ (default 1).
+        beta: second Beta parameter for an asymmetric Beta(α, β); ``None`` means ``alpha``.
+        lam: another λ policy: a fixed value, or a mapping such as ``{"dist": "uniform", "low": 0.2,
+            "high": 0.8}`` (see :func:`~mixup_core.resolve_lambda`); overrides ``alpha``/``beta``.
+        lam_max: replace λ by max(λ, 1 − λ), so the anchor always dominates (TMix).
+        mode: ``"batch"`` draws one λ per batch, ``"sample"`` one per sample.
+        pairing: ``"random"`` (permutation without fixed points, default), ``"flip"``,
+            ``"within-class"``, ``"cross-class"`` or ``"within-group"``.
+        protect: how protected samples are kept from dilution: ``"floor"`` clamps their share to at
+            least ``protect_floor``; ``"exclude"`` leaves them unmixed and never uses them as partners.
+        protect_floor: the minimal share of a protected sample in ``"floor"`` mode, in [0.5, 1].
+        protected_classes: classes whose samples are protected (in addition to the call's
+            ``protected`` mask).
+        label_mix: ``"linear"`` (default) or ``"union"`` (element-wise max, for multi-label targets).
+    """
+
+    alpha: float = Field(1.0, gt=0, allow_inf_nan=False)
+    beta: float | None = Field(None, gt=0, allow_inf_nan=False)
+    lam: Any = None
+    lam_max: bool = False
+    mode: Literal["batch", "sample"] = "batch"
+    pairing: Any = "random"
+    protect: Literal["floor", "exclude"] = "floor"
+    protect_floor: float = Field(0.5, ge=0.5, le=1.0)
+    protected_classes: list[int] = Field(default_factory=list)
+    label_mix: Literal["linear", "union"] = "linear"
+
+    def __post_init__(self) -> None:
+        # validate the policies up front, so a bad config fails at construction
+        _ = self.lam_policy, self.pairing_policy
+
+    @property
+    def lam_policy(self) -> LambdaPolicy:
+        """The resolved λ policy (re-resolved when ``lam``, ``alpha`` or ``beta`` change)."""
+        key = (repr(self.lam), self.alpha, self.beta)
+        cached = self.__dict__.get("_lam_cache")
+        if cached is None or cached[0] != key:
+            try:
+                policy = resolve_lambda(self.lam, self.alpha, self.beta)
+            except ConfigError:
+                raise
+            except ValueError as exc:  # pydantic's ValidationError is a ValueError
+                raise ConfigError(f"invalid lam={self.lam!r}: {format_validation_error(exc)}") from exc
+            cached = (key, policy)
+            object.__setattr__(self, "_lam_cache", cached)
+        return cached[1]  # type: ignore[no-any-return]
+
+    @property
+    def pairing_policy(self) -> PairingPolicy:
+        """The resolved pairing policy."""
+        key = repr(self.pairing)
+        cached = self.__dict__.get("_pairing_cache")
+        if cached is None or cached[0] != key:
+            cached = (key, resolve_pairing(self.pairing))
+            object.__setattr__(self, "_pairing_cache", cached)
+        return cached[1]  # type: ignore[no-any-return]
+
+    def _per_sample_p(self) -> bool:
+        return self.mode == "sample"
+
+    def _label_mix(self) -> LabelMix:
+        return self.label_mix
+
+    def draw(
+        self,
+        n: int,
+        targets: torch.Tensor | None = None,
+        *,
+        generator: torch.Generator | None = None,
+        protected: torch.Tensor | None = None,
+        groups: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Draw partners and λ for ``n`` samples: CPU ``index`` (long) and ``lam`` (float32), ``(n,)``.
+
+        Applies, in order: the pairing policy, the λ policy (per batch or per sample), ``lam_max``,
+        the per-sample ``p`` (sample mode), protection, and λ = 1 for samples paired with themselves.
+        """
+        pairing = self.pairing_policy
+        labels = _labels(targets) if (pairing.needs_labels or self.protected_classes) else None
+        if self.protected_classes:
+            assert labels is not None
+            by_class = torch.isin(labels, torch.tensor(self.protected_classes, dtype=labels.dtype))
+            protected = by_class if protected is None else (protected | by_class)
+        candidates = None if (protected is None or self.protect != "exclude") else ~protected
+        index = pairing.pair(n, labels=labels, groups=groups, candidates=candidates, generator=generator)
+        lam = self.lam_policy.sample(1 if self.mode == "batch" else n, generator).expand(n).clone()
+        if self.lam_max:
+            lam = torch.maximum(lam, 1.0 - lam)
+        if self.mode == "sample" and self.p < 1.0:
+            keep = torch.rand(n, generator=generator) < self.p
+            lam = torch.where(keep, lam, torch.ones_like(lam))
+        if protected is not None and bool(protected.any()):
+            index, lam = _protect(index, lam, protected, self.protect, self.protect_floor)
+        lam = torch.where(index == torch.arange(n), torch.ones_like(lam), lam)
+        return index, lam
+
+    def _sample(self, inputs, targets, *, generator, protected, groups):  # type: ignore[no-untyped-def]
+        index, lam = self.draw(inputs.shape[0], targets, generator=generator, protected=protected, groups=groups)
+        return self._make_plan(inputs, index, lam, generator=generator)
+
+    def _make_plan(
+        self, inputs: torch.Tensor, index: torch.Tensor, lam: torch.Tensor, *, generator: torch.Generator | None
+    ) -> MixPlan:
+        return MixPlan(index=index, lam=lam)
+
+
+def _labels(targets: torch.Tensor | None) -> torch.Tensor:
+    if targets is None:
+        raise ValueError("this pairing or protected_classes needs targets (class labels), got targets=None")
+    t = targets.detach().cpu()
+    if t.is_floating_point():
+        if t.ndim != 2:
+            raise ValueError(f"class labels are taken from (B,) indices or (B, K) scores, got targets.shape={tuple(t.shape)}")
+        return t.argmax(dim=1)
+    return t.long()
+
+
+def _protect(
+    index: torch.Tensor, lam: torch.Tensor, protected: torch.Tensor, mode: str, floor: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keep protected samples from being the minority of any mix."""
+    n = index.shape[0]
+    anchors = torch.arange(n)
+    if mode == "exclude":
+        # protected anchors stay unmixed; the pairing already kept them out of the partner pool
+        index = torch.where(protected, anchors, index)
+        return index, torch.where(protected, torch.ones_like(lam), lam)
+    lo = torch.where(protected, torch.full_like(lam, floor), torch.zeros_like(lam))
+    hi = torch.where(protected[index] & (index != anchors), torch.full_like(lam, 1.0 - floor), torch.ones_like(lam))
+    conflict = lo > hi
+    lam = torch.minimum(torch.maximum(lam, lo), hi)
+    index = torch.where(conflict, anchors, index)
+    lam = torch.where(conflict, torch.ones_like(lam), lam)
+    return index, lam
+
+
+MixerFactory = Callable[..., Mixer]

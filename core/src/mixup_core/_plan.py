@@ -1,0 +1,118 @@
+"""The plan of a mix (sampled first, applied second) and the result of a mixer call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+if TYPE_CHECKING:
+    from ._targets import MixedTargets
+
+__all__ = ["MixPlan", "MixedBatch"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class MixPlan:
+    """Everything a mix needs, sampled before anything is applied.
+
+    A plan is a frozen record of CPU tensors. ``Mixer.sample`` draws it from an explicit
+    ``torch.Generator``; ``Mixer.apply(inputs, plan)`` is then a pure function of the inputs and the
+    plan, so the same plan can be replayed on another tensor: a hidden layer (Manifold Mixup, TMix),
+    a second view, or a test. Mixers with more fields (boxes, masks, spans) subclass it with
+    ``@dataclass(frozen=True, kw_only=True)``.
+
+    Args:
+        index: partner of each sample, long ``(B,)``; ``(B, K-1)`` for mixers of K samples.
+        lam: the anchor's share after any area correction, float32 ``(B,)``; for K-sample mixers the
+            weights of the anchor and its partners, ``(B, K)``.
+
+    Example:
+        >>> plan = MixPlan(index=torch.tensor([1, 0]), lam=torch.tensor([0.7, 0.7]))
+        >>> plan.scalar_lam
+        0.699999988079071
+    """
+
+    index: torch.Tensor
+    lam: torch.Tensor
+    is_identity: bool = field(init=False, repr=False)
+    scalar_lam: float | None = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        index, lam = self.index, self.lam
+        if not isinstance(index, torch.Tensor) or index.dtype != torch.long or index.ndim not in (1, 2):
+            raise TypeError(f"MixPlan.index must be a long tensor of shape (B,) or (B, K-1), got {_describe(index)}")
+        if not isinstance(lam, torch.Tensor) or not lam.is_floating_point():
+            raise TypeError(f"MixPlan.lam must be a floating tensor, got {_describe(lam)}")
+        expected = (index.shape[0],) if index.ndim == 1 else (index.shape[0], index.shape[1] + 1)
+        if tuple(lam.shape) != expected:
+            raise ValueError(f"MixPlan.lam must have shape {expected} for index of shape {tuple(index.shape)}, got {tuple(lam.shape)}")
+        anchors = torch.arange(index.shape[0], device=index.device)
+        if index.ndim == 1:
+            identity = bool(((index == anchors) | (lam == 1)).all())
+            first = lam[:1]
+            scalar = float(first) if lam.numel() and bool((lam == first).all()) else None
+        else:
+            identity = bool(((index == anchors[:, None]).all(dim=1) | (lam[:, 0] == 1)).all())
+            scalar = None
+        object.__setattr__(self, "is_identity", identity)
+        object.__setattr__(self, "scalar_lam", scalar)
+
+    @property
+    def batch_size(self) -> int:
+        """The number of samples ``B``."""
+        return int(self.index.shape[0])
+
+    def partner_indices(self) -> torch.Tensor:
+        """All sources of each mixed sample, ``(B, K)``: column 0 is the anchor itself."""
+        index = self.index if self.index.ndim == 2 else self.index[:, None]
+        return torch.cat([torch.arange(self.batch_size, device=index.device)[:, None], index], dim=1)
+
+    def weights(self) -> torch.Tensor:
+        """The share of each source in :meth:`partner_indices`, ``(B, K)``."""
+        return torch.stack([self.lam, 1.0 - self.lam], dim=1) if self.lam.ndim == 1 else self.lam
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan as plain Python lists, for logging and audits ("who was mixed with whom")."""
+        out: dict[str, Any] = {"type": type(self).__name__}
+        for f in fields(self):
+            if not f.init:
+                continue
+            value = getattr(self, f.name)
+            if isinstance(value, torch.Tensor):
+                value = value.tolist()
+            elif isinstance(value, MixPlan):
+                value = value.to_dict()
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def identity(cls, batch_size: int) -> MixPlan:
+        """The plan that leaves every sample as it is."""
+        return MixPlan(index=torch.arange(batch_size), lam=torch.ones(batch_size))
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"tensor of dtype {value.dtype} and shape {tuple(value.shape)}"
+    return f"{type(value).__name__}: {value!r}"
+
+
+@dataclass(frozen=True)
+class MixedBatch:
+    """What a mixer call returns.
+
+    Args:
+        inputs: the mixed inputs, with the input's shape, dtype, device and memory format.
+        targets: the mixed targets (``None`` when the call had no targets).
+        plan: the plan that produced them, for audits and replay.
+
+    Example:
+        >>> out = mixer(x, y, generator=g)   # doctest: +SKIP
+        >>> loss = soft_cross_entropy(model(out.inputs), out.targets)   # doctest: +SKIP
+    """
+
+    inputs: torch.Tensor
+    targets: MixedTargets | None
+    plan: MixPlan

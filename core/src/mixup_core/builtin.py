@@ -1,0 +1,152 @@
+"""Core's own mixers, registered through the same hook as every plugin (plugin name ``core``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass as std_dataclass
+from typing import Any, ClassVar
+
+import torch
+from pydantic import Field
+
+from ._errors import ConfigError
+from ._mixer import Mixer, PairMixer, mixer_dataclass
+from ._plan import MixPlan
+from ._targets import MixedTargets
+from .hookspecs import hookimpl
+
+__all__ = ["Choice", "ChoicePlan", "Mixup"]
+
+
+@mixer_dataclass
+class Mixup(PairMixer):
+    """mixup: a convex combination of two whole samples and of their targets.
+
+    x̂ = λ·x_a + (1 − λ)·x_b and ŷ = λ·y_a + (1 − λ)·y_b, λ ~ Beta(α, α) (Zhang, Cisse, Dauphin,
+    Lopez-Paz, *mixup: Beyond Empirical Risk Minimization*, ICLR 2018, arXiv:1710.09412).
+    Works on tensors of any shape (images, spectrograms, waveforms, embeddings, hidden states), so
+    it is the one ``mixup`` of every tensor modality. The same plan replays at a hidden layer with
+    :func:`~mixup_core.replay_at` (Manifold Mixup).
+
+    Args:
+        inplace: write the mix into ``inputs`` (saves one allocation; the inputs are lost).
+        **kwargs: λ, pairing and protection options of :class:`~mixup_core.PairMixer`, and ``p``,
+            ``enabled``, ``num_classes`` of :class:`~mixup_core.Mixer`.
+
+    .. note:: ``mode="batch"`` (default) draws one λ for the batch and mixes with a scalar weight;
+       ``mode="sample"`` draws one λ per sample. Both are single vectorised kernels.
+
+    Example:
+        >>> mixer = Mixup(alpha=0.4, num_classes=10)
+        >>> out = mixer(torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,)),
+        ...             generator=torch.Generator().manual_seed(0))
+        >>> out.targets.dense().shape
+        torch.Size([8, 10])
+    """
+
+    name: ClassVar[str] = "mixup"
+    modality: ClassVar[str] = "any"
+    paper: ClassVar[str] = "Zhang et al., mixup: Beyond Empirical Risk Minimization, ICLR 2018, https://arxiv.org/abs/1710.09412"
+    cost: ClassVar[str] = "none"  # type: ignore[misc]
+
+    inplace: bool = False
+
+    def _apply(self, inputs: torch.Tensor, plan: MixPlan, *, out: torch.Tensor | None) -> torch.Tensor:
+        if plan.index.ndim != 1:
+            raise ValueError(f"{type(self).__name__} mixes pairs; got a plan with index of shape {tuple(plan.index.shape)}")
+        index = plan.index.to(inputs.device, non_blocking=True)
+        weight: float | torch.Tensor
+        if plan.scalar_lam is not None:
+            weight = plan.scalar_lam
+        else:
+            shape = (-1,) + (1,) * (inputs.ndim - 1)
+            weight = plan.lam.to(device=inputs.device, dtype=inputs.dtype, non_blocking=True).view(shape)
+        if self.inplace and out is None:
+            partner = inputs[index]
+            return inputs.lerp_(partner, 1.0 - weight)
+        if out is not None:
+            torch.index_select(inputs, 0, index, out=out)
+            return out.lerp_(inputs, weight)
+        # one allocation: gather the partners, then move them towards the anchors by λ
+        return inputs[index].lerp_(inputs, weight)
+
+
+@std_dataclass(frozen=True, kw_only=True)
+class ChoicePlan(MixPlan):
+    """The plan of a :class:`Choice`: which mixer was picked and that mixer's own plan.
+
+    Args:
+        choice: position of the chosen mixer in ``Choice.mixers``.
+        inner: the chosen mixer's plan.
+    """
+
+    choice: int
+    inner: MixPlan
+
+
+@mixer_dataclass
+class Choice(Mixer):
+    """RandomMix: pick one mixer per batch, with given weights.
+
+    The composite of Liu et al., *RandomMix: A mixed sample data augmentation method with multiple
+    mixed modes* (arXiv:2205.08728), and of timm's mixup/cutmix switch. Mixers are given by name,
+    mapping or instance and may themselves be composites.
+
+    Args:
+        mixers: the candidate mixers (specs accepted by :func:`~mixup_core.create_mixer`).
+        weights: relative probability of each mixer (default: uniform).
+
+    Example:
+        >>> mixer = Choice(mixers=[{"name": "mixup", "alpha": 0.2}, {"name": "mixup", "alpha": 1.0}],
+        ...                weights=[0.3, 0.7], num_classes=10)
+        >>> out = mixer(torch.randn(4, 5), torch.arange(4), generator=torch.Generator().manual_seed(0))
+        >>> out.plan.choice in (0, 1)
+        True
+    """
+
+    name: ClassVar[str] = "choice"
+    modality: ClassVar[str] = "any"
+    paper: ClassVar[str] = "Liu et al., RandomMix, arXiv 2022, https://arxiv.org/abs/2205.08728"
+
+    mixers: list[Any] = Field(default_factory=list)
+    weights: list[float] | None = None
+
+    def __post_init__(self) -> None:
+        from ._config import create_mixer
+
+        if not self.mixers:
+            raise ConfigError("choice needs at least one mixer in mixers=[...], got []")
+        built = [create_mixer(m) for m in self.mixers]
+        object.__setattr__(self, "mixers", built)
+        if self.weights is not None:
+            if len(self.weights) != len(built):
+                raise ConfigError(f"weights must have one entry per mixer ({len(built)}), got weights={self.weights!r}")
+            if any(not (w >= 0) for w in self.weights) or sum(self.weights) <= 0:
+                raise ConfigError(f"weights must be non-negative with a positive sum, got weights={self.weights!r}")
+
+    @property
+    def min_ndim(self) -> int:  # type: ignore[override]
+        return max(m.min_ndim for m in self.mixers)
+
+    def _sample(self, inputs, targets, *, generator, protected, groups):  # type: ignore[no-untyped-def]
+        w = torch.tensor(self.weights if self.weights is not None else [1.0] * len(self.mixers), dtype=torch.float64)
+        choice = int(torch.multinomial(w, 1, generator=generator))
+        inner = self.mixers[choice].sample(inputs, targets, generator=generator, protected=protected, groups=groups)
+        return ChoicePlan(index=inner.index, lam=inner.lam, choice=choice, inner=inner)
+
+    def _apply(self, inputs: torch.Tensor, plan: MixPlan, *, out: torch.Tensor | None) -> torch.Tensor:
+        if not isinstance(plan, ChoicePlan):
+            raise TypeError(f"Choice.apply needs a ChoicePlan, got {type(plan).__name__}")
+        return self.mixers[plan.choice].apply(inputs, plan.inner, out=out)
+
+    def mix_targets(self, targets: torch.Tensor, plan: MixPlan, *, num_classes: int | None = None) -> MixedTargets:
+        if isinstance(plan, ChoicePlan):
+            k = num_classes if num_classes is not None else self.num_classes
+            return self.mixers[plan.choice].mix_targets(targets, plan.inner, num_classes=k)
+        return super().mix_targets(targets, plan, num_classes=num_classes)
+
+
+@hookimpl
+def mixup_register_mixers(registry: Any) -> None:
+    """Register core's mixers: ``core:mixup`` and ``core:choice``."""
+    registry.add(Mixup)
+    registry.add(Choice)

@@ -1,0 +1,118 @@
+"""The ``mixup`` command line: list mixers and plugins, describe a mixer."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from . import __version__
+from ._config import describe_mixer, list_mixers
+from ._errors import MixupError
+from ._plugins import get_registry
+
+__all__ = ["main"]
+
+
+def _table(rows: list[list[str]], headers: list[str]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def _cmd_mixers(args: argparse.Namespace) -> int:
+    infos = list_mixers(args.pattern, args.modality)
+    if args.json:
+        print(json.dumps([i.to_dict() for i in infos], indent=2))
+        return 0
+    rows = [[i.name, i.modality, i.distribution or "-", i.summary] for i in infos]
+    print(_table(rows, ["name", "modality", "distribution", "summary"]))
+    broken = get_registry().broken_plugins()
+    if broken:
+        names = ", ".join(p.name for p in broken)
+        print(f"\n{len(broken)} plugin(s) failed to load: {names}. Run `mixup plugins` for details.", file=sys.stderr)
+    return 0
+
+
+def _cmd_plugins(args: argparse.Namespace) -> int:
+    plugins = get_registry().plugins()
+    if args.json:
+        print(json.dumps([p.to_dict() for p in plugins], indent=2))
+        return 0
+    rows = []
+    for p in plugins:
+        error = "" if p.error is None else f"{type(p.error).__name__}: {p.error}"
+        rows.append([p.name, p.distribution or "-", p.version or "-", p.status, str(len(p.mixers)), error])
+    print(_table(rows, ["plugin", "distribution", "version", "status", "mixers", "error"]))
+    return 0
+
+
+def _format_param(name: str, spec: dict[str, Any]) -> str:
+    kind = spec.get("type") or "/".join(str(s.get("type", "?")) for s in spec.get("anyOf", [])) or "any"
+    if "enum" in spec:
+        kind = " | ".join(repr(v) for v in spec["enum"])
+    bounds = []
+    for key, sym in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="), ("exclusiveMaximum", "<")):
+        for source in [spec, *spec.get("anyOf", [])]:
+            if key in source:
+                bounds.append(f"{sym} {source[key]}")
+    default = spec.get("default", "required")
+    rng = f"  [{', '.join(bounds)}]" if bounds else ""
+    return f"  {name:<18} {kind:<24} default {default!r}{rng}"
+
+
+def _cmd_describe(args: argparse.Namespace) -> int:
+    info = describe_mixer(args.name)
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+    print(f"{info['name']}  ({info['distribution']} {info['version']}, modality {info['modality']}, cost {info['cost']})")
+    print(f"  {info['summary']}")
+    if info["paper"]:
+        print(f"  paper: {info['paper']}")
+    print("parameters:")
+    for name, spec in info["params"].items():
+        print(_format_param(name, spec))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``mixup`` command."""
+    parser = argparse.ArgumentParser(prog="mixup", description="Mixup for PyTorch: mixers selected by name from any installed plugin.")
+    parser.add_argument("--version", action="version", version=f"mixup-core {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("mixers", help="list installed mixers")
+    p.add_argument("pattern", nargs="?", default=None, help="fnmatch pattern on the name, e.g. 'image:*'")
+    p.add_argument("--modality", default=None, help="only mixers of this modality (and modality-agnostic ones)")
+    p.add_argument("--json", action="store_true", help="print JSON records")
+    p.set_defaults(func=_cmd_mixers)
+
+    p = sub.add_parser("plugins", help="list plugins, their distributions, versions and load errors")
+    p.add_argument("--json", action="store_true", help="print JSON records")
+    p.set_defaults(func=_cmd_plugins)
+
+    p = sub.add_parser("describe", help="parameters (defaults, ranges), modality, paper and cost of a mixer")
+    p.add_argument("name", help="mixer name, bare or qualified")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_describe)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (2 for a usage or config error)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (MixupError, KeyError) as exc:
+        print(f"mixup: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

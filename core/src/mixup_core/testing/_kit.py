@@ -1,0 +1,280 @@
+"""The standard tests every mixer must pass."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, ClassVar
+
+import pytest
+import torch
+
+from .._config import create_mixer
+from .._errors import ConfigError
+from .._mixer import Mixer
+from .._plan import MixedBatch, MixPlan
+from .._registry import normalize_name
+
+__all__ = ["STANDARD_TESTS", "MixerConformanceTests", "identity_inputs", "source_shares"]
+
+
+def identity_inputs(batch_size: int, sample_shape: tuple[int, ...], feature_dim: int = 1, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Inputs whose ``feature_dim`` has size ``batch_size`` and marks where each value comes from.
+
+    ``x[i, ..., j, ...] = 1`` if ``i == j`` else ``0`` along ``feature_dim``. After any mix that
+    moves values only along the other dimensions, the mean of mixed sample ``i`` over those
+    dimensions in channel ``j`` is the share of source ``j`` in it (see :func:`source_shares`).
+    """
+    shape = [batch_size, *sample_shape]
+    shape[feature_dim] = batch_size
+    eye_shape = [1] * len(shape)
+    eye_shape[0] = eye_shape[feature_dim] = batch_size
+    return torch.eye(batch_size, dtype=dtype).reshape(eye_shape).expand(shape).contiguous()
+
+
+def source_shares(mixed: torch.Tensor, feature_dim: int = 1) -> torch.Tensor:
+    """``(B, B)`` shares of each source in each mixed sample, from mixed :func:`identity_inputs`."""
+    dims = [d for d in range(mixed.ndim) if d not in (0, feature_dim)]
+    return mixed.float().mean(dim=dims) if dims else mixed.float()
+
+
+class MixerConformanceTests:
+    """Standard tests for one mixer; subclass and set ``mixer_name`` (and ``mixer_params``).
+
+    Class attributes (all optional but ``mixer_name``):
+        mixer_name: registry name of the mixer.
+        mixer_params: parameters passed to :func:`~mixup_core.create_mixer`.
+        sample_shape: shape of one sample (default: the mixer's ``example_shape``).
+        feature_dim: batch dimension the mixer never mixes across (default: the mixer's).
+        num_classes: classes of the random class-index targets.
+        batch_sizes: batch sizes of the smoke test (1 and an odd size included).
+        dtypes: dtypes whose preservation is checked.
+        share_atol: tolerance of the label/area consistency check.
+        label_follows_share: set to ``False`` for label policies that deliberately differ from
+            the input shares (SnapMix, TransMix); the test then checks that weights are finite.
+
+    Override :meth:`call` for mixers that need more than ``(inputs, targets, generator)`` (a model).
+    """
+
+    mixer_name: ClassVar[str] = ""
+    mixer_params: ClassVar[dict[str, Any]] = {}
+    sample_shape: ClassVar[tuple[int, ...] | None] = None
+    feature_dim: ClassVar[int | None] = None
+    num_classes: ClassVar[int] = 5
+    batch_sizes: ClassVar[tuple[int, ...]] = (1, 2, 5, 8)
+    dtypes: ClassVar[tuple[torch.dtype, ...]] = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+    share_atol: ClassVar[float] = 1e-5
+    label_follows_share: ClassVar[bool] = True
+
+    # ------------------------------------------------------------------ helpers
+    def make_mixer(self, **overrides: Any) -> Mixer:
+        """The mixer under test, with ``overrides`` on top of ``mixer_params``."""
+        if not self.mixer_name:
+            raise ConfigError(f"{type(self).__name__} must set mixer_name")
+        return create_mixer({"name": self.mixer_name, **self.mixer_params, **overrides})
+
+    def _cls(self) -> type[Mixer]:
+        return type(self.make_mixer())
+
+    def get_sample_shape(self) -> tuple[int, ...]:
+        return tuple(self.sample_shape) if self.sample_shape is not None else tuple(self._cls().example_shape)
+
+    def get_feature_dim(self) -> int:
+        return self.feature_dim if self.feature_dim is not None else self._cls().feature_dim
+
+    def make_inputs(self, batch_size: int, *, dtype: torch.dtype = torch.float32, seed: int = 0) -> torch.Tensor:
+        """Random inputs ``(batch_size, *sample_shape)``."""
+        g = torch.Generator().manual_seed(seed)
+        return torch.randn((batch_size, *self.get_sample_shape()), generator=g).to(dtype)
+
+    def make_targets(self, batch_size: int, *, seed: int = 1) -> torch.Tensor:
+        """Random class indices ``(batch_size,)`` in ``[0, num_classes)``."""
+        g = torch.Generator().manual_seed(seed)
+        return torch.randint(0, self.num_classes, (batch_size,), generator=g)
+
+    def call(
+        self,
+        mixer: Mixer,
+        inputs: torch.Tensor,
+        targets: torch.Tensor | None,
+        *,
+        generator: torch.Generator | None = None,
+        num_classes: int | None = None,
+    ) -> MixedBatch:
+        """Call the mixer (override for mixers that need a model or other arguments)."""
+        return mixer(inputs, targets, generator=generator, num_classes=num_classes if num_classes is not None else self.num_classes)
+
+    def _has(self, mixer: Mixer, field: str) -> bool:
+        import dataclasses
+
+        return field in {f.name for f in dataclasses.fields(mixer)}  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ standard tests
+    def test_smoke(self) -> None:
+        mixer = self.make_mixer()
+        for b in self.batch_sizes:
+            x, y = self.make_inputs(b), self.make_targets(b)
+            out = self.call(mixer, x, y, generator=torch.Generator().manual_seed(b))
+            assert isinstance(out, MixedBatch)
+            assert out.inputs.shape == x.shape, f"batch {b}: shape {tuple(out.inputs.shape)} != {tuple(x.shape)}"
+            assert torch.isfinite(out.inputs).all()
+            assert isinstance(out.plan, MixPlan)
+            assert out.plan.batch_size == b
+            assert out.targets is not None
+            dense = out.targets.dense(self.num_classes)
+            assert dense.shape == (b, self.num_classes)
+            if out.targets.label_mix == "linear" and self.label_follows_share:
+                torch.testing.assert_close(dense.sum(dim=1), torch.ones(b), atol=1e-5, rtol=0)
+            if b == 1:
+                torch.testing.assert_close(out.inputs, x, msg="a batch of one has no partner and must stay unmixed")
+
+    def test_exception(self) -> None:
+        mixer = self.make_mixer()
+        x, y = self.make_inputs(4), self.make_targets(4)
+        with pytest.raises(TypeError, match="inputs"):
+            self.call(mixer, x.tolist(), y)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="empty"):
+            self.call(mixer, x[:0], y[:0])
+        if type(mixer).needs_float:
+            with pytest.raises(TypeError, match="float"):
+                self.call(mixer, (x * 10).to(torch.int64), y)
+        with pytest.raises(ValueError, match=r"targets.*\(3,\)"):
+            self.call(mixer, x, y[:3])
+        bad = y.clone()
+        bad[0] = self.num_classes + 7
+        with pytest.raises(ValueError, match=str(self.num_classes + 7)):
+            self.call(mixer, x, bad)
+        with pytest.raises(ValueError, match="p"):
+            self.make_mixer(p=1.5)
+        with pytest.raises(ConfigError, match="no_such_option"):
+            self.make_mixer(no_such_option=1)
+        with pytest.raises(TypeError, match="generator"):
+            self.call(mixer, x, y, generator="seed")  # type: ignore[arg-type]
+
+    def test_generator_determinism(self) -> None:
+        mixer = self.make_mixer()
+        x, y = self.make_inputs(8), self.make_targets(8)
+        a = self.call(mixer, x, y, generator=torch.Generator().manual_seed(123))
+        b = self.call(mixer, x, y, generator=torch.Generator().manual_seed(123))
+        torch.testing.assert_close(a.inputs, b.inputs, rtol=0, atol=0)
+        torch.testing.assert_close(a.targets.dense(self.num_classes), b.targets.dense(self.num_classes), rtol=0, atol=0)  # type: ignore[union-attr]
+        assert a.plan.to_dict() == b.plan.to_dict()
+        outputs = {
+            self.call(mixer, x, y, generator=torch.Generator().manual_seed(s)).inputs.sum().item() for s in range(6)
+        }
+        assert len(outputs) > 1, "different seeds always gave the same mix"
+
+    def test_plan_replay(self) -> None:
+        mixer = self.make_mixer()
+        x, y = self.make_inputs(6), self.make_targets(6)
+        out = self.call(mixer, x, y, generator=torch.Generator().manual_seed(7))
+        torch.testing.assert_close(mixer.apply(x, out.plan), out.inputs, rtol=0, atol=0)
+        plan = mixer.sample(x, y, generator=torch.Generator().manual_seed(7))
+        assert plan.to_dict() == out.plan.to_dict(), "sample() and __call__ must draw the same plan from the same seed"
+        again = mixer.mix_targets(y, out.plan, num_classes=self.num_classes)
+        torch.testing.assert_close(again.dense(), out.targets.dense(), rtol=0, atol=0)  # type: ignore[union-attr]
+
+    def test_no_input_mutation(self) -> None:
+        mixer = self.make_mixer()
+        x, y = self.make_inputs(5), self.make_targets(5)
+        x0, y0 = x.clone(), y.clone()
+        params0 = copy.deepcopy(mixer.to_config())
+        out = self.call(mixer, x, y, generator=torch.Generator().manual_seed(3))
+        torch.testing.assert_close(x, x0, rtol=0, atol=0)
+        assert torch.equal(y, y0)
+        assert mixer.to_config() == params0, "calling a mixer must not change its configuration"
+        if not out.plan.is_identity:
+            assert out.inputs.data_ptr() != x.data_ptr()
+
+    def test_identity(self) -> None:
+        x, y = self.make_inputs(6), self.make_targets(6)
+        off = self.call(self.make_mixer(enabled=False), x, y, generator=torch.Generator().manual_seed(0))
+        torch.testing.assert_close(off.inputs, x, rtol=0, atol=0)
+        torch.testing.assert_close(off.targets.dense(self.num_classes), torch.nn.functional.one_hot(y, self.num_classes).float())  # type: ignore[union-attr]
+        never = self.call(self.make_mixer(p=0.0), x, y, generator=torch.Generator().manual_seed(0))
+        torch.testing.assert_close(never.inputs, x, rtol=0, atol=0)
+        mixer = self.make_mixer()
+        if self._has(mixer, "lam"):
+            one = self.call(self.make_mixer(lam=1.0), x, y, generator=torch.Generator().manual_seed(0))
+            torch.testing.assert_close(one.inputs, x, rtol=0, atol=1e-6)
+            torch.testing.assert_close(one.targets.dense(self.num_classes), torch.nn.functional.one_hot(y, self.num_classes).float())  # type: ignore[union-attr]
+        plan = MixPlan.identity(6)
+        torch.testing.assert_close(mixer.apply(x, plan), x, rtol=0, atol=0)
+
+    def test_label_share_consistency(self) -> None:
+        """The anchor's (and every source's) label weight equals its share of the mixed input."""
+        feature_dim = self.get_feature_dim()
+        modes = [{}]
+        probe = self.make_mixer()
+        if self._has(probe, "mode"):
+            modes = [{"mode": "batch"}, {"mode": "sample"}]
+        for extra in modes:
+            mixer = self.make_mixer(**extra)
+            for b in (2, 5, 8):
+                x = identity_inputs(b, self.get_sample_shape(), feature_dim)
+                y = torch.arange(b)
+                for seed in range(3):
+                    out = self.call(mixer, x, y, generator=torch.Generator().manual_seed(seed), num_classes=b)
+                    weights = out.targets.dense(b)  # type: ignore[union-attr]
+                    if not self.label_follows_share:
+                        assert torch.isfinite(weights).all()
+                        continue
+                    shares = source_shares(out.inputs, feature_dim)
+                    where = f"{extra}, batch {b}, seed {seed}"
+                    torch.testing.assert_close(
+                        weights, shares, atol=self.share_atol, rtol=0,
+                        msg=lambda m, where=where: f"label weights differ from input shares ({where}): {m}",
+                    )
+
+    def test_gradients_flow(self) -> None:
+        mixer = self.make_mixer()
+        x = self.make_inputs(4, dtype=torch.float64).requires_grad_(True)
+        y = self.make_targets(4)
+        out = self.call(mixer, x, y, generator=torch.Generator().manual_seed(1))
+        weight = torch.randn(out.inputs.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+        (out.inputs * weight).sum().backward()
+        assert x.grad is not None
+        assert torch.isfinite(x.grad).all()
+        assert x.grad.abs().sum() > 0
+
+    def test_dtype_device_memory_format(self) -> None:
+        mixer = self.make_mixer()
+        devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+        for device in devices:
+            for dtype in self.dtypes:
+                x = self.make_inputs(4, dtype=dtype).to(device)
+                y = self.make_targets(4).to(device)
+                out = self.call(mixer, x, y, generator=torch.Generator().manual_seed(0))
+                assert out.inputs.dtype == dtype, f"dtype {dtype} became {out.inputs.dtype}"
+                assert out.inputs.device == x.device
+                assert out.targets.dense(self.num_classes).device == x.device  # type: ignore[union-attr]
+            if len(self.get_sample_shape()) == 3:
+                x = self.make_inputs(4).to(device).contiguous(memory_format=torch.channels_last)
+                out = self.call(mixer, x, self.make_targets(4).to(device), generator=torch.Generator().manual_seed(0))
+                assert out.inputs.is_contiguous(memory_format=torch.channels_last), "channels_last was not kept"
+
+    def test_config_roundtrip(self) -> None:
+        mixer = self.make_mixer()
+        config = mixer.to_config()
+        assert normalize_name(config["name"]).endswith(":" + normalize_name(self.mixer_name).rpartition(":")[2])
+        rebuilt = create_mixer(config)
+        assert rebuilt == mixer
+        assert type(mixer).__name__ in repr(mixer)
+        x, y = self.make_inputs(6), self.make_targets(6)
+        a = self.call(mixer, x, y, generator=torch.Generator().manual_seed(5))
+        b = self.call(rebuilt, x, y, generator=torch.Generator().manual_seed(5))
+        torch.testing.assert_close(a.inputs, b.inputs, rtol=0, atol=0)
+
+    def test_standard_tests_kept(self) -> None:
+        """A subclass may override a standard test only to mark it xfail with a reason."""
+        for name in STANDARD_TESTS:
+            mine = getattr(type(self), name)
+            if mine is getattr(MixerConformanceTests, name):
+                continue
+            marks = getattr(mine, "pytestmark", [])
+            ok = any(m.name == "xfail" and m.kwargs.get("reason") for m in marks)
+            assert ok, f"{type(self).__name__}.{name} overrides a standard test without pytest.mark.xfail(reason=...)"
+
+
+STANDARD_TESTS: tuple[str, ...] = tuple(
+    name for name in vars(MixerConformanceTests) if name.startswith("test_") and name != "test_standard_tests_kept"
+)
