@@ -1,7 +1,7 @@
 """mixup-core: the Mixer protocol, mixed targets and losses, λ and pairing policies, and a plugin
 registry of mixers selected by name.
 
-Example:
+Examples:
     >>> import torch
     >>> from mixup_core import create_mixer, soft_cross_entropy
     >>> mixer = create_mixer({"name": "mixup", "alpha": 0.4, "num_classes": 10})

@@ -70,7 +70,7 @@ def create_mixer(spec: MixerSpec, **params: Any) -> Mixer:
         ConfigError: unknown parameters or invalid values (the message quotes them).
         PluginLoadError: the mixer's plugin failed to load (chained to the original error).
 
-    Example:
+    Examples:
         >>> create_mixer({"name": "mixup", "alpha": 0.2, "mode": "sample"})
         Mixup(alpha=0.2, mode='sample')
     """
@@ -119,7 +119,7 @@ def list_mixers(pattern: str | None = None, modality: str | None = None) -> list
         pattern: fnmatch pattern on the qualified or bare name (``"image:*"``, ``"*mix"``).
         modality: keep mixers of this modality (mixers of modality ``"any"`` are always kept).
 
-    Example:
+    Examples:
         >>> [m.name for m in list_mixers("core:*")]
         ['core:choice', 'core:mixup']
     """
@@ -128,7 +128,7 @@ def list_mixers(pattern: str | None = None, modality: str | None = None) -> list
 def describe_mixer(name: str) -> dict[str, Any]:
     """Everything known about a mixer: provenance, paper, cost, and its parameters with defaults and ranges.
 
-    Example:
+    Examples:
         >>> describe_mixer("mixup")["params"]["alpha"]["default"]
         1.0
     """
@@ -148,7 +148,7 @@ def describe_mixer(name: str) -> dict[str, Any]:
 def load_config(source: str | Path | Mapping[str, Any] | Any) -> dict[str, Any]:
     """Read a config from a YAML, TOML or JSON file, an OmegaConf/Hydra object or a mapping.
 
-    Example:
+    Examples:
         >>> load_config({"mixer": {"name": "mixup"}})
         {'mixer': {'name': 'mixup'}}
     """
@@ -189,7 +189,7 @@ def mixer_from_config(source: str | Path | Mapping[str, Any] | Any) -> Mixer:
     """Build the mixer of a config: either a mixer spec itself, or a document with a ``mixer`` key
     and optional ``requires`` (checked before anything is built).
 
-    Example:
+    Examples:
         >>> mixer_from_config({"requires": ["mixup-core>=0.1"], "mixer": {"name": "mixup", "alpha": 0.4}})
         Mixup(alpha=0.4)
     """

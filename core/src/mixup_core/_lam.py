@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Union
 import torch
 from pydantic import ConfigDict, Field, model_validator
 from pydantic.dataclasses import dataclass
+from pydantic_core import ArgsKwargs
 
 from ._errors import ConfigError
 from ._random import numpy_rng
@@ -43,6 +44,19 @@ class LambdaPolicy(ABC):
         args = ", ".join(f"{k}={v!r}" for k, v in self.to_config().items() if k != "dist")
         return f"{type(self).__name__}({args})"
 
+    @model_validator(mode="before")
+    @classmethod
+    def _positional_by_name(cls, data: Any) -> Any:
+        # positional arguments become keywords, so that errors name the parameter (not its position)
+        if isinstance(data, ArgsKwargs) and data.args:
+            from dataclasses import fields
+
+            names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+            kwargs = dict(data.kwargs or {})
+            if len(data.args) <= len(names) and not set(names[: len(data.args)]) & set(kwargs):
+                return ArgsKwargs((), {**dict(zip(names, data.args, strict=False)), **kwargs})
+        return data
+
 
 @dataclass(config=_CONFIG, repr=False)
 class BetaLambda(LambdaPolicy):
@@ -52,7 +66,7 @@ class BetaLambda(LambdaPolicy):
         alpha: first shape parameter, finite and > 0.
         beta: second shape parameter, finite and > 0; ``None`` (default) means ``alpha``.
 
-    Example:
+    Examples:
         >>> BetaLambda(0.4).sample(3, torch.Generator().manual_seed(0)).shape
         torch.Size([3])
     """
@@ -75,7 +89,7 @@ class UniformLambda(LambdaPolicy):
         low: lower bound (default 0).
         high: upper bound (default 1).
 
-    Example:
+    Examples:
         >>> UniformLambda(0.3, 0.7).sample(2, torch.Generator().manual_seed(0)).shape
         torch.Size([2])
     """
@@ -102,7 +116,7 @@ class FixedLambda(LambdaPolicy):
     Args:
         value: the anchor's share, in ``[0, 1]``.
 
-    Example:
+    Examples:
         >>> FixedLambda(0.7).sample(2)
         tensor([0.7000, 0.7000])
     """
@@ -129,7 +143,7 @@ def resolve_lambda(spec: LambdaSpec, alpha: float = 1.0, beta: float | None = No
         alpha: Beta's first shape parameter when ``spec`` is ``None``.
         beta: Beta's second shape parameter when ``spec`` is ``None`` (default: ``alpha``).
 
-    Example:
+    Examples:
         >>> resolve_lambda({"dist": "fixed", "value": 0.25})
         FixedLambda(value=0.25)
     """

@@ -32,7 +32,7 @@ def _check_smoothing(label_smoothing: float) -> None:
 def smooth_targets(targets: torch.Tensor, label_smoothing: float) -> torch.Tensor:
     """Mix dense targets ``(B, C)`` with the uniform distribution: ``(1 − ε)·t + ε / C``.
 
-    Example:
+    Examples:
         >>> smooth_targets(torch.tensor([[1.0, 0.0]]), 0.1)
         tensor([[0.9500, 0.0500]])
     """
@@ -73,7 +73,7 @@ def soft_cross_entropy(
         label_smoothing: ε of label smoothing, applied to the dense targets (default 0).
         reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
 
-    Example:
+    Examples:
         >>> out = mixer(x, y, generator=g)   # doctest: +SKIP
         >>> soft_cross_entropy(model(out.inputs), out.targets, label_smoothing=0.1)   # doctest: +SKIP
     """
@@ -100,7 +100,7 @@ def mixed_cross_entropy(
         label_smoothing: ε of label smoothing (default 0).
         reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
 
-    Example:
+    Examples:
         >>> mixed_cross_entropy(model(out.inputs), out.targets)   # doctest: +SKIP
     """
     if not isinstance(target, MixedTargets):
@@ -110,7 +110,7 @@ def mixed_cross_entropy(
     idx = target.indices.to(device)
     w = target.weights.to(device=device, dtype=torch.float32)
     if target.is_index:
-        y = target.targets.to(device)
+        y = target.targets.to(device).long()
         per_source = torch.stack(
             [F.cross_entropy(logits.float(), y[idx[:, k]], reduction="none", label_smoothing=label_smoothing) for k in range(idx.shape[1])],
             dim=1,
@@ -137,7 +137,7 @@ def mixed_binary_cross_entropy(
         pos_weight: optional weight of positive examples per class.
         reduction: ``"mean"`` (default, over every element), ``"sum"`` or ``"none"``.
 
-    Example:
+    Examples:
         >>> mixed_binary_cross_entropy(model(out.inputs), out.targets)   # doctest: +SKIP
     """
     dense = _dense(logits, target)

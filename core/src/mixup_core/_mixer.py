@@ -33,7 +33,7 @@ def mixer_dataclass(cls: type[_T]) -> type[_T]:
     checked at construction and on assignment, unknown keyword arguments are rejected, and the
     resulting error (a ``ValueError``) names the field and quotes the value.
 
-    Example:
+    Examples:
         >>> @mixer_dataclass
         ... class Noisy(Mixup):
         ...     sigma: float = Field(0.1, ge=0)
@@ -79,6 +79,8 @@ class Mixer:
     feature_dim: ClassVar[int] = 1
     """A batch dimension along which the mixer never moves values (channels for images), used by
     the conformance kit to measure each source's share of a mixed sample."""
+    label_follows_share: ClassVar[bool] = True
+    """``False`` for label policies whose weights deliberately differ from the input shares (SnapMix)."""
 
     p: float = Field(1.0, ge=0, le=1)
     enabled: bool = True
@@ -203,6 +205,12 @@ class Mixer:
                 continue
             config[f.name] = _plain(value)
         return config
+
+    @classmethod
+    def example_call_kwargs(cls, inputs: torch.Tensor, targets: torch.Tensor | None, num_classes: int) -> dict[str, Any]:
+        """Extra keyword arguments a call needs besides the batch (a model, features …), built for
+        ``inputs``; used by the conformance kit and ``mixup preview``. Default: none."""
+        return {}
 
     @classmethod
     def param_schema(cls) -> dict[str, Any]:
@@ -372,30 +380,51 @@ class PairMixer(Mixer):
         """Draw partners and λ for ``n`` samples: CPU ``index`` (long) and ``lam`` (float32), ``(n,)``.
 
         Applies, in order: the pairing policy, the λ policy (per batch or per sample), ``lam_max``,
-        the per-sample ``p`` (sample mode), protection, and λ = 1 for samples paired with themselves.
+        protection, the per-sample ``p`` (sample mode), and λ = 1 for samples paired with themselves.
         """
         pairing = self.pairing_policy
         labels = _labels(targets) if (pairing.needs_labels or self.protected_classes) else None
-        if self.protected_classes:
-            assert labels is not None
-            by_class = torch.isin(labels, torch.tensor(self.protected_classes, dtype=labels.dtype))
-            protected = by_class if protected is None else (protected | by_class)
+        protected = self._protected_mask(labels, protected)
         candidates = None if (protected is None or self.protect != "exclude") else ~protected
         index = pairing.pair(n, labels=labels, groups=groups, candidates=candidates, generator=generator)
         lam = self.lam_policy.sample(1 if self.mode == "batch" else n, generator).expand(n).clone()
         if self.lam_max:
             lam = torch.maximum(lam, 1.0 - lam)
+        if protected is not None:
+            index, lam = _protect(index, lam, protected, self.protect, self.protect_floor)
         if self.mode == "sample" and self.p < 1.0:
+            # after protection, so that its clamping never turns a skipped sample (λ = 1) into a mix
             keep = torch.rand(n, generator=generator) < self.p
             lam = torch.where(keep, lam, torch.ones_like(lam))
-        if protected is not None and bool(protected.any()):
-            index, lam = _protect(index, lam, protected, self.protect, self.protect_floor)
         lam = torch.where(index == torch.arange(n), torch.ones_like(lam), lam)
         return index, lam
 
+    def _protected_mask(self, labels: torch.Tensor | None, protected: torch.Tensor | None) -> torch.Tensor | None:
+        if self.protected_classes:
+            assert labels is not None
+            by_class = torch.isin(labels, torch.tensor(self.protected_classes, dtype=labels.dtype))
+            protected = by_class if protected is None else (protected | by_class)
+        return protected if (protected is not None and bool(protected.any())) else None
+
     def _sample(self, inputs, targets, *, generator, protected, groups):  # type: ignore[no-untyped-def]
         index, lam = self.draw(inputs.shape[0], targets, generator=generator, protected=protected, groups=groups)
-        return self._make_plan(inputs, index, lam, generator=generator)
+        plan = self._make_plan(inputs, index, lam, generator=generator)
+        if self.protect == "floor" and plan.lam.ndim == 1 and (protected is not None or self.protected_classes):
+            # geometry (box clipping, exact mask shares) may move λ after protection clamped it:
+            # samples whose final shares break the floor are left unmixed, so nothing protected is diluted
+            labels = _labels(targets) if self.protected_classes else None
+            mask = self._protected_mask(labels, protected)
+            if mask is not None:
+                anchors = torch.arange(index.shape[0])
+                share = plan.lam
+                bad = (mask & (share < self.protect_floor - 1e-6)) | (
+                    mask[plan.index] & (plan.index != anchors) & (1.0 - share < self.protect_floor - 1e-6)
+                )
+                if bool(bad.any()):
+                    index = torch.where(bad, anchors, plan.index)
+                    lam = torch.where(bad, torch.ones_like(lam), lam)
+                    plan = self._make_plan(inputs, index, lam, generator=generator)
+        return plan
 
     def _make_plan(
         self, inputs: torch.Tensor, index: torch.Tensor, lam: torch.Tensor, *, generator: torch.Generator | None

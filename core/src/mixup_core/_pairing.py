@@ -96,7 +96,7 @@ class FlipPairing(PairingPolicy):
 
     def pair(self, n, *, labels=None, groups=None, candidates=None, generator=None):  # type: ignore[no-untyped-def]
         index = _identity(n)
-        pool = index if candidates is None else index[candidates]
+        pool = _identity(n) if candidates is None else index[candidates]  # never a view of index
         index[pool] = pool.flip(0)
         return index
 
@@ -175,7 +175,7 @@ def resolve_pairing(spec: str | PairingPolicy | Mapping[str, Any]) -> PairingPol
     """Turn a pairing name (``"random"``, ``"flip"``, ``"within-class"``, ``"cross-class"``,
     ``"within-group"``), a mapping ``{"name": ...}`` or a policy into a :class:`PairingPolicy`.
 
-    Example:
+    Examples:
         >>> resolve_pairing("cross_class")
         CrossClassPairing()
     """

@@ -28,7 +28,7 @@ class MixPlan:
         lam: the anchor's share after any area correction, float32 ``(B,)``; for K-sample mixers the
             weights of the anchor and its partners, ``(B, K)``.
 
-    Example:
+    Examples:
         >>> plan = MixPlan(index=torch.tensor([1, 0]), lam=torch.tensor([0.7, 0.7]))
         >>> plan.scalar_lam
         0.699999988079071
@@ -108,7 +108,7 @@ class MixedBatch:
         targets: the mixed targets (``None`` when the call had no targets).
         plan: the plan that produced them, for audits and replay.
 
-    Example:
+    Examples:
         >>> out = mixer(x, y, generator=g)   # doctest: +SKIP
         >>> loss = soft_cross_entropy(model(out.inputs), out.targets)   # doctest: +SKIP
     """

@@ -97,6 +97,10 @@ def _build() -> tuple[pluggy.PluginManager, MixerRegistry]:
             continue
         try:
             plugin = load()
+            if plugin.__hash__ is None:  # pluggy keeps plugins in sets; fail here, not in every other plugin
+                raise TypeError(
+                    f"a plugin must be hashable (a module, a class or an instance), got {type(plugin).__name__}: {plugin!r}"
+                )
             pm.register(plugin, name=name)
         except Exception as exc:  # one broken plugin must not break the others
             logger.warning("mixup: plugin %r (%s) failed to load: %s: %s", name, dist_name, type(exc).__name__, exc)

@@ -24,7 +24,7 @@ _CLASS_NAMES: dict[type, str] = {}
 def normalize_name(name: str) -> str:
     """Normalise a mixer name for matching: case-insensitive, ``_`` and ``-`` equivalent.
 
-    Example:
+    Examples:
         >>> normalize_name("Image:Time_CutMix")
         'image:time-cutmix'
     """
@@ -157,7 +157,7 @@ class MixerRegistry:
     an unknown name raises :class:`UnknownMixerError` with suggestions and the plugins that failed
     to load. Matching ignores case and treats ``_`` like ``-``.
 
-    Example:
+    Examples:
         >>> registry = get_registry()   # doctest: +SKIP
         >>> registry.get("mixup").name   # doctest: +SKIP
         'core:mixup'
@@ -300,7 +300,7 @@ class MixerRegistry:
             broken = self._plugins.get(plugin)
             if broken is not None and broken.status == "failed":
                 raise PluginLoadError(
-                    f"mixer {name!r} is provided by the plugin {plugin!r} ({broken.distribution}), which failed to load: "
+                    f"mixer {name!r} is provided by the plugin {plugin!r} ({broken.distribution or 'in-process'}), which failed to load: "
                     f"{type(broken.error).__name__}: {broken.error}. See `mixup plugins`."
                 ) from broken.error
             if broken is not None and broken.status == "disabled":

@@ -46,7 +46,7 @@ def replay_at(
         plan: the plan to replay.
         where: ``"output"`` (default) mixes what the module returns, ``"input"`` its first argument.
 
-    Example:
+    Examples:
         >>> plan = mixer.sample(x, y, generator=g)                       # doctest: +SKIP
         >>> with replay_at(model.layer2, mixer, plan):                    # doctest: +SKIP
         ...     logits = model(x)
@@ -122,7 +122,7 @@ def forward_mixed(
         where: mix the layer's ``"output"`` (default) or ``"input"``.
         **model_kwargs: passed to ``model``.
 
-    Example:
+    Examples:
         >>> res = forward_mixed(net, x, y, mixer=create_mixer("mixup"), layers=["layer1", "layer2"],
         ...                     num_classes=10, generator=g)   # doctest: +SKIP
         >>> loss = soft_cross_entropy(res.output, res.targets)   # doctest: +SKIP

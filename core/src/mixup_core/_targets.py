@@ -6,7 +6,6 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 
 from ._plan import MixPlan
 
@@ -36,7 +35,7 @@ class MixedTargets:
         label_mix: ``"linear"`` (weighted sum) or ``"union"`` (element-wise max of the sources with
             a positive weight).
 
-    Example:
+    Examples:
         >>> mt = MixedTargets.from_plan(torch.tensor([0, 2]), MixPlan(index=torch.tensor([1, 0]),
         ...                             lam=torch.tensor([0.75, 0.75])), num_classes=3)
         >>> mt.dense()
@@ -108,7 +107,9 @@ class MixedTargets:
             num_classes: overrides the number of classes given at construction.
             dtype: floating dtype of the result (default float32).
         """
-        base = self._base(num_classes, dtype)
+        if self.is_index:
+            return self._dense_index(num_classes, dtype)
+        base = self.targets.to(dtype)
         device = base.device
         idx = self.indices.to(device, non_blocking=True)
         w = self.weights.to(device=device, dtype=dtype, non_blocking=True)
@@ -118,16 +119,21 @@ class MixedTargets:
             return torch.where(w > 0, sources, torch.zeros((), dtype=dtype, device=device)).amax(dim=1)
         return (w * sources).sum(dim=1)
 
-    def _base(self, num_classes: int | None, dtype: torch.dtype) -> torch.Tensor:
-        if not self.is_index:
-            return self.targets.to(dtype)
+    def _dense_index(self, num_classes: int | None, dtype: torch.dtype) -> torch.Tensor:
+        # scatter the K weights of each row into (B, C): O(B·K) work instead of densifying K one-hots
         k = num_classes if num_classes is not None else self.num_classes
         if k is None:
             raise ValueError(
                 "num_classes is needed to densify class-index targets: give num_classes to the mixer "
                 "(at construction or in the call) or to dense(num_classes=...)"
             )
-        return F.one_hot(self.targets.long(), k).to(dtype)
+        device = self.targets.device
+        labels = self.targets.long()[self.indices.to(device, non_blocking=True)]  # (B, K)
+        w = self.weights.to(device=device, dtype=dtype, non_blocking=True)
+        out = torch.zeros((labels.shape[0], k), dtype=dtype, device=device)
+        if self.label_mix == "union":
+            return out.scatter_reduce_(1, labels, (w > 0).to(dtype), reduce="amax")
+        return out.scatter_add_(1, labels, w)
 
 
 def check_targets(

@@ -32,10 +32,11 @@ class Mixup(PairMixer):
         **kwargs: λ, pairing and protection options of :class:`~mixup_core.PairMixer`, and ``p``,
             ``enabled``, ``num_classes`` of :class:`~mixup_core.Mixer`.
 
-    .. note:: ``mode="batch"`` (default) draws one λ for the batch and mixes with a scalar weight;
-       ``mode="sample"`` draws one λ per sample. Both are single vectorised kernels.
+    Note:
+        ``mode="batch"`` (default) draws one λ for the batch and mixes with a scalar weight;
+        ``mode="sample"`` draws one λ per sample. Both are single vectorised kernels.
 
-    Example:
+    Examples:
         >>> mixer = Mixup(alpha=0.4, num_classes=10)
         >>> out = mixer(torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,)),
         ...             generator=torch.Generator().manual_seed(0))
@@ -92,10 +93,11 @@ class Choice(Mixer):
     mapping or instance and may themselves be composites.
 
     Args:
-        mixers: the candidate mixers (specs accepted by :func:`~mixup_core.create_mixer`).
+        mixers: the candidate mixers (specs accepted by :func:`~mixup_core.create_mixer`); default
+            ``["mixup"]``.
         weights: relative probability of each mixer (default: uniform).
 
-    Example:
+    Examples:
         >>> mixer = Choice(mixers=[{"name": "mixup", "alpha": 0.2}, {"name": "mixup", "alpha": 1.0}],
         ...                weights=[0.3, 0.7], num_classes=10)
         >>> out = mixer(torch.randn(4, 5), torch.arange(4), generator=torch.Generator().manual_seed(0))
@@ -107,7 +109,7 @@ class Choice(Mixer):
     modality: ClassVar[str] = "any"
     paper: ClassVar[str] = "Liu et al., RandomMix, arXiv 2022, https://arxiv.org/abs/2205.08728"
 
-    mixers: list[Any] = Field(default_factory=list)
+    mixers: list[Any] = Field(default_factory=lambda: ["mixup"])
     weights: list[float] | None = None
 
     def __post_init__(self) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from . import __version__
 from ._config import describe_mixer, list_mixers
-from ._errors import MixupError
+from ._errors import ConfigError, MixupError
 from ._plugins import get_registry
 
 __all__ = ["main"]
@@ -80,6 +80,41 @@ def _cmd_describe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_value(text: str) -> Any:
+    import yaml
+
+    return yaml.safe_load(text)
+
+
+def _cmd_preview(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ._config import create_mixer
+    from ._plugins import get_plugin_manager
+    from .hookspecs import PreviewOptions
+
+    params: dict[str, Any] = {}
+    for item in args.param or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--param takes KEY=VALUE, got {item!r}")
+        params[key.strip()] = _parse_value(value)
+    info = get_registry().get(args.name)
+    mixer = create_mixer({"name": info.name, **params})
+    options = PreviewOptions(
+        out=Path(args.out),
+        inputs=Path(args.inputs) if args.inputs else None,
+        dataset=args.dataset,
+        batch_size=args.batch_size,
+        seed=args.seed,
+    )
+    result = get_plugin_manager().hook.mixup_preview(mixer=mixer, info=info, options=options)
+    if result is None:
+        raise ConfigError(f"no installed plugin can preview mixers of modality {info.modality!r} ({info.name})")
+    print(result)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``mixup`` command."""
     parser = argparse.ArgumentParser(prog="mixup", description="Mixup for PyTorch: mixers selected by name from any installed plugin.")
@@ -100,6 +135,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="mixer name, bare or qualified")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_describe)
+
+    p = sub.add_parser("preview", help="draw originals, masks, mixes and label weights of a mixer to a PNG")
+    p.add_argument("name", help="mixer name, bare or qualified")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="mixer parameter (YAML value), repeatable")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--images", "--inputs", dest="inputs", default=None, help="folder of examples to mix")
+    src.add_argument("--dataset", default=None, help="a named example set of the mixer's plugin")
+    p.add_argument("--out", default="preview.png", help="output PNG (default preview.png)")
+    p.add_argument("--batch-size", type=int, default=4, help="examples to mix (default 4)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the plan (default 0)")
+    p.set_defaults(func=_cmd_preview)
     return parser
 
 

@@ -40,7 +40,9 @@ def source_shares(mixed: torch.Tensor, feature_dim: int = 1) -> torch.Tensor:
 class MixerConformanceTests:
     """Standard tests for one mixer; subclass and set ``mixer_name`` (and ``mixer_params``).
 
-    Class attributes (all optional but ``mixer_name``):
+    Only ``mixer_name`` is required; the other class attributes have defaults.
+
+    Attributes:
         mixer_name: registry name of the mixer.
         mixer_params: parameters passed to :func:`~mixup_core.create_mixer`.
         sample_shape: shape of one sample (default: the mixer's ``example_shape``).
@@ -50,9 +52,11 @@ class MixerConformanceTests:
         dtypes: dtypes whose preservation is checked.
         share_atol: tolerance of the label/area consistency check.
         label_follows_share: set to ``False`` for label policies that deliberately differ from
-            the input shares (SnapMix, TransMix); the test then checks that weights are finite.
+            the input shares (SnapMix); the test then checks that weights are finite. Default:
+            the mixer class's ``label_follows_share``.
 
-    Override :meth:`call` for mixers that need more than ``(inputs, targets, generator)`` (a model).
+    Mixers that need more than ``(inputs, targets, generator)`` (a model, features) get it from
+    their ``example_call_kwargs``; override :meth:`call_kwargs` to pass your own.
     """
 
     mixer_name: ClassVar[str] = ""
@@ -63,7 +67,7 @@ class MixerConformanceTests:
     batch_sizes: ClassVar[tuple[int, ...]] = (1, 2, 5, 8)
     dtypes: ClassVar[tuple[torch.dtype, ...]] = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
     share_atol: ClassVar[float] = 1e-5
-    label_follows_share: ClassVar[bool] = True
+    label_follows_share: ClassVar[bool | None] = None
 
     # ------------------------------------------------------------------ helpers
     def make_mixer(self, **overrides: Any) -> Mixer:
@@ -91,6 +95,15 @@ class MixerConformanceTests:
         g = torch.Generator().manual_seed(seed)
         return torch.randint(0, self.num_classes, (batch_size,), generator=g)
 
+    def call_kwargs(
+        self, mixer: Mixer, inputs: torch.Tensor, targets: torch.Tensor | None, num_classes: int
+    ) -> dict[str, Any]:
+        """Extra keyword arguments for ``mixer(...)`` and ``mixer.sample(...)`` (a model, features …).
+
+        Default: the mixer class's ``example_call_kwargs``. Override to test with your own model.
+        """
+        return type(mixer).example_call_kwargs(inputs, targets, num_classes)
+
     def call(
         self,
         mixer: Mixer,
@@ -100,8 +113,16 @@ class MixerConformanceTests:
         generator: torch.Generator | None = None,
         num_classes: int | None = None,
     ) -> MixedBatch:
-        """Call the mixer (override for mixers that need a model or other arguments)."""
-        return mixer(inputs, targets, generator=generator, num_classes=num_classes if num_classes is not None else self.num_classes)
+        """Call the mixer with the extra arguments of :meth:`call_kwargs`."""
+        k = num_classes if num_classes is not None else self.num_classes
+        valid = isinstance(inputs, torch.Tensor) and inputs.ndim > 0 and inputs.shape[0] > 0
+        extra = self.call_kwargs(mixer, inputs, targets, k) if valid else {}
+        return mixer(inputs, targets, generator=generator, num_classes=k, **extra)
+
+    def follows_share(self) -> bool:
+        if self.label_follows_share is not None:
+            return self.label_follows_share
+        return type(self.make_mixer()).label_follows_share
 
     def _has(self, mixer: Mixer, field: str) -> bool:
         import dataclasses
@@ -122,7 +143,7 @@ class MixerConformanceTests:
             assert out.targets is not None
             dense = out.targets.dense(self.num_classes)
             assert dense.shape == (b, self.num_classes)
-            if out.targets.label_mix == "linear" and self.label_follows_share:
+            if out.targets.label_mix == "linear" and self.follows_share():
                 torch.testing.assert_close(dense.sum(dim=1), torch.ones(b), atol=1e-5, rtol=0)
             if b == 1:
                 torch.testing.assert_close(out.inputs, x, msg="a batch of one has no partner and must stay unmixed")
@@ -158,9 +179,10 @@ class MixerConformanceTests:
         torch.testing.assert_close(a.inputs, b.inputs, rtol=0, atol=0)
         torch.testing.assert_close(a.targets.dense(self.num_classes), b.targets.dense(self.num_classes), rtol=0, atol=0)  # type: ignore[union-attr]
         assert a.plan.to_dict() == b.plan.to_dict()
-        outputs = {
-            self.call(mixer, x, y, generator=torch.Generator().manual_seed(s)).inputs.sum().item() for s in range(6)
-        }
+        outputs = set()
+        for s in range(6):
+            other = self.call(mixer, x, y, generator=torch.Generator().manual_seed(s))
+            outputs.add((other.inputs.sum().item(), repr(other.plan.to_dict())))
         assert len(outputs) > 1, "different seeds always gave the same mix"
 
     def test_plan_replay(self) -> None:
@@ -168,7 +190,8 @@ class MixerConformanceTests:
         x, y = self.make_inputs(6), self.make_targets(6)
         out = self.call(mixer, x, y, generator=torch.Generator().manual_seed(7))
         torch.testing.assert_close(mixer.apply(x, out.plan), out.inputs, rtol=0, atol=0)
-        plan = mixer.sample(x, y, generator=torch.Generator().manual_seed(7))
+        extra = self.call_kwargs(mixer, x, y, self.num_classes)
+        plan = mixer.sample(x, y, generator=torch.Generator().manual_seed(7), **extra)
         assert plan.to_dict() == out.plan.to_dict(), "sample() and __call__ must draw the same plan from the same seed"
         again = mixer.mix_targets(y, out.plan, num_classes=self.num_classes)
         torch.testing.assert_close(again.dense(), out.targets.dense(), rtol=0, atol=0)  # type: ignore[union-attr]
@@ -215,7 +238,7 @@ class MixerConformanceTests:
                 for seed in range(3):
                     out = self.call(mixer, x, y, generator=torch.Generator().manual_seed(seed), num_classes=b)
                     weights = out.targets.dense(b)  # type: ignore[union-attr]
-                    if not self.label_follows_share:
+                    if not self.follows_share():
                         assert torch.isfinite(weights).all()
                         continue
                     shares = source_shares(out.inputs, feature_dim)
@@ -278,3 +301,5 @@ class MixerConformanceTests:
 STANDARD_TESTS: tuple[str, ...] = tuple(
     name for name in vars(MixerConformanceTests) if name.startswith("test_") and name != "test_standard_tests_kept"
 )
+"""Names of the standard tests of :class:`MixerConformanceTests` (every ``test_*`` method but the guard
+``test_standard_tests_kept``, which checks that none of them is dropped or overridden without an xfail reason)."""
