@@ -1,0 +1,72 @@
+"""Write docs/images/mixers/<plugin>-<mixer>.png for every image mixer (and core:mixup).
+
+Each picture comes from the ``mixup_preview`` hook, exactly as ``mixup preview NAME`` draws it:
+row 1 anchors, row 2 partners, row 3 the anchor's share per pixel, row 4 the mixes with their label
+weights. The examples are the synthetic coloured shapes (no files needed), batch 4, seed 0, so the
+pictures are reproducible. Mixers that need a model (``cost`` other than ``none``: PuzzleMix,
+Manifold Mixup, TransMix …) cannot be drawn from a batch alone and are listed as skipped.
+
+Usage::
+
+    python docs/scripts/make_previews.py                 # every image mixer and core:mixup
+    python docs/scripts/make_previews.py image:cutmix    # only these
+    python docs/scripts/make_previews.py --dataset fashion-mnist --out /tmp/previews
+
+Needs ``pip install "mixup-image[preview]"`` (matplotlib).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mixup_core import create_mixer, get_plugin_manager, get_registry, list_mixers
+from mixup_core.hookspecs import PreviewOptions
+
+DOCS = Path(__file__).resolve().parents[1]
+
+
+def default_names() -> list[str]:
+    """The registered image mixers and core:mixup, sorted."""
+    names = [info.name for info in list_mixers(modality="image") if info.modality == "image"]
+    return ["core:mixup", *names]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help="mixer names (default: every image mixer and core:mixup)")
+    parser.add_argument("--out", type=Path, default=DOCS / "images" / "mixers", help="output folder")
+    parser.add_argument("--dataset", default="synthetic", help="synthetic (default), fashion-mnist or digits")
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    registry = get_registry()
+    hook = get_plugin_manager().hook
+    written, skipped = [], []
+    for name in args.names or default_names():
+        info = registry.get(name)
+        if info.cost != "none":
+            skipped.append(f"{info.name}: needs a model (cost {info.cost!r})")
+            continue
+        path = args.out / f"{info.name.replace(':', '-')}.png"
+        options = PreviewOptions(out=path, dataset=args.dataset, batch_size=args.batch_size, seed=args.seed)
+        try:
+            result = hook.mixup_preview(mixer=create_mixer(info.name), info=info, options=options)
+        except Exception as exc:  # report every mixer, then fail
+            skipped.append(f"{info.name}: {type(exc).__name__}: {exc}")
+            continue
+        if result is None:
+            skipped.append(f"{info.name}: no plugin previews modality {info.modality!r}")
+            continue
+        written.append(result)
+    for line in written:
+        sys.stdout.write(f"wrote {line}\n")
+    for line in skipped:
+        sys.stdout.write(f"skipped {line}\n")
+    return 1 if any("Error" in s for s in skipped) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
