@@ -9,9 +9,9 @@ PY     := $(VENV)/bin/python
 # torch==2.11.* and torchaudio==2.11.* are pinned together in constraints.txt: torchaudio is built
 # for one torch release, and the newer CPU-only torch on this project's machines has no torchaudio.
 CONSTRAINTS := -c constraints.txt
-MEMBERS := -e core[testing] -e plugins/image -e plugins/audio -e plugins/text -e plugins/graph
+MEMBERS := -e core[testing] -e plugins/image -e plugins/audio -e plugins/text -e plugins/graph -e examples/mixup-example-plugin
 STAMP   := $(VENV)/.installed
-PYPROJECTS := $(wildcard core/pyproject.toml plugins/*/pyproject.toml) constraints.txt requirements/dev.txt
+PYPROJECTS := $(wildcard core/pyproject.toml plugins/*/pyproject.toml examples/*/pyproject.toml) constraints.txt requirements/dev.txt
 
 .PHONY: env demo test lint docs wheels clean
 
