@@ -1,0 +1,163 @@
+"""Manifold Mixup: mixup of hidden states at a randomly chosen layer of any ``nn.Module``."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+import torch
+from pydantic import Field, field_validator
+from torch import nn
+
+from mixup_core import MixedForward, MixPlan, PairMixer, forward_mixed, mixer_dataclass
+
+__all__ = ["INPUT_LAYER", "ManifoldMixup"]
+
+INPUT_LAYER = "input"
+"""The entry of ``ManifoldMixup.layers`` that stands for the input itself (layer k = 0 of the paper)."""
+
+
+@mixer_dataclass
+class ManifoldMixup(PairMixer):
+    """Manifold Mixup: mix the hidden states of a random layer, one stream, labels as in mixup.
+
+    :meth:`forward` draws a layer k uniformly from ``layers`` (``"input"`` stands for k = 0, the
+    input itself, as in the paper), samples a pairing and λ for the batch, and runs the model once
+    with the output of layer k replaced by λ·h + (1 − λ)·h[index] (a forward hook, through
+    :func:`mixup_core.forward_mixed` / :func:`mixup_core.replay_at`); the targets are mixed with
+    the same λ (Verma, Lamb, Beckham, Najafi, Mitliagkas, Lopez-Paz, Bengio, *Manifold Mixup:
+    Better Representations by Interpolating Hidden States*, ICML 2019, arXiv:1806.05236).
+
+    Called like any mixer (``mixer(x, y, generator=g)``) it mixes the inputs themselves, i.e. it is
+    input mixup; use :meth:`forward` with a model for the hidden-layer mix.
+
+    Args:
+        layers: dotted names of submodules (as in ``model.named_modules()``) to draw from, and
+            ``"input"`` for the input level; empty (default) mixes the input only. The paper uses
+            the input and the outputs of the first residual stages, e.g. ``["input", "layer1",
+            "layer2"]`` for a torchvision-style ResNet. Repeating a name makes it more likely.
+        where: mix the chosen module's ``"output"`` (default) or its ``"input"``.
+        alpha: Beta(α, α) concentration of λ; default 2.0, the paper's CIFAR setting.
+        **kwargs: the λ, ``mode``, pairing and protection options of :class:`~mixup_core.PairMixer`
+            and ``p``, ``enabled``, ``num_classes`` of :class:`~mixup_core.Mixer`.
+
+    .. note:: A module whose output is a tuple (a transformer block) has its first item mixed.
+       Layers with batch statistics (BatchNorm in training mode) see the mixed batch after the hook,
+       as in the paper's implementation.
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.LazyLinear(10))
+        >>> mixer = ManifoldMixup(layers=["input", "0", "1"], num_classes=10)
+        >>> res = mixer.forward(net, torch.rand(8, 3, 16, 16), torch.randint(0, 10, (8,)),
+        ...                     generator=torch.Generator().manual_seed(0))
+        >>> res.layer in ("", "0", "1"), res.output.shape
+        (True, torch.Size([8, 10]))
+    """
+
+    name: ClassVar[str] = "manifold"
+    modality: ClassVar[str] = "image"
+    paper: ClassVar[str] = (
+        "Verma et al., Manifold Mixup: Better Representations by Interpolating Hidden States, ICML 2019, "
+        "https://arxiv.org/abs/1806.05236"
+    )
+    cost: ClassVar[str] = "hook"  # type: ignore[misc]
+    example_shape: ClassVar[tuple[int, ...]] = (3, 16, 16)
+
+    alpha: float = Field(2.0, gt=0, allow_inf_nan=False)
+    layers: list[str] = Field(default_factory=list)
+    where: Literal["output", "input"] = "output"
+
+    @field_validator("layers")
+    @classmethod
+    def _check_layers(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if not v.strip()]
+        if bad:
+            raise ValueError(
+                f"layers must be dotted module names or {INPUT_LAYER!r}, got an empty name in layers={value!r}"
+            )
+        return value
+
+    def draw_layer(self, generator: torch.Generator | None = None) -> str:
+        """Draw the layer to mix at: a name from ``layers``, or ``""`` for the input.
+
+        One ``torch.randint`` draw from ``generator`` when ``layers`` is not empty, none otherwise.
+        """
+        if not self.layers:
+            return ""
+        choice = self.layers[int(torch.randint(len(self.layers), (1,), generator=generator))]
+        return "" if choice == INPUT_LAYER else choice
+
+    def forward(
+        self,
+        model: nn.Module,
+        inputs: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        *,
+        generator: torch.Generator | None = None,
+        num_classes: int | None = None,
+        **model_kwargs: Any,
+    ) -> MixedForward:
+        """Run ``model`` once with the mix at a random layer (Manifold Mixup).
+
+        Args:
+            model: the network; the names in ``layers`` must be its submodules.
+            inputs: the model's first positional argument, ``(B, ...)`` floating.
+            targets: class indices ``(B,)`` or float targets, as for a mixer call.
+            generator: CPU generator: the layer is drawn first, then the pairs and λ.
+            num_classes: overrides the mixer's ``num_classes`` for class-index targets.
+            **model_kwargs: passed to ``model``.
+
+        Returns:
+            :class:`~mixup_core.MixedForward`: ``output`` (what the model returned), ``targets``
+            (mixed with the plan's λ), ``plan`` and ``layer`` (the module's name, ``""`` for the
+            input).
+        """
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+        self.check_inputs(inputs)
+        self._check_model_layers(model)
+        if generator is not None and not (isinstance(generator, torch.Generator) and generator.device.type == "cpu"):
+            raise TypeError(
+                f"generator must be a CPU torch.Generator or None, got {type(generator).__name__}: {generator!r}"
+            )
+        layer = self.draw_layer(generator)
+        k = num_classes if num_classes is not None else self.num_classes
+        return forward_mixed(
+            model,
+            inputs,
+            targets,
+            mixer=self,
+            layers=layer or None,
+            generator=generator,
+            num_classes=k,
+            where=self.where,
+            **model_kwargs,
+        )
+
+    def _check_model_layers(self, model: nn.Module) -> None:
+        names = dict(model.named_modules())
+        missing = [name for name in self.layers if name != INPUT_LAYER and name not in names]
+        if missing:
+            known = [n for n in names if n]
+            shown = ", ".join(known[:20]) + (" …" if len(known) > 20 else "")
+            raise ValueError(
+                f"layers {missing!r} are not submodules of {type(model).__name__}; "
+                f"use {INPUT_LAYER!r} or one of: {shown or 'none'}"
+            )
+
+    def _apply(self, inputs: torch.Tensor, plan: MixPlan, *, out: torch.Tensor | None) -> torch.Tensor:
+        if plan.index.ndim != 1:
+            raise ValueError(
+                f"{type(self).__name__} mixes pairs; got a plan with index of shape {tuple(plan.index.shape)}"
+            )
+        index = plan.index.to(inputs.device, non_blocking=True)
+        weight: float | torch.Tensor
+        if plan.scalar_lam is not None:
+            weight = plan.scalar_lam
+        else:
+            shape = (-1,) + (1,) * (inputs.ndim - 1)
+            weight = plan.lam.to(device=inputs.device, dtype=inputs.dtype, non_blocking=True).view(shape)
+        if out is not None:
+            torch.index_select(inputs, 0, index, out=out)
+            return out.lerp_(inputs, weight)
+        # one allocation: gather the partners, then move them towards the anchors by λ
+        return inputs[index].lerp_(inputs, weight)
