@@ -58,7 +58,7 @@ def create_mixer(spec: MixerSpec, **params: Any) -> Mixer:
     """Build a mixer from a name, a mapping or an instance.
 
     Args:
-        spec: a :class:`Mixer` (returned as is), a name (bare ``"mixup"`` when unique, or qualified
+        spec: a `Mixer` (returned as is), a name (bare ``"mixup"`` when unique, or qualified
             ``"core:mixup"``; ``"package.module:Class"`` for an unregistered class), or a mapping
             ``{"name": ..., **params}`` (OmegaConf/Hydra objects are accepted). A mapping may list
             ``"requires": ["mixup-audio>=0.1"]``, checked first. Nested specs (``choice``) work.
@@ -112,7 +112,7 @@ def create_mixer(spec: MixerSpec, **params: Any) -> Mixer:
         raise ConfigError(f"invalid parameters for mixer {qualified!r}: {format_validation_error(exc)}") from exc
 
 def list_mixers(pattern: str | None = None, modality: str | None = None) -> list[MixerInfo]:
-    """Installed mixers, as :class:`MixerInfo` records (``name``, ``modality``, ``plugin``,
+    """Installed mixers, as `MixerInfo` records (``name``, ``modality``, ``plugin``,
     ``distribution``, ``version``, ``summary`` …), naturally sorted by qualified name.
 
     Args:

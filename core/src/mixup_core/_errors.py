@@ -28,7 +28,7 @@ class ConfigError(MixupError, ValueError):
 class UnknownMixerError(MixupError, KeyError):
     """No installed plugin provides a mixer of that name.
 
-    A :class:`KeyError` subclass, so ``except KeyError`` keeps working; its message is shown as is
+    A `KeyError` subclass, so ``except KeyError`` keeps working; its message is shown as is
     (``KeyError`` would otherwise quote it).
     """
 

@@ -35,7 +35,7 @@ class LambdaPolicy(ABC):
         """Draw ``n`` values as a float32 CPU tensor of shape ``(n,)``."""
 
     def to_config(self) -> dict[str, Any]:
-        """A mapping that :func:`resolve_lambda` turns back into an equal policy."""
+        """A mapping that `resolve_lambda` turns back into an equal policy."""
         from dataclasses import fields
 
         return {"dist": self.dist, **{f.name: getattr(self, f.name) for f in fields(self)}}  # type: ignore[arg-type]
@@ -135,7 +135,7 @@ LambdaSpec = Union[LambdaPolicy, float, Mapping[str, Any], None]
 
 
 def resolve_lambda(spec: LambdaSpec, alpha: float = 1.0, beta: float | None = None) -> LambdaPolicy:
-    """Turn a λ specification into a :class:`LambdaPolicy`.
+    """Turn a λ specification into a `LambdaPolicy`.
 
     Args:
         spec: ``None`` for Beta(``alpha``, ``beta``), a number for a fixed λ, a mapping such as

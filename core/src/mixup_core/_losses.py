@@ -65,7 +65,7 @@ def soft_cross_entropy(
     """Cross-entropy against soft targets: ``−Σ_c t_c · log softmax(logits)_c``.
 
     With linear label mixing this equals λ·CE(y_a) + (1−λ)·CE(y_b) (see
-    :func:`mixed_cross_entropy`), for any number of sources.
+    `mixed_cross_entropy`), for any number of sources.
 
     Args:
         logits: ``(B, C)`` unnormalised scores.
@@ -96,7 +96,7 @@ def mixed_cross_entropy(
 
     Args:
         logits: ``(B, C)`` unnormalised scores.
-        target: the :class:`MixedTargets` of a mixer call.
+        target: the `MixedTargets` of a mixer call.
         label_smoothing: ε of label smoothing (default 0).
         reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
 

@@ -28,7 +28,7 @@ _T = TypeVar("_T")
 def mixer_dataclass(cls: type[_T]) -> type[_T]:
     """Declare a mixer's parameters as validated dataclass fields.
 
-    Every :class:`Mixer` subclass is decorated with it. Fields become keyword arguments of the
+    Every `Mixer` subclass is decorated with it. Fields become keyword arguments of the
     constructor; ``pydantic.Field`` constraints (``ge``, ``le``, ``gt``, ``allow_inf_nan``) are
     checked at construction and on assignment, unknown keyword arguments are rejected, and the
     resulting error (a ``ValueError``) names the field and quotes the value.
@@ -50,13 +50,13 @@ class Mixer:
     """Base class of every mixer (a sample policy together with its label policy).
 
     A mixer is called as ``out = mixer(inputs, targets, generator=g)`` and returns a
-    :class:`MixedBatch`. The call is three steps that can be used separately:
-    :meth:`sample` draws a :class:`MixPlan` from an explicit ``torch.Generator``; :meth:`apply`
-    mixes any tensor with that plan and is pure; :meth:`mix_targets` builds the
-    :class:`MixedTargets`. Subclasses implement ``_sample`` and ``_apply`` and set the class
+    `MixedBatch`. The call is three steps that can be used separately:
+    `sample` draws a `MixPlan` from an explicit ``torch.Generator``; `apply`
+    mixes any tensor with that plan and is pure; `mix_targets` builds the
+    `MixedTargets`. Subclasses implement ``_sample`` and ``_apply`` and set the class
     attributes ``name`` (registry name), ``modality``, ``paper`` and ``cost``.
 
-    Contract, checked for every registered mixer by :mod:`mixup_core.testing`: inputs are never
+    Contract, checked for every registered mixer by `mixup_core.testing`: inputs are never
     modified unless ``inplace=True`` is asked; results are deterministic given the generator; shape,
     dtype, device and memory format are kept; gradients flow to the inputs; batch size 1 and odd
     sizes work; the anchor's label weight equals its share of the mixed input.
@@ -194,7 +194,7 @@ class Mixer:
         return qualified_name_of(cls)
 
     def to_config(self) -> dict[str, Any]:
-        """A mapping that :func:`~mixup_core.create_mixer` turns back into an equal mixer.
+        """A mapping that `create_mixer` turns back into an equal mixer.
 
         Only parameters that differ from their defaults are listed.
         """
@@ -308,7 +308,7 @@ class PairMixer(Mixer):
         alpha: Beta(α, α) concentration for λ (default 1).
         beta: second Beta parameter for an asymmetric Beta(α, β); ``None`` means ``alpha``.
         lam: another λ policy: a fixed value, or a mapping such as ``{"dist": "uniform", "low": 0.2,
-            "high": 0.8}`` (see :func:`~mixup_core.resolve_lambda`); overrides ``alpha``/``beta``.
+            "high": 0.8}`` (see `resolve_lambda`); overrides ``alpha``/``beta``.
         lam_max: replace λ by max(λ, 1 − λ), so the anchor always dominates (TMix).
         mode: ``"batch"`` draws one λ per batch, ``"sample"`` one per sample.
         pairing: ``"random"`` (permutation without fixed points, default), ``"flip"``,

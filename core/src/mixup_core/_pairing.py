@@ -173,7 +173,7 @@ PAIRINGS: dict[str, type[PairingPolicy]] = {
 
 def resolve_pairing(spec: str | PairingPolicy | Mapping[str, Any]) -> PairingPolicy:
     """Turn a pairing name (``"random"``, ``"flip"``, ``"within-class"``, ``"cross-class"``,
-    ``"within-group"``), a mapping ``{"name": ...}`` or a policy into a :class:`PairingPolicy`.
+    ``"within-group"``), a mapping ``{"name": ...}`` or a policy into a `PairingPolicy`.
 
     Examples:
         >>> resolve_pairing("cross_class")

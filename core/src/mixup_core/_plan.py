@@ -70,7 +70,7 @@ class MixPlan:
         return torch.cat([torch.arange(self.batch_size, device=index.device)[:, None], index], dim=1)
 
     def weights(self) -> torch.Tensor:
-        """The share of each source in :meth:`partner_indices`, ``(B, K)``."""
+        """The share of each source in `partner_indices`, ``(B, K)``."""
         return torch.stack([self.lam, 1.0 - self.lam], dim=1) if self.lam.ndim == 1 else self.lam
 
     def to_dict(self) -> dict[str, Any]:

@@ -37,7 +37,7 @@ _EXTRA: dict[str, tuple[object, str | None, str | None]] = {}
 
 class _Manager(pluggy.PluginManager):
     """A pluggy manager that also treats unmarked ``mixup_*`` functions as hook implementations,
-    so that a misspelled hook fails :meth:`check_pending` instead of being ignored."""
+    so that a misspelled hook fails `check_pending` instead of being ignored."""
 
     def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
         opts = super().parse_hookimpl_opts(plugin, name)
@@ -165,7 +165,7 @@ def register_plugin(plugin: object, name: str, *, distribution: str | None = Non
     """Register an in-process plugin (a module or object with hook implementations).
 
     Useful in notebooks and tests; installed packages should use an entry point instead.
-    The registry is rebuilt. Undo with :func:`unregister_plugin`.
+    The registry is rebuilt. Undo with `unregister_plugin`.
 
     Args:
         plugin: the object with ``@hookimpl`` functions.
@@ -179,7 +179,7 @@ def register_plugin(plugin: object, name: str, *, distribution: str | None = Non
 
 
 def unregister_plugin(name: str) -> None:
-    """Remove an in-process plugin registered with :func:`register_plugin`."""
+    """Remove an in-process plugin registered with `register_plugin`."""
     with _LOCK:
         _EXTRA.pop(name, None)
         reset_registry()

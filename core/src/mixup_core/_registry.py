@@ -153,8 +153,8 @@ class MixerRegistry:
     """Mixers by name, filled by the plugins' ``mixup_register_mixers`` hooks.
 
     Names are ``plugin:mixer``. A bare name resolves when exactly one plugin provides it; a bare
-    name shared by several plugins raises :class:`AmbiguousMixerError` listing the qualified names;
-    an unknown name raises :class:`UnknownMixerError` with suggestions and the plugins that failed
+    name shared by several plugins raises `AmbiguousMixerError` listing the qualified names;
+    an unknown name raises `UnknownMixerError` with suggestions and the plugins that failed
     to load. Matching ignores case and treats ``_`` like ``-``.
 
     Examples:
@@ -198,7 +198,7 @@ class MixerRegistry:
         """Register a mixer for the plugin whose hook is running.
 
         Args:
-            mixer: a :class:`~mixup_core.Mixer` subclass, or ``"module:Class"`` to import it lazily.
+            mixer: a `Mixer` subclass, or ``"module:Class"`` to import it lazily.
             name: bare name (default: the class's ``name``); lazy entries must give it.
             modality: default: the class's ``modality``; lazy entries must give it.
             summary: one line (default: the first line of the class docstring).

@@ -78,7 +78,7 @@ def replay_at(
 
 @dataclass(frozen=True)
 class MixedForward:
-    """The result of :func:`forward_mixed`.
+    """The result of `forward_mixed`.
 
     Args:
         output: what the model returned.

@@ -22,15 +22,15 @@ class MixedTargets:
 
     Nothing is densified until asked: ``targets`` are kept as given (class indices ``(B,)``, or
     float targets ``(B, ...)``: one-hot, soft, multi-hot, frame-level or regression values), with the
-    sources of each mixed sample and their weights. :meth:`dense` builds soft targets for
-    :func:`~mixup_core.soft_cross_entropy`; :func:`~mixup_core.mixed_cross_entropy` uses the indices
+    sources of each mixed sample and their weights. `dense` builds soft targets for
+    `soft_cross_entropy`; `mixed_cross_entropy` uses the indices
     directly (the two-term form λ·CE(y_a) + (1−λ)·CE(y_b)).
 
     Args:
         targets: the original targets.
         indices: sources of each mixed sample, long ``(B, K)``; column 0 is the anchor.
         weights: label weight of each source, float ``(B, K)``. Usually the input shares; label
-            policies (TransMix, SnapMix) may replace them through :meth:`with_weights`.
+            policies (TransMix, SnapMix) may replace them through `with_weights`.
         num_classes: number of classes, needed to densify class indices.
         label_mix: ``"linear"`` (weighted sum) or ``"union"`` (element-wise max of the sources with
             a positive weight).

@@ -25,12 +25,12 @@ class Mixup(PairMixer):
     Lopez-Paz, *mixup: Beyond Empirical Risk Minimization*, ICLR 2018, arXiv:1710.09412).
     Works on tensors of any shape (images, spectrograms, waveforms, embeddings, hidden states), so
     it is the one ``mixup`` of every tensor modality. The same plan replays at a hidden layer with
-    :func:`~mixup_core.replay_at` (Manifold Mixup).
+    `replay_at` (Manifold Mixup).
 
     Args:
         inplace: write the mix into ``inputs`` (saves one allocation; the inputs are lost).
-        **kwargs: λ, pairing and protection options of :class:`~mixup_core.PairMixer`, and ``p``,
-            ``enabled``, ``num_classes`` of :class:`~mixup_core.Mixer`.
+        **kwargs: λ, pairing and protection options of `PairMixer`, and ``p``,
+            ``enabled``, ``num_classes`` of `Mixer`.
 
     Note:
         ``mode="batch"`` (default) draws one λ for the batch and mixes with a scalar weight;
@@ -73,7 +73,7 @@ class Mixup(PairMixer):
 
 @std_dataclass(frozen=True, kw_only=True)
 class ChoicePlan(MixPlan):
-    """The plan of a :class:`Choice`: which mixer was picked and that mixer's own plan.
+    """The plan of a `Choice`: which mixer was picked and that mixer's own plan.
 
     Args:
         choice: position of the chosen mixer in ``Choice.mixers``.
@@ -93,7 +93,7 @@ class Choice(Mixer):
     mapping or instance and may themselves be composites.
 
     Args:
-        mixers: the candidate mixers (specs accepted by :func:`~mixup_core.create_mixer`); default
+        mixers: the candidate mixers (specs accepted by `create_mixer`); default
             ``["mixup"]``.
         weights: relative probability of each mixer (default: uniform).
 

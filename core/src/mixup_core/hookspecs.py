@@ -1,6 +1,6 @@
 """Hook specifications of the ``mixup`` plugin system (pluggy project name ``"mixup"``).
 
-A plugin is a module (or any object) with functions marked by :data:`hookimpl`, made known to
+A plugin is a module (or any object) with functions marked by `hookimpl`, made known to
 mixup-core through an entry point in the group ``mixup``; the entry point's name is the plugin
 name used in qualified mixer names (``image:cutmix``). Every hook name starts with ``mixup_``;
 a function with that prefix that matches no hook is an error, so misspellings never pass silently.
@@ -29,7 +29,7 @@ hookimpl = pluggy.HookimplMarker("mixup")
 
 @dataclass(frozen=True)
 class PreviewOptions:
-    """Options of ``mixup preview``, passed to :func:`mixup_preview`.
+    """Options of ``mixup preview``, passed to `mixup_preview`.
 
     Args:
         out: path of the picture to write (PNG).
@@ -51,11 +51,11 @@ def mixup_register_mixers(registry: MixerRegistry) -> None:
     """Register the plugin's mixers.
 
     Called once per plugin when the registry is built. Call ``registry.add(...)`` for each mixer:
-    with a :class:`~mixup_core.Mixer` subclass, or lazily with ``"module:Class"`` plus ``name``,
+    with a `Mixer` subclass, or lazily with ``"module:Class"`` plus ``name``,
     ``modality`` and ``summary``, so that listing mixers never imports heavy dependencies.
     The registry records the plugin, distribution and version of each entry.
 
-    :param registry: the :class:`~mixup_core.MixerRegistry` being built.
+    :param registry: the `MixerRegistry` being built.
 
     Example::
 

@@ -1,6 +1,6 @@
 """Conformance kit for mixers (install ``mixup-core[testing]``).
 
-A plugin tests each of its mixers by subclassing :class:`MixerConformanceTests` and setting a few
+A plugin tests each of its mixers by subclassing `MixerConformanceTests` and setting a few
 class attributes::
 
     from mixup_core.testing import MixerConformanceTests

@@ -22,7 +22,7 @@ def identity_inputs(batch_size: int, sample_shape: tuple[int, ...], feature_dim:
 
     ``x[i, ..., j, ...] = 1`` if ``i == j`` else ``0`` along ``feature_dim``. After any mix that
     moves values only along the other dimensions, the mean of mixed sample ``i`` over those
-    dimensions in channel ``j`` is the share of source ``j`` in it (see :func:`source_shares`).
+    dimensions in channel ``j`` is the share of source ``j`` in it (see `source_shares`).
     """
     shape = [batch_size, *sample_shape]
     shape[feature_dim] = batch_size
@@ -32,7 +32,7 @@ def identity_inputs(batch_size: int, sample_shape: tuple[int, ...], feature_dim:
 
 
 def source_shares(mixed: torch.Tensor, feature_dim: int = 1) -> torch.Tensor:
-    """``(B, B)`` shares of each source in each mixed sample, from mixed :func:`identity_inputs`."""
+    """``(B, B)`` shares of each source in each mixed sample, from mixed `identity_inputs`."""
     dims = [d for d in range(mixed.ndim) if d not in (0, feature_dim)]
     return mixed.float().mean(dim=dims) if dims else mixed.float()
 
@@ -44,7 +44,7 @@ class MixerConformanceTests:
 
     Attributes:
         mixer_name: registry name of the mixer.
-        mixer_params: parameters passed to :func:`~mixup_core.create_mixer`.
+        mixer_params: parameters passed to `create_mixer`.
         sample_shape: shape of one sample (default: the mixer's ``example_shape``).
         feature_dim: batch dimension the mixer never mixes across (default: the mixer's).
         num_classes: classes of the random class-index targets.
@@ -56,7 +56,7 @@ class MixerConformanceTests:
             the mixer class's ``label_follows_share``.
 
     Mixers that need more than ``(inputs, targets, generator)`` (a model, features) get it from
-    their ``example_call_kwargs``; override :meth:`call_kwargs` to pass your own.
+    their ``example_call_kwargs``; override `call_kwargs` to pass your own.
     """
 
     mixer_name: ClassVar[str] = ""
@@ -113,7 +113,7 @@ class MixerConformanceTests:
         generator: torch.Generator | None = None,
         num_classes: int | None = None,
     ) -> MixedBatch:
-        """Call the mixer with the extra arguments of :meth:`call_kwargs`."""
+        """Call the mixer with the extra arguments of `call_kwargs`."""
         k = num_classes if num_classes is not None else self.num_classes
         valid = isinstance(inputs, torch.Tensor) and inputs.ndim > 0 and inputs.shape[0] > 0
         extra = self.call_kwargs(mixer, inputs, targets, k) if valid else {}
@@ -301,5 +301,5 @@ class MixerConformanceTests:
 STANDARD_TESTS: tuple[str, ...] = tuple(
     name for name in vars(MixerConformanceTests) if name.startswith("test_") and name != "test_standard_tests_kept"
 )
-"""Names of the standard tests of :class:`MixerConformanceTests` (every ``test_*`` method but the guard
+"""Names of the standard tests of `MixerConformanceTests` (every ``test_*`` method but the guard
 ``test_standard_tests_kept``, which checks that none of them is dropped or overridden without an xfail reason)."""

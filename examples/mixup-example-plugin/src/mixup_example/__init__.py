@@ -1,6 +1,6 @@
 """mixup-example-plugin: a third-party plugin for mixup-core, as a worked example.
 
-It provides one mixer, ``example:binary-mixup`` (:class:`BinaryMixup`), and registers it through
+It provides one mixer, ``example:binary-mixup`` (`BinaryMixup`), and registers it through
 the entry point ``[project.entry-points.mixup] example = "mixup_example"``: the entry-point name
 is the plugin name (the prefix of its mixers' names), and this module is the plugin object whose
 ``@hookimpl`` functions mixup-core calls.
@@ -31,7 +31,7 @@ __all__ = ["BinaryMixup", "MaskPlan", "__version__", "mixup_register_mixers"]
 
 @dataclass(frozen=True, kw_only=True)
 class MaskPlan(MixPlan):
-    """The plan of a :class:`BinaryMixup`: partners, exact shares, and the binary mask.
+    """The plan of a `BinaryMixup`: partners, exact shares, and the binary mask.
 
     Args:
         index: partner of each sample, long ``(B,)``.
@@ -68,7 +68,7 @@ class BinaryMixup(PairMixer):
     exact share of kept elements, so the mixed labels always equal the shares of the input
     (Summers and Dinneen's "random pixels" mixing).
 
-    λ, pairing and protection come from :class:`~mixup_core.PairMixer`: ``alpha``, ``lam``,
+    λ, pairing and protection come from `PairMixer`: ``alpha``, ``lam``,
     ``mode="batch"`` (one λ per batch: every sample keeps about the same share) or ``"sample"``,
     ``pairing``, ``protect``. A protection floor holds for the λ the mask is drawn with; the exact
     share of a small mask can fall slightly below it by chance.
@@ -77,7 +77,7 @@ class BinaryMixup(PairMixer):
     one position (it is kept or replaced as a whole), so give vectors a channel dimension first
     (``x.unsqueeze(1)``) to mix their features.
 
-    Example:
+    Examples:
         >>> mixer = BinaryMixup(alpha=1.0, num_classes=4)
         >>> out = mixer(torch.randn(4, 3, 8, 8), torch.arange(4), generator=torch.Generator().manual_seed(0))
         >>> bool(torch.allclose(out.targets.lam, out.plan.mask.float().mean(dim=(1, 2, 3))))

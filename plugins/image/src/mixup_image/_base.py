@@ -129,7 +129,7 @@ class ImageMixer(PairMixer):
     """Base class of pair mixers for ``(B, C, H, W)`` images.
 
     Subclasses implement ``_make_plan`` (boxes or masks drawn from λ) and ``_apply``, and may
-    override :meth:`anchor_mask` so label policies (TransMix) can read each pixel's provenance.
+    override `anchor_mask` so label policies (TransMix) can read each pixel's provenance.
     """
 
     modality: ClassVar[str] = "image"

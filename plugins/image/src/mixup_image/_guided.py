@@ -31,7 +31,7 @@ class GuidedImageMixer(ImageMixer):
 
     Subclasses list in ``runtime_fields`` the constructor arguments that hold runtime objects
     (modules, callables, tensors): they are declared with ``dataclasses.field(compare=False)``,
-    left out of :meth:`to_config` (a model is not configuration; give it again to
+    left out of `to_config` (a model is not configuration; give it again to
     ``create_mixer(config, model=net)``) and may be overridden per call.
     """
 

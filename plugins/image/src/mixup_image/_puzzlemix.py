@@ -1,6 +1,6 @@
 """Machinery of PuzzleMix: the saliency pass, the graph-cut mask and the optimal transport of blocks.
 
-Everything here is batched with torch except :func:`solve_masks`, which calls the gco graph-cut
+Everything here is batched with torch except `solve_masks`, which calls the gco graph-cut
 library once per pair: that C++ call is the one per-sample step of the method.
 """
 
@@ -213,7 +213,7 @@ def label_costs(
 
     Args:
         unary: normalised block saliency, float ``(B, rows, cols)`` (CPU).
-        vertical, horizontal: :func:`boundary_terms` (CPU).
+        vertical, horizontal: `boundary_terms` (CPU).
         index: partners ``(B,)``.
         lam: prior λ per sample ``(B,)``.
 

@@ -113,7 +113,7 @@ def tile_areas(boundary: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 def tile_map(plan: TilePlan, device: torch.device | str = "cpu") -> torch.Tensor:
     """Which tile each pixel belongs to, long ``(B, 1, H, W)`` in ``0..3`` (0 = the anchor's tile).
 
-    Together with :meth:`~mixup_core.MixPlan.partner_indices` this gives the provenance of every
+    Together with `partner_indices` this gives the provenance of every
     pixel (for label policies such as TransMix).
     """
     row_tile, col_tile = _split(plan, torch.device(device))
@@ -250,7 +250,7 @@ class TileMixer(Mixer):
     """Base class of the four-tile K-sample mixers (RICAP, Mosaic) for ``(B, C, H, W)`` images.
 
     Subclasses implement ``_geometry`` (the split points and crop offsets). The base draws the
-    partners (:func:`draw_partners`), applies ``p`` per sample in ``mode="sample"``, leaves
+    partners (`draw_partners`), applies ``p`` per sample in ``mode="sample"``, leaves
     protected samples unmixed (they are never used as partners either), draws partners within a
     group when the call passes ``groups``, and computes the exact area weights.
 

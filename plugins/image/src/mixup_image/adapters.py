@@ -18,7 +18,7 @@ Differences from the peers, all deliberate:
 * **Pairing.** torchvision pairs sample ``i`` with ``i − 1`` (``roll(1)``) and timm with ``B − 1 − i``
   (``flip(0)``), so both rely on a shuffled batch. The adapters use the mixers' ``pairing`` policy
   (default ``"random"``); ``pairing="flip"`` reproduces timm's partners exactly.
-* **No mutation.** timm mixes ``x`` in place; :class:`TimmMixup` returns a new tensor.
+* **No mutation.** timm mixes ``x`` in place; `TimmMixup` returns a new tensor.
 * **Odd batches.** timm asserts an even batch size; the adapters accept any size (with ``"flip"`` and
   an odd size, the middle sample stays unmixed).
 """
@@ -114,7 +114,7 @@ def _float_probe(x: torch.Tensor) -> torch.Tensor:
 
 # ---------------------------------------------------------------------- torchvision
 class _TorchvisionAdapter:
-    """Shared call logic of :class:`TorchvisionMixUp` and :class:`TorchvisionCutMix`."""
+    """Shared call logic of `TorchvisionMixUp` and `TorchvisionCutMix`."""
 
     def __init__(
         self,
@@ -237,10 +237,10 @@ class TorchvisionMixUp(_TorchvisionAdapter):
         labels_getter: ``"default"`` or a callable that returns the labels of the input.
         generator: CPU ``torch.Generator`` for every draw (``None``: torch's global generator);
             a ``generator=`` keyword of the call overrides it.
-        **mixer_params: further :class:`~mixup_core.Mixup` parameters (``mode="sample"``,
+        **mixer_params: further `Mixup` parameters (``mode="sample"``,
             ``pairing="flip"`` …).
 
-    Example:
+    Examples:
         >>> t = TorchvisionMixUp(num_classes=10, generator=torch.Generator().manual_seed(0))
         >>> images, labels = t(torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 2, 3]))
         >>> labels.shape
@@ -256,23 +256,23 @@ class TorchvisionMixUp(_TorchvisionAdapter):
 class TorchvisionCutMix(_TorchvisionAdapter):
     """``torchvision.transforms.v2.CutMix`` on top of ``image:cutmix``.
 
-    Same calls and outputs as :class:`TorchvisionMixUp`. As in torchvision, one box is drawn for the
+    Same calls and outputs as `TorchvisionMixUp`. As in torchvision, one box is drawn for the
     batch and λ is corrected to the exact pixel share after clipping; videos ``(B, T, C, H, W)`` get
     the same box in every frame. CutMix is by Yun et al., *CutMix: Regularization Strategy to Train
     Strong Classifiers with Localizable Features*, ICCV 2019 (arXiv:1905.04899).
 
     Differences from torchvision: partners come from the plan (random permutation without fixed
     points instead of ``roll(1)``); the box side is ⌊√(1 − λ)·size⌋ (torchvision uses
-    2·⌊½√(1 − λ)·size⌋); ``last_plan`` holds the :class:`~mixup_image.BoxPlan`.
+    2·⌊½√(1 − λ)·size⌋); ``last_plan`` holds the `BoxPlan`.
 
     Args:
         alpha: Beta(α, α) concentration of λ (default 1).
         num_classes: number of classes; required for class-index labels.
         labels_getter: ``"default"`` or a callable that returns the labels of the input.
         generator: CPU ``torch.Generator`` (``None``: torch's global generator).
-        **mixer_params: further :class:`~mixup_image.CutMix` parameters (``mode="sample"`` …).
+        **mixer_params: further `CutMix` parameters (``mode="sample"`` …).
 
-    Example:
+    Examples:
         >>> t = TorchvisionCutMix(num_classes=10, generator=torch.Generator().manual_seed(0))
         >>> images, labels = t((torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 2, 3])))
         >>> bool(torch.allclose(labels.sum(1), torch.ones(4)))
@@ -329,7 +329,7 @@ class TimmMixup:
             a ``generator=`` keyword of the call overrides it.
         pairing: pairing policy of the mixers (``"random"`` or ``"flip"`` …).
 
-    Example:
+    Examples:
         >>> mixup_fn = TimmMixup(mixup_alpha=0.8, cutmix_alpha=1.0, num_classes=10,
         ...                      generator=torch.Generator().manual_seed(0))
         >>> x, target = mixup_fn(torch.rand(5, 3, 16, 16), torch.arange(5))

@@ -18,7 +18,7 @@ __all__ = ["AttentiveMix", "AttentivePlan", "cells_to_pixels"]
 
 @dataclass(frozen=True, kw_only=True)
 class AttentivePlan(MixPlan):
-    """The plan of an :class:`AttentiveMix` batch.
+    """The plan of an `AttentiveMix` batch.
 
     Args:
         cells: boolean ``(B, h, w)`` on the CPU: ``True`` for the cells of the attention grid that
@@ -76,7 +76,7 @@ class AttentiveMix(GuidedImageMixer):
         out = AttentiveMix()(x, y, features=trunk(x))     # or the (B, C, h, w) maps themselves
 
     ``sample`` takes the same ``model``/``features`` arguments; ``apply`` replays an
-    :class:`AttentivePlan` without the model. The model runs as it is (put a frozen extractor in
+    `AttentivePlan` without the model. The model runs as it is (put a frozen extractor in
     ``.eval()``), under ``torch.no_grad()``, and only when something is mixed.
 
     Args:
@@ -87,14 +87,14 @@ class AttentiveMix(GuidedImageMixer):
             code goes the other way round (the anchor keeps its own ⌊λ·h·w⌋ most attended cells
             and the partner fills the rest); here the partner's cells are pasted, as in the paper.
         model: a feature extractor, any ``nn.Module`` (or callable) mapping the inputs to a
-            ``(B, C, h, w)`` feature map. A runtime reference, left out of :meth:`to_config`;
+            ``(B, C, h, w)`` feature map. A runtime reference, left out of `to_config`;
             ``model=`` or ``features=`` in a call take precedence.
-        **kwargs: λ, pairing, protection and ``mode`` options of :class:`~mixup_core.PairMixer`.
+        **kwargs: λ, pairing, protection and ``mode`` options of `PairMixer`.
 
-    .. note:: the top-k selection runs on the features' device; the chosen cells (``B×k``
+    Note: the top-k selection runs on the features' device; the chosen cells (``B×k``
        integers) are copied to the CPU for the plan, one small transfer per batch.
 
-    Example:
+    Examples:
         >>> trunk = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(),
         ...                             torch.nn.AdaptiveAvgPool2d(7))
         >>> mixer = AttentiveMix(model=trunk, num_classes=10)
@@ -133,7 +133,7 @@ class AttentiveMix(GuidedImageMixer):
             targets: class indices ``(B,)`` or float targets ``(B, ...)``.
             features: the batch's feature maps ``(B, C, h, w)`` (or attention maps ``(B, h, w)``).
             model: a feature extractor for this call (overrides the constructor's).
-            generator, num_classes, protected, groups, out: as in :meth:`Mixer.__call__`.
+            generator, num_classes, protected, groups, out: as in `Mixer.__call__`.
         """
         bound = self._bind(features=features, model=model)
         return GuidedImageMixer.__call__(
@@ -151,7 +151,7 @@ class AttentiveMix(GuidedImageMixer):
         protected: torch.Tensor | None = None,
         groups: torch.Tensor | None = None,
     ) -> MixPlan:
-        """Draw a plan; ``features`` or ``model`` as in :meth:`__call__` (the model runs only if something is mixed)."""
+        """Draw a plan; ``features`` or ``model`` as in `__call__` (the model runs only if something is mixed)."""
         inputs = self.check_inputs(inputs)
         bound = self._bind(features=features, model=model)
         bound._check_guidance(inputs)

@@ -29,27 +29,27 @@ class MixupCollate:
     ``num_workers=0``). A ``DataLoader`` hands batches to its workers round-robin in a fixed order,
     so two runs with the same ``seed`` and the same ``num_workers`` give identical batches.
     Workers restart their counters at each epoch (unless ``persistent_workers=True``), so call
-    :meth:`set_epoch` before each epoch, as with ``DistributedSampler``, or every epoch repeats the
+    `set_epoch` before each epoch, as with ``DistributedSampler``, or every epoch repeats the
     mixes of the first.
 
     Mixing after rounding: a mixup pixel is ``round(λ·a + (1 − λ)·b)``, so the pixel shares differ
     from the label weights by at most 0.5/255 per pixel value; box and mask mixers are exact.
 
     Args:
-        mixer_spec: a mixer, a registry name or a config mapping (see :func:`~mixup_core.create_mixer`);
+        mixer_spec: a mixer, a registry name or a config mapping (see `create_mixer`);
             an image mixer or a modality-agnostic one such as ``core:mixup``.
         num_classes: number of classes of integer labels.
         seed: base seed of the per-batch generators.
         dense: return dense float32 targets ``(B, num_classes)`` (smoothed by ``label_smoothing``)
-            instead of :class:`~mixup_core.MixedTargets` (the default, which keeps the class indices
-            for :func:`~mixup_core.mixed_cross_entropy` and densifies on demand).
+            instead of `MixedTargets` (the default, which keeps the class indices
+            for `mixed_cross_entropy` and densifies on demand).
         label_smoothing: smoothing of dense targets, ``(1 − s)·t + s/C`` (only with ``dense=True``).
 
     Returns (on call):
-        ``(images, targets)``: uint8 ``(B, C, H, W)`` and :class:`~mixup_core.MixedTargets` (or a
+        ``(images, targets)``: uint8 ``(B, C, H, W)`` and `MixedTargets` (or a
         float32 tensor with ``dense=True``).
 
-    Example:
+    Examples:
         >>> collate = MixupCollate("image:cutmix", num_classes=10, seed=0)
         >>> images, targets = collate([(torch.zeros(3, 8, 8, dtype=torch.uint8), 1),
         ...                            (torch.full((3, 8, 8), 255, dtype=torch.uint8), 2)])

@@ -25,12 +25,12 @@ class CutMix(ImageMixer):
     Args:
         correct_lam: recompute λ as 1 − box area / image area after clipping (default ``True``);
             ``False`` keeps the drawn λ for the labels (timm's ``correct_lam=False``).
-        **kwargs: λ, pairing, protection and ``mode`` options of :class:`~mixup_core.PairMixer`.
+        **kwargs: λ, pairing, protection and ``mode`` options of `PairMixer`.
 
-    .. note:: ``mode="batch"`` uses one λ and one box for the whole batch (only the box region is
+    Note: ``mode="batch"`` uses one λ and one box for the whole batch (only the box region is
        copied); ``mode="sample"`` draws a box per sample, in one vectorised kernel.
 
-    Example:
+    Examples:
         >>> mixer = CutMix(alpha=1.0, num_classes=10)
         >>> out = mixer(torch.rand(8, 3, 32, 32), torch.randint(0, 10, (8,)),
         ...             generator=torch.Generator().manual_seed(0))

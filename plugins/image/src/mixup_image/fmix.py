@@ -85,15 +85,15 @@ class FMix(ImageMixer):
         max_soft: softening of the mask edge in ``[0, 0.5]`` (default 0, a binary mask): the pixels
             ranked within ``max_soft·N`` of the threshold get a linear ramp from 1 to 0, keeping
             the mask mean exact.
-        **kwargs: λ, pairing, protection and ``mode`` options of :class:`~mixup_core.PairMixer`.
+        **kwargs: λ, pairing, protection and ``mode`` options of `PairMixer`.
             The reference's "reformulate" option (λ ~ Beta(α+1, α)) is ``alpha=a + 1, beta=a``.
 
-    .. note:: ``mode="batch"`` draws one noise field for the whole batch (as the reference does)
+    Note: ``mode="batch"`` draws one noise field for the whole batch (as the reference does)
        and thresholds it at the shared λ; ``mode="sample"`` draws one field per sample. In both
        modes the plan holds a mask per sample, so samples whose λ was changed by protection or
        self-pairing are still exact.
 
-    Example:
+    Examples:
         >>> mixer = FMix(alpha=1.0, num_classes=10)
         >>> out = mixer(torch.rand(8, 3, 32, 32), torch.randint(0, 10, (8,)),
         ...             generator=torch.Generator().manual_seed(0))

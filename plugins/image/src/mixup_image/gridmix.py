@@ -79,13 +79,13 @@ class GridMix(ImageMixer):
         cut_area_ratio: area of the cut region as a fraction of the image, default ``(0.5, 1)``.
         cut_aspect_ratio: height / width of the cut region, default ``(0.5, 2)``; the region is
             clipped to the image.
-        **kwargs: λ, pairing, protection and ``mode`` options of :class:`~mixup_core.PairMixer`.
+        **kwargs: λ, pairing, protection and ``mode`` options of `PairMixer`.
 
-    .. note:: ``mode="batch"`` draws one set of grid parameters for the batch (as the reference),
+    Note: ``mode="batch"`` draws one set of grid parameters for the batch (as the reference),
        ``mode="sample"`` one per sample. The plan holds eight integers per sample; the mask is built
        on the inputs' device.
 
-    Example:
+    Examples:
         >>> mixer = GridMix(alpha=1.0, num_classes=10)
         >>> out = mixer(torch.rand(8, 3, 32, 32), torch.randint(0, 10, (8,)),
         ...             generator=torch.Generator().manual_seed(0))

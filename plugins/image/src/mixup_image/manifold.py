@@ -20,15 +20,15 @@ INPUT_LAYER = "input"
 class ManifoldMixup(PairMixer):
     """Manifold Mixup: mix the hidden states of a random layer, one stream, labels as in mixup.
 
-    :meth:`forward` draws a layer k uniformly from ``layers`` (``"input"`` stands for k = 0, the
+    `forward` draws a layer k uniformly from ``layers`` (``"input"`` stands for k = 0, the
     input itself, as in the paper), samples a pairing and λ for the batch, and runs the model once
     with the output of layer k replaced by λ·h + (1 − λ)·h[index] (a forward hook, through
-    :func:`mixup_core.forward_mixed` / :func:`mixup_core.replay_at`); the targets are mixed with
+    `mixup_core.forward_mixed` / `mixup_core.replay_at`); the targets are mixed with
     the same λ (Verma, Lamb, Beckham, Najafi, Mitliagkas, Lopez-Paz, Bengio, *Manifold Mixup:
     Better Representations by Interpolating Hidden States*, ICML 2019, arXiv:1806.05236).
 
     Called like any mixer (``mixer(x, y, generator=g)``) it mixes the inputs themselves, i.e. it is
-    input mixup; use :meth:`forward` with a model for the hidden-layer mix.
+    input mixup; use `forward` with a model for the hidden-layer mix.
 
     Args:
         layers: dotted names of submodules (as in ``model.named_modules()``) to draw from, and
@@ -37,14 +37,14 @@ class ManifoldMixup(PairMixer):
             "layer2"]`` for a torchvision-style ResNet. Repeating a name makes it more likely.
         where: mix the chosen module's ``"output"`` (default) or its ``"input"``.
         alpha: Beta(α, α) concentration of λ; default 2.0, the paper's CIFAR setting.
-        **kwargs: the λ, ``mode``, pairing and protection options of :class:`~mixup_core.PairMixer`
-            and ``p``, ``enabled``, ``num_classes`` of :class:`~mixup_core.Mixer`.
+        **kwargs: the λ, ``mode``, pairing and protection options of `PairMixer`
+            and ``p``, ``enabled``, ``num_classes`` of `Mixer`.
 
-    .. note:: A module whose output is a tuple (a transformer block) has its first item mixed.
+    Note: A module whose output is a tuple (a transformer block) has its first item mixed.
        Layers with batch statistics (BatchNorm in training mode) see the mixed batch after the hook,
        as in the paper's implementation.
 
-    Example:
+    Examples:
         >>> net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.LazyLinear(10))
         >>> mixer = ManifoldMixup(layers=["input", "0", "1"], num_classes=10)
         >>> res = mixer.forward(net, torch.rand(8, 3, 16, 16), torch.randint(0, 10, (8,)),
@@ -107,7 +107,7 @@ class ManifoldMixup(PairMixer):
             **model_kwargs: passed to ``model``.
 
         Returns:
-            :class:`~mixup_core.MixedForward`: ``output`` (what the model returned), ``targets``
+            `MixedForward`: ``output`` (what the model returned), ``targets``
             (mixed with the plan's λ), ``plan`` and ``layer`` (the module's name, ``""`` for the
             input).
         """

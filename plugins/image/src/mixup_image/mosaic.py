@@ -41,14 +41,14 @@ class Mosaic(TileMixer):
         fill: ``"crop"`` or ``"resize"``, see above.
         mode: ``"batch"`` draws one centre per batch, ``"sample"`` one per sample (and applies ``p``
             per sample).
-        **kwargs: ``p``, ``enabled`` and ``num_classes`` of :class:`~mixup_core.Mixer`.
+        **kwargs: ``p``, ``enabled`` and ``num_classes`` of `Mixer`.
 
     Partners are three distinct other samples for batches of 4 or more; smaller batches reuse
-    partners and a batch of one stays unmixed (see :func:`~mixup_image._tiles.draw_partners`).
+    partners and a batch of one stays unmixed (see `draw_partners`).
     Protected samples (``protected=``) stay unmixed and are never partners; ``groups=`` draws the
     partners within each group.
 
-    Example:
+    Examples:
         >>> mixer = Mosaic(center_range=(0.3, 0.7), num_classes=10)
         >>> out = mixer(torch.rand(8, 3, 32, 32), torch.randint(0, 10, (8,)),
         ...             generator=torch.Generator().manual_seed(0))

@@ -33,7 +33,7 @@ __all__ = ["PuzzleMix", "PuzzleMixPlan"]
 
 @dataclass(frozen=True, kw_only=True)
 class PuzzleMixPlan(MaskPlan):
-    """The plan of a PuzzleMix batch: everything :meth:`PuzzleMix.apply` needs, no saliency.
+    """The plan of a PuzzleMix batch: everything `PuzzleMix.apply` needs, no saliency.
 
     Args:
         mask: the anchor's weight per pixel, float32 ``(B, 1, H, W)`` (``block_mask`` upsampled).
@@ -86,10 +86,10 @@ class PuzzleMix(GuidedImageMixer):
         mixer = PuzzleMix(model=model)                           # then mixer(x, y, generator=g)
 
     ``sample`` takes the same ``model``/``loss_fn``/``saliency`` arguments and runs the saliency pass
-    (only when something is mixed); ``apply`` replays a :class:`PuzzleMixPlan` without a model. The
+    (only when something is mixed); ``apply`` replays a `PuzzleMixPlan` without a model. The
     model runs as it is (train or eval mode; batch-norm statistics are updated in train mode) and
     only the gradient with respect to the inputs is taken, so no ``.grad`` is accumulated. The model
-    and loss are runtime objects, not configuration: :meth:`to_config` leaves them out.
+    and loss are runtime objects, not configuration: `to_config` leaves them out.
 
     Args:
         block_num: grid sides to draw from per batch: an integer ``n`` gives ``2, 4, …, 2**(n−1)``
@@ -111,13 +111,13 @@ class PuzzleMix(GuidedImageMixer):
         loss_fn: ``loss_fn(model(inputs), targets)``, a scalar (or a tensor, summed); default
             cross-entropy with the targets (class indices or soft targets).
         **kwargs: λ (Beta(α, α), α=1 by default), pairing, protection and ``mode`` options of
-            :class:`~mixup_core.PairMixer`.
+            `PairMixer`.
 
-    .. note:: needs the gco-wrapper package: ``pip install "mixup-image[puzzlemix]"``. The graph
+    Note: needs the gco-wrapper package: ``pip install "mixup-image[puzzlemix]"``. The graph
        cut is the one per-sample step (one C++ call per mixed pair, on the CPU); the saliency,
        energies, transport and mixing are batched torch on the inputs' device.
 
-    Example:
+    Examples:
         >>> model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1),
         ...                             torch.nn.Flatten(), torch.nn.Linear(4, 10))
         >>> mixer = PuzzleMix(num_classes=10)
@@ -175,7 +175,7 @@ class PuzzleMix(GuidedImageMixer):
             loss_fn: ``loss_fn(model(inputs), targets)`` returning a scalar (or a tensor, summed).
             saliency: a precomputed ``(B, H, W)`` saliency (e.g. ``x.grad.norm(dim=1)`` from a
                 backward pass you already ran); no extra pass is made.
-            generator, num_classes, protected, groups, out: as in :meth:`Mixer.__call__`.
+            generator, num_classes, protected, groups, out: as in `Mixer.__call__`.
         """
         bound = self._bind(model=model, loss_fn=loss_fn, saliency=saliency)
         return GuidedImageMixer.__call__(

@@ -19,7 +19,7 @@ DEFAULT_MIXERS: tuple[dict[str, Any], ...] = (
 """The candidate modes of RandomMix: linear (mixup) and mask mixes (CutMix, FMix, ResizeMix)."""
 
 DEFAULT_WEIGHTS: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)
-"""Equal weights for :data:`DEFAULT_MIXERS`."""
+"""Equal weights for `DEFAULT_MIXERS`."""
 
 
 def _default_mixers() -> list[Any]:
@@ -34,7 +34,7 @@ def _default_weights() -> list[float]:
 class RandomMix(Choice):
     """RandomMix: per batch, one mixing mode drawn from mixup, CutMix, FMix and ResizeMix.
 
-    A :class:`~mixup_core.Choice` with the candidate modes of Liu, Shen, Zhao, Nie, *RandomMix: A
+    A `Choice` with the candidate modes of Liu, Shen, Zhao, Nie, *RandomMix: A
     mixed sample data augmentation method with multiple mixed modes* (arXiv:2205.08728; published as
     *RandoMix*, Multimedia Tools and Applications 2024): ``core:mixup``, ``image:cutmix``,
     ``image:fmix`` and ``image:resizemix``, each with its own defaults, drawn with equal weights.
@@ -48,9 +48,9 @@ class RandomMix(Choice):
         weights: relative probability of each mode; default equal. When ``mixers`` is given with a
             different number of modes and ``weights`` is left at its default, the modes are drawn
             uniformly.
-        **kwargs: ``p``, ``enabled`` and ``num_classes`` of :class:`~mixup_core.Mixer`.
+        **kwargs: ``p``, ``enabled`` and ``num_classes`` of `Mixer`.
 
-    Example:
+    Examples:
         >>> mixer = RandomMix(mixers=["mixup", {"name": "image:cutmix", "mode": "sample"}],
         ...                   weights=[0.3, 0.7], num_classes=10)
         >>> out = mixer(torch.rand(8, 3, 32, 32), torch.randint(0, 10, (8,)),

@@ -97,16 +97,16 @@ class ResizeMix(ImageMixer):
         use_alpha: draw τ from the λ policy (``alpha``/``beta``/``lam``) clipped to ``scope``,
             instead of U(scope) (default ``False``).
         interpolation: ``"nearest"`` (default, as OpenMixup) or ``"bilinear"``.
-        **kwargs: λ, pairing, protection and ``mode`` options of :class:`~mixup_core.PairMixer`.
+        **kwargs: λ, pairing, protection and ``mode`` options of `PairMixer`.
             Without ``use_alpha`` the drawn λ only decides which samples stay unmixed (λ = 1 from
             ``p``, protection or self-pairing).
 
-    .. note:: ``mode="batch"`` draws one τ and one position for the batch (as OpenMixup);
+    Note: ``mode="batch"`` draws one τ and one position for the batch (as OpenMixup);
        ``mode="sample"`` one per sample. Partners of different sizes are resized in one gather,
        with no loop over the batch. Unlike OpenMixup, the patch is never clipped at the border
        (clipping would squeeze the partner out of its aspect ratio).
 
-    Example:
+    Examples:
         >>> mixer = ResizeMix(mode="sample", num_classes=10)
         >>> out = mixer(torch.rand(8, 3, 32, 32), torch.randint(0, 10, (8,)),
         ...             generator=torch.Generator().manual_seed(0))

@@ -31,7 +31,7 @@ class RICAP(TileMixer):
     Differences from the reference code: the top-left region always comes from the anchor (the
     reference draws four independent permutations, so a sample may not appear in its own mix), the
     partners are three distinct other samples (batch size ≥ 4; see
-    :func:`~mixup_image._tiles.draw_partners` for smaller batches, where partners repeat, and
+    `draw_partners` for smaller batches, where partners repeat, and
     ``B = 1``, which stays unmixed), and the crop positions are drawn per sample and per region
     (the reference draws one position per region for the whole batch).
 
@@ -40,12 +40,12 @@ class RICAP(TileMixer):
             small β gives unequal regions, large β regions near a quarter each).
         mode: ``"batch"`` (the paper) draws one boundary point per batch, ``"sample"`` one per
             sample (and applies ``p`` per sample).
-        **kwargs: ``p``, ``enabled`` and ``num_classes`` of :class:`~mixup_core.Mixer`.
+        **kwargs: ``p``, ``enabled`` and ``num_classes`` of `Mixer`.
 
     Protected samples (``protected=`` in the call) stay unmixed and are never used as partners;
     ``groups=`` draws the partners within each group.
 
-    Example:
+    Examples:
         >>> mixer = RICAP(beta=0.3, num_classes=10)
         >>> out = mixer(torch.rand(8, 3, 32, 32), torch.randint(0, 10, (8,)),
         ...             generator=torch.Generator().manual_seed(0))

@@ -35,8 +35,8 @@ def _filter(x: torch.Tensor, kernel_1d: torch.Tensor) -> torch.Tensor:
 def spectral_residual_saliency(images: torch.Tensor, size: int | None = 64) -> torch.Tensor:
     """Spectral-residual static saliency (Hou & Zhang, CVPR 2007) of a batch, float32 ``(B, H, W)``.
 
-    Greyscale (ITU-R 601 luma for 3 channels, the channel mean otherwise) → optional bilinear
-    resize to ``size × size`` (OpenCV's implementation works at 64×64) → log amplitude spectrum minus
+    Greyscale (ITU-R 601 luma for 3 channels, the channel mean otherwise) → bilinear downsizing
+    of larger images to at most ``size × size`` (OpenCV's implementation works at 64×64) → log amplitude spectrum minus
     its 3×3 local average (the spectral residual) → ``|IFFT(exp(residual + i·phase))|²`` → Gaussian
     blur (5×5, σ = 8) → bilinear resize back to ``(H, W)``. Batched, on the images' device, without
     gradients; computed in float32 whatever the input dtype.
@@ -53,13 +53,16 @@ def spectral_residual_saliency(images: torch.Tensor, size: int | None = 64) -> t
             grey = (x * luma).sum(dim=1, keepdim=True)
         else:
             grey = x.mean(dim=1, keepdim=True)
-        if size is not None and (h, w) != (size, size):
-            grey = F.interpolate(grey, size=(size, size), mode="bilinear", align_corners=False)
+        if size is not None and (h > size or w > size):
+            # like OpenCV, work at a small resolution; smaller images are never upsampled
+            grey = F.interpolate(grey, size=(min(size, h), min(size, w)), mode="bilinear", align_corners=False)
         spectrum = torch.fft.fft2(grey)
-        log_amplitude = torch.log(spectrum.abs().clamp(min=1e-12))
+        amplitude = spectrum.abs().clamp(min=1e-12)
+        log_amplitude = torch.log(amplitude)
         box = torch.full((_BOX_KERNEL,), 1.0 / _BOX_KERNEL, dtype=torch.float32)
         residual = log_amplitude - _filter(log_amplitude, box)
-        saliency = torch.fft.ifft2(torch.polar(torch.exp(residual), spectrum.angle())).abs().square()
+        # exp(residual + i·phase) = exp(residual) · spectrum / |spectrum|, without angle() and polar()
+        saliency = torch.fft.ifft2(spectrum * (torch.exp(residual) / amplitude)).abs().square()
         t = torch.arange(_BLUR_KERNEL, dtype=torch.float32) - (_BLUR_KERNEL - 1) / 2
         gauss = torch.exp(-t.square() / (2 * _BLUR_SIGMA**2))
         saliency = _filter(saliency, gauss / gauss.sum())
@@ -73,7 +76,7 @@ class SaliencyMix(ImageMixer):
     """SaliencyMix: paste the partner's most salient region, found without a model.
 
     The spectral-residual saliency map of every partner is computed in torch, batched (see
-    :func:`spectral_residual_saliency`); a CutMix-sized box (side ratio √(1 − λ)) is centred on the
+    `spectral_residual_saliency`); a CutMix-sized box (side ratio √(1 − λ)) is centred on the
     partner's saliency peak (argmax; the first one on ties), clipped to the image, and the partner's
     pixels in that box are pasted at the same location into the anchor. λ is recomputed from the
     clipped area (Uddin et al., *SaliencyMix: A Saliency Guided Data Augmentation Strategy for Better
@@ -84,16 +87,16 @@ class SaliencyMix(ImageMixer):
             ``StaticSaliencySpectralResidual``; ``None`` computes it at the image size.
         correct_lam: recompute λ as 1 − box area/(H·W) after clipping (default ``True``); ``False``
             keeps the drawn λ for the labels.
-        **kwargs: λ, pairing, protection and ``mode`` options of :class:`~mixup_core.PairMixer`.
+        **kwargs: λ, pairing, protection and ``mode`` options of `PairMixer`.
 
-    .. note:: The box depends on the partners' content, so sampling a plan reads the inputs: the
+    Note: The box depends on the partners' content, so sampling a plan reads the inputs: the
        saliency maps are computed on the inputs' device and only the ``(B, 2)`` peaks are copied to
        the CPU (one host synchronisation per call on CUDA). Every sample gets its own box (its
        partner's peak), in both modes; ``mode`` decides whether λ, hence the box size, is shared.
        The official code and OpenMixup call OpenCV's *fine-grained* static saliency on one image of
        the batch; this implementation follows the spectral-residual method for every partner.
 
-    Example:
+    Examples:
         >>> mixer = SaliencyMix(alpha=1.0, num_classes=10)
         >>> out = mixer(torch.rand(8, 3, 32, 32), torch.randint(0, 10, (8,)),
         ...             generator=torch.Generator().manual_seed(0))

@@ -63,14 +63,14 @@ class SmoothMix(ImageMixer):
     Args:
         sigma_range: ``(low, high)`` range of σ as a fraction of the image height, ``0 < low <= high``;
             default ``(0.25, 0.5)``.
-        **kwargs: λ, pairing, protection and ``mode`` options of :class:`~mixup_core.PairMixer`. As in
+        **kwargs: λ, pairing, protection and ``mode`` options of `PairMixer`. As in
             the paper, the drawn λ does not shape the mask; it only decides which samples stay
             unmixed (λ = 1 from ``p``, protection or self-pairing).
 
-    .. note:: ``mode="batch"`` draws one centre and σ for the batch (as OpenMixup), ``mode="sample"``
+    Note: ``mode="batch"`` draws one centre and σ for the batch (as OpenMixup), ``mode="sample"``
        one per sample. The plan holds three numbers per sample; G is built on the inputs' device.
 
-    Example:
+    Examples:
         >>> mixer = SmoothMix(mode="sample", num_classes=10)
         >>> out = mixer(torch.rand(8, 3, 32, 32), torch.randint(0, 10, (8,)),
         ...             generator=torch.Generator().manual_seed(0))

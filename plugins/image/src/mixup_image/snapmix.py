@@ -19,7 +19,7 @@ __all__ = ["SnapMix", "SnapMixPlan", "resize_box_grid", "semantic_percentage_map
 
 @dataclass(frozen=True, kw_only=True)
 class SnapMixPlan(BoxPlan):
-    """The plan of a :class:`SnapMix` batch.
+    """The plan of a `SnapMix` batch.
 
     Args:
         boxes: long ``(B, 4)`` ``(y0, y1, x0, x1)``: the box cut in each anchor (filled from the
@@ -28,7 +28,7 @@ class SnapMixPlan(BoxPlan):
         source_boxes: long ``(B, 4)``: the box of the partner that is resized into ``boxes``.
         rho_a: float32 ``(B,)``: 1 − the anchor's semantic percentage inside its cut box.
         rho_b: float32 ``(B,)``: the partner's semantic percentage inside its source box.
-            Both are before the same-label rule, which :meth:`SnapMix.mix_targets` applies.
+            Both are before the same-label rule, which `SnapMix.mix_targets` applies.
     """
 
     source_boxes: torch.Tensor
@@ -103,9 +103,9 @@ class SnapMix(GuidedImageMixer):
         out = SnapMix()(x, y, features=feats, classifier=net.fc)  # features of the clean batch
         out = SnapMix()(x, y, cam=cams)                           # (B, K, h, w) CAMs, or a callable
 
-    ``mix_targets`` returns :class:`~mixup_core.MixedTargets` whose weights ``(B, 2)`` are
-    ``(ρ_a, ρ_b)``; they need not sum to 1, and :func:`~mixup_core.mixed_cross_entropy` or
-    :func:`~mixup_core.soft_cross_entropy` use them as given. The model runs as it is (train or
+    ``mix_targets`` returns `MixedTargets` whose weights ``(B, 2)`` are
+    ``(ρ_a, ρ_b)``; they need not sum to 1, and `mixed_cross_entropy` or
+    `soft_cross_entropy` use them as given. The model runs as it is (train or
     eval mode), under ``torch.no_grad()``, and only when something is mixed; without targets the
     CAM of each image's predicted class (the argmax of the CAM's spatial mean) is used.
 
@@ -116,21 +116,21 @@ class SnapMix(GuidedImageMixer):
             ρ_a + ρ_b (weights ``(ρ_a + ρ_b, 0)``); ``"reference"`` sets both weights to ρ_a + ρ_b
             as the authors' code does, so that class counts twice in the two-term loss.
         model: a feature extractor mapping the inputs to ``(B, C, h, w)`` (the network's last
-            convolutional features). Runtime references, left out of :meth:`to_config`.
+            convolutional features). Runtime references, left out of `to_config`.
         classifier: the linear head on the pooled features: an ``nn.Linear`` (or a ``(K, C)`` weight
             tensor).
         cam: class activation maps instead of model and classifier: a callable mapping the inputs
             to ``(B, K, h, w)``, or (in a call) the tensor itself; ``(B, h, w)`` maps are taken as
             each image's own-class map.
         **kwargs: λ (both λ and λ′ follow it; per batch or per sample by ``mode``), pairing and
-            protection options of :class:`~mixup_core.PairMixer`.
+            protection options of `PairMixer`.
 
-    .. note:: ``mode="batch"`` uses one cut box and one source box for the batch (as the reference)
+    Note: ``mode="batch"`` uses one cut box and one source box for the batch (as the reference)
        and resizes with ``F.interpolate``; ``mode="sample"`` draws both boxes per sample and resizes
        every pair in one ``grid_sample``. The ρ weights (``B`` floats) are copied to the CPU for the
        plan, one small transfer per batch.
 
-    Example:
+    Examples:
         >>> net = torch.nn.Conv2d(3, 8, 3, padding=1)
         >>> head = torch.nn.Linear(8, 10)
         >>> mixer = SnapMix(model=net, classifier=head, num_classes=10)
@@ -177,7 +177,7 @@ class SnapMix(GuidedImageMixer):
             model: a feature extractor for this call (overrides the constructor's).
             classifier: the linear head for this call (overrides the constructor's).
             cam: ``(B, K, h, w)`` (or own-class ``(B, h, w)``) CAMs, or a callable producing them.
-            generator, num_classes, protected, groups, out: as in :meth:`Mixer.__call__`.
+            generator, num_classes, protected, groups, out: as in `Mixer.__call__`.
         """
         bound = self._bind(features=features, model=model, classifier=classifier, cam=cam)
         return GuidedImageMixer.__call__(
@@ -197,7 +197,7 @@ class SnapMix(GuidedImageMixer):
         protected: torch.Tensor | None = None,
         groups: torch.Tensor | None = None,
     ) -> MixPlan:
-        """Draw a plan, with the label weights ρ; the CAM arguments as in :meth:`__call__`."""
+        """Draw a plan, with the label weights ρ; the CAM arguments as in `__call__`."""
         inputs = self.check_inputs(inputs)
         bound = self._bind(features=features, model=model, classifier=classifier, cam=cam)
         bound._check_guidance(inputs)

@@ -36,7 +36,7 @@ class TransMix(Mixer):
     ``transmix.py``). A **label policy** on top of a cutting mixer: the inputs are mixed by
     ``base`` (CutMix by default; any image mixer whose plan gives a pixel mask, core:mixup, or a
     core:choice of them, such as the paper's CutMix/Mixup switch). After the forward pass,
-    :meth:`relabel` takes the class-token attention of the last block over the patches, downsamples
+    `relabel` takes the class-token attention of the last block over the patches, downsamples
     the base plan's anchor mask to the patch grid and sets the anchor's label weight to
 
         λ_attn = Σ_p attn_p · m_p / Σ_p attn_p      (m_p: the anchor's weight on patch p)
@@ -57,7 +57,7 @@ class TransMix(Mixer):
         loss = soft_cross_entropy(logits, mixer.relabel(out, attention))
 
     Args:
-        base: the mixer that mixes the inputs (a spec for :func:`~mixup_core.create_mixer` or an
+        base: the mixer that mixes the inputs (a spec for `create_mixer` or an
             instance), default ``"image:cutmix"``. A model-guided base (AttentiveMix, SnapMix) must
             hold its model from construction.
         ratio: weight of the area λ in the label (default 0: pure attention, as in the paper's
@@ -65,13 +65,13 @@ class TransMix(Mixer):
         mask_resize: how the pixel mask is brought to the patch grid: ``"nearest"`` (default, as
             the reference's ``nn.Upsample``: each patch takes the mask value at its top-left pixel)
             or ``"area"`` (the mean over the patch, so a patch cut by a box edge counts fractionally).
-        **kwargs: ``p``, ``enabled`` and ``num_classes`` of :class:`~mixup_core.Mixer` (the base
+        **kwargs: ``p``, ``enabled`` and ``num_classes`` of `Mixer` (the base
             keeps its own λ, pairing and ``p``).
 
-    .. note:: the attention is detached (labels carry no gradient) and the new weights are computed
+    Note: the attention is detached (labels carry no gradient) and the new weights are computed
        on its device, without host synchronisation; a row with zero attention falls back to λ_area.
 
-    Example:
+    Examples:
         >>> mixer = TransMix(base={"name": "image:cutmix", "alpha": 1.0}, num_classes=10)
         >>> out = mixer(torch.rand(4, 3, 32, 32), torch.randint(0, 10, (4,)),
         ...             generator=torch.Generator().manual_seed(0))
@@ -112,7 +112,7 @@ class TransMix(Mixer):
                 aspect ratio (``√N × √N`` for square images).
 
         Returns:
-            :class:`~mixup_core.MixedTargets` with weights ``(λ, 1 − λ)``, on the attention's device.
+            `MixedTargets` with weights ``(λ, 1 − λ)``, on the attention's device.
         """
         if not isinstance(out, MixedBatch):
             raise TypeError(f"out must be the MixedBatch returned by the mixer call, got {type(out).__name__}")
@@ -174,7 +174,7 @@ class TransMix(Mixer):
         return self.base.apply(inputs, plan, out=out)  # type: ignore[no-any-return]
 
     def mix_targets(self, targets: torch.Tensor, plan: MixPlan, *, num_classes: int | None = None) -> MixedTargets:
-        """The base's (area) targets; :meth:`relabel` replaces their weights after the forward pass."""
+        """The base's (area) targets; `relabel` replaces their weights after the forward pass."""
         k = num_classes if num_classes is not None else self.num_classes
         return self.base.mix_targets(targets, plan, num_classes=k)  # type: ignore[no-any-return]
 
