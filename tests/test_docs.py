@@ -183,3 +183,27 @@ def test_tutorial_entry_point_matches_the_example_plugin() -> None:
     snippet = '[project.entry-points.mixup]\nexample = "mixup_example"'
     assert snippet in read("writing-plugins.md")
     assert snippet in pyproject.read_text(encoding="utf-8")
+
+
+def test_mixers_page_is_up_to_date_and_every_mixer_has_a_picture() -> None:
+    """docs/mixers.md lists every first-party mixer (regenerate with docs/scripts/make_mixers_page.py)."""
+    import importlib.util
+
+    from mixup_core import list_mixers
+
+    path = ROOT / "docs" / "scripts" / "make_mixers_page.py"
+    spec = importlib.util.spec_from_file_location("make_mixers_page", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert (ROOT / "docs" / "mixers.md").read_text(encoding="utf-8") == module.render(), (
+        "docs/mixers.md is stale: run python docs/scripts/make_mixers_page.py"
+    )
+    missing = [
+        info.name
+        for info in list_mixers()
+        if info.plugin in ("core", "image", "audio") and info.cost != "dataset" and info.name != "core:choice"
+        and not (ROOT / "docs" / "images" / "mixers" / f"{info.name.replace(':', '-')}.png").exists()
+    ]
+    assert not missing, f"no preview picture for {missing}: run python docs/scripts/make_previews.py"

@@ -211,12 +211,14 @@ def render_preview(mixer: Mixer, name: str, options: PreviewOptions) -> Path:
         from matplotlib.figure import Figure
     except ImportError as exc:
         raise ImportError('mixup preview draws with matplotlib: pip install "mixup-image[preview]"') from exc
-    if getattr(mixer, "cost", "none") not in ("none",):
-        raise ConfigError(f"{name} needs a model or a dataset (cost {mixer.cost!r}); previews are drawn for model-free mixers only")
+    if getattr(mixer, "cost", "none") == "dataset":
+        raise ConfigError(f"{name} generates whole data sets (cost 'dataset'); there is no batch to preview")
     images, labels, names = load_examples(options)
     n, size = images.shape[0], (int(images.shape[-2]), int(images.shape[-1]))
     generator = torch.Generator().manual_seed(options.seed)
-    out = mixer(images, labels, generator=generator, num_classes=len(names))
+    # model-guided mixers get model-free stand-ins (their example_call_kwargs) for the picture
+    extra = type(mixer).example_call_kwargs(images, labels, len(names))
+    out = mixer(images, labels, generator=generator, num_classes=len(names), **extra)
     plan = out.plan
     partners = plan.index if plan.index.ndim == 1 else plan.index[:, 0]
     more = 0 if plan.index.ndim == 1 else plan.index.shape[1] - 1
