@@ -1,8 +1,10 @@
 """Speed of the image mixers side by side with timm, torchvision and kornia, in one run.
 
-Every case mixes the same batch and produces dense soft targets (labels included). Times are
-reported as ratios to the reference ``torch.lerp(x, x[perm], w)`` out of place (plus its one-hot
-label mix) on the same tensors, and as milliseconds: median over repeats, with min–max.
+Every case mixes the same batch and produces dense soft targets (labels included). The cases run
+in rounds, in a shuffled order each round, and each case's time is divided by the reference's time
+in the same round (``torch.lerp(x, x[perm], w)`` out of place, plus its one-hot label mix, on the
+same tensors), so load on the machine affects both sides of each ratio alike. The table gives the
+median ratio with its min–max over rounds, and the median time in milliseconds.
 
     python benchmarks/bench_image.py                 # all cases, CPU
     python benchmarks/bench_image.py --quick         # fewer repeats, small shapes only
@@ -37,16 +39,28 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def timeit(case: Case, x: torch.Tensor, y: torch.Tensor, repeats: int, device: torch.device) -> list[float]:
-    times = []
-    for i in range(repeats + 2):
-        xi = x.clone(memory_format=torch.preserve_format) if case.fresh_input else x
-        _sync(device)
-        t0 = time.perf_counter()
-        case.fn(xi, y)
-        _sync(device)
-        if i >= 2:  # two warm-up runs
-            times.append((time.perf_counter() - t0) * 1e3)
+def time_once(case: Case, x: torch.Tensor, y: torch.Tensor, device: torch.device) -> float:
+    xi = x.clone(memory_format=torch.preserve_format) if case.fresh_input else x
+    _sync(device)
+    t0 = time.perf_counter()
+    case.fn(xi, y)
+    _sync(device)
+    return (time.perf_counter() - t0) * 1e3
+
+
+def run_rounds(cases: list[Case], x: torch.Tensor, y: torch.Tensor, rounds: int, device: torch.device) -> dict[str, list[float]]:
+    """Times of every case over ``rounds`` rounds (two warm-up rounds first), in a shuffled order each round."""
+    import random
+
+    order = list(range(len(cases)))
+    rng = random.Random(0)
+    times: dict[str, list[float]] = {c.name: [] for c in cases}
+    for r in range(rounds + 2):
+        rng.shuffle(order)
+        for i in order:
+            t = time_once(cases[i], x, y, device)
+            if r >= 2:
+                times[cases[i].name].append(t)
     return times
 
 
@@ -132,7 +146,7 @@ def build_cases(num_classes: int, device: torch.device, shape: tuple[int, ...]) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--repeats", type=int, default=9, help="rounds (default 9)")
     parser.add_argument("--quick", action="store_true", help="small shapes and 3 repeats (a smoke run)")
     parser.add_argument("--only", default=None, help="run only cases whose name contains this text")
     args = parser.parse_args()
@@ -151,14 +165,15 @@ def main() -> None:
         cases = build_cases(num_classes, device, shape)
         if args.only:
             cases = [c for c in cases if args.only in c.name or c.name.startswith(("reference", "floor"))]
-        results = [(c.name, timeit(c, x, y, repeats, device)) for c in cases]
-        ref = statistics.median(results[0][1])
+        times = run_rounds(cases, x, y, repeats, device)
+        ref = times[cases[0].name]
         print(f"### {shape}, {layout}\n")
-        print("| case | median ms | min–max ms | ratio to reference |")
+        print("| case | median ms | ratio to reference (median) | ratio min–max |")
         print("|---|---:|---:|---:|")
-        for name, t in results:
-            med = statistics.median(t)
-            print(f"| {name} | {med:.2f} | {min(t):.2f}–{max(t):.2f} | {med / ref:.2f}× |")
+        for case in cases:
+            t = times[case.name]
+            ratios = [a / b for a, b in zip(t, ref, strict=True)]
+            print(f"| {case.name} | {statistics.median(t):.2f} | {statistics.median(ratios):.2f}× | {min(ratios):.2f}–{max(ratios):.2f} |")
         print()
 
 
