@@ -148,3 +148,18 @@ def test_runs_on_the_inputs_device() -> None:
         assert gpu.targets is not None
         assert gpu.targets.dense().device.type == "cuda"
         torch.testing.assert_close(gpu.features.cpu(), cpu.features, rtol=1e-4, atol=1e-3)
+
+
+def test_channel_count_mismatch_is_refused() -> None:
+    import pytest
+    import torch
+
+    from mixup_audio import LogMelMixupFrontEnd
+
+    frontend = LogMelMixupFrontEnd(sample_rate=16000, channels=1)
+    with pytest.raises(ValueError, match=r"2 channel\(s\) \(stereo\).*channels=1 \(mono\).*\(4, 2, 1600\)"):
+        frontend(torch.randn(4, 2, 1600), torch.arange(4), num_classes=4)
+    out = frontend.featurize(torch.randn(4, 1, 1600))
+    assert out.shape[0] == 4
+    with pytest.raises(ValueError, match="channels"):
+        LogMelMixupFrontEnd(channels=0)

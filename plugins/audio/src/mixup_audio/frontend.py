@@ -69,6 +69,8 @@ class LogMelMixupFrontEnd(nn.Module):
             default: ``audio:waveform`` or ``audio:spectrogram`` with ``domain="power"``. A mixer for
             ``mix_at="spectrogram"`` receives mel power ``(B, C, n_mels, frames)``; a
             `SpectrogramMixup` there must declare ``domain="power"``.
+        channels: the number of channels the waveforms must have (1 for mono, 2 for stereo);
+            ``None`` (default) accepts any. A batch with another count is refused.
 
     Examples:
         >>> frontend = LogMelMixupFrontEnd(sample_rate=16000, n_mels=64, mix_at="spectrogram",
@@ -92,8 +94,12 @@ class LogMelMixupFrontEnd(nn.Module):
         f_max: float | None = None,
         mix_at: Literal["waveform", "spectrogram"] = "waveform",
         mixer: Mixer | str | dict[str, Any] | None = None,
+        channels: int | None = None,
     ) -> None:
         super().__init__()
+        if channels is not None and (isinstance(channels, bool) or not isinstance(channels, int) or channels < 1):
+            raise ValueError(f"channels must be a positive integer or None, got channels={channels!r}")
+        self.channels = channels
         if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate <= 0:
             raise ValueError(f"sample_rate must be a positive integer (Hz), got sample_rate={sample_rate!r}")
         if mix_at not in ("waveform", "spectrogram"):
@@ -189,6 +195,14 @@ class LogMelMixupFrontEnd(nn.Module):
                 f"sample_rate={sample_rate}"
             )
         waveforms = check_waveforms(waveforms, name="waveforms")
+        got = 1 if waveforms.ndim == 2 else int(waveforms.shape[1])
+        if self.channels is not None and got != self.channels:
+            kinds = {1: "mono", 2: "stereo"}
+            raise ValueError(
+                f"waveforms have {got} channel(s) ({kinds.get(got, 'multichannel')}) but the front end expects "
+                f"channels={self.channels} ({kinds.get(self.channels, 'multichannel')}): waveforms.shape={tuple(waveforms.shape)}; "
+                "down-mix with waveforms.mean(dim=1, keepdim=True) or build the front end with the right channels"
+            )
         window = self.melspec.spectrogram.window
         if waveforms.device != window.device:
             raise ValueError(
