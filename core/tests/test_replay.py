@@ -272,3 +272,23 @@ def test_out_buffer_must_match() -> None:
         Mixup()(x, generator=g(0), out=torch.empty(4, 2))
     with pytest.raises(ValueError, match=r"out must match.*torch\.float64"):
         Mixup()(x, generator=g(0), out=torch.empty(4, 3, dtype=torch.float64))
+
+
+def test_forward_mixed_passes_protection_and_groups() -> None:
+    import torch
+    from torch import nn
+
+    from mixup_core import create_mixer, forward_mixed
+
+    net = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 3))
+    x, y = torch.randn(6, 4), torch.tensor([0, 1, 2, 0, 1, 2])
+    mixer = create_mixer({"name": "mixup", "pairing": "within-group", "protect": "exclude"})
+    groups = torch.tensor([0, 0, 1, 1, 2, 2])
+    protected = torch.tensor([True, False, False, False, False, False])
+    res = forward_mixed(net, x, y, mixer=mixer, layers="0", num_classes=3, protected=protected, groups=groups,
+                        generator=torch.Generator().manual_seed(0))
+    index = res.plan.index
+    assert index[0] == 0  # protected: unmixed
+    assert float(res.plan.lam[0]) == 1.0
+    assert (groups[index] == groups).all()  # partners share the group
+    assert not (index[1:] == 0).any()  # the protected sample is never a partner

@@ -310,3 +310,16 @@ def test_loss_argument_errors() -> None:
         mixed_cross_entropy(torch.zeros(4, 3), y)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"\(4, 5\).*\(4, 3\)"):
         soft_cross_entropy(torch.zeros(4, 3), torch.zeros(4, 5))
+
+
+def test_mixed_cross_entropy_refuses_union_targets() -> None:
+    import pytest
+    import torch
+
+    from mixup_core import create_mixer, mixed_cross_entropy
+
+    out = create_mixer({"name": "mixup", "label_mix": "union"})(
+        torch.randn(4, 3), torch.eye(4)[:, :3], generator=torch.Generator().manual_seed(0)
+    )
+    with pytest.raises(ValueError, match="mixed_binary_cross_entropy"):
+        mixed_cross_entropy(torch.randn(4, 3), out.targets)

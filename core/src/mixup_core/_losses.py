@@ -105,6 +105,11 @@ def mixed_cross_entropy(
     """
     if not isinstance(target, MixedTargets):
         raise TypeError(f"target must be MixedTargets, got {type(target).__name__}; use soft_cross_entropy for plain targets")
+    if target.label_mix != "linear":
+        raise ValueError(
+            f"mixed_cross_entropy weights the sources linearly; targets with label_mix={target.label_mix!r} are "
+            "multi-label: use mixed_binary_cross_entropy"
+        )
     _check_smoothing(label_smoothing)
     device = logits.device
     idx = target.indices.to(device)

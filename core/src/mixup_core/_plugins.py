@@ -156,9 +156,13 @@ def get_plugin_manager() -> pluggy.PluginManager:
 def reset_registry() -> None:
     """Forget the cached registry; the next use rebuilds it from the entry points."""
     global _REGISTRY, _MANAGER
+    from ._registry import _CLASS_NAMES
+
     with _LOCK:
         _REGISTRY = None
         _MANAGER = None
+        # class -> qualified name is rebuilt with the registry, so a removed plugin's names go too
+        _CLASS_NAMES.clear()
 
 
 def register_plugin(plugin: object, name: str, *, distribution: str | None = None, version: str | None = None) -> None:

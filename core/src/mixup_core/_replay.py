@@ -103,6 +103,8 @@ def forward_mixed(
     generator: torch.Generator | None = None,
     num_classes: int | None = None,
     where: Literal["output", "input"] = "output",
+    protected: torch.Tensor | None = None,
+    groups: torch.Tensor | None = None,
     **model_kwargs: Any,
 ) -> MixedForward:
     """Run ``model`` with the mix at a hidden layer: Manifold Mixup for any ``nn.Module``.
@@ -120,6 +122,8 @@ def forward_mixed(
         generator: CPU generator for the layer, the pairs and λ.
         num_classes: for class-index targets.
         where: mix the layer's ``"output"`` (default) or ``"input"``.
+        protected: boolean ``(B,)``: samples that must never be the minority of a mix.
+        groups: integer ``(B,)`` group ids (for ``pairing="within-group"``).
         **model_kwargs: passed to ``model``.
 
     Examples:
@@ -140,7 +144,7 @@ def forward_mixed(
     choice: str | nn.Module | None = None
     if candidates:
         choice = candidates[int(torch.randint(len(candidates), (1,), generator=generator))]
-    plan = mixer.sample(inputs, checked, generator=generator)
+    plan = mixer.sample(inputs, checked, generator=generator, protected=protected, groups=groups)
     mixed_targets = None if checked is None else mixer.mix_targets(checked, plan, num_classes=k)
     if choice is None:
         output = model(mixer.apply(inputs, plan), **model_kwargs)
