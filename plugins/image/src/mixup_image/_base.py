@@ -9,7 +9,18 @@ import torch
 
 from mixup_core import MixPlan, PairMixer, mixer_dataclass
 
-__all__ = ["BoxPlan", "ImageMixer", "MaskPlan", "apply_box", "apply_mask", "box_mask", "check_images", "sample_boxes"]
+__all__ = [
+    "BoxPlan",
+    "ImageMixer",
+    "MaskPlan",
+    "apply_box",
+    "apply_box_plan",
+    "apply_mask",
+    "box_mask",
+    "centred_boxes",
+    "check_images",
+    "sample_boxes",
+]
 
 
 def check_images(inputs: object, name: str = "inputs") -> torch.Tensor:
@@ -88,8 +99,42 @@ def apply_box(inputs: torch.Tensor, index: torch.Tensor, boxes: torch.Tensor, *,
     return torch.where(inside, inputs[idx], inputs)
 
 
+def centred_boxes(
+    cy: torch.Tensor, cx: torch.Tensor, lam: torch.Tensor, size: tuple[int, int], index: torch.Tensor | None = None
+) -> torch.Tensor:
+    """CutMix boxes of side ratio √(1 − λ) centred on ``(cy, cx)``, clipped to the image.
+
+    Args:
+        cy: row of each box centre, long ``(B,)``.
+        cx: column of each box centre, long ``(B,)``.
+        lam: the drawn λ per sample, ``(B,)``.
+        size: ``(H, W)``.
+        index: the plan's partners; samples paired with themselves get an empty box.
+
+    Returns:
+        long ``(B, 4)`` boxes ``(y0, y1, x0, x1)``, half-open.
+    """
+    h, w = size
+    ratio = torch.sqrt((1.0 - lam.double()).clamp(min=0.0))
+    cut_h = (h * ratio).floor().long()
+    cut_w = (w * ratio).floor().long()
+    y0 = (cy - cut_h // 2).clamp(0, h)
+    y1 = (cy + cut_h - cut_h // 2).clamp(0, h)
+    x0 = (cx - cut_w // 2).clamp(0, w)
+    x1 = (cx + cut_w - cut_w // 2).clamp(0, w)
+    boxes = torch.stack([y0, y1, x0, x1], dim=1)
+    if index is not None:
+        boxes = torch.where((index == torch.arange(index.shape[0]))[:, None], torch.zeros_like(boxes), boxes)
+    return boxes
+
+
 def sample_boxes(
-    lam: torch.Tensor, size: tuple[int, int], generator: torch.Generator | None, *, shared: bool
+    lam: torch.Tensor,
+    size: tuple[int, int],
+    generator: torch.Generator | None,
+    *,
+    shared: bool,
+    index: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """CutMix boxes: side ratio √(1 − λ) of the image, uniform centre, clipped to the image.
 
@@ -98,23 +143,25 @@ def sample_boxes(
         size: ``(H, W)``.
         generator: CPU generator.
         shared: draw one centre for the whole batch (``lam`` must then be uniform).
+        index: the plan's partners; samples paired with themselves get an empty box.
 
     Returns:
         long ``(B, 4)`` boxes ``(y0, y1, x0, x1)``.
     """
     h, w = size
     n = lam.shape[0]
-    ratio = torch.sqrt(1.0 - lam.double())
-    cut_h = (h * ratio).floor().long()
-    cut_w = (w * ratio).floor().long()
     centres = torch.rand((1 if shared else n, 2), generator=generator, dtype=torch.float64).expand(n, 2)
-    cy = (centres[:, 0] * h).long()
-    cx = (centres[:, 1] * w).long()
-    y0 = (cy - cut_h // 2).clamp(0, h)
-    y1 = (cy + cut_h - cut_h // 2).clamp(0, h)
-    x0 = (cx - cut_w // 2).clamp(0, w)
-    x1 = (cx + cut_w - cut_w // 2).clamp(0, w)
-    return torch.stack([y0, y1, x0, x1], dim=1)
+    return centred_boxes((centres[:, 0] * h).long(), (centres[:, 1] * w).long(), lam, size, index)
+
+
+def apply_box_plan(inputs: torch.Tensor, plan: MixPlan, mixer: str) -> torch.Tensor:
+    """Apply a `BoxPlan` (shared by the box mixers): checks the plan, then pastes the partners' boxes."""
+    if not isinstance(plan, BoxPlan):
+        raise TypeError(f"{mixer}.apply needs a BoxPlan, got {type(plan).__name__}")
+    if plan.size != (inputs.shape[-2], inputs.shape[-1]):
+        raise ValueError(f"the plan's boxes were drawn for size {plan.size}, but inputs.shape={tuple(inputs.shape)}")
+    shared = bool((plan.boxes == plan.boxes[0]).all()) and bool((plan.index != torch.arange(plan.batch_size)).all())
+    return apply_box(inputs, plan.index, plan.boxes, shared_box=shared)
 
 
 def box_area_share(boxes: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -8,7 +8,7 @@ import torch
 
 from mixup_core import MixPlan, mixer_dataclass
 
-from ._base import BoxPlan, ImageMixer, apply_box, box_area_share, sample_boxes
+from ._base import BoxPlan, ImageMixer, apply_box_plan, box_area_share, sample_boxes
 
 __all__ = ["CutMix"]
 
@@ -46,16 +46,9 @@ class CutMix(ImageMixer):
     def _make_plan(self, inputs: torch.Tensor, index: torch.Tensor, lam: torch.Tensor, *, generator: torch.Generator | None) -> MixPlan:
         size = (int(inputs.shape[-2]), int(inputs.shape[-1]))
         shared = self.mode == "batch" and bool((lam == lam[0]).all())
-        boxes = sample_boxes(lam, size, generator, shared=shared)
-        # samples paired with themselves get an empty box
-        boxes = torch.where((index == torch.arange(index.shape[0]))[:, None], torch.zeros_like(boxes), boxes)
+        boxes = sample_boxes(lam, size, generator, shared=shared, index=index)
         label_lam = 1.0 - box_area_share(boxes, size) if self.correct_lam else lam
         return BoxPlan(index=index, lam=label_lam.float(), boxes=boxes, size=size)
 
     def _apply(self, inputs: torch.Tensor, plan: MixPlan, *, out: torch.Tensor | None) -> torch.Tensor:
-        if not isinstance(plan, BoxPlan):
-            raise TypeError(f"CutMix.apply needs a BoxPlan, got {type(plan).__name__}")
-        if plan.size != (inputs.shape[-2], inputs.shape[-1]):
-            raise ValueError(f"the plan's boxes were drawn for size {plan.size}, but inputs.shape={tuple(inputs.shape)}")
-        shared = bool((plan.boxes == plan.boxes[0]).all()) and bool((plan.index != torch.arange(plan.batch_size)).all())
-        return apply_box(inputs, plan.index, plan.boxes, shared_box=shared)
+        return apply_box_plan(inputs, plan, type(self).__name__)

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from mixup_core import MixPlan, mixer_dataclass
 
-from ._base import BoxPlan, ImageMixer, apply_box, box_area_share
+from ._base import BoxPlan, ImageMixer, apply_box_plan, box_area_share, centred_boxes
 
 __all__ = ["SaliencyMix", "spectral_residual_saliency"]
 
@@ -118,24 +118,9 @@ class SaliencyMix(ImageMixer):
         h, w = int(inputs.shape[-2]), int(inputs.shape[-1])
         saliency = spectral_residual_saliency(inputs, self.saliency_size)
         peaks = saliency.reshape(b, h * w).argmax(dim=1).cpu()[index]  # each partner's peak
-        cy, cx = peaks // w, peaks % w
-        ratio = torch.sqrt((1.0 - lam.double()).clamp(min=0.0))
-        cut_h = torch.floor(h * ratio).long()
-        cut_w = torch.floor(w * ratio).long()
-        y0 = (cy - cut_h // 2).clamp(0, h)
-        y1 = (cy + cut_h - cut_h // 2).clamp(0, h)
-        x0 = (cx - cut_w // 2).clamp(0, w)
-        x1 = (cx + cut_w - cut_w // 2).clamp(0, w)
-        boxes = torch.stack([y0, y1, x0, x1], dim=1)
-        boxes = torch.where((index == torch.arange(b))[:, None], torch.zeros_like(boxes), boxes)
+        boxes = centred_boxes(peaks // w, peaks % w, lam, (h, w), index)
         label_lam = 1.0 - box_area_share(boxes, (h, w)) if self.correct_lam else lam
         return BoxPlan(index=index, lam=label_lam.float(), boxes=boxes, size=(h, w))
 
     def _apply(self, inputs: torch.Tensor, plan: MixPlan, *, out: torch.Tensor | None) -> torch.Tensor:
-        if not isinstance(plan, BoxPlan):
-            raise TypeError(f"SaliencyMix.apply needs a BoxPlan, got {type(plan).__name__}")
-        if plan.size != (inputs.shape[-2], inputs.shape[-1]):
-            raise ValueError(f"the plan's boxes were drawn for size {plan.size}, but inputs.shape={tuple(inputs.shape)}")
-        shared = bool((plan.boxes == plan.boxes[0]).all()) and bool((plan.index != torch.arange(plan.batch_size)).all())
-        return apply_box(inputs, plan.index, plan.boxes, shared_box=shared)
-
+        return apply_box_plan(inputs, plan, type(self).__name__)
