@@ -370,3 +370,40 @@ def test_enabled_switch() -> None:
     assert not mixer(x, y, generator=g(1)).plan.is_identity
     with pytest.raises(ValueError, match="p"):
         mixer.p = 1.5
+
+
+def test_key_pairings_draw_uniformly_among_the_allowed_partners() -> None:
+    from mixup_core import CrossClassPairing, WithinClassPairing
+
+    labels = torch.tensor([0, 0, 0, 1, 1, 2, 3, 3, 3, 3])
+    g = torch.Generator().manual_seed(0)
+    for policy, allowed in ((WithinClassPairing(), labels[:, None] == labels[None, :]),
+                            (CrossClassPairing(), labels[:, None] != labels[None, :])):
+        allowed = allowed & ~torch.eye(10, dtype=torch.bool)
+        counts = torch.zeros(10, 10)
+        for _ in range(3000):
+            index = policy.pair(10, labels=labels, generator=g)
+            counts[torch.arange(10), index] += 1
+        freq = counts / 3000
+        for i in range(10):
+            if allowed[i].any():
+                expected = allowed[i].float() / allowed[i].sum()
+                torch.testing.assert_close(freq[i], expected, atol=0.04, rtol=0)
+            else:
+                assert freq[i, i] == 1.0, "an anchor without an allowed partner stays unmixed"
+
+
+def test_key_pairings_scale_without_a_square_matrix() -> None:
+    from mixup_core import WithinClassPairing, WithinGroupPairing
+
+    n = 200_000  # a B x B boolean matrix would need 40 GB
+    labels = torch.randint(0, 40, (n,), generator=torch.Generator().manual_seed(0))
+    index = WithinClassPairing().pair(n, labels=labels, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(labels[index], labels)
+    assert (index != torch.arange(n)).all()
+    groups = labels % 7
+    index = WithinGroupPairing().pair(n, groups=groups, candidates=labels < 20, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(groups[index], groups)
+    assert torch.equal(index[labels >= 20], torch.arange(n)[labels >= 20])
+    moved = labels < 20
+    assert (labels[index][moved] < 20).all(), "non-candidates are never partners"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from ._components import ComponentInfo, ComponentRegistry, TaskData, UnknownComponentError
 from ._config import (
     MixerSpec,
     check_requires,
@@ -46,6 +47,8 @@ from ._pairing import (
 from ._plan import MixedBatch, MixPlan
 from ._plugins import (
     ENTRY_POINT_GROUP,
+    get_datasets,
+    get_models,
     get_plugin_manager,
     get_registry,
     register_plugin,
@@ -54,6 +57,7 @@ from ._plugins import (
 )
 from ._registry import MixerInfo, MixerRegistry, PluginInfo, normalize_name
 from ._replay import MixedForward, forward_mixed, replay_at
+from ._step import MixedStep, mixed_step, output_logits
 from ._targets import LabelMix, MixedTargets
 from .builtin import Choice, ChoicePlan, Mixup
 from .hookspecs import hookimpl
@@ -64,6 +68,8 @@ __all__ = [
     "BetaLambda",
     "Choice",
     "ChoicePlan",
+    "ComponentInfo",
+    "ComponentRegistry",
     "ConfigError",
     "CrossClassPairing",
     "FixedLambda",
@@ -75,6 +81,7 @@ __all__ = [
     "MixPlan",
     "MixedBatch",
     "MixedForward",
+    "MixedStep",
     "MixedTargets",
     "Mixer",
     "MixerInfo",
@@ -87,7 +94,9 @@ __all__ = [
     "PluginInfo",
     "PluginLoadError",
     "RandomPairing",
+    "TaskData",
     "UniformLambda",
+    "UnknownComponentError",
     "UnknownMixerError",
     "WithinClassPairing",
     "WithinGroupPairing",
@@ -96,6 +105,8 @@ __all__ = [
     "create_mixer",
     "describe_mixer",
     "forward_mixed",
+    "get_datasets",
+    "get_models",
     "get_plugin_manager",
     "get_registry",
     "hookimpl",
@@ -103,9 +114,11 @@ __all__ = [
     "load_config",
     "mixed_binary_cross_entropy",
     "mixed_cross_entropy",
+    "mixed_step",
     "mixer_dataclass",
     "mixer_from_config",
     "normalize_name",
+    "output_logits",
     "register_plugin",
     "replay_at",
     "reset_registry",

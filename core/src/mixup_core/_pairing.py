@@ -101,10 +101,49 @@ class FlipPairing(PairingPolicy):
         return index
 
 
-class _MaskPairing(PairingPolicy):
-    """Draw each partner uniformly among the samples allowed by a boolean ``(n, n)`` matrix."""
+def _segment_pair(
+    keys: torch.Tensor, candidates: torch.Tensor | None, generator: torch.Generator | None, *, same: bool
+) -> torch.Tensor:
+    """Draw each candidate's partner uniformly among the other candidates with the same key
+    (``same=True``) or with another key (``same=False``); anchors without one pair with themselves.
 
-    def _allowed(self, n: int, labels: torch.Tensor | None, groups: torch.Tensor | None) -> torch.Tensor:
+    Sorting by key makes each key a contiguous segment, so a draw is an offset into the anchor's
+    own segment, or into the rest of the sorted pool: O(n log n) time and O(n) memory.
+    """
+    n = keys.numel()
+    index = _identity(n)
+    pool = index.clone() if candidates is None else index[candidates]
+    m = pool.numel()
+    if m < 2:
+        return index
+    order = torch.argsort(keys[pool], stable=True)
+    sorted_keys, sorted_pool = keys[pool][order], pool[order]
+    _, counts = torch.unique_consecutive(sorted_keys, return_counts=True)
+    starts = torch.cumsum(counts, 0) - counts
+    segment = torch.repeat_interleave(torch.arange(counts.numel()), counts)
+    start, size = starts[segment], counts[segment]
+    u = torch.rand(m, generator=generator, dtype=torch.float64)
+    if same:
+        span = (size - 1).clamp(min=1)  # the other members of the segment
+        offset = torch.minimum((u * span).long(), span - 1)
+        position = torch.arange(m) - start
+        partner = start + (position + 1 + offset) % size
+    else:
+        span = (m - size).clamp(min=1)  # everything outside the segment
+        r = torch.minimum((u * span).long(), span - 1)
+        partner = torch.where(r < start, r, r + size)
+        partner = torch.where(size == m, torch.arange(m), partner)
+    index[sorted_pool] = sorted_pool[partner]
+    return index
+
+
+class _KeyPairing(PairingPolicy):
+    """Partners drawn uniformly among the samples whose key (class or group) is equal to, or differs
+    from, the anchor's."""
+
+    same: ClassVar[bool] = True
+
+    def _keys(self, labels: torch.Tensor | None, groups: torch.Tensor | None) -> torch.Tensor:
         raise NotImplementedError
 
     def pair(self, n, *, labels=None, groups=None, candidates=None, generator=None):  # type: ignore[no-untyped-def]
@@ -112,47 +151,39 @@ class _MaskPairing(PairingPolicy):
             raise ValueError(f"pairing={self.name!r} needs class labels: pass targets to the mixer")
         if self.needs_groups and groups is None:
             raise ValueError(f"pairing={self.name!r} needs group ids: call the mixer with groups=<(B,) tensor>")
-        allowed = self._allowed(n, labels, groups)
-        allowed.fill_diagonal_(False)
-        if candidates is not None:
-            allowed &= candidates[None, :] & candidates[:, None]
-        has_partner = allowed.any(dim=1)
-        weights = allowed.to(torch.float32)
-        weights[~has_partner, :] = 0.0
-        # rows without any allowed partner pick themselves (weight on the diagonal)
-        weights[torch.arange(n)[~has_partner], torch.arange(n)[~has_partner]] = 1.0
-        return torch.multinomial(weights, 1, generator=generator).squeeze(1)
+        return _segment_pair(self._keys(labels, groups), candidates, generator, same=self.same)
 
 
-class WithinClassPairing(_MaskPairing):
+class WithinClassPairing(_KeyPairing):
     """Partners share the anchor's class (label-preserving mixup, e.g. for intra-class augmentation).
 
-    Samples whose class has no other member in the batch stay unmixed.
+    Each partner is drawn uniformly among the other samples of the anchor's class; samples whose
+    class has no other member in the batch stay unmixed. O(B log B), no B×B matrix.
     """
 
     name: ClassVar[str] = "within-class"
     needs_labels: ClassVar[bool] = True
 
-    def _allowed(self, n, labels, groups):  # type: ignore[no-untyped-def]
-        assert labels is not None
-        return labels[:, None] == labels[None, :]
+    def _keys(self, labels, groups):  # type: ignore[no-untyped-def]
+        return labels
 
 
-class CrossClassPairing(_MaskPairing):
+class CrossClassPairing(_KeyPairing):
     """Partners have a class different from the anchor's (Between-Class learning, Tokozume et al., 2018).
 
-    Samples of a class that fills the whole batch stay unmixed.
+    Each partner is drawn uniformly among the samples of other classes; samples of a class that
+    fills the whole batch stay unmixed.
     """
 
     name: ClassVar[str] = "cross-class"
     needs_labels: ClassVar[bool] = True
+    same: ClassVar[bool] = False
 
-    def _allowed(self, n, labels, groups):  # type: ignore[no-untyped-def]
-        assert labels is not None
-        return labels[:, None] != labels[None, :]
+    def _keys(self, labels, groups):  # type: ignore[no-untyped-def]
+        return labels
 
 
-class WithinGroupPairing(_MaskPairing):
+class WithinGroupPairing(_KeyPairing):
     """Partners share the anchor's group id (same patient, same speaker, same domain …).
 
     Call the mixer with ``groups=`` a ``(B,)`` integer tensor.
@@ -161,9 +192,8 @@ class WithinGroupPairing(_MaskPairing):
     name: ClassVar[str] = "within-group"
     needs_groups: ClassVar[bool] = True
 
-    def _allowed(self, n, labels, groups):  # type: ignore[no-untyped-def]
-        assert groups is not None
-        return groups[:, None] == groups[None, :]
+    def _keys(self, labels, groups):  # type: ignore[no-untyped-def]
+        return groups
 
 
 PAIRINGS: dict[str, type[PairingPolicy]] = {

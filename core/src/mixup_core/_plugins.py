@@ -13,10 +13,13 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
+from ._components import ComponentRegistry
 from ._registry import MixerRegistry, PluginInfo
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "get_datasets",
+    "get_models",
     "get_plugin_manager",
     "get_registry",
     "register_plugin",
@@ -126,6 +129,18 @@ def _build() -> tuple[pluggy.PluginManager, MixerRegistry]:
             registry._fail(info, exc)
         finally:
             registry._end()
+    for kind, components in (("datasets", registry.datasets), ("models", registry.models)):
+        for info, plugin in loaded:
+            others = [p for _, p in loaded if p is not plugin]
+            caller = pm.subset_hook_caller(f"mixup_register_{kind}", remove_plugins=others)
+            components._plugin = info.name
+            try:
+                caller(registry=components)
+            except Exception as exc:
+                logger.warning("mixup: plugin %r failed to register its %s: %s: %s", info.name, kind, type(exc).__name__, exc)
+                components.errors[info.name] = exc
+            finally:
+                components._plugin = None
     return pm, registry
 
 
@@ -144,6 +159,16 @@ def get_registry(*, refresh: bool = False) -> MixerRegistry:
         if _REGISTRY is None or refresh:
             _MANAGER, _REGISTRY = _build()
         return _REGISTRY
+
+
+def get_datasets() -> ComponentRegistry:
+    """The data sets registered by plugins for experiments (see ``mixup_register_datasets``)."""
+    return get_registry().datasets
+
+
+def get_models() -> ComponentRegistry:
+    """The model factories registered by plugins for experiments (see ``mixup_register_models``)."""
+    return get_registry().models
 
 
 def get_plugin_manager() -> pluggy.PluginManager:

@@ -164,9 +164,15 @@ class MixerRegistry:
     """
 
     def __init__(self) -> None:
+        from ._components import ComponentRegistry
+
         self._entries: dict[str, MixerInfo] = {}
         self._plugins: dict[str, PluginInfo] = {}
         self._current: PluginInfo | None = None
+        self.datasets = ComponentRegistry("dataset")
+        """Data sets for experiments, filled by ``mixup_register_datasets``."""
+        self.models = ComponentRegistry("model")
+        """Model factories for experiments, filled by ``mixup_register_models``."""
 
     # -------------------------------------------------------------- building (used by the loader)
     def _begin(self, plugin: PluginInfo) -> None:

@@ -80,6 +80,17 @@ def _cmd_describe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_datasets(args: argparse.Namespace) -> int:
+    registry = get_registry()
+    infos = registry.datasets.list() + registry.models.list()
+    if args.json:
+        print(json.dumps([i.to_dict() for i in infos], indent=2))
+        return 0
+    rows = [[i.name, i.kind, i.modality, i.summary] for i in infos]
+    print(_table(rows, ["name", "kind", "modality", "summary"]))
+    return 0
+
+
 def _parse_value(text: str) -> Any:
     import yaml
 
@@ -146,6 +157,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=4, help="examples to mix (default 4)")
     p.add_argument("--seed", type=int, default=0, help="seed of the plan (default 0)")
     p.set_defaults(func=_cmd_preview)
+
+    p = sub.add_parser("datasets", help="list data sets and models registered for experiments")
+    p.add_argument("--json", action="store_true", help="print JSON records")
+    p.set_defaults(func=_cmd_datasets)
+
+    from ._plugins import get_plugin_manager
+
+    get_plugin_manager().hook.mixup_cli_commands(subparsers=sub)
     return parser
 
 

@@ -15,10 +15,27 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    import argparse
+
+    import torch
+    from torch import nn
+
+    from ._components import ComponentRegistry
     from ._mixer import Mixer
     from ._registry import MixerInfo, MixerRegistry
+    from ._step import MixedStep
 
-__all__ = ["PreviewOptions", "hookimpl", "hookspec", "mixup_preview", "mixup_register_mixers"]
+__all__ = [
+    "PreviewOptions",
+    "hookimpl",
+    "hookspec",
+    "mixup_cli_commands",
+    "mixup_mixed_step",
+    "mixup_preview",
+    "mixup_register_datasets",
+    "mixup_register_mixers",
+    "mixup_register_models",
+]
 
 hookspec = pluggy.HookspecMarker("mixup")
 """Marker of hook specifications (used by mixup-core only)."""
@@ -79,4 +96,75 @@ def mixup_preview(mixer: Mixer, info: MixerInfo, options: PreviewOptions) -> str
     :param mixer: the mixer built from the command line's name and ``--param`` values.
     :param info: its registry entry (modality, plugin, summary …).
     :param options: where to read examples from and where to write the picture.
+    """
+
+
+@hookspec
+def mixup_register_datasets(registry: ComponentRegistry) -> None:
+    """Register named data sets for experiments (``mixup compare``), as loaders returning `TaskData`.
+
+    A loader is called with the parameters of the config's ``dataset`` section (sizes, a split
+    seed, a data folder …) and returns a `mixup_core.TaskData`. Register lazily with
+    ``"module:function"`` so that listing never imports heavy dependencies.
+
+    :param registry: the data-set `ComponentRegistry`.
+
+    Example::
+
+        @hookimpl
+        def mixup_register_datasets(registry):
+            registry.add("my_pkg.data:load_leaves", name="leaves", modality="image",
+                         summary="Leaf photos, 12 classes")
+    """
+
+
+@hookspec
+def mixup_register_models(registry: ComponentRegistry) -> None:
+    """Register named model factories for experiments (``mixup compare``).
+
+    A factory is called as ``factory(data, **params)`` with the experiment's `TaskData` and the
+    config's ``model`` parameters, and returns an ``nn.Module`` whose output is the logits (a
+    tensor, or an object with a ``logits`` attribute).
+
+    :param registry: the model `ComponentRegistry`.
+    """
+
+
+@hookspec(firstresult=True)
+def mixup_mixed_step(
+    mixer: Mixer,
+    model: nn.Module,
+    inputs: object,
+    targets: torch.Tensor,
+    generator: torch.Generator | None,
+    num_classes: int,
+    protected: torch.Tensor | None,
+) -> MixedStep | None:
+    """Run ``model`` on a batch mixed by ``mixer``; used by `mixup_core.mixed_step`.
+
+    Implement it for mixers or inputs that the generic step cannot handle (for example text
+    mixers on a mapping of token tensors, which mix inside the model). Return ``None`` for
+    anything else. The generic step calls ``mixer.forward(model, …)`` for mixers that have one
+    (hidden-layer mixers), and otherwise mixes the inputs and calls the model on the result.
+
+    :param mixer: the mixer of this training step.
+    :param model: the network.
+    :param inputs: the batch's inputs, as produced by the data set's collate function.
+    :param targets: class indices ``(B,)``.
+    :param generator: CPU generator of the plan.
+    :param num_classes: number of classes.
+    :param protected: bool ``(B,)`` mask of samples that must not be diluted, or ``None``.
+    """
+
+
+@hookspec
+def mixup_cli_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add sub-commands to the ``mixup`` command line.
+
+    Add a parser with ``subparsers.add_parser(name, help=...)`` and give it a handler with
+    ``parser.set_defaults(func=handler)``; the handler takes the parsed ``argparse.Namespace``
+    and returns the exit status. Errors derived from `mixup_core.MixupError` print as
+    ``mixup: error: …`` with status 2.
+
+    :param subparsers: the ``mixup`` parser's sub-parsers.
     """

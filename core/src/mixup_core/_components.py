@@ -1,0 +1,225 @@
+"""Named data sets and models that plugins register for experiments (``mixup compare``)."""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import importlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ._errors import ConfigError, UnknownMixerError
+from ._registry import normalize_name
+
+__all__ = ["ComponentInfo", "ComponentRegistry", "TaskData", "UnknownComponentError"]
+
+
+class UnknownComponentError(UnknownMixerError):
+    """No registered data set or model has the requested name (the message suggests close names)."""
+
+
+@dataclass
+class TaskData:
+    """A classification data set ready for an experiment: what a registered data-set loader returns.
+
+    Items of ``train`` and ``test`` are whatever ``collate_fn`` accepts; batches (the output of
+    ``collate_fn``, or of PyTorch's default collate when it is ``None``) are ``(inputs, targets)``
+    pairs with class-index ``targets`` of shape ``(B,)``. ``inputs`` is a tensor (images, audio),
+    a mapping of tensors (text: ``input_ids``, ``attention_mask``) or a modality's batch object
+    (a PyG ``Batch``), as the mixers of that modality expect.
+
+    Args:
+        train: the training examples (a ``torch.utils.data.Dataset`` or any sized, indexable sequence).
+        test: the held-out examples, same form.
+        num_classes: number of classes.
+        class_names: one name per class, in class-index order.
+        modality: ``"image"``, ``"audio"``, ``"text"``, ``"graph"`` …
+        collate_fn: turns a list of items into ``(inputs, targets)``; ``None`` for the default collate.
+        input_shape: the shape of one example when examples are tensors (model factories use it).
+        info: free description (source, licence, sizes) copied into reports.
+
+    Examples:
+        >>> import torch
+        >>> from torch.utils.data import TensorDataset
+        >>> x, y = torch.randn(20, 1, 8, 8), torch.arange(20) % 2
+        >>> data = TaskData(TensorDataset(x[:16], y[:16]), TensorDataset(x[16:], y[16:]), 2, ["a", "b"], "image",
+        ...                 input_shape=(1, 8, 8))
+        >>> len(data.train), data.num_classes
+        (16, 2)
+    """
+
+    train: Any
+    test: Any
+    num_classes: int
+    class_names: list[str]
+    modality: str
+    collate_fn: Callable[[list[Any]], tuple[Any, Any]] | None = None
+    input_shape: tuple[int, ...] | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.num_classes, int) or self.num_classes < 2:
+            raise ValueError(f"num_classes must be an int >= 2, got {self.num_classes!r}")
+        if len(self.class_names) != self.num_classes:
+            raise ValueError(
+                f"class_names has {len(self.class_names)} names for num_classes={self.num_classes}: {self.class_names!r}"
+            )
+        for split in ("train", "test"):
+            if len(getattr(self, split)) == 0:
+                raise ValueError(f"the {split} split is empty")
+
+
+@dataclass(frozen=True)
+class ComponentInfo:
+    """One registered data set or model.
+
+    Args:
+        name: qualified name ``plugin:bare``.
+        kind: ``"dataset"`` or ``"model"``.
+        target: the factory, or ``"module:attribute"`` imported on first use.
+        modality: the modality it serves (``"any"`` for modality-agnostic models).
+        summary: one line for listings.
+        plugin: the plugin that registered it.
+    """
+
+    name: str
+    kind: Literal["dataset", "model"]
+    target: Callable[..., Any] | str
+    modality: str
+    summary: str
+    plugin: str
+
+    @property
+    def bare_name(self) -> str:
+        """The name without the plugin prefix."""
+        return self.name.partition(":")[2]
+
+    def load(self) -> Callable[..., Any]:
+        """The factory (importing its module when it was registered lazily)."""
+        if callable(self.target):
+            return self.target
+        module, _, attr = self.target.partition(":")
+        obj: Any = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+        if not callable(obj):
+            raise TypeError(f"{self.kind} {self.name!r}: {self.target!r} is not callable")
+        return obj  # type: ignore[no-any-return]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready record."""
+        target = self.target if isinstance(self.target, str) else f"{self.target.__module__}:{self.target.__qualname__}"
+        return {"name": self.name, "kind": self.kind, "modality": self.modality, "summary": self.summary,
+                "plugin": self.plugin, "target": target}
+
+
+class ComponentRegistry:
+    """Data-set loaders or model factories registered by plugins, selected by name.
+
+    Filled by the hooks ``mixup_register_datasets`` and ``mixup_register_models``. A data-set
+    loader is called with the config's parameters and returns a `TaskData`; a model factory is
+    called with that `TaskData` and the config's parameters and returns an ``nn.Module`` whose
+    output is the logits (or has a ``logits`` attribute).
+
+    Args:
+        kind: ``"dataset"`` or ``"model"``.
+
+    Examples:
+        >>> reg = ComponentRegistry("dataset")
+        >>> reg._plugin = "demo"
+        >>> info = reg.add(lambda **kw: None, name="toy", modality="image", summary="a toy set")
+        >>> reg.get("toy").name
+        'demo:toy'
+    """
+
+    def __init__(self, kind: Literal["dataset", "model"]) -> None:
+        self.kind = kind
+        self._entries: dict[str, ComponentInfo] = {}
+        self._plugin: str | None = None
+        self.errors: dict[str, BaseException] = {}
+
+    def add(
+        self,
+        target: Callable[..., Any] | str,
+        *,
+        name: str,
+        modality: str,
+        summary: str = "",
+    ) -> ComponentInfo:
+        """Register a factory for the plugin whose hook is running.
+
+        Args:
+            target: the factory, or ``"module:attribute"`` to import it lazily.
+            name: bare name (the plugin name is prefixed).
+            modality: the modality it serves, or ``"any"``.
+            summary: one line (default: the first line of the factory's docstring).
+        """
+        if self._plugin is None:
+            raise RuntimeError(f"registry.add() is only valid inside a mixup_register_{self.kind}s hook")
+        if isinstance(target, str) and ":" not in target:
+            raise ConfigError(f"a lazy {self.kind} is given as 'module:attribute', got {target!r}")
+        if not isinstance(target, str) and not callable(target):
+            raise TypeError(f"{self.kind} {name!r}: target must be callable or 'module:attribute', got {target!r}")
+        bare = normalize_name(name)
+        if not bare or ":" in bare:
+            raise ConfigError(f"invalid {self.kind} name {name!r}: give a bare name without ':'")
+        if not summary and callable(target):
+            summary = ((target.__doc__ or "").strip().splitlines() or [""])[0]
+        qualified = f"{self._plugin}:{bare}"
+        if qualified in self._entries:
+            raise ConfigError(f"{self.kind} {qualified!r} is registered twice")
+        info = ComponentInfo(qualified, self.kind, target, modality, summary, self._plugin)
+        self._entries[qualified] = info
+        return info
+
+    def names(self) -> list[str]:
+        """Qualified names, sorted."""
+        return sorted(self._entries)
+
+    def list(self, pattern: str | None = None, modality: str | None = None) -> list[ComponentInfo]:
+        """Entries matching an fnmatch ``pattern`` (on the qualified or bare name) and ``modality``."""
+        out = []
+        for info in sorted(self._entries.values(), key=lambda i: i.name):
+            if pattern and not (fnmatch.fnmatch(info.name, pattern) or fnmatch.fnmatch(info.bare_name, pattern)):
+                continue
+            if modality and info.modality not in (modality, "any"):
+                continue
+            out.append(info)
+        return out
+
+    def __contains__(self, name: object) -> bool:
+        try:
+            self.get(str(name))
+        except (UnknownComponentError, ConfigError):
+            return False
+        return True
+
+    def __iter__(self) -> Iterable[ComponentInfo]:  # type: ignore[override]
+        return iter(self.list())
+
+    def get(self, name: str) -> ComponentInfo:
+        """The entry for a bare or qualified ``name`` (case-insensitive, ``_`` = ``-``).
+
+        Raises:
+            UnknownComponentError: no such entry (close names are suggested).
+            ConfigError: a bare name registered by several plugins.
+        """
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"a {self.kind} name must be a non-empty string, got {name!r}")
+        key = normalize_name(name)
+        if key in self._entries:
+            return self._entries[key]
+        if ":" not in key:
+            found = [i for i in self._entries.values() if i.bare_name == key]
+            if len(found) == 1:
+                return found[0]
+            if len(found) > 1:
+                choices = ", ".join(sorted(i.name for i in found))
+                raise ConfigError(f"{self.kind} name {name!r} is ambiguous: use one of {choices}")
+        candidates = list(self._entries) + [i.bare_name for i in self._entries.values()]
+        close = difflib.get_close_matches(key, candidates, n=3, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        known = ", ".join(self.names()) or "none"
+        failed = f" (plugins that failed to register theirs: {', '.join(sorted(self.errors))})" if self.errors else ""
+        raise UnknownComponentError(f"unknown {self.kind} {name!r}{hint} Known: {known}{failed}")
