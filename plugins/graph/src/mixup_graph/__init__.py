@@ -1,7 +1,62 @@
-"""mixup-graph: graph mixers for mixup-core, registered under the prefix ``graph:``."""
+"""mixup-graph: graph mixers for mixup-core, registered under the prefix ``graph:``.
+
+Importing the package is cheap: its modules (and torch-geometric) are imported on first use of a
+name, so listing mixers (``mixup mixers``) does not pay for torch-geometric.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+_LAZY = {
+    "GMixup": ".gmixup",
+    "GraphEmbeddingMixup": ".embedding",
+    "IfMixup": ".ifmixup",
+    "NodeFeatureMixup": ".node",
+    "NodePlan": ".node",
+    "align_graphs": ".gmixup",
+    "batch_targets": ".targets",
+    "estimate_graphon": ".gmixup",
+    "find_readout": ".embedding",
+    "from_dense_graph_tensor": ".ifmixup",
+    "graph_soft_cross_entropy": ".targets",
+    "soft_labels": ".targets",
+    "to_dense_graph_tensor": ".ifmixup",
+}
+
+__all__ = [
+    "GMixup",
+    "GraphEmbeddingMixup",
+    "IfMixup",
+    "NodeFeatureMixup",
+    "NodePlan",
+    "__version__",
+    "align_graphs",
+    "batch_targets",
+    "estimate_graphon",
+    "find_readout",
+    "from_dense_graph_tensor",
+    "graph_soft_cross_entropy",
+    "soft_labels",
+    "to_dense_graph_tensor",
+]
+
+if TYPE_CHECKING:
+    from .embedding import GraphEmbeddingMixup, find_readout
+    from .gmixup import GMixup, align_graphs, estimate_graphon
+    from .ifmixup import IfMixup, from_dense_graph_tensor, to_dense_graph_tensor
+    from .node import NodeFeatureMixup, NodePlan
+    from .targets import batch_targets, graph_soft_cross_entropy, soft_labels
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

