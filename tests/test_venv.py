@@ -49,6 +49,7 @@ DISTRIBUTIONS = {
     "mixup-audio": REPO / "plugins" / "audio",
     "mixup-text": REPO / "plugins" / "text",
     "mixup-graph": REPO / "plugins" / "graph",
+    "mixup-lab": REPO / "plugins" / "lab",
 }
 EXAMPLE_PLUGIN = REPO / "examples" / "mixup-example-plugin"
 BROKEN_PLUGIN = REPO / "tests" / "data" / "mixup-broken-plugin"
@@ -360,7 +361,7 @@ def _mixup_family(listing: list[dict[str, Any]]) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------------------------- (a) wheels
-def test_five_wheels_are_built(wheelhouse: Wheelhouse) -> None:
+def test_six_wheels_are_built(wheelhouse: Wheelhouse) -> None:
     found = wheel_distributions(wheelhouse.dist)
     assert sorted(found) == sorted(DISTRIBUTIONS), f"wheels in {wheelhouse.dist}: {found}"
     for dist, names in found.items():

@@ -1,0 +1,92 @@
+"""mixup-lab: A/B experiments and tuning of mixers on your data (``mixup compare``, ``mixup tune``).
+
+The command line is the main entry; the same steps are available from Python:
+
+Examples:
+    >>> from mixup_lab import load_study_config, run_compare   # doctest: +SKIP
+    >>> cfg = load_study_config("examples/configs/digits.yaml")  # doctest: +SKIP
+    >>> folder = run_compare(cfg)                                # doctest: +SKIP
+    >>> print((folder / "report.md").read_text())                # doctest: +SKIP
+
+The package is imported when ``mixup`` loads its plugins, so its heavy modules (torch training,
+scipy, matplotlib, Optuna) are imported on first use of the names below, not here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "ArmConfig": "._config",
+    "ComponentConfig": "._config",
+    "CriticalConfig": "._config",
+    "StudyConfig": "._config",
+    "TrainConfig": "._config",
+    "TuneConfig": "._config",
+    "load_study_config": "._config",
+    "RunResult": "._runner",
+    "StudyData": "._runner",
+    "load_study_data": "._runner",
+    "run_compare": "._runner",
+    "split_validation": "._runner",
+    "train_and_evaluate": "._runner",
+    "run_tune": "._tune",
+    "compute_metrics": "._metrics",
+    "reliability_bins": "._metrics",
+    "Study": "._report",
+    "load_study": "._report",
+    "summarise": "._report",
+    "write_report": "._report",
+}
+
+__all__ = [
+    "ArmConfig",
+    "ComponentConfig",
+    "CriticalConfig",
+    "RunResult",
+    "Study",
+    "StudyConfig",
+    "StudyData",
+    "TrainConfig",
+    "TuneConfig",
+    "__version__",
+    "compute_metrics",
+    "load_study",
+    "load_study_config",
+    "load_study_data",
+    "reliability_bins",
+    "run_compare",
+    "run_tune",
+    "split_validation",
+    "summarise",
+    "train_and_evaluate",
+    "write_report",
+]
+
+if TYPE_CHECKING:
+    from ._config import (
+        ArmConfig,
+        ComponentConfig,
+        CriticalConfig,
+        StudyConfig,
+        TrainConfig,
+        TuneConfig,
+        load_study_config,
+    )
+    from ._metrics import compute_metrics, reliability_bins
+    from ._report import Study, load_study, summarise, write_report
+    from ._runner import RunResult, StudyData, load_study_data, run_compare, split_validation, train_and_evaluate
+    from ._tune import run_tune
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,122 @@
+"""The ``mixup compare``, ``mixup tune`` and ``mixup report`` commands."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mixup_core import ConfigError, load_config
+
+from ._config import StudyConfig, load_study_config
+
+__all__ = ["add_commands", "apply_overrides", "read_study"]
+
+
+def apply_overrides(raw: dict[str, Any], items: list[str] | None) -> dict[str, Any]:
+    """Apply ``KEY.PATH=VALUE`` overrides (YAML values) to a raw config mapping.
+
+    Examples:
+        >>> apply_overrides({"train": {"epochs": 5}}, ["train.epochs=1", "seeds=[0, 1]"])
+        {'train': {'epochs': 1}, 'seeds': [0, 1]}
+    """
+    out = copy.deepcopy(raw)
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set takes KEY.PATH=VALUE, got {item!r}")
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {item!r}: {part!r} is not a section")
+            node = child
+        node[parts[-1]] = yaml.safe_load(value)
+    return out
+
+
+def read_study(path: str | Path, overrides: list[str] | None = None) -> StudyConfig:
+    """Load a study config file with ``--set`` overrides, validated and with names resolved."""
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"config file {str(p)!r} does not exist")
+    return load_study_config(apply_overrides(load_config(p), overrides))
+
+
+def _int_list(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError(f"--seeds takes comma-separated integers, got {text!r}") from None
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from ._runner import run_compare
+
+    cfg = read_study(args.config, args.set)
+    arms = [a.strip() for a in args.arms.split(",")] if args.arms else None
+    out = run_compare(cfg, out=Path(args.out) if args.out else None, arms=arms, seeds=_int_list(args.seeds),
+                      resume=not args.fresh, progress=not args.quiet)
+    print(out / "report.md")
+    if not args.quiet:
+        from ._report import verdict_lines
+
+        for line in verdict_lines(out):
+            print(line)
+    return 0
+
+
+def _cmd_tune(args: argparse.Namespace) -> int:
+    from ._tune import run_tune
+
+    cfg = read_study(args.config, args.set)
+    result = run_tune(cfg, out=Path(args.out) if args.out else None, n_trials=args.trials, storage=args.storage,
+                      progress=not args.quiet)
+    print(result)
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from ._report import write_report
+
+    folder = Path(args.folder)
+    if not (folder / "study.json").exists():
+        raise ConfigError(f"{folder} is not a study folder (no study.json); run `mixup compare` first")
+    print(write_report(folder))
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    """Add ``compare``, ``tune`` and ``report`` to the ``mixup`` sub-parsers."""
+    p = sub.add_parser("compare", help="A/B-test mixers against a baseline over seeds and write a report",
+                       description="Train every arm x seed of a study config, then write report.md, report.json and plots.")
+    p.add_argument("config", help="study config (YAML, TOML or JSON)")
+    p.add_argument("--out", default=None, help="study folder (default: the config's output, or runs/<name>)")
+    p.add_argument("--arms", default=None, help="comma-separated arm names to run (default: all)")
+    p.add_argument("--seeds", default=None, help="comma-separated seeds to run (default: the config's)")
+    p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a config value, e.g. train.epochs=1")
+    p.add_argument("--fresh", action="store_true", help="redo finished runs instead of resuming")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or verdict on the terminal")
+    p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("tune", help="search mixer, alpha and probability with Optuna on a validation split",
+                       description="Optuna study over the config's tune section; writes the best study config for compare.")
+    p.add_argument("config", help="study config (YAML, TOML or JSON) with a tune section")
+    p.add_argument("--out", default=None, help="output folder (default: the config's output, or runs/<name>, plus /tune)")
+    p.add_argument("--trials", type=int, default=None, help="trials to run now (default: tune.n_trials)")
+    p.add_argument("--storage", default=None, help="Optuna storage URL (default: SQLite in the output folder)")
+    p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a config value")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_tune)
+
+    p = sub.add_parser("report", help="rewrite the report of a study folder from its stored runs")
+    p.add_argument("folder", help="the study folder")
+    p.set_defaults(func=_cmd_report)

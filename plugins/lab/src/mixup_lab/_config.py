@@ -1,0 +1,277 @@
+"""The study config of ``mixup compare`` / ``mixup tune``, validated before anything trains."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mixup_core import ConfigError, create_mixer, get_datasets, get_models, load_config
+
+__all__ = [
+    "ArmConfig",
+    "ComponentConfig",
+    "CriticalConfig",
+    "StudyConfig",
+    "TrainConfig",
+    "TuneConfig",
+    "load_study_config",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ComponentConfig(BaseModel):
+    """A data set or model by registered name, with the parameters of its loader or factory.
+
+    Args:
+        name: a name listed by ``mixup datasets`` (bare or ``plugin:name``).
+        **params: any other key is passed to the loader or factory.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: str
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The parameters other than ``name``."""
+        return dict(self.model_extra or {})
+
+
+class TrainConfig(_Strict):
+    """The training budget and optimiser, the same for every arm.
+
+    Args:
+        epochs: passes over the training set.
+        batch_size: examples per step.
+        optimizer: ``"adam"``, ``"adamw"`` or ``"sgd"`` (momentum 0.9, Nesterov).
+        lr: learning rate (cosine-annealed to 0 over the run when ``schedule="cosine"``).
+        weight_decay: L2 weight decay.
+        schedule: ``"cosine"`` or ``"constant"``.
+        label_smoothing: applied to every arm's loss (0 by default).
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when available).
+        threads: torch CPU threads (``None``: leave torch's setting).
+        eval_batch_size: batch size of evaluation.
+    """
+
+    epochs: int = Field(5, ge=1)
+    batch_size: int = Field(128, ge=1)
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    schedule: Literal["cosine", "constant"] = "cosine"
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    threads: int | None = Field(None, ge=1)
+    eval_batch_size: int = Field(512, ge=1)
+
+
+class ArmConfig(_Strict):
+    """One arm of the comparison: the baseline (no mixer) or a mixer config.
+
+    Args:
+        name: the arm's label in reports (unique).
+        mixer: a mixer config (``{"name": "image:cutmix", "alpha": 1.0}``), or ``None`` for the baseline.
+    """
+
+    name: str = Field(min_length=1)
+    mixer: dict[str, Any] | str | None = None
+
+    @property
+    def is_baseline(self) -> bool:
+        """True for the arm without a mixer."""
+        return self.mixer is None
+
+    def mixer_config(self) -> dict[str, Any] | None:
+        """The mixer config as a mapping (a bare string becomes ``{"name": ...}``)."""
+        if self.mixer is None:
+            return None
+        return {"name": self.mixer} if isinstance(self.mixer, str) else dict(self.mixer)
+
+
+class CriticalConfig(_Strict):
+    """Cases that must not be diluted, reported separately.
+
+    Args:
+        classes: critical classes, by name or index; their recall is reported on its own.
+        train_indices: training examples (indices into the training split) treated as critical.
+        protect: pass the critical classes and examples to every mixer as protected cases
+            (``protected_classes`` and a ``protected`` mask), so they are never diluted below the
+            mixer's ``protect_floor`` (or left unmixed with ``protect_mode="exclude"``).
+        protect_mode: core's ``protect`` option: ``"floor"`` or ``"exclude"``.
+    """
+
+    classes: list[str | int] = Field(default_factory=list)
+    train_indices: list[int] = Field(default_factory=list)
+    protect: bool = False
+    protect_mode: Literal["floor", "exclude"] = "floor"
+
+
+class TuneConfig(_Strict):
+    """The search space and objective of ``mixup tune``.
+
+    Args:
+        mixers: candidate mixer configs (each a mapping with ``name`` and fixed parameters).
+        alpha: range ``[low, high]`` of α, searched on a log scale.
+        p: range of the mixing probability, or ``None`` to keep each mixer's.
+        modes: candidate ``mode`` values (``["batch", "sample"]``), or empty to keep the default.
+        objective: the metric to optimise (a key of the metrics, e.g. ``"nll"``, ``"accuracy"``,
+            ``"critical_recall"``).
+        direction: ``"minimize"`` or ``"maximize"`` (default: by objective).
+        n_trials: trials to run in this call.
+        seeds: seeds per trial (the objective is their mean).
+        val_fraction: share of the training split held out for the objective (the test split is
+            never used while tuning).
+        storage: an Optuna storage URL (default: SQLite in the output folder).
+        study_name: the Optuna study name (default: the config's ``name``).
+        pruner: ``"median"`` or ``"none"``.
+    """
+
+    mixers: list[dict[str, Any]] = Field(default_factory=lambda: [{"name": "mixup"}])
+    alpha: tuple[float, float] = (0.1, 2.0)
+    p: tuple[float, float] | None = None
+    modes: list[Literal["batch", "sample"]] = Field(default_factory=list)
+    objective: str = "nll"
+    direction: Literal["minimize", "maximize"] | None = None
+    n_trials: int = Field(20, ge=1)
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    val_fraction: float = Field(0.2, gt=0, lt=1)
+    storage: str | None = None
+    study_name: str | None = None
+    pruner: Literal["median", "none"] = "median"
+
+    @field_validator("alpha")
+    @classmethod
+    def _alpha(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not 0 < v[0] <= v[1]:
+            raise ValueError(f"alpha must be [low, high] with 0 < low <= high, got {list(v)}")
+        return v
+
+
+class StudyConfig(_Strict):
+    """A whole study: data, model, budget, seeds, arms, critical cases, output folder.
+
+    Args:
+        name: the study's name (default output folder ``runs/<name>``).
+        dataset: the data set by registered name, with its loader's parameters.
+        model: the model by registered name, with its factory's parameters.
+        train: the training budget, the same for every arm.
+        seeds: integer seeds; each seed fixes the initialisation and the data order for every arm.
+        arms: the baseline and the mixers to compare (names unique; put the baseline first).
+        critical: critical classes or examples.
+        output: output folder (relative paths are relative to the config file's folder's
+            working directory, i.e. where the command runs).
+        tune: the search of ``mixup tune``.
+        examples: how many mixed examples the report's picture grid shows per arm.
+
+    Examples:
+        >>> cfg = StudyConfig.model_validate({"name": "t", "dataset": {"name": "digits"},
+        ...     "model": {"name": "mlp"}, "seeds": [0], "arms": [{"name": "baseline"}]})
+        >>> cfg.train.epochs
+        5
+    """
+
+    name: str = Field(min_length=1)
+    dataset: ComponentConfig
+    model: ComponentConfig
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    arms: list[ArmConfig] = Field(min_length=1)
+    critical: CriticalConfig = Field(default_factory=CriticalConfig)
+    output: str | None = None
+    tune: TuneConfig = Field(default_factory=TuneConfig)
+    examples: int = Field(8, ge=0)
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _seeds(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            for i, s in enumerate(v):
+                if isinstance(s, bool) or not isinstance(s, int):
+                    raise ValueError(f"seeds[{i}] must be an integer, got {s!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _unique(self) -> StudyConfig:
+        names = [a.name for a in self.arms]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"arm names must be unique, repeated: {dup}")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds must be distinct, got {self.seeds}")
+        return self
+
+    @property
+    def baseline(self) -> ArmConfig | None:
+        """The first arm without a mixer, if any."""
+        return next((a for a in self.arms if a.is_baseline), None)
+
+    def output_dir(self) -> Path:
+        """The study folder."""
+        return Path(self.output) if self.output else Path("runs") / self.name
+
+    def setup_hash(self) -> str:
+        """A hash of what must be equal for runs to be comparable: data, model, budget, critical cases."""
+        keep = self.model_dump(mode="json", include={"dataset", "model", "train", "critical"})
+        return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
+
+    def check_names(self) -> None:
+        """Check the data set, model and mixer names and parameters before anything trains.
+
+        Raises:
+            ConfigError: naming the field (``dataset.name``, ``arms[2].mixer`` …).
+        """
+        for field, reg in (("dataset", get_datasets()), ("model", get_models())):
+            try:
+                reg.get(getattr(self, field).name)
+            except KeyError as exc:  # UnknownComponentError is a KeyError
+                raise ConfigError(f"{field}.name: {exc}") from exc
+            except ConfigError as exc:
+                raise ConfigError(f"{field}.name: {exc}") from exc
+        for i, arm in enumerate(self.arms):
+            spec = arm.mixer_config()
+            if spec is None:
+                continue
+            try:
+                create_mixer(spec)
+            except (ConfigError, KeyError) as exc:
+                raise ConfigError(f"arms[{i}].mixer ({arm.name!r}): {exc}") from exc
+
+
+def _format_validation(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = f"unknown key {err['loc'][-1]!r}"
+        elif "input" in err and err["type"] != "missing":
+            msg = f"{msg} (got {err['input']!r})"
+        lines.append(f"{loc}: {msg}")
+    return "invalid study config:\n  " + "\n  ".join(lines)
+
+
+def load_study_config(source: str | Path | dict[str, Any], *, check: bool = True) -> StudyConfig:
+    """Read and validate a study config (YAML, TOML or JSON file, or a mapping).
+
+    Args:
+        source: a path or a mapping.
+        check: also resolve the data set, model and mixer names (did-you-mean on typos).
+
+    Raises:
+        ConfigError: a message naming every offending field.
+    """
+    raw = load_config(source)
+    try:
+        cfg = StudyConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(exc)) from None
+    if check:
+        cfg.check_names()
+    return cfg

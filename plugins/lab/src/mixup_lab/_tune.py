@@ -1,0 +1,508 @@
+"""``mixup tune``: an Optuna search over mixer, α, probability and mode, on a validation split.
+
+The test split is never looked at: a stratified ``tune.val_fraction`` of the training split is
+held out (`mixup_lab._runner.split_validation`, seed 0) and every trial trains on the rest and
+is scored on it. The study lives in an Optuna storage (SQLite in ``<out>/tune/optuna.db`` by
+default), so a second call continues it and several machines can share one through a storage URL.
+
+Outputs in ``<out>/tune/``:
+
+- ``best.yaml``: a complete study config for ``mixup compare``, named ``<name>-tuned``, with the
+  arms ``[baseline, the best mixer with its tuned alpha / p / mode]`` and without the ``tune``
+  section.
+- ``trials.csv``: one row per trial of the study (all calls, all machines).
+- ``summary.json``: objective, direction, best value, parameters and mixer, trials by state.
+- ``history.png`` and ``importance.png``: Optuna's optimisation history and parameter
+  importances (the latter only once two finished trials differ in their parameters).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import difflib
+import json
+import math
+import re
+import sys
+import warnings
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import yaml
+
+from mixup_core import ConfigError, MixupError, create_mixer
+
+from ._config import ArmConfig, StudyConfig, load_study_config
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["objective_direction", "run_tune"]
+
+_MINIMIZE = {"nll", "ece", "error_rate", "brier"}
+_MAXIMIZE = {"accuracy", "macro_f1", "critical_recall"}
+
+_PRUNE_STARTUP_TRIALS = 3
+_PRUNE_WARMUP_STEPS = 1
+
+
+def objective_direction(objective: str) -> Literal["minimize", "maximize"]:
+    """Whether ``mixup tune`` minimises or maximises a metric when ``tune.direction`` is not set.
+
+    Losses, errors and calibration errors (``nll``, ``ece``, ``error_rate``, ``brier``) are
+    minimised; accuracy, F1 scores and every recall (``critical_recall``, anything containing
+    ``recall``) are maximised.
+
+    Args:
+        objective: a metric name of `mixup_lab._metrics.compute_metrics`.
+
+    Raises:
+        ConfigError: the direction of ``objective`` cannot be inferred (naming ``tune.direction``).
+
+    Examples:
+        >>> objective_direction("nll")
+        'minimize'
+        >>> objective_direction("critical_recall")
+        'maximize'
+    """
+    if objective in _MINIMIZE:
+        return "minimize"
+    if objective in _MAXIMIZE or "recall" in objective or objective.endswith("f1"):
+        return "maximize"
+    from ._metrics import metric_direction
+
+    try:
+        return metric_direction(objective)
+    except KeyError:
+        raise ConfigError(
+            f"tune.direction: cannot tell whether a larger or a smaller {objective!r} is better; "
+            "set tune.direction to 'minimize' or 'maximize'"
+        ) from None
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """One entry of ``tune.mixers`` and which of its parameters the search sets."""
+
+    index: int
+    label: str
+    spec: dict[str, Any]
+    alpha: bool
+    p: bool
+    mode: bool
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+
+def _scalar(v: Any) -> float:
+    """A metric value as a float (NaN for ``None``)."""
+    return float(v) if _is_number(v) else math.nan
+
+
+def _candidates(cfg: StudyConfig) -> list[_Candidate]:
+    """Check every candidate mixer of ``tune.mixers`` (also at the ends of the search ranges)."""
+    tune = cfg.tune
+    if not tune.mixers:
+        raise ConfigError("tune.mixers: give at least one candidate mixer config, got []")
+    if tune.p is not None and not 0 <= tune.p[0] <= tune.p[1] <= 1:
+        raise ConfigError(f"tune.p: must be [low, high] with 0 <= low <= high <= 1, got {list(tune.p)}")
+    if not tune.seeds:
+        raise ConfigError("tune.seeds: give at least one seed, got []")
+    names = [str(spec.get("name")) for spec in tune.mixers]
+    out = []
+    for i, spec in enumerate(tune.mixers):
+        where = f"tune.mixers[{i}] ({spec!r})"
+        try:
+            mixer = create_mixer(spec)
+        except (MixupError, KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"{where}: {exc}") from exc
+        fields = {f.name for f in dataclasses.fields(mixer)} if dataclasses.is_dataclass(mixer) else set()
+        # a parameter the candidate fixes itself is kept, not searched
+        cand = _Candidate(
+            index=i,
+            label=names[i] if names.count(names[i]) == 1 else f"{names[i]}#{i}",
+            spec=dict(spec),
+            alpha="alpha" in fields and "alpha" not in spec,
+            p=tune.p is not None and "p" in fields and "p" not in spec,
+            mode=bool(tune.modes) and "mode" in fields and "mode" not in spec,
+        )
+        for probe in _probes(cfg, cand):
+            try:
+                create_mixer({**spec, **probe})
+            except (MixupError, KeyError, TypeError, ValueError) as exc:
+                raise ConfigError(f"{where} with the searched values {probe}: {exc}") from exc
+        out.append(cand)
+    return out
+
+
+def _probes(cfg: StudyConfig, cand: _Candidate) -> list[dict[str, Any]]:
+    """The corners of a candidate's search box: every value the search can reach is between them."""
+    tune = cfg.tune
+    axes: list[list[tuple[str, Any]]] = []
+    if cand.alpha:
+        axes.append([("alpha", tune.alpha[0]), ("alpha", tune.alpha[1])])
+    if cand.p and tune.p is not None:
+        axes.append([("p", tune.p[0]), ("p", tune.p[1])])
+    if cand.mode:
+        axes.append([("mode", m) for m in tune.modes])
+    probes: list[dict[str, Any]] = [{}]
+    for axis in axes:
+        probes = [{**pr, k: v} for pr in probes for k, v in axis]
+    return [pr for pr in probes if pr]
+
+
+def _dummy_metrics(num_classes: int, critical: Sequence[int]) -> dict[str, Any]:
+    from ._metrics import compute_metrics
+
+    c = num_classes
+    labels = np.arange(2 * c) % c
+    probs = np.full((2 * c, c), 0.4 / (c - 1))
+    probs[np.arange(2 * c), labels] = 0.6
+    probs[c:] = np.roll(probs[c:], 1, axis=1)  # half right, half wrong
+    return compute_metrics(probs, labels, critical_classes=list(critical))
+
+
+def _check_objective(objective: str, num_classes: int, critical: Sequence[int], *, defined: bool = True) -> None:
+    """Fail before training when the objective is not a number the metrics define for this study.
+
+    With ``defined=False`` only the name and type are checked (before the data are loaded).
+    """
+    metrics = _dummy_metrics(num_classes, critical)
+    scalars = sorted(k for k, v in metrics.items() if _is_number(v) or v is None)
+    if objective not in metrics:
+        close = difflib.get_close_matches(objective, scalars, n=2)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise ConfigError(f"tune.objective: unknown metric {objective!r}{hint} Metrics: {scalars}")
+    value = metrics[objective]
+    if value is not None and not _is_number(value):
+        raise ConfigError(
+            f"tune.objective: {objective!r} is a {type(value).__name__}, not a single number; choose one of {scalars}"
+        )
+    if defined and (value is None or math.isnan(float(value))):
+        extra = " (it needs critical classes: set critical.classes)" if "critical" in objective else ""
+        raise ConfigError(f"tune.objective: {objective!r} is undefined for this study{extra}")
+
+
+def _mask_url(url: str) -> str:
+    """A storage URL with its password hidden."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+@contextmanager
+def _optuna_logging(quiet: bool) -> Iterator[None]:
+    import optuna
+
+    before = optuna.logging.get_verbosity()
+    if quiet:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(before)
+
+
+def _open_study(
+    cfg: StudyConfig,
+    url: str,
+    field: str,
+    direction: Literal["minimize", "maximize"],
+    candidates: Sequence[_Candidate],
+) -> optuna.Study:
+    import optuna
+
+    tune = cfg.tune
+    name = tune.study_name or cfg.name
+    pruner: optuna.pruners.BasePruner = (
+        optuna.pruners.MedianPruner(n_startup_trials=_PRUNE_STARTUP_TRIALS, n_warmup_steps=_PRUNE_WARMUP_STEPS)
+        if tune.pruner == "median"
+        else optuna.pruners.NopPruner()
+    )
+    try:
+        study = optuna.create_study(
+            storage=url,
+            study_name=name,
+            direction=direction,
+            pruner=pruner,
+            load_if_exists=True,
+        )
+    except Exception as exc:  # SQLAlchemy and Optuna raise many kinds for a bad URL or database
+        raise ConfigError(f"{field}: cannot open the Optuna storage {_mask_url(url)!r}: {exc}") from exc
+    where = f"study {name!r} in {_mask_url(url)}"
+    record = {"objective": tune.objective, "mixers": [c.spec for c in candidates]}
+    stored = {k: study.user_attrs.get(f"mixup_{k}") for k in record}
+    for key, value in record.items():
+        if stored[key] is None:
+            study.set_user_attr(f"mixup_{key}", value)
+        elif stored[key] != json.loads(json.dumps(value)):
+            raise ConfigError(
+                f"tune.{key}: {where} was run with {key} {stored[key]!r}, the config now says {value!r}; "
+                "trials would not be comparable: use another tune.study_name or storage"
+            )
+    if study.direction.name.lower() != direction:
+        raise ConfigError(
+            f"tune.direction: {where} was created to {study.direction.name.lower()}, not to {direction}; "
+            "use another tune.study_name or storage"
+        )
+    # seeded from the first seed and the trials so far: reproducible, and a continued study does
+    # not replay the random start-up draws of the first call
+    done = len(study.get_trials(deepcopy=False))
+    study.sampler = optuna.samplers.TPESampler(seed=(tune.seeds[0] + done) % 2**32)
+    return study
+
+
+def _suggest(trial: optuna.Trial, cfg: StudyConfig, candidates: Sequence[_Candidate]) -> dict[str, Any]:
+    """The trial's mixer config."""
+    tune = cfg.tune
+    by_label = {c.label: c for c in candidates}
+    cand = by_label[trial.suggest_categorical("mixer", [c.label for c in candidates])]
+    spec = dict(cand.spec)
+    if cand.alpha:
+        spec["alpha"] = trial.suggest_float("alpha", tune.alpha[0], tune.alpha[1], log=True)
+    if cand.p and tune.p is not None:
+        spec["p"] = trial.suggest_float("p", tune.p[0], tune.p[1])
+    if cand.mode:
+        spec["mode"] = trial.suggest_categorical("mode", list(tune.modes))
+    trial.set_user_attr("mixer", spec)
+    return spec
+
+
+def _write_trials_csv(study: optuna.Study, path: Path) -> None:
+    tmp = path.with_suffix(".csv.tmp")
+    with tmp.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["number", "state", "value", "duration_s", "params", "mixer", "seed_values"])
+        for t in study.get_trials(deepcopy=False):
+            writer.writerow([
+                t.number,
+                t.state.name,
+                "" if t.value is None else repr(float(t.value)),
+                "" if t.duration is None else f"{t.duration.total_seconds():.3f}",
+                json.dumps(t.params, sort_keys=True),
+                json.dumps(t.user_attrs.get("mixer")),
+                json.dumps(t.user_attrs.get("seed_values")),
+            ])
+    tmp.replace(path)
+
+
+def _write_plots(study: optuna.Study, folder: Path) -> tuple[dict[str, str | None], list[str]]:
+    """``history.png`` and ``importance.png``; a plot that cannot be drawn is skipped with a note."""
+    import matplotlib
+
+    if "matplotlib.pyplot" not in sys.modules:  # keep a backend the caller chose; figures are closed anyway
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import optuna
+    from optuna.visualization import matplotlib as ovm
+
+    plots: dict[str, str | None] = {"history": None, "importance": None}
+    notes: list[str] = []
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+
+    def save(kind: str, draw: Any, filename: str) -> None:
+        path = folder / filename
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # Optuna's ExperimentalWarning, matplotlib layout warnings
+                ax = draw(study)
+                fig = (ax.flat[0] if isinstance(ax, np.ndarray) else ax).get_figure()
+                fig.savefig(path, dpi=120, bbox_inches="tight")
+                plt.close(fig)
+        except Exception as exc:  # a plot must never lose the results of the study
+            path.unlink(missing_ok=True)
+            notes.append(f"{filename} skipped: {type(exc).__name__}: {exc}")
+            plt.close("all")
+            return
+        plots[kind] = filename
+
+    if complete:
+        save("history", ovm.plot_optimization_history, "history.png")
+    else:
+        (folder / "history.png").unlink(missing_ok=True)
+        notes.append("history.png skipped: no completed trial")
+    varying = [k for k in {k for t in complete for k in t.params}
+               if len({json.dumps(t.params.get(k)) for t in complete}) > 1]
+    if len(complete) >= 2 and varying:
+        save("importance", ovm.plot_param_importances, "importance.png")
+    else:
+        (folder / "importance.png").unlink(missing_ok=True)
+        notes.append(f"importance.png skipped: needs at least 2 completed trials whose parameters differ "
+                     f"(have {len(complete)} completed)")
+    return plots, notes
+
+
+def _best_config(cfg: StudyConfig, spec: dict[str, Any]) -> dict[str, Any]:
+    """The study config of ``mixup compare`` for the baseline against the tuned mixer."""
+    raw = cfg.model_dump(mode="json", exclude={"tune"})
+    raw["name"] = f"{cfg.name}-tuned"
+    base = cfg.baseline
+    baseline = base.model_dump(mode="json") if base is not None else {"name": "baseline", "mixer": None}
+    arm = f"{str(spec['name']).rpartition(':')[2]}-tuned"
+    if arm == baseline["name"]:
+        arm += "-mixer"
+    raw["arms"] = [baseline, {"name": arm, "mixer": spec}]
+    if cfg.output:
+        raw["output"] = f"{cfg.output.rstrip('/')}-tuned"
+    else:
+        raw.pop("output", None)
+    load_study_config(raw, check=False)  # what compare will read must be valid
+    return raw
+
+
+def run_tune(
+    cfg: StudyConfig,
+    *,
+    out: Path | None = None,
+    n_trials: int | None = None,
+    storage: str | None = None,
+    progress: bool = True,
+) -> Path:
+    """Search the study's ``tune`` space with Optuna and write the best config for ``mixup compare``.
+
+    Each trial draws a mixer from ``tune.mixers`` (a categorical parameter ``mixer``), then α
+    (log-uniform in ``tune.alpha``) when the mixer has an ``alpha`` field, the probability
+    (uniform in ``tune.p``) when given and the mixer has ``p``, and ``mode`` (from
+    ``tune.modes``) when given and the mixer has ``mode``. A parameter that a candidate config
+    sets itself is kept fixed. The trial trains once per seed of ``tune.seeds`` on the training
+    split minus the held-out ``tune.val_fraction`` and returns the mean of the ``tune.objective``
+    metric on the held-out part; the test split is never used. With ``tune.pruner = "median"``
+    the first seed reports the objective after every epoch but the last (Optuna step
+    ``epoch - 1``; the first epoch is a warm-up step) and a trial worse than the median of the
+    earlier trials (after 3 of them) is pruned. A trial whose loss diverges is recorded as
+    failed and the search goes on. Sampling is seeded from the first seed of ``tune.seeds`` plus the
+    number of trials already in the study, so a call is reproducible and a continued study does
+    not repeat its first draws.
+
+    Args:
+        cfg: the study, with its ``tune`` section.
+        out: the study folder (default ``cfg.output_dir()``); results go to ``out / "tune"``.
+        n_trials: trials to run in this call (default ``tune.n_trials``).
+        storage: an Optuna storage URL (default ``tune.storage``, else SQLite
+            ``<out>/tune/optuna.db``). A second call with the same storage and study name
+            continues the study; several machines can share one (e.g. PostgreSQL).
+        progress: show Optuna's progress bar and log; ``False`` quiets Optuna.
+
+    Returns:
+        The path of ``best.yaml``.
+
+    Raises:
+        ConfigError: a bad candidate mixer (naming ``tune.mixers[i]``), an unknown or undefined
+            objective (``tune.objective``), a direction that cannot be inferred or that differs
+            from the stored study's, a storage that cannot be opened, or ``n_trials`` < 1.
+        MixupError: no trial of the study has completed (all pruned or failed).
+
+    Examples:
+        >>> from mixup_lab._cli import read_study  # doctest: +SKIP
+        >>> run_tune(read_study("study.yaml"), n_trials=20)  # doctest: +SKIP
+        PosixPath('runs/study/tune/best.yaml')
+    """
+    import optuna
+
+    from ._runner import load_study_data, split_validation, train_and_evaluate
+
+    tune = cfg.tune
+    if n_trials is None:
+        n_trials = tune.n_trials
+    if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
+        raise ConfigError(f"--trials: the number of trials must be an integer >= 1, got {n_trials!r}")
+    cfg.check_names()
+    candidates = _candidates(cfg)
+    _check_objective(tune.objective, 2, [], defined=False)
+    direction = tune.direction or objective_direction(tune.objective)
+
+    full = load_study_data(cfg)
+    _check_objective(tune.objective, full.data.num_classes, full.critical_classes)
+    val_data = split_validation(full.data, tune.val_fraction, seed=0)
+    critical_train = full.critical_train
+    if critical_train is not None:
+        critical_train = critical_train[list(val_data.train.indices)]
+    study_data = dataclasses.replace(full, data=val_data, critical_train=critical_train)
+
+    out = Path(out) if out is not None else cfg.output_dir()
+    folder = out / "tune"
+    folder.mkdir(parents=True, exist_ok=True)
+    if storage:
+        url, field = storage, "--storage"
+    elif tune.storage:
+        url, field = tune.storage, "tune.storage"
+    else:
+        url, field = f"sqlite:///{(folder / 'optuna.db').resolve()}", "output"
+
+    def objective(trial: optuna.Trial) -> float:
+        spec = _suggest(trial, cfg, candidates)
+        arm = ArmConfig(name=f"trial-{trial.number}", mixer=spec)
+        values = []
+        for k, seed in enumerate(tune.seeds):
+            callback = None
+            if k == 0 and tune.pruner != "none":
+                def callback(epoch: int, evaluate: Any) -> None:
+                    step = epoch - 1
+                    if step < _PRUNE_WARMUP_STEPS or epoch >= cfg.train.epochs:
+                        return  # no pruning here: save the evaluation
+                    value = _scalar(evaluate().get(tune.objective))
+                    if math.isnan(value):
+                        return
+                    trial.report(value, step)
+                    if trial.should_prune():
+                        raise optuna.TrialPruned(f"{tune.objective} = {value:.4g} after epoch {epoch}")
+            result = train_and_evaluate(cfg, arm, seed, study_data, epoch_callback=callback)
+            values.append(_scalar(result.metrics.get(tune.objective)))
+        trial.set_user_attr("seed_values", values)
+        return float(np.mean(values))  # NaN marks the trial failed
+
+    with _optuna_logging(quiet=not progress):
+        study = _open_study(cfg, url, field, direction, candidates)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.optimize(objective, n_trials=n_trials, catch=(FloatingPointError,), show_progress_bar=progress)
+
+    trials = study.get_trials(deepcopy=False)
+    states = Counter(t.state.name for t in trials)
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    _write_trials_csv(study, folder / "trials.csv")
+    plots, notes = _write_plots(study, folder)
+    best = study.best_trial if complete else None
+    summary = {
+        "study_name": study.study_name,
+        "storage": _mask_url(url),
+        "objective": tune.objective,
+        "direction": direction,
+        "best_value": None if best is None else best.value,
+        "best_trial": None if best is None else best.number,
+        "best_params": None if best is None else best.params,
+        "best_mixer": None if best is None else best.user_attrs.get("mixer"),
+        "n_trials": len(trials),
+        "trials_by_state": dict(sorted(states.items())),
+        "seeds": list(tune.seeds),
+        "val_fraction": tune.val_fraction,
+        "train_size": len(val_data.train),
+        "val_size": len(val_data.test),
+        "best_config": None if best is None else "best.yaml",
+        "plots": plots,
+        "notes": notes,
+    }
+    tmp = folder / "summary.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    tmp.replace(folder / "summary.json")
+    if best is None:
+        raise MixupError(
+            f"tune: no trial of study {study.study_name!r} has completed ({dict(states)}); see {folder / 'trials.csv'}"
+        )
+    spec = best.user_attrs.get("mixer")
+    if spec is None:  # a trial written by something else than mixup tune
+        raise MixupError(f"tune: the best trial #{best.number} of study {study.study_name!r} has no mixer config")
+    path = folder / "best.yaml"
+    header = (
+        f"# Written by `mixup tune` from Optuna study {study.study_name!r}: best of {len(complete)} completed trials,\n"
+        f"# trial #{best.number}, mean {tune.objective} = {best.value:.6g} ({direction}) over seeds {list(tune.seeds)}\n"
+        f"# on {tune.val_fraction:g} of the training split held out. Run: mixup compare {path}\n"
+    )
+    path.write_text(header + yaml.safe_dump(_best_config(cfg, spec), sort_keys=False))
+    return path
