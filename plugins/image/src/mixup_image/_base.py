@@ -160,7 +160,13 @@ def apply_box_plan(inputs: torch.Tensor, plan: MixPlan, mixer: str) -> torch.Ten
         raise TypeError(f"{mixer}.apply needs a BoxPlan, got {type(plan).__name__}")
     if plan.size != (inputs.shape[-2], inputs.shape[-1]):
         raise ValueError(f"the plan's boxes were drawn for size {plan.size}, but inputs.shape={tuple(inputs.shape)}")
-    shared = bool((plan.boxes == plan.boxes[0]).all()) and bool((plan.index != torch.arange(plan.batch_size)).all())
+    # the shared-box fast path is chosen from the plan's values; under torch.compile that branch would
+    # break the graph, so the (equal) per-sample mask path is traced instead
+    shared = (
+        not torch.compiler.is_compiling()
+        and bool((plan.boxes == plan.boxes[0]).all())
+        and bool((plan.index != torch.arange(plan.batch_size)).all())
+    )
     return apply_box(inputs, plan.index, plan.boxes, shared_box=shared)
 
 

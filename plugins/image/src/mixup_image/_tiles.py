@@ -159,7 +159,10 @@ def apply_tiles(inputs: torch.Tensor, plan: TilePlan) -> torch.Tensor:
     """
     unmixed = (plan.boundary == torch.tensor(plan.size)).all(dim=1)
     mixed_boundaries = plan.boundary[~unmixed]
-    if mixed_boundaries.shape[0] and bool((mixed_boundaries == mixed_boundaries[0]).all()):
+    # the shared-split fast path is chosen from the plan's values; under torch.compile that branch would
+    # break the graph, so the per-pixel path (same result) is traced instead
+    shared = not torch.compiler.is_compiling() and mixed_boundaries.shape[0] > 0
+    if shared and bool((mixed_boundaries == mixed_boundaries[0]).all()):
         split = (int(mixed_boundaries[0, 0]), int(mixed_boundaries[0, 1]))
         out = _apply_shared(inputs, plan, unmixed, split)
     else:
