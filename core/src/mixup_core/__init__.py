@@ -55,10 +55,11 @@ from ._plugins import (
     reset_registry,
     unregister_plugin,
 )
+from ._random import check_generator
 from ._registry import MixerInfo, MixerRegistry, PluginInfo, normalize_name
 from ._replay import MixedForward, forward_mixed, replay_at
 from ._step import MixedStep, mixed_step, output_logits
-from ._targets import LabelMix, MixedTargets
+from ._targets import LabelMix, MixedTargets, check_targets
 from .builtin import Choice, ChoicePlan, Mixup
 from .hookspecs import hookimpl
 
@@ -101,7 +102,9 @@ __all__ = [
     "WithinClassPairing",
     "WithinGroupPairing",
     "__version__",
+    "check_generator",
     "check_requires",
+    "check_targets",
     "create_mixer",
     "describe_mixer",
     "forward_mixed",

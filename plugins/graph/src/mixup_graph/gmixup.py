@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from pydantic import Field, field_validator
 from torch_geometric.data import Data
 
-from mixup_core import ConfigError, MixedBatch, MixedTargets, Mixer, MixPlan, TaskData, mixer_dataclass
+from mixup_core import ConfigError, MixedBatch, MixedTargets, Mixer, MixPlan, TaskData, check_generator, mixer_dataclass
 
 from ._graphon import (
     SampledGraphs,
@@ -31,18 +31,6 @@ _NOT_A_BATCH_MIXER = (
     "gm.fit(train_graphs) and draw new graphs with gm.generate(generator=g) (or gm.fit_generate(...)), "
     "then append them to the training set"
 )
-
-
-def _check_generator(generator: torch.Generator | None) -> torch.Generator | None:
-    if generator is None:
-        return None
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}: {generator!r}")
-    if generator.device.type != "cpu":
-        raise ValueError(
-            f"generator must live on the CPU, got a generator on {generator.device}; use torch.Generator().manual_seed(seed)"
-        )
-    return generator
 
 
 @mixer_dataclass
@@ -332,7 +320,7 @@ class GMixup(Mixer):
             graph whose sampled edge set is empty has no node left once isolated nodes are dropped;
             such graphs are left out (with a ``RuntimeWarning``), as PyG pooling cannot batch them.
         """
-        generator = _check_generator(generator)
+        generator = check_generator(generator)
         state = self.__dict__.get("_state")
         if state is None:
             raise RuntimeError("GMixup.generate needs the class graphons: call gm.fit(train_graphs) first")

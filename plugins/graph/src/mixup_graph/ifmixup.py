@@ -7,8 +7,7 @@ from typing import Any, ClassVar
 import torch
 from torch_geometric.data import Batch, Data
 
-from mixup_core import MixedBatch, MixPlan, PairMixer, mixer_dataclass
-from mixup_core._targets import check_targets
+from mixup_core import MixedBatch, MixPlan, PairMixer, check_targets, mixer_dataclass
 
 from ._dense import as_graph_batch, from_dense, is_graph_input, lerp_pairs, mix_graphs, to_dense
 from ._dense import graph_labels as _graph_labels

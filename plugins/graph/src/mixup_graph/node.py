@@ -11,7 +11,7 @@ import torch
 from pydantic import field_validator
 from torch import nn
 
-from mixup_core import MixedBatch, MixedForward, MixedTargets, MixPlan, PairMixer, mixer_dataclass
+from mixup_core import MixedBatch, MixedForward, MixedTargets, MixPlan, PairMixer, check_generator, mixer_dataclass
 
 from .embedding import _PAPER, _call_model, _checked_replay, _lerp_rows, _resolve_site
 
@@ -70,13 +70,6 @@ def _node_mask(name: str, value: torch.Tensor | None, n: int, *, integer: bool =
             hint = "; turn node indices into a mask with torch.zeros(N, dtype=torch.bool).index_fill_(0, idx, True)"
         raise ValueError(f"{name} must be {kind} tensor of shape ({n},), one entry per node, got {got}{hint}")
     return value.detach().cpu().long() if integer else value.detach().cpu()
-
-
-def _check_generator(generator: object) -> None:
-    if generator is not None and not (isinstance(generator, torch.Generator) and generator.device.type == "cpu"):
-        raise TypeError(
-            f"generator must be a CPU torch.Generator or None, got {type(generator).__name__}: {generator!r}"
-        )
 
 
 @mixer_dataclass
@@ -243,7 +236,7 @@ class NodeFeatureMixup(PairMixer):
     ) -> NodePlan:
         """Draw a `NodePlan` for the nodes of ``inputs`` (read for its shape only): pairs among the
         labelled nodes, λ from the λ policy; unlabelled nodes paired with themselves."""
-        _check_generator(generator)
+        check_generator(generator)
         inputs = self.check_inputs(inputs)
         n = inputs.shape[0]
         m = _node_mask("mask", mask, n)
