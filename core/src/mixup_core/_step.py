@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -58,11 +59,17 @@ class MixedStep:
         return soft_cross_entropy(self.logits, self.targets, label_smoothing=label_smoothing)
 
 
-def _accepts(fn: Any, name: str) -> bool:
+@functools.lru_cache(maxsize=256)
+def _parameters(fn: Any) -> frozenset[str]:
+    """The parameter names of a function (cached: `mixed_step` asks on every training step)."""
     try:
-        return name in inspect.signature(fn).parameters
+        return frozenset(inspect.signature(fn).parameters)
     except (TypeError, ValueError):
-        return False
+        return frozenset()
+
+
+def _accepts(fn: Any, name: str) -> bool:
+    return name in _parameters(fn)
 
 
 def _run_model(model: nn.Module, inputs: Any) -> Any:
@@ -125,8 +132,9 @@ def mixed_step(
         return result  # type: ignore[no-any-return]
     extra: dict[str, Any] = {} if protected is None else {"protected": protected}
     forward = getattr(mixer, "forward", None)
-    if callable(forward) and _accepts(forward, "model"):
-        if protected is not None and not _accepts(forward, "protected"):
+    forward_fn = getattr(type(mixer), "forward", None)  # the class's function: one cache entry per class
+    if callable(forward) and _accepts(forward_fn, "model"):
+        if protected is not None and not _accepts(forward_fn, "protected"):
             raise TypeError(f"{type(mixer).__name__}.forward does not take protected=; protect with protected_classes instead")
         fw = forward(model, inputs, targets, generator=generator, num_classes=num_classes, **extra)
         return MixedStep(output_logits(fw.output), fw.targets, targets, fw.plan)
