@@ -27,6 +27,20 @@ NLL_EPS = 1e-12
 
 _SUM_TOL = 1e-3
 
+METRIC_LABELS: dict[str, str] = {
+    "accuracy": "accuracy",
+    "error_rate": "error rate",
+    "macro_f1": "macro-F1",
+    "nll": "NLL",
+    "ece": "ECE",
+    "brier": "Brier",
+    "critical_recall": "critical recall",
+}
+"""How reports and plots name the scalar metrics."""
+
+PERCENT_METRICS = frozenset({"accuracy", "error_rate", "macro_f1", "ece", "critical_recall"})
+"""Metrics shown in percent (their differences in percentage points); the others as raw numbers."""
+
 METRIC_DIRECTIONS: dict[str, Literal["maximize", "minimize"]] = {
     "accuracy": "maximize",
     "error_rate": "minimize",

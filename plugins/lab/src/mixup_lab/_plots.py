@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._metrics import metric_direction, reliability_bins
+from ._metrics import METRIC_LABELS, PERCENT_METRICS, metric_direction, reliability_bins
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -19,15 +19,6 @@ if TYPE_CHECKING:
 
 __all__ = ["plot_example_mixes", "plot_metric_per_arm", "plot_per_class_recall", "plot_reliability"]
 
-_LABELS = {
-    "accuracy": "accuracy",
-    "error_rate": "error rate",
-    "macro_f1": "macro-F1",
-    "nll": "NLL",
-    "ece": "ECE",
-    "brier": "Brier score",
-    "critical_recall": "critical-class recall",
-}
 _BASE_COLOR = "0.45"
 _CRIT_COLOR = "tab:red"
 
@@ -91,7 +82,7 @@ def plot_metric_per_arm(summary: Mapping[str, Any], metric: str, path: str | Pat
     arms = list(summary["arms"])
     base = summary.get("baseline")
     colors = _arm_colors(arms, base)
-    pct = metric in {"accuracy", "error_rate", "macro_f1", "ece", "critical_recall"}
+    pct = metric in PERCENT_METRICS
     scale = 100.0 if pct else 1.0
     fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(arms) + 2), 3.6), layout="constrained")
     rng = np.random.default_rng(0)
@@ -111,8 +102,8 @@ def plot_metric_per_arm(summary: Mapping[str, Any], metric: str, path: str | Pat
     ax.set_xticks(range(len(arms)), arms, rotation=20 if len(arms) > 4 else 0)
     ax.set_xlim(-0.6, len(arms) - 0.4)
     better = "higher" if metric_direction(metric) == "maximize" else "lower"
-    ax.set_ylabel(_LABELS.get(metric, metric) + (" (%)" if pct else ""))
-    ax.set_title(f"{_LABELS.get(metric, metric)} per arm ({better} is better)\nmean ± sd, dots: seeds", fontsize=10)
+    ax.set_ylabel(METRIC_LABELS.get(metric, metric) + (" (%)" if pct else ""))
+    ax.set_title(f"{METRIC_LABELS.get(metric, metric)} per arm ({better} is better)\nmean ± sd, dots: seeds", fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, path)
 

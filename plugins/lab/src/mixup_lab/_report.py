@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._metrics import metric_direction
+from ._metrics import METRIC_LABELS, PERCENT_METRICS, metric_direction
 
 __all__ = [
     "SUMMARY_METRICS",
@@ -38,17 +38,6 @@ __all__ = [
 SUMMARY_METRICS: tuple[str, ...] = ("accuracy", "error_rate", "macro_f1", "nll", "ece", "brier", "critical_recall")
 """The scalar metrics aggregated over seeds and compared with the baseline."""
 
-_LABELS = {
-    "accuracy": "accuracy",
-    "error_rate": "error rate",
-    "macro_f1": "macro-F1",
-    "nll": "NLL",
-    "ece": "ECE",
-    "brier": "Brier",
-    "critical_recall": "critical recall",
-}
-# shown in percent (differences in percentage points); the others as raw numbers
-_PERCENT = {"accuracy", "error_rate", "macro_f1", "ece", "critical_recall"}
 # the verdict sentence leaves out error_rate: it is 1 − accuracy
 _VERDICT_METRICS = ("accuracy", "macro_f1", "nll", "ece", "brier", "critical_recall")
 _PLOT_METRICS = ("accuracy", "macro_f1", "nll", "ece", "critical_recall")
@@ -448,7 +437,7 @@ def summarise(study: Study) -> dict[str, Any]:
 def _fmt_value(metric: str, v: float | None) -> str:
     if v is None:
         return "—"
-    return f"{100 * v:.2f}" if metric in _PERCENT else f"{v:.4f}"
+    return f"{100 * v:.2f}" if metric in PERCENT_METRICS else f"{v:.4f}"
 
 
 def _fmt_mean_sd(metric: str, stats: Mapping[str, Any]) -> str:
@@ -463,13 +452,13 @@ def _fmt_mean_sd(metric: str, stats: Mapping[str, Any]) -> str:
 def _fmt_diff(metric: str, v: float | None) -> str:
     if v is None:
         return "—"
-    return f"{100 * v:+.2f} pp" if metric in _PERCENT else f"{v:+.4f}"
+    return f"{100 * v:+.2f} pp" if metric in PERCENT_METRICS else f"{v:+.4f}"
 
 
 def _fmt_ci(metric: str, lo: float | None, hi: float | None) -> str:
     if lo is None or hi is None:
         return "—"
-    if metric in _PERCENT:
+    if metric in PERCENT_METRICS:
         return f"{100 * lo:+.2f} to {100 * hi:+.2f}"
     return f"{lo:+.4f} to {hi:+.4f}"
 
@@ -481,7 +470,7 @@ def _fmt_p(p: float | None) -> str:
 
 
 def _header(metric: str) -> str:
-    return _LABELS.get(metric, metric) + (" (%)" if metric in _PERCENT else "")
+    return METRIC_LABELS.get(metric, metric) + (" (%)" if metric in PERCENT_METRICS else "")
 
 
 def _has_critical(summary: Mapping[str, Any]) -> bool:
@@ -522,11 +511,11 @@ def _verdict_lines(summary: Mapping[str, Any]) -> list[str]:
             if comp["verdict"] in ("better", "worse"):
                 lower_higher = "higher" if comp["mean_diff"] > 0 else "lower"
                 differ.append(
-                    f"{_LABELS[m]} {_fmt_diff(m, comp['mean_diff'])} (95% CI {_fmt_ci(m, comp['ci_low'], comp['ci_high'])},"
+                    f"{METRIC_LABELS[m]} {_fmt_diff(m, comp['mean_diff'])} (95% CI {_fmt_ci(m, comp['ci_low'], comp['ci_high'])},"
                     f" p {_fmt_p(comp['p_value'])}): {lower_higher}, {comp['verdict']}"
                 )
             elif comp["n"] >= 2:
-                noise.append(_LABELS[m])
+                noise.append(METRIC_LABELS[m])
         if not differ:
             lines.append(f"{arm}: within noise of {base} on every metric ({n} paired seeds).")
             continue
@@ -650,7 +639,7 @@ def _markdown(summary: Mapping[str, Any], plots: Sequence[Path], out: Path) -> s
         for arm, comps in summary["comparisons"].items():
             for m in shown:
                 c = comps[m]
-                rows.append([arm, _LABELS[m], str(c["n"]), _fmt_diff(m, c["mean_diff"]),
+                rows.append([arm, METRIC_LABELS[m], str(c["n"]), _fmt_diff(m, c["mean_diff"]),
                              _fmt_ci(m, c["ci_low"], c["ci_high"]), _fmt_p(c["p_value"]), c["verdict"]])
         lines += _table(["arm", "metric", "paired seeds", "Δ vs " + base, "95% CI of Δ", "p (paired t)", "verdict"], rows)
         lines += [

@@ -45,8 +45,6 @@ if TYPE_CHECKING:
 
 __all__ = ["objective_direction", "run_tune"]
 
-_MINIMIZE = {"nll", "ece", "error_rate", "brier"}
-_MAXIMIZE = {"accuracy", "macro_f1", "critical_recall"}
 
 _PRUNE_STARTUP_TRIALS = 3
 _PRUNE_WARMUP_STEPS = 1
@@ -71,9 +69,7 @@ def objective_direction(objective: str) -> Literal["minimize", "maximize"]:
         >>> objective_direction("critical_recall")
         'maximize'
     """
-    if objective in _MINIMIZE:
-        return "minimize"
-    if objective in _MAXIMIZE or "recall" in objective or objective.endswith("f1"):
+    if "recall" in objective:  # also per-class keys such as recall_3
         return "maximize"
     from ._metrics import metric_direction
 
