@@ -23,42 +23,19 @@ a ratio is taken within each round, and the table shows the median over rounds w
 from __future__ import annotations
 
 import argparse
-import random
 import statistics
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import sys
+from pathlib import Path
 
 import torch
 import torchaudio
 
 from mixup_core import create_mixer, list_mixers
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _harness.py lies next to this script
+from _harness import Case, run_rounds
+
 NUM_CLASSES = 10
-
-
-@dataclass
-class Case:
-    name: str
-    fn: Callable[[], object]
-    times: list[float] = field(default_factory=list)  # ms per round
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def run_rounds(cases: list[Case], rounds: int, device: torch.device, warmup: int = 2) -> None:
-    order = random.Random(0)
-    for r in range(rounds + warmup):
-        for case in order.sample(cases, len(cases)):  # a fresh order each round: no case is always first
-            _sync(device)
-            t0 = time.perf_counter()
-            case.fn()
-            _sync(device)
-            if r >= warmup:
-                case.times.append((time.perf_counter() - t0) * 1e3)
 
 
 def mixer_case(name: str, spec: dict, x: torch.Tensor, y: torch.Tensor, g: torch.Generator) -> Case:

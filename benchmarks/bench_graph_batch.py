@@ -19,11 +19,9 @@ gives the median over rounds with the min–max.
 from __future__ import annotations
 
 import argparse
-import random
 import statistics
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import sys
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -32,15 +30,11 @@ from torch_geometric.nn import GINConv, global_add_pool
 
 from mixup_core import create_mixer
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _harness.py lies next to this script
+from _harness import Case, run_rounds
+
 NUM_CLASSES = 2
 NUM_FEATURES = 16
-
-
-@dataclass
-class Case:
-    name: str
-    fn: Callable[[], object]
-    times: list[float] = field(default_factory=list)  # ms per round
 
 
 def ba_graph(num_nodes: int, m: int, generator: torch.Generator) -> torch.Tensor:
@@ -90,23 +84,6 @@ class GIN(nn.Module):
         for conv in self.convs:
             x = conv(x, edge_index).relu()
         return self.head(global_add_pool(x, batch))
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def run_rounds(cases: list[Case], rounds: int, device: torch.device, warmup: int = 2) -> None:
-    order = random.Random(0)
-    for r in range(rounds + warmup):
-        for case in order.sample(cases, len(cases)):  # a fresh order each round: no case is always first
-            _sync(device)
-            t0 = time.perf_counter()
-            case.fn()
-            _sync(device)
-            if r >= warmup:
-                case.times.append((time.perf_counter() - t0) * 1e3)
 
 
 def summarise(cases: list[Case], reference: Case) -> dict[str, dict[str, float]]:
