@@ -202,6 +202,59 @@ def test_sample_graphs_density_follows_the_graphon() -> None:
     assert float(freq.diagonal().sum()) == 0.0
 
 
+def test_byte_bernoulli_is_exact_at_every_probability() -> None:
+    # the byte-level sampler must give P(success) = p for any p, including the tie region U == k:
+    # p = k/256 exactly (tie never succeeds), p just above/below a byte boundary, 0 and 1
+    from mixup_graph._graphon import _bernoulli_flat, _byte_thresholds
+
+    p = torch.tensor(
+        [0.0, 1.0, 1 / 256, 255 / 256, 0.5, 1 / 512, 3 / 256 + 1e-3, 0.9999, 1e-4, 0.3], dtype=torch.float64
+    )
+    rows = 400_000
+    flat = torch.from_numpy(_bernoulli_flat(_byte_thresholds(p), rows, torch.Generator().manual_seed(3)))
+    assert bool((flat[1:] > flat[:-1]).all())  # ascending, no repeats
+    hits = torch.bincount(flat % p.numel(), minlength=p.numel()).double()
+    assert hits[0] == 0
+    assert hits[1] == rows
+    inner = (p > 0) & (p < 1)
+    z = (hits[inner] / rows - p[inner]) / (p[inner] * (1 - p[inner]) / rows).sqrt()
+    assert float(z.abs().max()) < 4.5, z
+    # a probability on a byte boundary: with the float32 tie draw, P = k/256 + frac/256 exactly
+    k8, frac = _byte_thresholds(torch.tensor([0.25, 1.0]))
+    assert k8.tolist() == [64, 255]
+    assert frac.tolist() == [0.0, 1.0]
+    # deterministic under a generator
+    first = _bernoulli_flat(_byte_thresholds(p), 1000, torch.Generator().manual_seed(5))
+    again = _bernoulli_flat(_byte_thresholds(p), 1000, torch.Generator().manual_seed(5))
+    other = _bernoulli_flat(_byte_thresholds(p), 1000, torch.Generator().manual_seed(6))
+    assert first.tolist() == again.tolist()
+    assert first.tolist() != other.tolist()
+
+
+def test_generated_data_objects_behave_like_pyg_data(fitted: GMixup) -> None:
+    # generate() builds Data objects without Data.__init__ (see gmixup._data_factory): they must
+    # behave like ordinary ones (own storage, attribute assignment, copy, batching)
+    import copy
+
+    graphs = fitted.generate(6, generator=torch.Generator().manual_seed(0))
+    g, h = graphs[0], graphs[1]
+    assert type(g) is Data
+    assert g._store._parent() is g
+    assert g.num_nodes == g.x.shape[0]
+    assert g.num_edges == g.edge_index.shape[1]
+    g.extra = torch.ones(1)
+    assert "extra" in g
+    assert "extra" not in h
+    c = copy.copy(g)
+    c.y = torch.zeros(1, 3)
+    assert not torch.equal(g.y, c.y)
+    assert c._store._parent() is c
+    b = Batch.from_data_list(graphs[2:])
+    assert b.num_graphs == 4
+    assert b.x.shape[0] == sum(int(d.num_nodes) for d in graphs[2:])
+    assert is_undirected(g.edge_index, num_nodes=g.num_nodes)
+
+
 def test_mixed_graphon_density_is_linear_in_lambda(sbm_graphs: list[Data], fitted: GMixup) -> None:
     w_a, w_b = fitted.graphons_.double()
     n = fitted.resolution_

@@ -2,20 +2,23 @@
 
 Everything here works on all graphs at once: the graphs of a data set are concatenated into one
 node-offset edge list (as a PyG ``Batch`` does), and alignment, class averages and sampled graphs are
-computed with one sort of the nodes, ``bincount``, ``index_select`` and ``index_add`` over that list.
-The only Python loops are the one that reads the graphs' fields (with the checks that name a graph)
-and the one that wraps the sampled edge lists into ``Data`` objects. ``index_select`` is used instead
-of ``tensor[index]`` and boolean masks are avoided on the hot path: both are many times slower on the
-CPU.
+computed with one sort of the nodes, ``bincount`` and gathers over that list. The only Python loops
+are the one that reads the graphs' fields (with the checks that name a graph) and the one that wraps
+the sampled edge lists into ``Data`` objects. The integer bookkeeping (repeats, offsets, gathers,
+masks) runs in NumPy on zero-copy views of CPU tensors: for int64 arrays of this size, ``np.repeat``,
+broadcasting, ``flatnonzero`` and fancy assignment are several times faster than their torch CPU
+counterparts. The random draws all come from the caller's ``torch.Generator``.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import torch
 from torch_geometric.data import Data
 
@@ -112,6 +115,7 @@ def collect_graphs(
     if not graph_list:
         raise ValueError(f"{name} is empty: G-Mixup needs the training graphs")
     edges: list[torch.Tensor] = []
+    edge_counts: list[int] = []
     sizes: list[int] = []
     labels: list[torch.Tensor | int] = []
     feats: list[torch.Tensor] = []
@@ -168,6 +172,7 @@ def collect_graphs(
                 raise ValueError(f"{name}[{i}].y must be an integer class label of shape () or (1,), got {_shape(y)}")
             labels.append(y)
         edges.append(ei)
+        edge_counts.append(ei.shape[1])
         sizes.append(n)
     if need_x and without_x:
         raise ValueError(
@@ -179,26 +184,30 @@ def collect_graphs(
             "give every graph features, or none (then one-hot degree features are used)"
         )
 
-    num_nodes = torch.tensor(sizes, dtype=torch.long)
-    ptr = torch.zeros(len(sizes) + 1, dtype=torch.long)
-    torch.cumsum(num_nodes, 0, out=ptr[1:])
-    total = int(ptr[-1])
-    batch = torch.repeat_interleave(torch.arange(len(sizes)), num_nodes)
-    edge_counts = torch.tensor([e.shape[1] for e in edges], dtype=torch.long)
-    local = torch.hstack(edges).detach().cpu().long()
-    edge_graph = torch.repeat_interleave(torch.arange(len(sizes)), edge_counts)
-    n_e = torch.repeat_interleave(num_nodes, edge_counts)
-    if local.numel() and (int(local.min()) < 0 or bool(torch.ge(local, n_e).any())):
-        k = int(((local < 0) | (local >= n_e)).any(0).nonzero()[0])
+    # the per-edge integer work runs in NumPy on views of the tensors: np.repeat, broadcasting and
+    # fancy assignment on int64 are several times faster there than their torch CPU counterparts
+    sizes_np = np.asarray(sizes, dtype=np.int64)
+    ptr_np = np.zeros(len(sizes) + 1, dtype=np.int64)
+    np.cumsum(sizes_np, out=ptr_np[1:])
+    total = int(ptr_np[-1])
+    graph_ids = np.arange(len(sizes), dtype=np.int64)
+    counts_np = np.asarray(edge_counts, dtype=np.int64)
+    local_t = torch.cat(edges, dim=1).detach().cpu()
+    local = (local_t if local_t.dtype == torch.long else local_t.long()).numpy()
+    edge_graph = np.repeat(graph_ids, counts_np)
+    n_e = np.repeat(sizes_np, counts_np)
+    if local.size and (int(local.min()) < 0 or bool((local >= n_e).any())):
+        k = int(np.flatnonzero(((local < 0) | (local >= n_e)).any(0))[0])
         gi = int(edge_graph[k])
         raise ValueError(
             f"{name}[{gi}].edge_index has the edge ({int(local[0, k])}, {int(local[1, k])}) with a node id outside "
             f"[0, num_nodes={sizes[gi]})"
         )
-    glob = torch.repeat_interleave(ptr[:-1], edge_counts).expand(2, -1) + local
-    raw_degree = torch.bincount(glob[0], minlength=total)
+    glob = local + np.repeat(ptr_np[:-1], counts_np)
+    raw_degree = np.bincount(glob[0], minlength=total)
+    batch = np.repeat(graph_ids, sizes_np)
     edge_index, edge_graph, missing = _simple_undirected(
-        local, glob, edge_graph, edge_counts, n_e, num_nodes, batch, dense_budget
+        local, glob, edge_graph, counts_np, n_e, sizes_np, batch, dense_budget
     )
     if missing is not None:
         gi, u, v = missing
@@ -209,12 +218,12 @@ def collect_graphs(
     x = torch.cat(feats, dim=0).detach().cpu() if feats and not without_x else None
     y = _labels(labels, name) if need_y else None
     return GraphSet(
-        edge_index=edge_index,
-        edge_graph=edge_graph,
-        num_nodes=num_nodes,
-        ptr=ptr,
-        batch=batch,
-        raw_degree=raw_degree,
+        edge_index=torch.from_numpy(edge_index),
+        edge_graph=torch.from_numpy(edge_graph),
+        num_nodes=torch.from_numpy(sizes_np),
+        ptr=torch.from_numpy(ptr_np),
+        batch=torch.from_numpy(batch),
+        raw_degree=torch.from_numpy(raw_degree.astype(np.int64, copy=False)),
         x=x,
         y=y,
     )
@@ -233,64 +242,82 @@ def _labels(labels: list[torch.Tensor | int], name: str) -> torch.Tensor:
 
 
 def _simple_undirected(
-    local: torch.Tensor,
-    glob: torch.Tensor,
-    edge_graph: torch.Tensor,
-    edge_counts: torch.Tensor,
-    n_e: torch.Tensor,
-    num_nodes: torch.Tensor,
-    batch: torch.Tensor,
+    local: np.ndarray,
+    glob: np.ndarray,
+    edge_graph: np.ndarray,
+    edge_counts: np.ndarray,
+    n_e: np.ndarray,
+    num_nodes: np.ndarray,
+    batch: np.ndarray,
     dense_budget: int,
-) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int, int] | None]:
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int] | None]:
     """The simple edge set (no duplicates, no self loops) of symmetric edge lists with each edge's
-    graph, or the first edge ``(graph, u, v)`` whose reverse is missing."""
+    graph, or the first edge ``(graph, u, v)`` whose reverse is missing (int64 NumPy arrays)."""
     num_edges = local.shape[1]
     squares = num_nodes * num_nodes
     size = int(squares.sum())
     if size <= dense_budget:
         # one flag per ordered node pair of each graph: no sort needed
-        base = torch.repeat_interleave(torch.cumsum(squares, 0) - squares, edge_counts)
-        slot = torch.mul(local[0], n_e).add_(base).add_(local[1])  # in place: fewer large allocations
-        seen = torch.zeros(size, dtype=torch.bool).index_fill_(0, slot, True)
-        has_reverse = seen.index_select(0, base.addcmul_(local[1], n_e).add_(local[0]))
-        if not bool(has_reverse.all()):
-            k = int((~has_reverse).nonzero()[0])
+        base = np.repeat(np.cumsum(squares) - squares, edge_counts)
+        slot = local[0] * n_e
+        slot += base
+        slot += local[1]
+        seen = np.zeros(size, dtype=bool)
+        seen[slot] = True
+        base += local[1] * n_e  # now the slot of each reversed edge
+        base += local[0]
+        has_reverse = seen[base]
+        if not has_reverse.all():
+            k = int(np.flatnonzero(~has_reverse)[0])
             return glob, edge_graph, (int(edge_graph[k]), int(local[0, k]), int(local[1, k]))
         loops = local[0] == local[1]
-        duplicates = int(seen.count_nonzero()) < num_edges
-        if not duplicates and not bool(loops.any()):
+        duplicates = int(np.count_nonzero(seen)) < num_edges
+        if not duplicates and not loops.any():
             return glob, edge_graph, None
         keep = ~loops
-        if duplicates:  # keep one copy of each (whichever the scatter kept: the edge set is the same)
-            owner = torch.full((size,), -1, dtype=torch.long).scatter_(0, slot, torch.arange(num_edges))
-            keep &= owner.index_select(0, slot) == torch.arange(num_edges)
-        idx = keep.nonzero().squeeze(1)
-        return glob.index_select(1, idx), edge_graph.index_select(0, idx), None
-    width = max(int(batch.numel()), 1)
-    key = torch.unique(glob[0] * width + glob[1])  # sorted, deduplicated
+        if duplicates:  # keep one copy of each (whichever the assignment kept: the edge set is the same)
+            owner = np.full(size, -1, dtype=np.int64)
+            owner[slot] = np.arange(num_edges)
+            keep &= owner[slot] == np.arange(num_edges)
+        idx = np.flatnonzero(keep)
+        return np.ascontiguousarray(glob[:, idx]), edge_graph[idx], None
+    width = max(int(batch.size), 1)
+    key = np.unique(glob[0] * width + glob[1])  # sorted, deduplicated
     src, dst = key // width, key % width
     rev = dst * width + src
-    pos = torch.searchsorted(key, rev).clamp(max=max(key.numel() - 1, 0))
-    missing = key[pos] != rev if key.numel() else torch.zeros(0, dtype=torch.bool)
-    if bool(missing.any()):
-        k = int(missing.nonzero()[0])
-        e = int(((glob[0] == src[k]) & (glob[1] == dst[k])).nonzero()[0])
+    pos = np.minimum(np.searchsorted(key, rev), max(key.size - 1, 0))
+    missing = key[pos] != rev if key.size else np.zeros(0, dtype=bool)
+    if missing.any():
+        k = int(np.flatnonzero(missing)[0])
+        e = int(np.flatnonzero((glob[0] == src[k]) & (glob[1] == dst[k]))[0])
         return glob, edge_graph, (int(edge_graph[e]), int(local[0, e]), int(local[1, e]))
     keep = src != dst
     src, dst = src[keep], dst[keep]
-    return torch.stack([src, dst]), batch.index_select(0, src), None
+    return np.stack([src, dst]), batch[src], None
 
 
 # ---------------------------------------------------------------------------------------------- alignment
 def _aligned_positions(gs: GraphSet) -> torch.Tensor:
     """Each node's position in its graph after sorting the nodes by descending degree (ties: node order)."""
     total = int(gs.batch.numel())
-    deg = torch.bincount(gs.edge_index[0], minlength=total)
-    top = int(deg.max()) + 1 if total else 1
-    # one sort on (graph, descending degree); the stable sort keeps the node order among ties
-    order = torch.sort(gs.batch * top + (top - 1 - deg), stable=True).indices
-    first = gs.ptr.index_select(0, gs.batch.index_select(0, order))
-    return torch.empty_like(order).index_copy_(0, order, torch.arange(total) - first)
+    if not total:
+        return torch.zeros(0, dtype=torch.long)
+    batch = gs.batch.numpy()
+    deg = np.bincount(gs.edge_index[0].numpy(), minlength=total)
+    top = int(deg.max()) + 1
+    # one sort on (graph, descending degree, node): the keys are distinct, so any sort is stable;
+    # sorting the values is faster than a stable argsort, and the node comes back as key % total
+    key = batch * top + (top - 1 - deg)
+    if int(gs.num_graphs) * top * total < 2**62:
+        order = np.sort(key * total + np.arange(total)) % total
+    else:  # pragma: no cover - beyond 2**62 node-degree keys
+        order = np.argsort(key, kind="stable")
+    # the sort keeps every graph's nodes in its own block, so a node's aligned position is its
+    # place in the sorted order minus the block's start
+    ptr = gs.ptr.numpy()
+    rank = np.empty(total, dtype=np.int64)
+    rank[order] = np.arange(total) - ptr[batch]
+    return torch.from_numpy(rank)
 
 
 def _aligned_bins(
@@ -300,12 +327,17 @@ def _aligned_bins(
     node's aligned position. Edges cut off by the truncation to N go to one extra bin at the end."""
     n = resolution
     rank = _aligned_positions(gs)
-    r = rank.index_select(0, gs.edge_index[0])
-    c = rank.index_select(0, gs.edge_index[1])
-    bins = group.index_select(0, gs.edge_graph).mul_(n).add_(r).mul_(n).add_(c)
+    rank_np = rank.numpy()
+    ei = gs.edge_index.numpy()
+    r = rank_np[ei[0]]
+    c = rank_np[ei[1]]
+    bins = group.numpy()[gs.edge_graph.numpy()] * n
+    bins += r
+    bins *= n
+    bins += c
     if gs.max_nodes > n:
-        bins = torch.where((r < n) & (c < n), bins, num_groups * n * n)
-    return bins, rank
+        bins[(r >= n) | (c >= n)] = num_groups * n * n
+    return torch.from_numpy(bins), rank
 
 
 def align_graphs(graphs: Iterable[Data] | GraphSet, resolution: int) -> torch.Tensor:
@@ -531,6 +563,43 @@ class SampledGraphs:
         return self.node_ptr[1:] - self.node_ptr[:-1]
 
 
+def _byte_thresholds(probs: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """``(k, frac)`` for `_bernoulli_flat`: ``256·p = k + frac`` with integer ``k <= 255`` (uint8) and
+    ``frac`` in ``[0, 1]`` (float32)."""
+    t = probs.detach().cpu().to(torch.float64).clamp(0.0, 1.0).numpy() * 256.0
+    k = np.minimum(np.floor(t), 255.0)
+    return k.astype(np.uint8), (t - k).astype(np.float32)
+
+
+def _bernoulli_flat(
+    thresholds: tuple[np.ndarray, np.ndarray], rows: int, generator: torch.Generator | None
+) -> np.ndarray:
+    """Flat indices (int64, ascending) of the successes of ``rows × M`` independent Bernoulli(p_j)
+    draws, one probability per column.
+
+    Exact, and faster than ``torch.rand(rows, M) < p`` on the CPU: each draw first reads one uniform
+    random byte ``U`` (seven per 63-bit ``random_`` word of the generator: bits 0–55, which are
+    uniform and independent). With ``256·p = k + frac``, ``U < k`` is a success and ``U > k`` a
+    failure; only on a tie ``U = k`` (probability 1/256) is a float32 uniform drawn, succeeding
+    below ``frac``: P = k/256 + frac/256 = p.
+    """
+    k8, frac = thresholds
+    m = k8.size
+    size = rows * m
+    words = torch.empty((size + 6) // 7, dtype=torch.int64).random_(generator=generator)
+    low = slice(0, 7) if sys.byteorder == "little" else slice(1, 8)  # the bytes of bits 0–55
+    u = words.numpy().view(np.uint8).reshape(-1, 8)[:, low].reshape(-1)[:size]
+    flat = np.flatnonzero(u.reshape(rows, m) <= k8)
+    col = flat % m
+    tie = np.flatnonzero(u[flat] == k8[col])
+    if tie.size:
+        draw = torch.rand(tie.size, generator=generator).numpy()
+        keep = np.ones(flat.size, dtype=bool)
+        keep[tie[draw >= frac[col[tie]]]] = False
+        flat = flat[keep]
+    return flat
+
+
 def sample_graphs(
     graphons: torch.Tensor,
     counts: torch.Tensor | list[int],
@@ -543,65 +612,66 @@ def sample_graphs(
 
     For each graph, A_uv ~ Bernoulli(W_uv) for u < v (the upper triangle; the lower one mirrors it),
     no self loops; with ``drop_isolated`` the nodes without an edge are removed and the others
-    renumbered in grid order. All graphs of a graphon are drawn by one batched call (``U < W_uv``
-    with float32 ``U = torch.rand(..., generator=generator)``, split into chunks of at most
-    ``chunk_elements`` draws), so the result depends on the ``generator`` only.
+    renumbered in grid order. All graphs of a graphon are drawn by one batched call (split into
+    chunks of at most ``chunk_elements`` node pairs; exact Bernoulli draws from random bytes, see
+    ``_bernoulli_flat``), so the result depends on the ``generator`` only.
     """
     k, n = graphons.shape[0], graphons.shape[-1]
     counts_t = torch.as_tensor(counts, dtype=torch.long)
     if counts_t.shape != (k,):
         raise ValueError(f"counts must have one entry per graphon ({k}), got shape {tuple(counts_t.shape)}")
-    iu = torch.triu_indices(n, n, 1)
-    upper = graphons[:, iu[0], iu[1]].clamp(0.0, 1.0).to(torch.float32)  # (K, M)
+    iu0, iu1 = np.triu_indices(n, 1)
+    upper = graphons[:, torch.from_numpy(iu0), torch.from_numpy(iu1)]  # (K, M)
     m = upper.shape[1]
     per_chunk = max(1, chunk_elements // max(m, 1))
-    graph_ids: list[torch.Tensor] = []
-    pair_ids: list[torch.Tensor] = []
+    graph_ids: list[np.ndarray] = []
+    pair_ids: list[np.ndarray] = []
     start = 0
     for kk, c in enumerate(counts_t.tolist()):
         done = 0
+        thresholds = _byte_thresholds(upper[kk])
         while done < c and m > 0:
             b = min(per_chunk, c - done)
-            # Bernoulli(W_uv) drawn as U < W_uv (float32): the same distribution as torch.bernoulli,
-            # several times faster for one probability row broadcast over many graphs
-            bits = torch.rand(b, m, generator=generator) < upper[kk]
-            gi, pi = bits.nonzero(as_tuple=True)  # sorted by graph
-            graph_ids.append(gi + (start + done))
-            pair_ids.append(pi)
+            flat = _bernoulli_flat(thresholds, b, generator)  # sorted by graph, then pair
+            gi = flat // m
+            pair_ids.append(flat - gi * m)
+            gi += start + done
+            graph_ids.append(gi)
             done += b
         start += c
     total = start
-    gi = torch.cat(graph_ids) if graph_ids else torch.zeros(0, dtype=torch.long)
-    pi = torch.cat(pair_ids) if pair_ids else torch.zeros(0, dtype=torch.long)
-    gu = iu[0].index_select(0, pi).add_(gi, alpha=n)
-    gv = iu[1].index_select(0, pi).add_(gi, alpha=n)
-    degree_grid = torch.bincount(gu, minlength=total * n) + torch.bincount(gv, minlength=total * n)
+    # the bookkeeping below is integer work on arrays, several times faster in NumPy on the CPU
+    gi = np.concatenate(graph_ids) if graph_ids else np.zeros(0, dtype=np.int64)
+    pi = np.concatenate(pair_ids) if pair_ids else np.zeros(0, dtype=np.int64)
+    gu = iu0[pi] + gi * n
+    gv = iu1[pi] + gi * n
+    degree_grid = np.bincount(gu, minlength=total * n) + np.bincount(gv, minlength=total * n)
     if drop_isolated:
         keep = degree_grid > 0
-        new_id = torch.cumsum(keep, 0) - 1
-        kept = keep.nonzero().squeeze(1)
-        nodes_per_graph = keep.view(total, n).count_nonzero(1)
+        new_id = np.cumsum(keep) - 1
+        kept = np.flatnonzero(keep)
+        nodes_per_graph = np.count_nonzero(keep.reshape(total, n), axis=1)
     else:
-        new_id = kept = torch.arange(total * n)
-        nodes_per_graph = torch.full((total,), n, dtype=torch.long)
-    node_ptr = torch.zeros(total + 1, dtype=torch.long)
-    torch.cumsum(nodes_per_graph, 0, out=node_ptr[1:])
-    base = node_ptr.index_select(0, gi)
-    a = new_id.index_select(0, gu).sub_(base)
-    b = new_id.index_select(0, gv).sub_(base)
+        new_id = kept = np.arange(total * n)
+        nodes_per_graph = np.full(total, n, dtype=np.int64)
+    node_ptr = np.zeros(total + 1, dtype=np.int64)
+    np.cumsum(nodes_per_graph, out=node_ptr[1:])
+    base = node_ptr[gi]
+    a = new_id[gu] - base
+    b = new_id[gv] - base
     # each undirected edge as (u, v) then (v, u), graph by graph
-    edge_index = torch.empty(2, 2 * a.numel(), dtype=torch.long)
+    edge_index = np.empty((2, 2 * a.size), dtype=np.int64)
     edge_index[0, 0::2] = a
     edge_index[0, 1::2] = b
     edge_index[1, 0::2] = b
     edge_index[1, 1::2] = a
-    edge_ptr = torch.zeros(total + 1, dtype=torch.long)
-    torch.cumsum(2 * torch.bincount(gi, minlength=total), 0, out=edge_ptr[1:])
+    edge_ptr = np.zeros(total + 1, dtype=np.int64)
+    np.cumsum(2 * np.bincount(gi, minlength=total), out=edge_ptr[1:])
     return SampledGraphs(
-        edge_index=edge_index,
-        edge_ptr=edge_ptr,
-        node_ptr=node_ptr,
-        position=kept % n,
-        node_graph=kept // n,
-        degree=degree_grid.index_select(0, kept),
+        edge_index=torch.from_numpy(edge_index),
+        edge_ptr=torch.from_numpy(edge_ptr),
+        node_ptr=torch.from_numpy(node_ptr),
+        position=torch.from_numpy(kept % n),
+        node_graph=torch.from_numpy(kept // n),
+        degree=torch.from_numpy(degree_grid[kept]),
     )
