@@ -140,11 +140,14 @@ def _to(value: Any, device: torch.device | str) -> Any:
 def make_cuda_kit_classes(names: list[str], device: str = "cuda") -> dict[str, type]:
     """Conformance-kit test classes that run each mixer on ``device``.
 
-    Each class overrides only the kit's ``call`` helper (never a standard test): tensor inputs and
-    targets are moved to ``device`` before the mixer is called, and the mixed inputs and targets are
-    moved back to the inputs' original device afterwards, so the kit's assertions compare a
-    ``device`` run with its CPU expectations. Inputs that the kit already put on ``device``
-    (``test_dtype_device_memory_format``) stay there.
+    Each class overrides only the kit's three helpers through which every standard test reaches
+    the mixer (never a standard test): `call`, `apply` and `sample` move tensor inputs and targets to
+    ``device`` before the mixer sees them, and `call`/`apply` move the results back to the inputs'
+    original device, so every comparison in the kit is between two runs on ``device`` (plan replay
+    included) checked against the kit's CPU expectations. Inputs that the kit already put on
+    ``device`` (``test_dtype_device_memory_format``) stay there. ``checks_target_values`` is
+    ``False``: the library checks label values on CPU tensors only (reading CUDA values would
+    synchronise the device with the host), as the kit's documentation says.
     """
     import re
 
@@ -167,10 +170,19 @@ def make_cuda_kit_classes(names: list[str], device: str = "cuda") -> dict[str, t
             targets_back = dataclasses.replace(targets_back, **moved)
         return MixedBatch(inputs=out.inputs.to(home), targets=targets_back, plan=out.plan)
 
+    def apply(self: Any, mixer: Any, inputs: Any, plan: Any) -> Any:
+        out = MixerConformanceTests.apply(self, mixer, _to(inputs, device), plan)
+        assert out.device.type == torch.device(device).type, f"apply left {device}: {out.device}"
+        return out.to(inputs.device)
+
+    def sample(self: Any, mixer: Any, inputs: Any, targets: Any, *, generator: Any) -> Any:
+        return MixerConformanceTests.sample(self, mixer, _to(inputs, device), _to(targets, device), generator=generator)
+
+    helpers = {"call": call, "apply": apply, "sample": sample, "checks_target_values": False}
     classes: dict[str, type] = {}
     for name in names:
         cls_name = "TestCuda_" + re.sub(r"\W", "_", name)
-        classes[cls_name] = type(cls_name, (MixerConformanceTests,), {"mixer_name": name, "call": call})
+        classes[cls_name] = type(cls_name, (MixerConformanceTests,), {"mixer_name": name, **helpers})
     return classes
 
 

@@ -171,3 +171,5 @@ def test_gpu_check_kit_classes_keep_the_standard_tests() -> None:
     case.test_standard_tests_kept()
     case.test_smoke()
     case.test_plan_replay()
+    case.test_identity()
+    case.test_exception()  # checks_target_values is False for the device classes
