@@ -6,11 +6,13 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any, ClassVar, Literal, TypeVar
 
+import numpy as np
 import torch
 from pydantic import ConfigDict, Field, TypeAdapter
 from pydantic.dataclasses import dataclass
 from pydantic_core import PydanticUndefined
 
+from ._cpu import numpy_view, numpy_views
 from ._errors import ConfigError, format_validation_error
 from ._lam import LambdaPolicy, resolve_lambda
 from ._pairing import PairingPolicy, resolve_pairing
@@ -387,7 +389,7 @@ class PairMixer(Mixer):
         protected = self._protected_mask(labels, protected)
         candidates = None if (protected is None or self.protect != "exclude") else ~protected
         index = pairing.pair(n, labels=labels, groups=groups, candidates=candidates, generator=generator)
-        lam = self.lam_policy.sample(1 if self.mode == "batch" else n, generator).expand(n).clone()
+        lam = _per_sample(self.lam_policy.sample(1 if self.mode == "batch" else n, generator), n)
         if self.lam_max:
             lam = torch.maximum(lam, 1.0 - lam)
         if protected is not None:
@@ -396,8 +398,7 @@ class PairMixer(Mixer):
             # after protection, so that its clamping never turns a skipped sample (λ = 1) into a mix
             keep = torch.rand(n, generator=generator) < self.p
             lam = torch.where(keep, lam, torch.ones_like(lam))
-        lam = torch.where(index == torch.arange(n), torch.ones_like(lam), lam)
-        return index, lam
+        return index, _unmix_self_paired(index, lam)
 
     def _protected_mask(self, labels: torch.Tensor | None, protected: torch.Tensor | None) -> torch.Tensor | None:
         if self.protected_classes:
@@ -430,6 +431,26 @@ class PairMixer(Mixer):
         self, inputs: torch.Tensor, index: torch.Tensor, lam: torch.Tensor, *, generator: torch.Generator | None
     ) -> MixPlan:
         return MixPlan(index=index, lam=lam)
+
+
+def _per_sample(lam: torch.Tensor, n: int) -> torch.Tensor:
+    """``lam.expand(n).clone()``: a new ``(n,)`` tensor of the drawn values (one per batch or per sample)."""
+    view = numpy_view(lam)
+    if view is not None and view.shape in ((1,), (n,)):
+        return torch.from_numpy(view.repeat(n) if view.shape[0] != n else view.copy())
+    return lam.expand(n).clone()
+
+
+def _unmix_self_paired(index: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+    """``lam`` with λ = 1 where a sample is paired with itself; ``lam`` must be a tensor that
+    `PairMixer.draw` has just created (it may be written in place)."""
+    n = index.shape[0]
+    views = numpy_views(index, lam)
+    if views is not None and views[0].shape == views[1].shape == (n,):
+        partners, shares = views
+        shares[partners == np.arange(n, dtype=np.int64)] = 1
+        return lam
+    return torch.where(index == torch.arange(n), torch.ones_like(lam), lam)
 
 
 def _labels(targets: torch.Tensor | None) -> torch.Tensor:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
+import numpy as np
 import torch
 
+from ._cpu import numpy_view
 from ._plan import MixPlan
 
 __all__ = ["LabelMix", "MixedTargets", "check_targets"]
@@ -156,7 +158,7 @@ def check_targets(
     if targets.dtype == torch.bool:
         return targets.to(torch.float32)
     if targets.is_floating_point():
-        if targets.device.type == "cpu" and not bool(torch.isfinite(targets).all()):
+        if targets.is_cpu and not _all_finite(targets):
             raise ValueError("targets must be finite, got non-finite values (nan or inf)")
         return targets
     if targets.is_complex():
@@ -166,10 +168,18 @@ def check_targets(
             f"class-index targets must have shape (B,), got targets.shape={tuple(targets.shape)}; "
             "pass one-hot or multi-hot targets as a float tensor (B, K)"
         )
-    if targets.device.type == "cpu" and targets.numel():
+    if targets.is_cpu and targets.numel():
         lo, hi = int(targets.min()), int(targets.max())
         upper = num_classes if num_classes is not None else None
         if lo < 0 or (upper is not None and hi >= upper):
             bad = lo if lo < 0 else hi
             raise ValueError(f"targets contain the label {bad}, outside [0, {upper if upper is not None else '∞'}) (num_classes={num_classes})")
     return targets
+
+
+def _all_finite(t: torch.Tensor) -> bool:
+    """Whether every value of the CPU floating tensor ``t`` is finite."""
+    view = numpy_view(t)
+    if view is not None:
+        return bool(np.isfinite(view).all())
+    return bool(torch.isfinite(t).all())

@@ -62,13 +62,23 @@ class Mixup(PairMixer):
             shape = (-1,) + (1,) * (inputs.ndim - 1)
             weight = plan.lam.to(device=inputs.device, dtype=inputs.dtype, non_blocking=True).view(shape)
         if self.inplace and out is None:
-            partner = inputs[index]
+            partner = _gather_rows(inputs, index)
             return inputs.lerp_(partner, 1.0 - weight)
         if out is not None:
             torch.index_select(inputs, 0, index, out=out)
             return out.lerp_(inputs, weight)
         # one allocation: gather the partners, then move them towards the anchors by λ
-        return inputs[index].lerp_(inputs, weight)
+        return _gather_rows(inputs, index).lerp_(inputs, weight)
+
+
+def _gather_rows(inputs: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``inputs[index]`` along the batch dimension, in the memory format of ``inputs``.
+
+    ``index_select`` makes the same copy as advanced indexing at a fraction of its cost on the CPU
+    (about 4x for a (256, 3, 32, 32) batch), but returns a contiguous tensor: it is used for
+    contiguous inputs, and advanced indexing (which keeps channels-last and other layouts) otherwise.
+    """
+    return inputs.index_select(0, index) if inputs.is_contiguous() else inputs[index]
 
 
 @std_dataclass(frozen=True, kw_only=True)
