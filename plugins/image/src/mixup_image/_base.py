@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
 import torch
 
 from mixup_core import MixPlan, PairMixer, mixer_dataclass
@@ -13,6 +15,8 @@ __all__ = [
     "BoxPlan",
     "ImageMixer",
     "MaskPlan",
+    "all_equal",
+    "anchor_share",
     "apply_box",
     "apply_box_plan",
     "apply_mask",
@@ -67,11 +71,19 @@ class BoxPlan(MixPlan):
 def box_mask(boxes: torch.Tensor, size: tuple[int, int], device: torch.device | str = "cpu") -> torch.Tensor:
     """Boolean ``(B, 1, H, W)``: ``True`` inside each sample's box (the partner's pixels)."""
     h, w = size
-    b = boxes.to(device, non_blocking=True)
-    rows = torch.arange(h, device=device)
-    cols = torch.arange(w, device=device)
-    in_rows = (rows[None, :] >= b[:, 0:1]) & (rows[None, :] < b[:, 1:2])  # (B, H)
-    in_cols = (cols[None, :] >= b[:, 2:3]) & (cols[None, :] < b[:, 3:4])  # (B, W)
+    view = _numpy_view(boxes)
+    if view is not None and view.ndim == 2:
+        # each box's rows and columns found on the host, where the plan's boxes live: on the
+        # device, two small copies and one AND instead of a copy and nine operations
+        rows, cols = np.arange(h), np.arange(w)
+        in_rows = torch.from_numpy((rows >= view[:, 0:1]) & (rows < view[:, 1:2])).to(device, non_blocking=True)
+        in_cols = torch.from_numpy((cols >= view[:, 2:3]) & (cols < view[:, 3:4])).to(device, non_blocking=True)
+    else:
+        b = boxes.to(device, non_blocking=True)
+        rows_t = torch.arange(h, device=device)
+        cols_t = torch.arange(w, device=device)
+        in_rows = (rows_t[None, :] >= b[:, 0:1]) & (rows_t[None, :] < b[:, 1:2])  # (B, H)
+        in_cols = (cols_t[None, :] >= b[:, 2:3]) & (cols_t[None, :] < b[:, 3:4])  # (B, W)
     return (in_rows[:, :, None] & in_cols[:, None, :])[:, None]
 
 
@@ -90,13 +102,23 @@ def apply_box(inputs: torch.Tensor, index: torch.Tensor, boxes: torch.Tensor, *,
     """
     idx = index.to(inputs.device, non_blocking=True)
     if shared_box:
-        y0, y1, x0, x1 = (int(v) for v in boxes[0])
+        y0, y1, x0, x1 = (int(v) for v in boxes[0].tolist())  # one read of the box, not four
         out = inputs.clone()
         if y1 > y0 and x1 > x0:
-            out[:, :, y0:y1, x0:x1] = inputs[idx, :, y0:y1, x0:x1]
+            out[:, :, y0:y1, x0:x1] = _gather_rows(inputs, idx, inputs[:, :, y0:y1, x0:x1])
         return out
     inside = box_mask(boxes, (inputs.shape[-2], inputs.shape[-1]), inputs.device)
-    return torch.where(inside, inputs[idx], inputs)
+    return torch.where(inside, _gather_rows(inputs, idx, inputs), inputs)
+
+
+def _gather_rows(inputs: torch.Tensor, index: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """``rows[index]`` along the batch dimension, where ``rows`` is ``inputs`` or a slice of it.
+
+    ``index_select`` makes the same copy as advanced indexing at a fraction of its cost on the CPU,
+    but in the default memory format: it is used when ``inputs`` is contiguous, and advanced indexing
+    (which follows channels-last and other layouts) otherwise.
+    """
+    return rows.index_select(0, index) if inputs.is_contiguous() else rows[index]
 
 
 def centred_boxes(
@@ -114,6 +136,11 @@ def centred_boxes(
     Returns:
         long ``(B, 4)`` boxes ``(y0, y1, x0, x1)``, half-open.
     """
+    arrays = _box_arrays(lam, index)
+    if arrays is not None:
+        y, x = _numpy_view(cy), _numpy_view(cx)
+        if y is not None and x is not None and _is_long(y, arrays[0].shape) and _is_long(x, arrays[0].shape):
+            return torch.from_numpy(_centred_boxes_np(np.stack((y, x), axis=1), *arrays, size))
     h, w = size
     ratio = torch.sqrt((1.0 - lam.double()).clamp(min=0.0))
     cut_h = (h * ratio).floor().long()
@@ -126,6 +153,77 @@ def centred_boxes(
     if index is not None:
         boxes = torch.where((index == torch.arange(index.shape[0]))[:, None], torch.zeros_like(boxes), boxes)
     return boxes
+
+
+def _numpy_view(t: object) -> np.ndarray | None:
+    """A NumPy view of a plain CPU tensor that does not require gradients (``None`` otherwise, or
+    while ``torch.compile`` traces)."""
+    if type(t) is not torch.Tensor or not t.is_cpu or t.requires_grad or torch.compiler.is_compiling():
+        return None
+    try:
+        return t.numpy()
+    except (RuntimeError, TypeError):  # bfloat16, a tensor with its negative bit set, …
+        return None
+
+
+def _box_arrays(lam: torch.Tensor, index: torch.Tensor | None) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """NumPy views of λ and the partners when the NumPy box code gives the same boxes as torch's:
+    plain CPU tensors, finite float32/float64 λ of shape ``(B,)``, long partners of the same shape."""
+    shares = _numpy_view(lam)
+    partners = None if index is None else _numpy_view(index)
+    if (
+        shares is None
+        or shares.ndim != 1
+        or shares.dtype not in (np.float32, np.float64)
+        or (index is not None and (partners is None or partners.dtype != np.int64 or partners.shape != shares.shape))
+        or not np.isfinite(shares).all()
+    ):
+        return None
+    return shares, partners
+
+
+def _is_long(values: np.ndarray, shape: tuple[int, ...]) -> bool:
+    """Whether ``values`` is a long (int64) array of the given shape."""
+    return values.dtype == np.int64 and values.shape == shape
+
+
+def _centred_boxes_np(
+    centres: np.ndarray, lam: np.ndarray, index: np.ndarray | None, size: tuple[int, int]
+) -> np.ndarray:
+    """`centred_boxes` on NumPy arrays: the same IEEE and integer steps, without torch's per-call cost.
+
+    Args:
+        centres: long ``(1, 2)`` (one centre for the batch) or ``(B, 2)``, as ``(row, column)``.
+        lam: float32 or float64 ``(B,)``, finite.
+        index: long ``(B,)`` partners, or ``None``.
+        size: ``(H, W)``.
+    """
+    n = lam.shape[0]
+    boxes = np.empty((n, 4), dtype=np.int64)
+    if centres.shape[0] == 1 and n and (lam == lam[0]).all():
+        # one box for the whole batch: computed once, on Python floats (IEEE doubles, as in torch)
+        boxes[:] = _one_box(int(centres[0, 0]), int(centres[0, 1]), float(lam[0]), size)
+    else:
+        extent = np.array(size, dtype=np.int64)
+        ratio = np.sqrt(np.maximum(1.0 - lam.astype(np.float64), 0.0))
+        cut = np.floor(ratio[:, None] * extent).astype(np.int64)  # (B, 2): box height and width
+        start = centres - cut // 2
+        np.minimum(np.maximum(start, 0), extent, out=boxes[:, 0::2])
+        np.minimum(np.maximum(start + cut, 0), extent, out=boxes[:, 1::2])
+    if index is not None:
+        boxes[index == np.arange(n)] = 0
+    return boxes
+
+
+def _one_box(cy: int, cx: int, lam: float, size: tuple[int, int]) -> list[int]:
+    """The box ``[y0, y1, x0, x1]`` of `centred_boxes` for one centre and one finite λ."""
+    ratio = math.sqrt(max(1.0 - lam, 0.0))
+    box: list[int] = []
+    for centre, extent in ((cy, size[0]), (cx, size[1])):
+        cut = math.floor(extent * ratio)
+        start = centre - cut // 2
+        box += (min(max(start, 0), extent), min(max(start + cut, 0), extent))
+    return box
 
 
 def sample_boxes(
@@ -150,7 +248,13 @@ def sample_boxes(
     """
     h, w = size
     n = lam.shape[0]
-    centres = torch.rand((1 if shared else n, 2), generator=generator, dtype=torch.float64).expand(n, 2)
+    centres = torch.rand((1 if shared else n, 2), generator=generator, dtype=torch.float64)
+    arrays = _box_arrays(lam, index)
+    if arrays is not None:
+        # the same products and truncations as torch's (centres[:, 0] * h).long(), …
+        pixels = (centres.numpy() * np.array(size, dtype=np.int64)).astype(np.int64)
+        return torch.from_numpy(_centred_boxes_np(pixels, *arrays, size))
+    centres = centres.expand(n, 2)
     return centred_boxes((centres[:, 0] * h).long(), (centres[:, 1] * w).long(), lam, size, index)
 
 
@@ -162,19 +266,51 @@ def apply_box_plan(inputs: torch.Tensor, plan: MixPlan, mixer: str) -> torch.Ten
         raise ValueError(f"the plan's boxes were drawn for size {plan.size}, but inputs.shape={tuple(inputs.shape)}")
     # the shared-box fast path is chosen from the plan's values; under torch.compile that branch would
     # break the graph, so the (equal) per-sample mask path is traced instead
-    shared = (
-        not torch.compiler.is_compiling()
-        and bool((plan.boxes == plan.boxes[0]).all())
-        and bool((plan.index != torch.arange(plan.batch_size)).all())
-    )
+    shared = not torch.compiler.is_compiling() and all_equal(plan.boxes) and _no_self_pairs(plan.index)
     return apply_box(inputs, plan.index, plan.boxes, shared_box=shared)
+
+
+def all_equal(values: torch.Tensor) -> bool:
+    """Whether every row of ``values`` (a non-empty tensor, read on the host) equals the first."""
+    view = _numpy_view(values)
+    if view is not None:
+        return bool((view == view[0]).all())
+    return bool((values == values[0]).all())
+
+
+def _no_self_pairs(index: torch.Tensor) -> bool:
+    """Whether no sample of a ``(B,)`` partner index is paired with itself."""
+    view = _numpy_view(index)
+    if view is not None and view.ndim == 1:
+        return bool((view != np.arange(view.shape[0])).all())
+    return bool((index != torch.arange(index.shape[0])).all())
+
+
+def anchor_share(boxes: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``1 − box_area_share(boxes, size)``: the anchor's pixel share of each image, float32 ``(B,)``."""
+    view = _numpy_view(boxes)
+    if view is not None and view.dtype == np.int64 and view.ndim == 2:
+        share = _area_share_np(view, size)
+        np.subtract(1, share, out=share)  # in float32, as torch's 1.0 - share
+        return torch.from_numpy(share)
+    return 1.0 - box_area_share(boxes, size)
 
 
 def box_area_share(boxes: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """The share of each image covered by its box, float32 ``(B,)``."""
+    view = _numpy_view(boxes)
+    if view is not None and view.dtype == np.int64 and view.ndim == 2:
+        return torch.from_numpy(_area_share_np(view, size))
     h, w = size
     area = (boxes[:, 1] - boxes[:, 0]).clamp(min=0) * (boxes[:, 3] - boxes[:, 2]).clamp(min=0)
     return (area.double() / (h * w)).float()
+
+
+def _area_share_np(boxes: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """`box_area_share` of long ``(B, 4)`` boxes in NumPy: the same float64 division, rounded to float32."""
+    sides = np.maximum(boxes[:, 1::2] - boxes[:, 0::2], 0)  # (B, 2): height and width
+    area = sides[:, 0] * sides[:, 1]
+    return (area / (size[0] * size[1])).astype(np.float32)  # int64 / int is a float64 division
 
 
 @mixer_dataclass

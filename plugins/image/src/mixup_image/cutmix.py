@@ -8,7 +8,7 @@ import torch
 
 from mixup_core import MixPlan, mixer_dataclass
 
-from ._base import BoxPlan, ImageMixer, apply_box_plan, box_area_share, sample_boxes
+from ._base import BoxPlan, ImageMixer, all_equal, anchor_share, apply_box_plan, sample_boxes
 
 __all__ = ["CutMix"]
 
@@ -45,9 +45,9 @@ class CutMix(ImageMixer):
 
     def _make_plan(self, inputs: torch.Tensor, index: torch.Tensor, lam: torch.Tensor, *, generator: torch.Generator | None) -> MixPlan:
         size = (int(inputs.shape[-2]), int(inputs.shape[-1]))
-        shared = self.mode == "batch" and bool((lam == lam[0]).all())
+        shared = self.mode == "batch" and all_equal(lam)
         boxes = sample_boxes(lam, size, generator, shared=shared, index=index)
-        label_lam = 1.0 - box_area_share(boxes, size) if self.correct_lam else lam
+        label_lam = anchor_share(boxes, size) if self.correct_lam else lam
         return BoxPlan(index=index, lam=label_lam.float(), boxes=boxes, size=size)
 
     def _apply(self, inputs: torch.Tensor, plan: MixPlan, *, out: torch.Tensor | None) -> torch.Tensor:
