@@ -120,3 +120,29 @@ def test_box_mixers_match_the_torch_paths(config: dict[str, Any], monkeypatch: p
     slow = _mixer_results(config)
     for a, b in zip(fast, slow, strict=True):
         assert same(a, b)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.uint8])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_bitwise_select_equals_torch_where(dtype: torch.dtype, channels_last: bool) -> None:
+    """The per-sample box paste selects by bit operations on the CPU: the same bits as torch.where."""
+    from mixup_image._base import _select
+
+    g = torch.Generator().manual_seed(0)
+    x = (torch.randn(5, 3, 7, 9, generator=g) * 50).to(dtype)
+    if dtype.is_floating_point:
+        x[0, 0, 0, 0], x[1, 1, 1, 1], x[2, 2, 2, 2] = float("nan"), float("-inf"), -0.0
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    idx = torch.randperm(5, generator=g)
+    inside = torch.rand(5, 1, 7, 9, generator=g) < 0.4
+    expected = torch.where(inside, x[idx], x)
+    got = _select(inside, x[idx], x)
+    ints = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[x.element_size()]
+    assert torch.equal(got.contiguous().view(ints), expected.contiguous().view(ints))
+    assert got.stride() == expected.stride()
+    # with autograd the plain torch.where runs, and gradients flow
+    xf = x.float().requires_grad_(True) if dtype.is_floating_point else None
+    if xf is not None:
+        _select(inside, xf[idx], xf).sum().backward()
+        assert xf.grad is not None

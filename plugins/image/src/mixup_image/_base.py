@@ -108,7 +108,36 @@ def apply_box(inputs: torch.Tensor, index: torch.Tensor, boxes: torch.Tensor, *,
             out[:, :, y0:y1, x0:x1] = _gather_rows(inputs, idx, inputs[:, :, y0:y1, x0:x1])
         return out
     inside = box_mask(boxes, (inputs.shape[-2], inputs.shape[-1]), inputs.device)
-    return torch.where(inside, _gather_rows(inputs, idx, inputs), inputs)
+    return _select(inside, _gather_rows(inputs, idx, inputs), inputs)
+
+
+_SAME_WIDTH_INT = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
+def _select(inside: torch.Tensor, partners: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+    """``torch.where(inside, partners, inputs)``, where ``partners`` is a fresh tensor of the caller's.
+
+    On the CPU, ``torch.where`` costs about three times a plain copy of the batch. Without autograd
+    the same selection is done in ``partners``' memory with three in-place bit operations on integer
+    views of the same width, ``p ^= x; p &= m; p ^= x`` with ``m`` all ones inside the box: bit for
+    bit the values ``torch.where`` selects (NaN payloads and signed zeros included).
+    """
+    bits = _SAME_WIDTH_INT.get(inputs.element_size())
+    if (
+        bits is None
+        or inputs.device.type != "cpu"
+        or inputs.dtype == torch.bool
+        or inputs.is_complex()
+        or partners.dtype != inputs.dtype
+        or inputs.requires_grad
+        or partners.requires_grad
+        or torch.compiler.is_compiling()
+    ):
+        return torch.where(inside, partners, inputs)
+    x = inputs.view(bits)
+    mask = inside.to(bits).neg_()  # 0 outside the box, all bits set inside
+    partners.view(bits).bitwise_xor_(x).bitwise_and_(mask).bitwise_xor_(x)
+    return partners
 
 
 def _gather_rows(inputs: torch.Tensor, index: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
