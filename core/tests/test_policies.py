@@ -407,3 +407,16 @@ def test_key_pairings_scale_without_a_square_matrix() -> None:
     assert torch.equal(index[labels >= 20], torch.arange(n)[labels >= 20])
     moved = labels < 20
     assert (labels[index][moved] < 20).all(), "non-candidates are never partners"
+
+
+def test_config_roundtrip_with_policy_objects() -> None:
+    """A mixer built with λ or pairing policy objects equals the one rebuilt from its config."""
+    from mixup_core import BetaLambda, UniformLambda, create_mixer
+
+    for lam in (BetaLambda(0.4, 0.4), UniformLambda(low=0.2, high=0.8)):
+        m = create_mixer({"name": "core:mixup", "lam": lam, "pairing": "flip"})
+        rebuilt = create_mixer(m.to_config())
+        assert rebuilt == m
+        assert rebuilt != create_mixer({"name": "core:mixup", "lam": BetaLambda(0.5)})
+    assert create_mixer({"name": "core:mixup"}) != create_mixer({"name": "core:mixup", "alpha": 0.2})
+    assert create_mixer({"name": "core:mixup"}) != "core:mixup"

@@ -40,7 +40,8 @@ def mixer_dataclass(cls: type[_T]) -> type[_T]:
         ... class Noisy(Mixup):
         ...     sigma: float = Field(0.1, ge=0)
     """
-    return dataclass(config=MIXER_CONFIG, repr=False, eq=True)(cls)  # type: ignore[return-value]
+    # equality is `Mixer.__eq__` (same class and configuration), inherited rather than generated
+    return dataclass(config=MIXER_CONFIG, repr=False, eq=False)(cls)  # type: ignore[return-value]
 
 
 def _describe_tensor(t: torch.Tensor) -> str:
@@ -222,6 +223,16 @@ class Mixer:
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.to_config().items() if k != "name")
         return f"{type(self).__name__}({params})"
+
+    def __eq__(self, other: object) -> bool:
+        """Mixers are equal when they are of the same class with the same configuration
+        (`to_config`), so ``create_mixer(m.to_config()) == m`` also when ``lam`` or ``pairing`` was
+        given as a policy object."""
+        if type(other) is not type(self):
+            return NotImplemented
+        return self.to_config() == other.to_config()  # type: ignore[attr-defined]
+
+    __hash__ = None  # type: ignore[assignment]  # mutable configuration: not hashable, as before
 
     # ------------------------------------------------------------------ for subclasses
     def _sample(
