@@ -277,6 +277,15 @@ def test_report_with_only_a_baseline(tmp_path: Path) -> None:
     assert "critical_recall" not in {Path(p).stem for p in record["plots"]}
     for p in record["plots"]:
         _assert_png(out / p)
+    # a figure of an earlier report that this one does not make is removed; other files stay
+    from PIL import Image
+
+    Image.new("RGB", (4, 4)).save(out / "plots" / "critical_recall.png")
+    Image.new("RGB", (4, 4)).save(out / "plots" / "my_notes.png")
+    write_report(out)
+    assert not (out / "plots" / "critical_recall.png").exists()
+    assert (out / "plots" / "my_notes.png").is_file()
+    assert (out / "plots" / "accuracy.png").is_file()
 
 
 def test_report_without_baseline(tmp_path: Path) -> None:

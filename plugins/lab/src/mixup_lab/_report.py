@@ -779,6 +779,12 @@ def write_report(out_dir: str | Path) -> Path:
         if any(r.has_predictions for r in study.runs):
             plots.append(plot_reliability(study, pdir / "reliability.png"))
         plots.append(plot_per_class_recall(summary, study.class_names, pdir / "per_class_recall.png"))
+    # a figure an earlier report wrote but this one does not (a metric with no values now) would
+    # otherwise stay beside the report as if current; other files in plots/ are left alone
+    owned = {f"{m}.png" for m in _PLOT_METRICS} | {"reliability.png", "per_class_recall.png"}
+    for stale in sorted((out / "plots").glob("*.png")):
+        if stale.name in owned and stale not in plots:
+            stale.unlink()
     examples = out / "plots" / "examples.png"
     if examples.is_file():
         plots.append(examples)
