@@ -11,9 +11,18 @@ import torch
 from pydantic import field_validator
 from torch import nn
 
-from mixup_core import MixedBatch, MixedForward, MixedTargets, MixPlan, PairMixer, check_generator, mixer_dataclass
+from mixup_core import (
+    MixedBatch,
+    MixedForward,
+    MixedTargets,
+    MixPlan,
+    PairMixer,
+    check_generator,
+    lerp_pairs,
+    mixer_dataclass,
+)
 
-from .embedding import _PAPER, _call_model, _checked_replay, _lerp_rows, _resolve_site
+from .embedding import _PAPER, _call_model, _checked_replay, _resolve_site
 
 __all__ = ["NodeFeatureMixup", "NodePlan"]
 
@@ -102,7 +111,7 @@ class NodeFeatureMixup(PairMixer):
             λ ~ Beta(4, 4) for its two-branch node model).
         pairing: ``"random"`` (default) or ``"within-class"`` (partners of the same class),
             ``"cross-class"``, ``"within-group"`` …; pairs are drawn among the labelled nodes.
-            The label-based pairings build an ``(M, M)`` boolean matrix.
+            The label-based pairings sort the labelled nodes by label: O(M log M), no (M, M) matrix.
         **kwargs: the other λ, ``mode``, protection options of `mixup_core.PairMixer` and ``p``,
             ``enabled``, ``num_classes`` of `mixup_core.Mixer`.
 
@@ -381,4 +390,4 @@ class NodeFeatureMixup(PairMixer):
         return MixedForward(output=output, targets=mixed_targets, plan=plan, layer=name)
 
     def _apply(self, inputs: torch.Tensor, plan: MixPlan, *, out: torch.Tensor | None) -> torch.Tensor:
-        return _lerp_rows(inputs, plan, out)
+        return lerp_pairs(inputs, plan, out=out, mixer=type(self).__name__)
