@@ -60,7 +60,7 @@ from ._registry import MixerInfo, MixerRegistry, PluginInfo, normalize_name
 from ._replay import MixedForward, forward_mixed, replay_at
 from ._step import MixedStep, mixed_step, output_logits
 from ._targets import LabelMix, MixedTargets, check_targets
-from .builtin import Choice, ChoicePlan, Mixup
+from .builtin import Choice, ChoicePlan, Mixup, lerp_pairs
 from .hookspecs import hookimpl
 
 __all__ = [
@@ -113,6 +113,7 @@ __all__ = [
     "get_plugin_manager",
     "get_registry",
     "hookimpl",
+    "lerp_pairs",
     "list_mixers",
     "load_config",
     "mixed_binary_cross_entropy",

@@ -14,7 +14,7 @@ from ._plan import MixPlan
 from ._targets import MixedTargets
 from .hookspecs import hookimpl
 
-__all__ = ["Choice", "ChoicePlan", "Mixup"]
+__all__ = ["Choice", "ChoicePlan", "Mixup", "lerp_pairs"]
 
 
 @mixer_dataclass
@@ -52,23 +52,57 @@ class Mixup(PairMixer):
     inplace: bool = False
 
     def _apply(self, inputs: torch.Tensor, plan: MixPlan, *, out: torch.Tensor | None) -> torch.Tensor:
-        if plan.index.ndim != 1:
-            raise ValueError(f"{type(self).__name__} mixes pairs; got a plan with index of shape {tuple(plan.index.shape)}")
-        index = plan.index.to(inputs.device, non_blocking=True)
-        weight: float | torch.Tensor
-        if plan.scalar_lam is not None:
-            weight = plan.scalar_lam
-        else:
-            shape = (-1,) + (1,) * (inputs.ndim - 1)
-            weight = plan.lam.to(device=inputs.device, dtype=inputs.dtype, non_blocking=True).view(shape)
-        if self.inplace and out is None:
-            partner = _gather_rows(inputs, index)
-            return inputs.lerp_(partner, 1.0 - weight)
-        if out is not None:
-            torch.index_select(inputs, 0, index, out=out)
-            return out.lerp_(inputs, weight)
-        # one allocation: gather the partners, then move them towards the anchors by λ
-        return _gather_rows(inputs, index).lerp_(inputs, weight)
+        return lerp_pairs(inputs, plan, out=out, inplace=self.inplace and out is None, mixer=type(self).__name__)
+
+
+def lerp_pairs(
+    inputs: torch.Tensor,
+    plan: MixPlan,
+    *,
+    out: torch.Tensor | None = None,
+    inplace: bool = False,
+    mixer: str = "this mixer",
+) -> torch.Tensor:
+    """``λ_i·x_i + (1 − λ_i)·x_index[i]`` along the batch dimension: the pair mix of any tensor.
+
+    One gather of the partners and one ``lerp`` (one allocation); with ``out`` the partners are
+    gathered into that buffer, and with ``inplace`` the result is written into ``inputs``. A plan
+    with one λ for the batch mixes with a Python float, so nothing is copied to the device for it.
+    The ``apply`` of `Mixup` and of the plugins' hidden-layer and embedding mixers.
+
+    Args:
+        inputs: ``(B, ...)`` floating tensor, on any device.
+        plan: a pair plan (``index`` of shape ``(B,)``).
+        out: buffer of the shape and dtype of ``inputs`` to write the result into.
+        inplace: overwrite ``inputs`` (ignored when ``out`` is given).
+        mixer: the mixer's name, for the error message.
+
+    Raises:
+        ValueError: the plan has K partners per sample (``index`` of shape ``(B, K)``).
+
+    Examples:
+        >>> plan = MixPlan(index=torch.tensor([1, 0]), lam=torch.tensor([0.75, 0.75]))
+        >>> lerp_pairs(torch.tensor([[4.0], [0.0]]), plan)
+        tensor([[3.],
+                [1.]])
+    """
+    if plan.index.ndim != 1:
+        raise ValueError(f"{mixer} mixes pairs; got a plan with index of shape {tuple(plan.index.shape)}")
+    index = plan.index.to(inputs.device, non_blocking=True)
+    weight: float | torch.Tensor
+    if plan.scalar_lam is not None:
+        weight = plan.scalar_lam
+    else:
+        shape = (-1,) + (1,) * (inputs.ndim - 1)
+        weight = plan.lam.to(device=inputs.device, dtype=inputs.dtype, non_blocking=True).view(shape)
+    if out is not None:
+        torch.index_select(inputs, 0, index, out=out)
+        return out.lerp_(inputs, weight)
+    if inplace:
+        partner = _gather_rows(inputs, index)
+        return inputs.lerp_(partner, 1.0 - weight)
+    # one allocation: gather the partners, then move them towards the anchors by λ
+    return _gather_rows(inputs, index).lerp_(inputs, weight)
 
 
 def _gather_rows(inputs: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

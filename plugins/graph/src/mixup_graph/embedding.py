@@ -10,7 +10,7 @@ import torch
 from pydantic import field_validator
 from torch import nn
 
-from mixup_core import MixedForward, Mixer, MixPlan, PairMixer, mixer_dataclass, replay_at
+from mixup_core import MixedForward, Mixer, MixPlan, PairMixer, lerp_pairs, mixer_dataclass, replay_at
 
 from ._targets import check_graph_labels, num_graphs_of
 
@@ -149,23 +149,6 @@ def _checked_replay(
         )
 
 
-def _lerp_rows(inputs: torch.Tensor, plan: MixPlan, out: torch.Tensor | None) -> torch.Tensor:
-    """``λ_i·x_i + (1 − λ_i)·x_index[i]`` for every row, one gather and one ``lerp``."""
-    if plan.index.ndim != 1:
-        raise ValueError(f"pairs are mixed; got a plan with index of shape {tuple(plan.index.shape)}")
-    index = plan.index.to(inputs.device, non_blocking=True)
-    weight: float | torch.Tensor
-    if plan.scalar_lam is not None:
-        weight = plan.scalar_lam
-    else:
-        shape = (-1,) + (1,) * (inputs.ndim - 1)
-        weight = plan.lam.to(device=inputs.device, dtype=inputs.dtype, non_blocking=True).view(shape)
-    if out is not None:
-        torch.index_select(inputs, 0, index, out=out)
-        return out.lerp_(inputs, weight)
-    return inputs[index].lerp_(inputs, weight)
-
-
 @mixer_dataclass
 class GraphEmbeddingMixup(PairMixer):
     """Graph-level Manifold Mixup: mix the pooled graph embeddings after the readout, labels as in mixup.
@@ -295,4 +278,4 @@ class GraphEmbeddingMixup(PairMixer):
         return MixedForward(output=output, targets=mixed, plan=plan, layer=name)
 
     def _apply(self, inputs: torch.Tensor, plan: MixPlan, *, out: torch.Tensor | None) -> torch.Tensor:
-        return _lerp_rows(inputs, plan, out)
+        return lerp_pairs(inputs, plan, out=out, mixer=type(self).__name__)

@@ -8,7 +8,7 @@ import torch
 from pydantic import Field, field_validator
 from torch import nn
 
-from mixup_core import MixedForward, MixPlan, PairMixer, forward_mixed, mixer_dataclass
+from mixup_core import MixedForward, MixPlan, PairMixer, forward_mixed, lerp_pairs, mixer_dataclass
 
 __all__ = ["INPUT_LAYER", "ManifoldMixup"]
 
@@ -145,19 +145,4 @@ class ManifoldMixup(PairMixer):
             )
 
     def _apply(self, inputs: torch.Tensor, plan: MixPlan, *, out: torch.Tensor | None) -> torch.Tensor:
-        if plan.index.ndim != 1:
-            raise ValueError(
-                f"{type(self).__name__} mixes pairs; got a plan with index of shape {tuple(plan.index.shape)}"
-            )
-        index = plan.index.to(inputs.device, non_blocking=True)
-        weight: float | torch.Tensor
-        if plan.scalar_lam is not None:
-            weight = plan.scalar_lam
-        else:
-            shape = (-1,) + (1,) * (inputs.ndim - 1)
-            weight = plan.lam.to(device=inputs.device, dtype=inputs.dtype, non_blocking=True).view(shape)
-        if out is not None:
-            torch.index_select(inputs, 0, index, out=out)
-            return out.lerp_(inputs, weight)
-        # one allocation: gather the partners, then move them towards the anchors by λ
-        return inputs[index].lerp_(inputs, weight)
+        return lerp_pairs(inputs, plan, out=out, mixer=type(self).__name__)

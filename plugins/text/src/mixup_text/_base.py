@@ -20,7 +20,16 @@ from typing import Any, ClassVar, Literal, TypeVar
 import torch
 from torch import nn
 
-from mixup_core import MixedBatch, MixedTargets, Mixer, MixPlan, PairMixer, mixer_dataclass, soft_cross_entropy
+from mixup_core import (
+    MixedBatch,
+    MixedTargets,
+    Mixer,
+    MixPlan,
+    PairMixer,
+    lerp_pairs,
+    mixer_dataclass,
+    soft_cross_entropy,
+)
 
 from .tokens import TokenTargets, check_token_labels, mix_token_labels, token_soft_cross_entropy
 
@@ -305,7 +314,7 @@ class TextMixer(PairMixer):
         return TextPlan(index=index, lam=lam, attention_mask=self._call_arg("attention_mask"))
 
     def _apply(self, inputs: torch.Tensor, plan: MixPlan, *, out: torch.Tensor | None) -> torch.Tensor:
-        return lerp_mix(inputs, plan, out=out)
+        return lerp_pairs(inputs, plan, out=out, mixer=type(self).__name__)
 
     # ------------------------------------------------------------------ call-time arguments
     def _bind(self: _M, **values: Any) -> _M:
@@ -477,20 +486,3 @@ def finish_forward(mixer: Mixer, output: Any, batch: _Batch, plan: MixPlan, mode
     else:
         targets = mixer.mix_targets(batch.labels, plan, num_classes=k)
     return TextMixedForward(output=output, targets=targets, plan=plan, attention_mask=model_mask, layer=layer)
-
-
-def lerp_mix(inputs: torch.Tensor, plan: MixPlan, *, out: torch.Tensor | None = None) -> torch.Tensor:
-    """``λ·x + (1 − λ)·x[index]`` in one allocation (the plain pair mix of any tensor)."""
-    if plan.index.ndim != 1:
-        raise ValueError(f"text mixers mix pairs; got a plan with index of shape {tuple(plan.index.shape)}")
-    index = plan.index.to(inputs.device, non_blocking=True)
-    weight: float | torch.Tensor
-    if plan.scalar_lam is not None:
-        weight = plan.scalar_lam
-    else:
-        shape = (-1,) + (1,) * (inputs.ndim - 1)
-        weight = plan.lam.to(device=inputs.device, dtype=inputs.dtype, non_blocking=True).view(shape)
-    if out is not None:
-        torch.index_select(inputs, 0, index, out=out)
-        return out.lerp_(inputs, weight)
-    return inputs[index].lerp_(inputs, weight)

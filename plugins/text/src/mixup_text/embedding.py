@@ -7,9 +7,9 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import nn
 
-from mixup_core import MixPlan, mixer_dataclass
+from mixup_core import MixPlan, lerp_pairs, mixer_dataclass
 
-from ._base import TextMixedForward, TextMixer, _active, lerp_mix, union_attention_mask
+from ._base import TextMixedForward, TextMixer, _active, union_attention_mask
 from ._layers import find_input_embeddings
 
 __all__ = ["WordMixup"]
@@ -68,7 +68,7 @@ class WordMixup(TextMixer):
     def _apply(self, inputs: torch.Tensor, plan: MixPlan, *, out: torch.Tensor | None) -> torch.Tensor:
         mask = getattr(plan, "attention_mask", None)
         if self.padding == "embedding" or mask is None:
-            return lerp_mix(inputs, plan, out=out)
+            return lerp_pairs(inputs, plan, out=out, mixer=type(self).__name__)
         if tuple(mask.shape) != tuple(inputs.shape[:2]):
             raise ValueError(
                 f"the plan's attention_mask has shape {tuple(mask.shape)}, but inputs.shape={tuple(inputs.shape)}"
