@@ -24,6 +24,7 @@ from ._config import (
     load_config,
     mixer_from_config,
 )
+from ._cpu import numpy_view
 from ._errors import (
     AmbiguousMixerError,
     ConfigError,
@@ -122,6 +123,7 @@ __all__ = [
     "mixer_dataclass",
     "mixer_from_config",
     "normalize_name",
+    "numpy_view",
     "output_logits",
     "register_plugin",
     "replay_at",

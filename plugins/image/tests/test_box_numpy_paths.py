@@ -22,7 +22,7 @@ def g(seed: int) -> torch.Generator:
 
 
 def _torch_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_base, "_numpy_view", lambda t: None)
+    monkeypatch.setattr(_base, "numpy_view", lambda t: None)
 
 
 def same(a: Any, b: Any) -> bool:

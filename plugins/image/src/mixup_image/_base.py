@@ -9,7 +9,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from mixup_core import MixPlan, PairMixer, mixer_dataclass
+from mixup_core import MixPlan, PairMixer, mixer_dataclass, numpy_view
 
 __all__ = [
     "BoxPlan",
@@ -71,7 +71,7 @@ class BoxPlan(MixPlan):
 def box_mask(boxes: torch.Tensor, size: tuple[int, int], device: torch.device | str = "cpu") -> torch.Tensor:
     """Boolean ``(B, 1, H, W)``: ``True`` inside each sample's box (the partner's pixels)."""
     h, w = size
-    view = _numpy_view(boxes)
+    view = numpy_view(boxes)
     if view is not None and view.ndim == 2:
         # each box's rows and columns found on the host, where the plan's boxes live: on the
         # device, two small copies and one AND instead of a copy and nine operations
@@ -167,7 +167,7 @@ def centred_boxes(
     """
     arrays = _box_arrays(lam, index)
     if arrays is not None:
-        y, x = _numpy_view(cy), _numpy_view(cx)
+        y, x = numpy_view(cy), numpy_view(cx)
         if y is not None and x is not None and _is_long(y, arrays[0].shape) and _is_long(x, arrays[0].shape):
             return torch.from_numpy(_centred_boxes_np(np.stack((y, x), axis=1), *arrays, size))
     h, w = size
@@ -184,22 +184,11 @@ def centred_boxes(
     return boxes
 
 
-def _numpy_view(t: object) -> np.ndarray | None:
-    """A NumPy view of a plain CPU tensor that does not require gradients (``None`` otherwise, or
-    while ``torch.compile`` traces)."""
-    if type(t) is not torch.Tensor or not t.is_cpu or t.requires_grad or torch.compiler.is_compiling():
-        return None
-    try:
-        return t.numpy()
-    except (RuntimeError, TypeError):  # bfloat16, a tensor with its negative bit set, …
-        return None
-
-
 def _box_arrays(lam: torch.Tensor, index: torch.Tensor | None) -> tuple[np.ndarray, np.ndarray | None] | None:
     """NumPy views of λ and the partners when the NumPy box code gives the same boxes as torch's:
     plain CPU tensors, finite float32/float64 λ of shape ``(B,)``, long partners of the same shape."""
-    shares = _numpy_view(lam)
-    partners = None if index is None else _numpy_view(index)
+    shares = numpy_view(lam)
+    partners = None if index is None else numpy_view(index)
     if (
         shares is None
         or shares.ndim != 1
@@ -301,7 +290,7 @@ def apply_box_plan(inputs: torch.Tensor, plan: MixPlan, mixer: str) -> torch.Ten
 
 def all_equal(values: torch.Tensor) -> bool:
     """Whether every row of ``values`` (a non-empty tensor, read on the host) equals the first."""
-    view = _numpy_view(values)
+    view = numpy_view(values)
     if view is not None:
         return bool((view == view[0]).all())
     return bool((values == values[0]).all())
@@ -309,7 +298,7 @@ def all_equal(values: torch.Tensor) -> bool:
 
 def _no_self_pairs(index: torch.Tensor) -> bool:
     """Whether no sample of a ``(B,)`` partner index is paired with itself."""
-    view = _numpy_view(index)
+    view = numpy_view(index)
     if view is not None and view.ndim == 1:
         return bool((view != np.arange(view.shape[0])).all())
     return bool((index != torch.arange(index.shape[0])).all())
@@ -317,7 +306,7 @@ def _no_self_pairs(index: torch.Tensor) -> bool:
 
 def anchor_share(boxes: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """``1 − box_area_share(boxes, size)``: the anchor's pixel share of each image, float32 ``(B,)``."""
-    view = _numpy_view(boxes)
+    view = numpy_view(boxes)
     if view is not None and view.dtype == np.int64 and view.ndim == 2:
         share = _area_share_np(view, size)
         np.subtract(1, share, out=share)  # in float32, as torch's 1.0 - share
@@ -327,7 +316,7 @@ def anchor_share(boxes: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 def box_area_share(boxes: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """The share of each image covered by its box, float32 ``(B,)``."""
-    view = _numpy_view(boxes)
+    view = numpy_view(boxes)
     if view is not None and view.dtype == np.int64 and view.ndim == 2:
         return torch.from_numpy(_area_share_np(view, size))
     h, w = size
