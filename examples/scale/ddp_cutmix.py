@@ -57,6 +57,10 @@ def main(argv: list[str] | None = None) -> str:
     digest = hashlib.sha256(weights.numpy().tobytes()).hexdigest()[:16]
     line = f"rank {rank}: loss {loss.item():.4f} weights {digest}"
     print(line, flush=True)
+    # every rank reaches this point before any tears the group down, and DDP's reducer (which holds the
+    # group) goes first: destroying a gloo group while a peer still uses it can abort the process at exit
+    dist.barrier()
+    del model
     dist.destroy_process_group()
     return line
 

@@ -12,6 +12,19 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
+# On torch 2.15 with gloo, about one launch in fifty has a worker abort after Python has finished (stderr:
+# "terminate called without an active exception", faulthandler: "<no Python frame>"): the run completed and
+# printed its result, and the process group was destroyed. That exit is torch's, so such a launch is retried;
+# any other failure fails the test at once.
+EXIT_ABORT = "terminate called without an active exception"
+
+
+def _torchrun(cmd: list[str], env: dict[str, str], tries: int = 3) -> subprocess.CompletedProcess[str]:
+    for _ in range(tries):
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env, check=False)
+        if proc.returncode == 0 or EXIT_ABORT not in proc.stderr:
+            break
+    return proc
 
 
 def _load(name: str):  # type: ignore[no-untyped-def]
@@ -37,7 +50,7 @@ def test_torchrun_example_reproduces_and_ranks_agree() -> None:
            str(HERE / "ddp_cutmix.py"), "--steps", "3"]
     outs = []
     for extra in ([], [], ["--pool"]):
-        proc = subprocess.run([*cmd, *extra], capture_output=True, text=True, timeout=240, env=env, check=False)
+        proc = _torchrun([*cmd, *extra], env)
         assert proc.returncode == 0, proc.stderr[-3000:]
         # the two ranks print concurrently, so their lines may share one line of the captured output
         lines = sorted(re.findall(r"rank \d+: loss \S+ weights [0-9a-f]{16}", proc.stdout))
