@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import fnmatch
+import functools
 import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -37,7 +39,10 @@ class TaskData:
         modality: ``"image"``, ``"audio"``, ``"text"``, ``"graph"`` …
         collate_fn: turns a list of items into ``(inputs, targets)``; ``None`` for the default collate.
         input_shape: the shape of one example when examples are tensors (model factories use it).
-        info: free description (source, licence, sizes) copied into reports.
+        info: free description (source, licence, sizes, counts per class and split) copied into reports.
+        train_groups: the group of each training example (production line, site, patient, speaker …),
+            or ``None``; reports break metrics down by group with it.
+        test_groups: the group of each test example, or ``None``.
 
     Examples:
         >>> import torch
@@ -57,6 +62,8 @@ class TaskData:
     collate_fn: Callable[[list[Any]], tuple[Any, Any]] | None = None
     input_shape: tuple[int, ...] | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    train_groups: list[str] | None = None
+    test_groups: list[str] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.num_classes, int) or self.num_classes < 2:
@@ -68,6 +75,9 @@ class TaskData:
         for split in ("train", "test"):
             if len(getattr(self, split)) == 0:
                 raise ValueError(f"the {split} split is empty")
+            groups = getattr(self, f"{split}_groups")
+            if groups is not None and len(groups) != len(getattr(self, split)):
+                raise ValueError(f"{split}_groups has {len(groups)} entries for {len(getattr(self, split))} {split} examples")
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,7 @@ class ComponentInfo:
         modality: the modality it serves (``"any"`` for modality-agnostic models).
         summary: one line for listings.
         plugin: the plugin that registered it.
+        bound: keyword arguments bound into the factory (a family's member name, e.g. ``{"arch": "resnet18"}``).
     """
 
     name: str
@@ -89,6 +100,7 @@ class ComponentInfo:
     modality: str
     summary: str
     plugin: str
+    bound: dict[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def bare_name(self) -> str:
@@ -96,16 +108,17 @@ class ComponentInfo:
         return self.name.partition(":")[2]
 
     def load(self) -> Callable[..., Any]:
-        """The factory (importing its module when it was registered lazily)."""
+        """The factory (importing its module when it was registered lazily), with `bound` applied."""
         if callable(self.target):
-            return self.target
-        module, _, attr = self.target.partition(":")
-        obj: Any = importlib.import_module(module)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-        if not callable(obj):
-            raise TypeError(f"{self.kind} {self.name!r}: {self.target!r} is not callable")
-        return obj  # type: ignore[no-any-return]
+            obj: Any = self.target
+        else:
+            module, _, attr = self.target.partition(":")
+            obj = importlib.import_module(module)
+            for part in attr.split("."):
+                obj = getattr(obj, part)
+            if not callable(obj):
+                raise TypeError(f"{self.kind} {self.name!r}: {self.target!r} is not callable")
+        return functools.partial(obj, **self.bound) if self.bound else obj  # type: ignore[no-any-return]
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready record."""
@@ -136,6 +149,7 @@ class ComponentRegistry:
     def __init__(self, kind: Literal["dataset", "model"]) -> None:
         self.kind = kind
         self._entries: dict[str, ComponentInfo] = {}
+        self._families: dict[str, tuple[ComponentInfo, str]] = {}
         self._plugin: str | None = None
         self.errors: dict[str, BaseException] = {}
 
@@ -173,14 +187,58 @@ class ComponentRegistry:
         self._entries[qualified] = info
         return info
 
+    def add_family(
+        self,
+        target: Callable[..., Any] | str,
+        *,
+        prefix: str,
+        param: str,
+        modality: str,
+        summary: str = "",
+    ) -> ComponentInfo:
+        """Register a factory for every name ``<prefix>:<member>``, the member passed as keyword ``param``.
+
+        For open-ended families whose members are not known in advance: ``timm:<arch>`` (any timm
+        model), ``hf:<folder>`` (a local Hugging Face checkpoint), ``python:<module>:<function>``. The
+        member is taken verbatim (case, ``_``, ``/`` and ``:`` kept). Names registered with `add` win
+        over a family with the same prefix.
+
+        Args:
+            target: the factory, or ``"module:attribute"``.
+            prefix: the family's prefix (no ``:``).
+            param: the factory's keyword that receives the member.
+            modality: the modality it serves, or ``"any"``.
+            summary: one line for listings.
+
+        Examples:
+            >>> reg = ComponentRegistry("model")
+            >>> reg._plugin = "demo"
+            >>> _ = reg.add_family(lambda data, arch: arch, prefix="zoo", param="arch", modality="any")
+            >>> reg.get("zoo:Res_Net").load()(None)
+            'Res_Net'
+        """
+        if self._plugin is None:
+            raise RuntimeError(f"registry.add_family() is only valid inside a mixup_register_{self.kind}s hook")
+        key = normalize_name(prefix)
+        if not key or ":" in key:
+            raise ConfigError(f"invalid {self.kind} family prefix {prefix!r}: give a name without ':'")
+        if key in self._families:
+            raise ConfigError(f"{self.kind} family {key!r} is registered twice")
+        if not summary and callable(target):
+            summary = ((target.__doc__ or "").strip().splitlines() or [""])[0]
+        info = ComponentInfo(f"{key}:<{param}>", self.kind, target, modality, summary, self._plugin)
+        self._families[key] = (info, param)
+        return info
+
     def names(self) -> list[str]:
-        """Qualified names, sorted."""
-        return sorted(self._entries)
+        """Qualified names, sorted (families as ``prefix:<param>``)."""
+        return sorted([*self._entries, *(info.name for info, _ in self._families.values())])
 
     def list(self, pattern: str | None = None, modality: str | None = None) -> list[ComponentInfo]:
         """Entries matching an fnmatch ``pattern`` (on the qualified or bare name) and ``modality``."""
         out = []
-        for info in sorted(self._entries.values(), key=lambda i: i.name):
+        entries = [*self._entries.values(), *(info for info, _ in self._families.values())]
+        for info in sorted(entries, key=lambda i: i.name):
             if pattern and not (fnmatch.fnmatch(info.name, pattern) or fnmatch.fnmatch(info.bare_name, pattern)):
                 continue
             if modality and info.modality not in (modality, "any"):
@@ -210,6 +268,10 @@ class ComponentRegistry:
         key = normalize_name(name)
         if key in self._entries:
             return self._entries[key]
+        prefix, _, member = name.strip().partition(":")
+        if member and normalize_name(prefix) in self._families:
+            family, param = self._families[normalize_name(prefix)]
+            return dataclasses.replace(family, name=f"{normalize_name(prefix)}:{member}", bound={param: member})
         if ":" not in key:
             found = [i for i in self._entries.values() if i.bare_name == key]
             if len(found) == 1:

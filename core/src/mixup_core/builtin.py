@@ -196,3 +196,10 @@ def mixup_register_mixers(registry: Any) -> None:
     """Register core's mixers: ``core:mixup`` and ``core:choice``."""
     registry.add(Mixup)
     registry.add(Choice)
+
+
+@hookimpl
+def mixup_register_models(registry: Any) -> None:
+    """Register the ``python:<module>:<function>`` family: the user's own model factory (imports user code)."""
+    registry.add_family("mixup_core.models:python_model", prefix="python", param="target", modality="any",
+                        summary="your own factory function(data, **params) -> nn.Module; importing it runs its module")

@@ -24,12 +24,14 @@ if TYPE_CHECKING:
     from ._mixer import Mixer
     from ._registry import MixerInfo, MixerRegistry
     from ._step import MixedStep
+    from .data import DataGuess
 
 __all__ = [
     "PreviewOptions",
     "hookimpl",
     "hookspec",
     "mixup_cli_commands",
+    "mixup_detect_data",
     "mixup_mixed_step",
     "mixup_preview",
     "mixup_register_datasets",
@@ -154,6 +156,20 @@ def mixup_mixed_step(
     :param generator: CPU generator of the plan.
     :param num_classes: number of classes.
     :param protected: bool ``(B,)`` mask of samples that must not be diluted, or ``None``.
+    """
+
+
+@hookspec
+def mixup_detect_data(path: Path) -> DataGuess | None:
+    """Recognise a user's data at ``path`` (a folder or a table) for ``mixup init``.
+
+    Return a `mixup_core.data.DataGuess` (the data set with its parameters, a model, arms suited to
+    the modality, and a confidence ``score``) when the layout is one of the plugin's registered data
+    sets (``image:folder``, ``audio:folder``, ``text:table`` …), or ``None``. Every plugin is asked;
+    the highest score wins. Look only at names, headers and a few files: this runs before anything
+    is loaded.
+
+    :param path: the path given to ``mixup init``, as an absolute `pathlib.Path`.
     """
 
 

@@ -94,8 +94,28 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_init(args: argparse.Namespace) -> int:
+    from ._init import init_study
+
+    written = init_study(args.path, out=args.out, name=args.name, force=args.force)
+    print(written)
+    if not args.quiet:
+        print(f"run it with: mixup compare {written}")
+    return 0
+
+
 def add_commands(sub: Any) -> None:
-    """Add ``compare``, ``tune`` and ``report`` to the ``mixup`` sub-parsers."""
+    """Add ``init``, ``compare``, ``tune`` and ``report`` to the ``mixup`` sub-parsers."""
+    p = sub.add_parser("init", help="write a ready study config for a data folder or table",
+                       description="Recognise the data at PATH (class folders of images or audio, a manifest, a text "
+                                   "or tabular table, a graph data set) and write a study config for mixup compare.")
+    p.add_argument("path", help="a data folder or table")
+    p.add_argument("--out", default=None, help="the config file to write (default: <name>.yaml here)")
+    p.add_argument("--name", default=None, help="the study's name (default: from PATH)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing config file")
+    p.add_argument("--quiet", action="store_true", help="print only the written file")
+    p.set_defaults(func=_cmd_init)
+
     p = sub.add_parser("compare", help="A/B-test mixers against a baseline over seeds and write a report",
                        description="Train every arm x seed of a study config, then write report.md, report.json and plots.")
     p.add_argument("config", help="study config (YAML, TOML or JSON)")

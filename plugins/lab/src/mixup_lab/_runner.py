@@ -172,14 +172,15 @@ class _Indexed(Dataset[Any]):
         return self.base[i], i
 
 
-def _collate(base: Callable[[list[Any]], Any] | None) -> Callable[[list[tuple[Any, int]]], tuple[Any, Any, torch.Tensor]]:
-    fn = base or default_collate
+class _Collate:  # a class, not a closure: DataLoader workers may be spawned, not forked
+    """Collate ``(item, index)`` pairs into ``(inputs, targets, indices)`` with the data set's collate."""
 
-    def collate(items: list[tuple[Any, int]]) -> tuple[Any, Any, torch.Tensor]:
-        inputs, targets = fn([it for it, _ in items])
+    def __init__(self, base: Callable[[list[Any]], Any] | None) -> None:
+        self.fn = base or default_collate
+
+    def __call__(self, items: list[tuple[Any, int]]) -> tuple[Any, Any, torch.Tensor]:
+        inputs, targets = self.fn([it for it, _ in items])
         return inputs, targets, torch.tensor([i for _, i in items])
-
-    return collate
 
 
 def _to(x: Any, device: torch.device) -> Any:
@@ -228,7 +229,7 @@ def _optimizer(cfg: StudyConfig, model: nn.Module) -> torch.optim.Optimizer:
 def _predict(model: nn.Module, data: TaskData, cfg: StudyConfig, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
     model.eval()
     loader = DataLoader(_Indexed(data.test), batch_size=cfg.train.eval_batch_size, shuffle=False,
-                        collate_fn=_collate(data.collate_fn))
+                        collate_fn=_Collate(data.collate_fn), num_workers=cfg.train.workers)
     probs, labels = [], []
     for inputs, targets, _ in loader:
         step = mixed_step(model, _to(inputs, device), _to(targets, device), mixer=None, num_classes=data.num_classes)
@@ -293,7 +294,8 @@ def train_and_evaluate(
     n = len(data.train)
     bs = min(cfg.train.batch_size, n)
     loader = DataLoader(_Indexed(data.train), batch_size=bs, shuffle=True, drop_last=n % bs == 1,
-                        generator=torch.Generator().manual_seed(seed), collate_fn=_collate(data.collate_fn))
+                        generator=torch.Generator().manual_seed(seed), collate_fn=_Collate(data.collate_fn),
+                        num_workers=cfg.train.workers, persistent_workers=cfg.train.workers > 0)
     total = max(1, cfg.train.epochs * len(loader))
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total) if cfg.train.schedule == "cosine" else None)
     mix_gen = torch.Generator().manual_seed(10_007 * seed + 1)
@@ -416,7 +418,7 @@ def _example_mixes(cfg: StudyConfig, study: StudyData, arms: Sequence[ArmConfig]
     if k < 2:
         return {}
     loader = DataLoader(_Indexed(data.train), batch_size=k, shuffle=True, generator=torch.Generator().manual_seed(0),
-                        collate_fn=_collate(data.collate_fn))
+                        collate_fn=_Collate(data.collate_fn))
     inputs, targets, _ = next(iter(loader))
     targets = targets.reshape(-1).long()
     out: dict[str, tuple[Any, Any]] = {}
