@@ -360,3 +360,14 @@ def test_plot_example_mixes(tmp_path: Path) -> None:
         plot_example_mixes({"a": (torch.rand(4, 5), w)}, CLASSES, tmp_path / "y.png")
     with pytest.raises(ValueError, match="examples is empty"):
         plot_example_mixes({}, CLASSES, tmp_path / "y.png")
+
+
+def test_counts_per_class_and_split_are_a_table() -> None:
+    from mixup_lab._report import _counts_table
+
+    lines = _counts_table({"train": {"ok": 30, "scratch": 5}, "test": {"ok": 8, "scratch": 2}})
+    assert "  | class | train | test |" in lines
+    assert "  | scratch | 5 | 2 |" in lines
+    assert "  | **all** | 35 | 10 |" in lines
+    assert _counts_table(None) == []
+    assert _counts_table({"train": 3}) == []

@@ -60,6 +60,19 @@ class TrainConfig(_Strict):
         eval_batch_size: batch size of evaluation.
         workers: DataLoader worker processes that read and decode the data (0: in the training process);
             data sets streamed from disk (``image:folder``, ``audio:folder``) gain from 2 or more.
+        freeze_backbone: train only the model's classifier head (fine-tuning a pretrained model); the
+            head is timm's ``get_classifier()``, else an attribute ``classifier``, ``fc``, ``head`` or
+            ``heads``, else the last ``nn.Linear``.
+        head_lr: learning rate of the classifier head (default: ``lr``), e.g. a larger one than the
+            pretrained backbone's.
+        grad_clip: clip the global gradient norm to this value before each step (``None``: no clipping).
+        amp: automatic mixed precision (float16 autocast with gradient scaling) on CUDA; with
+            ``device: auto`` on a machine without CUDA the runs train in float32 (recorded per run).
+        checkpoint: save the model's weights per run: ``"last"`` (after the last epoch), ``"best"``
+            (the epoch with the lowest validation log-loss; needs ``val_fraction``), ``"both"`` or
+            ``"none"``. The reported metrics are always those of the last epoch.
+        val_fraction: share of the training split held out (stratified, the same for every arm and
+            seed) to pick the best epoch; ``None``: no validation split.
     """
 
     epochs: int = Field(5, ge=1)
@@ -73,6 +86,28 @@ class TrainConfig(_Strict):
     threads: int | None = Field(None, ge=1)
     eval_batch_size: int = Field(512, ge=1)
     workers: int = Field(0, ge=0, le=64)
+    freeze_backbone: bool = False
+    head_lr: float | None = Field(None, gt=0)
+    grad_clip: float | None = Field(None, gt=0)
+    amp: bool = False
+    checkpoint: Literal["none", "last", "best", "both"] = "none"
+    val_fraction: float | None = Field(None, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _best_needs_validation(self) -> TrainConfig:
+        if self.checkpoint in ("best", "both") and self.val_fraction is None:
+            raise ValueError(f"checkpoint {self.checkpoint!r} picks the best epoch on a validation split: set "
+                             "train.val_fraction (e.g. 0.1)")
+        if self.amp and self.device == "cpu":
+            raise ValueError("amp: automatic mixed precision runs on CUDA; set train.device to 'cuda' or 'auto', "
+                             "or amp to false")
+        return self
+
+
+# train options added after study folders existed: at their defaults they leave the setup hash unchanged
+_LATER_TRAIN_DEFAULTS: dict[str, Any] = {
+    "freeze_backbone": False, "head_lr": None, "grad_clip": None, "amp": False, "checkpoint": "none", "val_fraction": None,
+}
 
 
 class ArmConfig(_Strict):
@@ -220,8 +255,18 @@ class StudyConfig(_Strict):
         return Path(self.output) if self.output else Path("runs") / self.name
 
     def setup_hash(self) -> str:
-        """A hash of what must be equal for runs to be comparable: data, model, budget, critical cases."""
+        """A hash of what must be equal for runs to be comparable: data, model, budget, critical cases.
+
+        ``train.workers`` is left out (it changes how fast the data arrive, not what is trained), and the
+        fine-tuning options enter only when they differ from their defaults, so study folders written
+        before those options existed keep their hash.
+        """
         keep = self.model_dump(mode="json", include={"dataset", "model", "train", "critical"})
+        train = keep["train"]
+        train.pop("workers", None)
+        for key, default in _LATER_TRAIN_DEFAULTS.items():
+            if train.get(key) == default:
+                train.pop(key, None)
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
     def check_names(self) -> None:

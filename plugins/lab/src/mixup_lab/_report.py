@@ -556,6 +556,18 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return out
 
 
+def _counts_table(counts: Any) -> list[str]:
+    """Examples per class and split (``info["counts"]`` of the own-data loaders), as an indented table."""
+    if not isinstance(counts, Mapping) or not counts or not all(isinstance(v, Mapping) for v in counts.values()):
+        return []
+    splits = list(counts)
+    classes = list(dict.fromkeys(c for split in splits for c in counts[split]))
+    out = ["", "  | class | " + " | ".join(splits) + " |", "  |---|" + "---:|" * len(splits)]
+    out += [f"  | {c} | " + " | ".join(str(counts[s].get(c, 0)) for s in splits) + " |" for c in classes]
+    out.append("  | **all** | " + " | ".join(str(sum(counts[s].values())) for s in splits) + " |")
+    return [*out, ""]
+
+
 def _markdown(summary: Mapping[str, Any], plots: Sequence[Path], out: Path) -> str:
     st = summary["study"]
     arms = summary["arms"]
@@ -573,6 +585,7 @@ def _markdown(summary: Mapping[str, Any], plots: Sequence[Path], out: Path) -> s
     sizes.append(f"{st['num_classes']} classes")
     lines.append(f"- **Data set**: {_params(st.get('dataset'))} — {', '.join(sizes)}")
     lines += [f"  - {k}: {v}" for k, v in info.items() if not isinstance(v, (dict, list))]
+    lines += _counts_table(info.get("counts"))
     lines.append(f"- **Model**: {_params(st.get('model'))}")
     tr = st.get("train") or {}
     if tr:

@@ -9,7 +9,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,9 @@ class RunResult:
         probs: ``(N, C)`` softmax outputs on the evaluation split.
         labels: ``(N,)`` class indices of the evaluation split.
         metrics: the metrics of `mixup_lab.metrics.compute_metrics` plus run facts.
-        history: per-epoch records (loss, seconds).
+        history: per-epoch records (loss, seconds, validation log-loss when there is a validation split).
+        checkpoints: model state dicts to store with the run (``{"last": ..., "best": ...}``, per
+            ``train.checkpoint``).
     """
 
     arm: str
@@ -70,6 +72,7 @@ class RunResult:
     labels: np.ndarray
     metrics: dict[str, Any]
     history: list[dict[str, Any]]
+    checkpoints: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
 
 
 def _safe(name: str) -> str:
@@ -215,20 +218,57 @@ def build_mixer(cfg: StudyConfig, arm: ArmConfig) -> Mixer | None:
     return create_mixer(spec)
 
 
+def classifier_head(model: nn.Module) -> nn.Module | None:
+    """The model's classifier head: timm's ``get_classifier()``, else an attribute ``classifier``, ``fc``,
+    ``head`` or ``heads`` that holds parameters, else the last ``nn.Linear``; ``None`` when there is none."""
+    getter = getattr(model, "get_classifier", None)
+    if callable(getter):
+        head = getter()
+        if isinstance(head, nn.Module) and any(True for _ in head.parameters()):
+            return head
+    for name in ("classifier", "fc", "head", "heads"):
+        head = getattr(model, name, None)
+        if isinstance(head, nn.Module) and any(True for _ in head.parameters()):
+            return head
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    return linears[-1] if linears else None
+
+
 def _optimizer(cfg: StudyConfig, model: nn.Module) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
     t = cfg.train
+    groups: list[dict[str, Any]]
+    if t.freeze_backbone or t.head_lr is not None:
+        head = classifier_head(model)
+        if head is None:
+            field_name = "freeze_backbone" if t.freeze_backbone else "head_lr"
+            raise ConfigError(f"train.{field_name}: cannot find the classifier head of {type(model).__name__} (no "
+                              f"get_classifier(), classifier, fc, head or nn.Linear) (got model {cfg.model.name!r})")
+        head_ids = {id(p) for p in head.parameters()}
+        backbone = [p for p in model.parameters() if id(p) not in head_ids]
+        if t.freeze_backbone:
+            for p in backbone:
+                p.requires_grad_(False)
+        groups = [{"params": [p for p in head.parameters() if p.requires_grad], "lr": t.head_lr or t.lr}]
+        if not t.freeze_backbone:
+            groups.append({"params": [p for p in backbone if p.requires_grad], "lr": t.lr})
+    else:
+        groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr": t.lr}]
+    groups = [g for g in groups if g["params"]]
+    if not groups:
+        raise ConfigError(f"model ({cfg.model.name}): the model has no trainable parameters")
     if t.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=t.lr, momentum=0.9, nesterov=True, weight_decay=t.weight_decay)
+        return torch.optim.SGD(groups, lr=t.lr, momentum=0.9, nesterov=True, weight_decay=t.weight_decay)
     if t.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
-    return torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay)
+        return torch.optim.AdamW(groups, lr=t.lr, weight_decay=t.weight_decay)
+    return torch.optim.Adam(groups, lr=t.lr, weight_decay=t.weight_decay)
 
 
 @torch.no_grad()
-def _predict(model: nn.Module, data: TaskData, cfg: StudyConfig, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+def _predict(
+    model: nn.Module, data: TaskData, cfg: StudyConfig, device: torch.device, split: Any = None
+) -> tuple[np.ndarray, np.ndarray]:
     model.eval()
-    loader = DataLoader(_Indexed(data.test), batch_size=cfg.train.eval_batch_size, shuffle=False,
+    loader = DataLoader(_Indexed(data.test if split is None else split), batch_size=cfg.train.eval_batch_size, shuffle=False,
                         collate_fn=_Collate(data.collate_fn), num_workers=cfg.train.workers)
     probs, labels = [], []
     for inputs, targets, _ in loader:
@@ -268,8 +308,17 @@ def train_and_evaluate(
 
     data = study.data
     device = _device(cfg.train.device)
+    use_amp = cfg.train.amp and device.type == "cuda"
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
+    # -- a validation split carved from training (the same for every arm and seed) picks the best epoch
+    train_map: torch.Tensor | None = None  # position in the study's training split of each kept example
+    val_split = None
+    if cfg.train.val_fraction is not None:
+        held = split_validation(data, cfg.train.val_fraction, seed=0)
+        train_map = torch.as_tensor(held.train.indices, dtype=torch.long)
+        val_split = held.test
+        data = replace(data, train=held.train)
     mixer = build_mixer(cfg, arm)
     # -- data-set level arms (mixer class with cost == "dataset", e.g. graph:gmixup): the mixer augments the
     # training split once (generator seeded from the run seed), then the run trains without a batch mixer;
@@ -299,6 +348,9 @@ def train_and_evaluate(
     total = max(1, cfg.train.epochs * len(loader))
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total) if cfg.train.schedule == "cosine" else None)
     mix_gen = torch.Generator().manual_seed(10_007 * seed + 1)
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    best: tuple[float, int, dict[str, torch.Tensor]] | None = None
     critical = torch.tensor(study.critical_classes, dtype=torch.long)
     history: list[dict[str, Any]] = []
     start = time.perf_counter()
@@ -313,21 +365,31 @@ def train_and_evaluate(
                     and (len(critical) or study.critical_train is not None)):
                 protected = torch.isin(targets, critical)
                 if study.critical_train is not None:
-                    protected |= study.critical_train[idx]
+                    protected |= study.critical_train[idx if train_map is None else train_map[idx]]
                 protected = protected.to(device)
-            step = mixed_step(model, _to(inputs, device), targets.to(device), mixer=mixer, generator=mix_gen,
-                              num_classes=data.num_classes, protected=protected)
-            loss = step.loss(label_smoothing=cfg.train.label_smoothing)
+            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
+                step = mixed_step(model, _to(inputs, device), targets.to(device), mixer=mixer, generator=mix_gen,
+                                  num_classes=data.num_classes, protected=protected)
+                loss = step.loss(label_smoothing=cfg.train.label_smoothing)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"arm {arm.name!r}, seed {seed}, epoch {epoch + 1}: the loss became {loss.item()}")
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            scaler.scale(loss).backward()
+            if cfg.train.grad_clip is not None:
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(trainable, cfg.train.grad_clip)
+            scaler.step(opt)
+            scaler.update()
             if sched is not None:
                 sched.step()
             loss_sum += float(loss.detach()) * len(targets)
             count += len(targets)
         record = {"epoch": epoch + 1, "train_loss": loss_sum / max(count, 1), "seconds": time.perf_counter() - t0}
+        if val_split is not None:
+            vp, vy = _predict(model, data, cfg, device, split=val_split)
+            record["val_nll"] = float(-np.mean(np.log(np.clip(vp[np.arange(len(vy)), vy], 1e-12, None))))
+            if cfg.train.checkpoint in ("best", "both") and (best is None or record["val_nll"] < best[0]):
+                best = (record["val_nll"], epoch + 1, _cpu_state(model))
         history.append(record)
         if progress is not None:
             progress.set_postfix_str(f"{arm.name} seed {seed} epoch {epoch + 1}/{cfg.train.epochs} loss {record['train_loss']:.3f}")
@@ -341,8 +403,18 @@ def train_and_evaluate(
     probs, labels = _predict(model, data, cfg, device)
     metrics = compute_metrics(probs, labels, critical_classes=study.critical_classes)
     metrics.update({"arm": arm.name, "seed": seed, "mixer": arm.mixer_config(), "train_seconds": train_seconds,
-                    "epochs": cfg.train.epochs})
-    return RunResult(arm.name, seed, probs.astype(np.float32), labels.astype(np.int64), metrics, history)
+                    "epochs": cfg.train.epochs, "device": str(device), "amp": use_amp})
+    checkpoints: dict[str, dict[str, torch.Tensor]] = {}
+    if cfg.train.checkpoint in ("last", "both"):
+        checkpoints["last"] = _cpu_state(model)
+    if best is not None:
+        checkpoints["best"] = best[2]
+        metrics["best_epoch"] = best[1]
+    return RunResult(arm.name, seed, probs.astype(np.float32), labels.astype(np.int64), metrics, history, checkpoints)
+
+
+def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -364,6 +436,9 @@ def save_run(out: Path, result: RunResult) -> Path:
     folder = arm_dir(out, result.arm) / f"seed-{result.seed}"
     folder.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(folder / "predictions.npz", probs=result.probs, labels=result.labels)
+    for name, state in result.checkpoints.items():  # load with torch.load(path, weights_only=True)
+        torch.save(state, folder / f"{name}.pt.tmp")
+        os.replace(folder / f"{name}.pt.tmp", folder / f"{name}.pt")
     _write_json(folder / "history.json", result.history)
     metrics = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in result.metrics.items()}
     _write_json(folder / "metrics.json", metrics)
