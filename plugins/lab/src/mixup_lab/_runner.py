@@ -471,6 +471,8 @@ def _write_study(out: Path, cfg: StudyConfig, study: StudyData) -> None:
         "train_size": len(study.data.train),
         "test_size": len(study.data.test),
     }
+    if study.data.test_groups is not None:  # the group of each test example, for breakdowns by group
+        record["test_groups"] = [str(g) for g in study.data.test_groups]
     if path.exists():
         old = json.loads(path.read_text())
         if old.get("setup_hash") != record["setup_hash"]:
