@@ -109,7 +109,7 @@ def test_plugins_json(capsys: pytest.CaptureFixture[str], media: None) -> None:
     assert core["version"] == __version__
     assert core["status"] == "loaded"
     assert core["mixers"] == ["core:mixup", "core:choice"]
-    assert core["hooks"] == ["mixup_register_mixers"]
+    assert core["hooks"] == ["mixup_register_mixers", "mixup_register_models"]
     assert core["error"] is None
     assert plugins["media"]["distribution"] == "mixup-media"
     assert plugins["media"]["version"] == "2.0"

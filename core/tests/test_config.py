@@ -252,7 +252,7 @@ def test_config_file_errors(tmp_path: Path) -> None:
         load_config(ini)
     broken = tmp_path / "broken.json"
     broken.write_text("{not json", encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"cannot parse.*broken\.json"):
+    with pytest.raises(ConfigError, match=r"cannot be parsed.*broken\.json"):
         load_config(broken)
     listing = tmp_path / "list.yaml"
     listing.write_text("- mixup\n", encoding="utf-8")

@@ -32,6 +32,7 @@ from ._errors import (
     MixupError,
     PluginLoadError,
     UnknownMixerError,
+    one_line,
 )
 from ._lam import BetaLambda, FixedLambda, LambdaPolicy, LambdaSpec, UniformLambda, resolve_lambda
 from ._losses import mixed_binary_cross_entropy, mixed_cross_entropy, smooth_targets, soft_cross_entropy
@@ -124,6 +125,7 @@ __all__ = [
     "mixer_from_config",
     "normalize_name",
     "numpy_view",
+    "one_line",
     "output_logits",
     "register_plugin",
     "replay_at",

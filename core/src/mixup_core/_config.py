@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Union
 
-from ._errors import ConfigError, MissingPluginError, UnknownMixerError, format_validation_error
+from ._errors import ConfigError, MissingPluginError, UnknownMixerError, format_validation_error, one_line
 from ._mixer import Mixer, field_default
 from ._plugins import get_registry
 from ._registry import MixerInfo
@@ -161,7 +161,15 @@ def load_config(source: str | Path | Mapping[str, Any] | Any) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file not found: {str(path)!r}")
     suffix = path.suffix.lower()
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file: not UTF-8 text (byte {exc.start} is 0x{exc.object[exc.start]:02x}); a config is "
+                          f"a YAML, TOML or JSON text file (got {str(path)!r})") from None
+    except OSError as exc:
+        raise ConfigError(f"config file: cannot be read ({exc.strerror}) (got {str(path)!r})") from None
+    if "\x00" in text:
+        raise ConfigError(f"config file: a binary file, not YAML, TOML or JSON text (got {str(path)!r})")
     try:
         if suffix in (".yaml", ".yml"):
             import yaml
@@ -180,7 +188,7 @@ def load_config(source: str | Path | Mapping[str, Any] | Any) -> dict[str, Any]:
     except ConfigError:
         raise
     except Exception as exc:
-        raise ConfigError(f"cannot parse config file {str(path)!r}: {exc}") from exc
+        raise ConfigError(f"config file: cannot be parsed: {one_line(exc)} (got {str(path)!r})") from None
     if not isinstance(data, Mapping):
         raise ConfigError(f"config file {str(path)!r} must hold a mapping at top level, got {type(data).__name__}")
     return dict(data)

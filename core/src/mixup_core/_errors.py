@@ -14,6 +14,7 @@ __all__ = [
     "PluginLoadError",
     "UnknownMixerError",
     "format_validation_error",
+    "one_line",
 ]
 
 
@@ -62,3 +63,16 @@ def format_validation_error(exc: BaseException) -> str:
         loc = ".".join(str(x) for x in err.get("loc", ()))
         parts.append(f"{loc}={err.get('input')!r}: {err.get('msg')}" if loc else str(err.get("msg")))
     return "; ".join(parts)
+
+
+def one_line(message: object) -> str:
+    """``message`` (an exception or text) on one line: its lines stripped and joined, empty lines dropped.
+
+    The ``mixup`` command prints every error as one line ``mixup: error: …``; parsers (YAML, JSON) write
+    multi-line messages that this flattens.
+
+    Examples:
+        >>> one_line("while parsing a flow sequence\\n  in \"<unicode string>\", line 1\\n")
+        'while parsing a flow sequence in "<unicode string>", line 1'
+    """
+    return " ".join(line.strip() for line in str(message).splitlines() if line.strip())

@@ -10,7 +10,7 @@ from typing import Any
 
 from . import __version__
 from ._config import describe_mixer, list_mixers
-from ._errors import ConfigError, MixupError
+from ._errors import ConfigError, MixupError, one_line
 from ._plugins import get_registry
 
 __all__ = ["main"]
@@ -91,10 +91,14 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_value(text: str) -> Any:
+def _parse_value(text: str, flag: str = "--param") -> Any:
+    """A command-line value read as YAML (``1``, ``0.5``, ``[1, 2]``, ``true``), with the flag named on error."""
     import yaml
 
-    return yaml.safe_load(text)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{flag}: not a YAML value: {one_line(exc)} (got {text!r})") from None
 
 
 def _cmd_preview(args: argparse.Namespace) -> int:
@@ -110,6 +114,13 @@ def _cmd_preview(args: argparse.Namespace) -> int:
         if not sep:
             raise ConfigError(f"--param takes KEY=VALUE, got {item!r}")
         params[key.strip()] = _parse_value(value)
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size: must be at least 1 (got {args.batch_size})")
+    out = Path(args.out)
+    if out.exists() and out.is_dir():
+        raise ConfigError(f"--out: a folder, not a PNG file name (got {args.out!r})")
+    if not out.parent.is_dir():
+        raise ConfigError(f"--out: the folder {str(out.parent)!r} does not exist (got {args.out!r})")
     info = get_registry().get(args.name)
     mixer = create_mixer({"name": info.name, **params})
     options = PreviewOptions(
@@ -122,6 +133,8 @@ def _cmd_preview(args: argparse.Namespace) -> int:
     result = get_plugin_manager().hook.mixup_preview(mixer=mixer, info=info, options=options)
     if result is None:
         raise ConfigError(f"no installed plugin can preview mixers of modality {info.modality!r} ({info.name})")
+    if not Path(result).is_file():
+        raise ConfigError(f"--out: the preview of {info.name} wrote nothing (got {args.out!r})")
     print(result)
     return 0
 
@@ -175,8 +188,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except (MixupError, KeyError) as exc:
-        print(f"mixup: error: {exc}", file=sys.stderr)
+        print(f"mixup: error: {one_line(exc)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:  # Ctrl-C: one line (what was kept, how to resume), the shell's status 130
+        print(f"mixup: interrupted{': ' + one_line(exc) if str(exc) else ''}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -112,10 +112,10 @@ def test_changed_setup_or_arm_is_refused(study_dir: Path, tmp_path: Path) -> Non
 
     out = tmp_path / "copy"
     shutil.copytree(study_dir, out)
-    with pytest.raises(ConfigError, match="another data set, model, budget"):
+    with pytest.raises(ConfigError, match=r"holds a study with another setup.*\(train\.lr: 0\.003 → 0\.1\)"):
         runner.run_compare(read_study(CONFIG, [*TINY, "train.lr=0.1"]), out=out, progress=False)
     changed = read_study(CONFIG, [*TINY, "arms=[{name: mixup, mixer: {name: core:mixup, alpha: 2.0}}]"])
-    with pytest.raises(ConfigError, match="arm 'mixup' already has runs"):
+    with pytest.raises(ConfigError, match=r"arms\.mixup\.mixer\.alpha: 0\.4 → 2\.0: arm 'mixup' already has runs"):
         runner.run_compare(changed, out=out, progress=False)
 
 

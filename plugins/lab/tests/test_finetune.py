@@ -118,8 +118,8 @@ def test_best_and_last_checkpoints_on_a_validation_split(tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["train.checkpoint=best"], "train: Value error, checkpoint 'best' picks the best epoch on a validation split"),
-        (["train.amp=true"], "train: Value error, amp: automatic mixed precision runs on CUDA"),
+        (["train.checkpoint=best"], "train: checkpoint 'best' picks the best epoch on a validation split"),
+        (["train.amp=true"], "train: amp: automatic mixed precision runs on CUDA"),
         (["train.head_lr=0"], "train.head_lr: Input should be greater than 0"),
         (["train.grad_clip=-1"], "train.grad_clip: Input should be greater than 0"),
         (["train.val_fraction=1"], "train.val_fraction: Input should be less than 1"),

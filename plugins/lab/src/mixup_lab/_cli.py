@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from mixup_core import ConfigError, load_config
+from mixup_core import ConfigError, load_config, one_line
 
 from ._config import StudyConfig, load_study_config
 
@@ -37,7 +37,10 @@ def apply_overrides(raw: dict[str, Any], items: list[str] | None) -> dict[str, A
             if not isinstance(child, dict):
                 raise ConfigError(f"--set {item!r}: {part!r} is not a section")
             node = child
-        node[parts[-1]] = yaml.safe_load(value)
+        try:
+            node[parts[-1]] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {key.strip()}: not a YAML value: {one_line(exc)} (got {value!r})") from None
     return out
 
 
@@ -52,10 +55,16 @@ def read_study(path: str | Path, overrides: list[str] | None = None) -> StudyCon
 def _int_list(text: str | None) -> list[int] | None:
     if not text:
         return None
+    from ._config import SEED_LIMIT
+
     try:
-        return [int(s) for s in text.split(",") if s.strip()]
+        seeds = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
-        raise ConfigError(f"--seeds takes comma-separated integers, got {text!r}") from None
+        raise ConfigError(f"--seeds: comma-separated integers (got {text!r})") from None
+    bad = [s for s in seeds if not 0 <= s < SEED_LIMIT]
+    if bad or not seeds:
+        raise ConfigError(f"--seeds: integers in [0, 2**32) (got {text!r})")
+    return seeds
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:

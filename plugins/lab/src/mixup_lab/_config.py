@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
 
 from mixup_core import ConfigError, create_mixer, get_datasets, get_models, load_config
 
@@ -23,7 +24,12 @@ __all__ = [
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # ints are ints (``true`` is not 1 epoch) and floats are finite (``.inf`` is not a learning rate)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+SEED_LIMIT = 2**32
+"""Seeds are integers in [0, 2**32): every generator of a run is seeded from the seed."""
 
 
 class ComponentConfig(BaseModel):
@@ -75,19 +81,19 @@ class TrainConfig(_Strict):
             seed) to pick the best epoch; ``None``: no validation split.
     """
 
-    epochs: int = Field(5, ge=1)
-    batch_size: int = Field(128, ge=1)
+    epochs: StrictInt = Field(5, ge=1, le=100_000)
+    batch_size: StrictInt = Field(128, ge=1, le=1_000_000)
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
-    lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
+    lr: float = Field(1e-3, gt=0, le=10)
+    weight_decay: float = Field(0.0, ge=0, le=10)
     schedule: Literal["cosine", "constant"] = "cosine"
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     device: Literal["cpu", "cuda", "auto"] = "cpu"
-    threads: int | None = Field(None, ge=1)
-    eval_batch_size: int = Field(512, ge=1)
-    workers: int = Field(0, ge=0, le=64)
+    threads: StrictInt | None = Field(None, ge=1, le=1024)
+    eval_batch_size: StrictInt = Field(512, ge=1, le=1_000_000)
+    workers: StrictInt = Field(0, ge=0, le=64)
     freeze_backbone: bool = False
-    head_lr: float | None = Field(None, gt=0)
+    head_lr: float | None = Field(None, gt=0, le=10)
     grad_clip: float | None = Field(None, gt=0)
     amp: bool = False
     checkpoint: Literal["none", "last", "best", "both"] = "none"
@@ -108,6 +114,18 @@ class TrainConfig(_Strict):
 _LATER_TRAIN_DEFAULTS: dict[str, Any] = {
     "freeze_backbone": False, "head_lr": None, "grad_clip": None, "amp": False, "checkpoint": "none", "val_fraction": None,
 }
+
+
+def arm_folder_name(arm: str) -> str:
+    """The folder of an arm's runs under ``runs/``: its name with every run of other characters as ``_``.
+
+    Two arms whose folder names collide are refused by the config, so the mapping is one-to-one.
+
+    Examples:
+        >>> arm_folder_name("mixup α=0.2"), arm_folder_name("..")
+        ('mixup_0.2', '')
+    """
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", arm).strip("._")
 
 
 class ArmConfig(_Strict):
@@ -224,7 +242,7 @@ class StudyConfig(_Strict):
     critical: CriticalConfig = Field(default_factory=CriticalConfig)
     output: str | None = None
     tune: TuneConfig = Field(default_factory=TuneConfig)
-    examples: int = Field(8, ge=0)
+    examples: StrictInt = Field(8, ge=0, le=64)
 
     @field_validator("seeds", mode="before")
     @classmethod
@@ -233,6 +251,8 @@ class StudyConfig(_Strict):
             for i, s in enumerate(v):
                 if isinstance(s, bool) or not isinstance(s, int):
                     raise ValueError(f"seeds[{i}] must be an integer, got {s!r}")
+                if not 0 <= s < SEED_LIMIT:
+                    raise ValueError(f"seeds[{i}] must be in [0, 2**32), got {s!r}")
         return v
 
     @model_validator(mode="after")
@@ -241,6 +261,14 @@ class StudyConfig(_Strict):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"arm names must be unique, repeated: {dup}")
+        folders: dict[str, str] = {}
+        for arm in names:
+            folder = arm_folder_name(arm)
+            if not folder:
+                raise ValueError(f"arm name {arm!r} has no letter or digit to name its folder")
+            if folder in folders:
+                raise ValueError(f"arms {folders[folder]!r} and {arm!r} would share the folder runs/{folder}; rename one")
+            folders[folder] = arm
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds must be distinct, got {self.seeds}")
         return self
@@ -293,16 +321,21 @@ class StudyConfig(_Strict):
 
 
 def _format_validation(exc: ValidationError) -> str:
-    lines = []
+    """Every problem of the config, ``<field>: <what> (got <value>)``, joined on one line."""
+    parts = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        loc = ".".join(str(p) for p in err["loc"]) or "config"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            msg = f"unknown key {err['loc'][-1]!r}"
-        elif "input" in err and err["type"] != "missing":
-            msg = f"{msg} (got {err['input']!r})"
-        lines.append(f"{loc}: {msg}")
-    return "invalid study config:\n  " + "\n  ".join(lines)
+            parts.append(f"{loc}: unknown key {err['loc'][-1]!r}")
+            continue
+        if err["type"] == "value_error":
+            msg = str((err.get("ctx") or {}).get("error", msg))
+        if "input" in err and err["type"] not in ("missing", "value_error"):
+            shown = repr(err["input"])
+            msg = f"{msg} (got {shown if len(shown) <= 80 else shown[:77] + '...'})"
+        parts.append(f"{loc}: {msg}")
+    return "; ".join(parts)
 
 
 def load_study_config(source: str | Path | dict[str, Any], *, check: bool = True) -> StudyConfig:

@@ -186,8 +186,10 @@ def load_study(out_dir: str | Path) -> Study:
         runs.append(StoredRun(arm, int(seed), mpath.parent, metrics))
         if arm not in arms:
             arms.append(arm)
-        if arm not in mixers:
-            mixers[arm] = metrics.get("mixer")
+        if "mixer" in metrics:  # an arm is labelled by what its runs stored, never by the latest call
+            mixers[arm] = metrics["mixer"]
+        elif arm not in mixers:
+            mixers[arm] = None
         if int(seed) not in seeds:
             seeds.append(int(seed))
 
@@ -426,9 +428,23 @@ def summarise(study: Study) -> dict[str, Any]:
         },
         "arms": arms,
         "comparisons": comparisons,
+        "provenance_differs": _provenance_differences(study.runs),
     }
     summary["verdict"] = _verdict_lines(summary)
     return summary
+
+
+def _provenance_differences(runs: Sequence[StoredRun]) -> dict[str, list[str]]:
+    """``{fact: distinct values}`` for the run facts (threads, device, versions) that differ between runs."""
+    found: dict[str, set[str]] = {}
+    for run in runs:
+        m = run.metrics
+        facts = {"threads": m.get("threads"), "device": m.get("device")}
+        facts.update({f"{k} version": v for k, v in (m.get("versions") or {}).items()})
+        for key, value in facts.items():
+            if value is not None:
+                found.setdefault(key, set()).add(str(value))
+    return {k: sorted(v) for k, v in found.items() if len(v) > 1}
 
 
 # --------------------------------------------------------------------------------------------- formatting
@@ -613,6 +629,11 @@ def _markdown(summary: Mapping[str, Any], plots: Sequence[Path], out: Path) -> s
     if runs["missing"]:
         miss = ", ".join(f"{m['arm']} seed {m['seed']}" for m in runs["missing"])
         lines += ["", f"Not finished yet: {miss}. Run `mixup compare` on the same config again to finish them."]
+    differs = summary.get("provenance_differs") or {}
+    if differs:
+        facts = "; ".join(f"{k}: {', '.join(v)}" for k, v in differs.items())
+        lines += ["", (f"**Warning**: the runs of this study differ in {facts}. Results then differ in the last bits; "
+                  "rerun the odd ones out with the same settings for an exact comparison.")]
     lines.append("")
 
     # --- verdict

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -18,9 +17,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset, default_collate
 
-from mixup_core import ConfigError, Mixer, TaskData, create_mixer, get_datasets, get_models, mixed_step
+from mixup_core import ConfigError, Mixer, TaskData, create_mixer, get_datasets, get_models, mixed_step, one_line
 
-from ._config import ArmConfig, StudyConfig
+from ._config import ArmConfig, StudyConfig, arm_folder_name
 
 __all__ = [
     "RunResult",
@@ -75,13 +74,9 @@ class RunResult:
     checkpoints: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
 
 
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "arm"
-
-
 def arm_dir(out: Path, arm: str) -> Path:
-    """The folder of an arm's runs inside the study folder ``out``."""
-    return Path(out) / "runs" / _safe(arm)
+    """The folder of an arm's runs inside the study folder ``out`` (one-to-one: see `arm_folder_name`)."""
+    return Path(out) / "runs" / (arm_folder_name(arm) or "arm")
 
 
 def _resolve_classes(cfg: StudyConfig, data: TaskData) -> list[int]:
@@ -403,7 +398,7 @@ def train_and_evaluate(
     probs, labels = _predict(model, data, cfg, device)
     metrics = compute_metrics(probs, labels, critical_classes=study.critical_classes)
     metrics.update({"arm": arm.name, "seed": seed, "mixer": arm.mixer_config(), "train_seconds": train_seconds,
-                    "epochs": cfg.train.epochs, "device": str(device), "amp": use_amp})
+                    "epochs": cfg.train.epochs, "device": str(device), "amp": use_amp, **_provenance(cfg)})
     checkpoints: dict[str, dict[str, torch.Tensor]] = {}
     if cfg.train.checkpoint in ("last", "both"):
         checkpoints["last"] = _cpu_state(model)
@@ -411,6 +406,19 @@ def train_and_evaluate(
         checkpoints["best"] = best[2]
         metrics["best_epoch"] = best[1]
     return RunResult(arm.name, seed, probs.astype(np.float32), labels.astype(np.int64), metrics, history, checkpoints)
+
+
+def _provenance(cfg: StudyConfig) -> dict[str, Any]:
+    """What makes two runs of one config bit-identical or not: threads, versions, the setup."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for dist in ("torch", "mixup-core", "mixup-lab"):
+        try:
+            versions[dist] = version(dist)
+        except PackageNotFoundError:  # pragma: no cover - an uninstalled checkout
+            versions[dist] = None
+    return {"threads": torch.get_num_threads(), "versions": versions, "setup_hash": cfg.setup_hash()}
 
 
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -446,16 +454,74 @@ def save_run(out: Path, result: RunResult) -> Path:
 
 
 def _finished(out: Path, arm: ArmConfig, seed: int) -> bool:
-    path = arm_dir(out, arm.name) / f"seed-{seed}" / "metrics.json"
-    if not path.exists():
-        return False
-    stored = json.loads(path.read_text()).get("mixer")
-    if stored != arm.mixer_config():
-        raise ConfigError(
-            f"arms: arm {arm.name!r} already has runs in {path.parent.parent} with mixer {stored!r}, but the config now "
-            f"says {arm.mixer_config()!r}; rename the arm or use another output folder"
-        )
-    return True
+    return (arm_dir(out, arm.name) / f"seed-{seed}" / "metrics.json").exists()
+
+
+def _differences(old: Any, new: Any, path: str) -> list[str]:
+    """``path.key: old → new`` for every leaf where two JSON-like values differ."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for key in sorted(set(old) | set(new), key=str):
+            out += _differences(old.get(key, "(unset)"), new.get(key, "(unset)"), f"{path}.{key}")
+        return out
+    return [] if old == new else [f"{path}: {json.dumps(old)} → {json.dumps(new)}"]
+
+
+def _arm_record(cfg: StudyConfig, arm: ArmConfig) -> dict[str, Any]:
+    return {"name": arm.name, "mixer": arm.mixer_config(), "setup_hash": cfg.setup_hash()}
+
+
+def check_study_folder(out: Path, cfg: StudyConfig, arms: Sequence[ArmConfig]) -> None:
+    """Refuse a call that would mix two configs under one name, before anything is written.
+
+    The folder must be creatable and writable; a stored study must have the same setup (data, model,
+    budget, critical cases); every arm that already has a record (``runs/<arm>/arm.json``, or the
+    mixer stored by its finished runs) must have the same mixer, whatever seeds are asked for; and no
+    new arm may take the folder of a stored arm with another name.
+
+    Raises:
+        ConfigError: naming the field and both values (``arms.mixup.mixer.alpha: 0.4 → 2.0``).
+    """
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out: not a folder (got {str(out)!r})")
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out: cannot create or write the study folder here ({str(existing)!r} is not writable) "
+                          f"(got {str(out)!r})")
+    path = out / "study.json"
+    if path.exists():
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"--out: {path} is not a readable study record ({one_line(exc)})") from None
+        if old.get("setup_hash") != cfg.setup_hash():
+            changed = _differences({k: old.get("config", {}).get(k) for k in ("dataset", "model", "train", "critical")},
+                                   cfg.model_dump(mode="json", include={"dataset", "model", "train", "critical"}), "")
+            shown = "; ".join(c.lstrip(".") for c in changed[:4]) or f"setup {old.get('setup_hash')} → {cfg.setup_hash()}"
+            raise ConfigError(f"--out: {out} holds a study with another setup, so its runs would not be comparable "
+                              f"({shown}); use another output folder")
+        stored = {arm_folder_name(str(a.get("name"))): str(a.get("name")) for a in old.get("config", {}).get("arms", [])}
+        for arm in arms:
+            other = stored.get(arm_folder_name(arm.name))
+            if other is not None and other != arm.name:
+                raise ConfigError(f"arms: arm {arm.name!r} would share the folder runs/{arm_folder_name(arm.name)} with "
+                                  f"the stored arm {other!r}; rename it")
+    for arm in arms:
+        folder = arm_dir(out, arm.name)
+        record = folder / "arm.json"
+        if record.exists():
+            before = json.loads(record.read_text(encoding="utf-8")).get("mixer")
+        else:  # folders written before arm records existed: the mixer their finished runs stored
+            done = sorted(folder.glob("seed-*/metrics.json"))
+            if not done:
+                continue
+            before = json.loads(done[0].read_text(encoding="utf-8")).get("mixer")
+        changes = _differences(before, arm.mixer_config(), f"arms.{arm.name}.mixer")
+        if changes:
+            raise ConfigError(f"{'; '.join(changes)}: arm {arm.name!r} already has runs with the stored config; one arm "
+                              "keeps one config, so rename the arm or use another output folder")
 
 
 def _write_study(out: Path, cfg: StudyConfig, study: StudyData) -> None:
@@ -473,20 +539,21 @@ def _write_study(out: Path, cfg: StudyConfig, study: StudyData) -> None:
     }
     if study.data.test_groups is not None:  # the group of each test example, for breakdowns by group
         record["test_groups"] = [str(g) for g in study.data.test_groups]
-    if path.exists():
-        old = json.loads(path.read_text())
-        if old.get("setup_hash") != record["setup_hash"]:
-            raise ConfigError(
-                f"output: {out} holds a study with another data set, model, budget or critical cases "
-                f"(setup {old.get('setup_hash')} vs {record['setup_hash']}); runs would not be comparable. "
-                "Use another output folder."
-            )
-        # arms and seeds may grow: keep the union, in config order first
+    if path.exists():  # same setup (check_study_folder); arms and seeds may grow: keep the union, in config order first
+        old = json.loads(path.read_text(encoding="utf-8"))
         arms = {a["name"]: a for a in old["config"].get("arms", [])}
         arms.update({a["name"]: a for a in record["config"]["arms"]})
         record["config"]["arms"] = list(arms.values())
         record["config"]["seeds"] = sorted(set(old["config"].get("seeds", [])) | set(cfg.seeds))
     _write_json(path, record)
+
+
+def _write_arm_records(out: Path, cfg: StudyConfig, arms: Sequence[ArmConfig]) -> None:
+    for arm in arms:
+        folder = arm_dir(out, arm.name)
+        if not (folder / "arm.json").exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            _write_json(folder / "arm.json", _arm_record(cfg, arm))
 
 
 def _example_mixes(cfg: StudyConfig, study: StudyData, arms: Sequence[ArmConfig]) -> dict[str, tuple[Any, Any]]:
@@ -548,22 +615,30 @@ def run_compare(
             raise ConfigError(f"--arms: no arm named {missing}; the config has {sorted(names)}")
         chosen = [a for a in cfg.arms if a.name in set(arms)]
     run_seeds = list(seeds) if seeds else list(cfg.seeds)
+    # everything is checked before the folder is touched: a refused call changes no byte of it
     study = load_study_data(cfg)
     for arm in chosen:  # every mixer must accept this data set's batches before hours of training
         build_mixer(cfg, arm)
+    check_study_folder(out, cfg, chosen)
     _write_study(out, cfg, study)
+    _write_arm_records(out, cfg, chosen)
     todo = [(arm, s) for s in run_seeds for arm in chosen if not (resume and _finished(out, arm, s))]
     bar = None
     if progress and todo:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(todo), desc=f"mixup compare {cfg.name}", unit="run", file=sys.stderr)
+    done = 0
     try:
         for arm, seed in todo:
             result = train_and_evaluate(cfg, arm, seed, study, progress=bar)
             save_run(out, result)
+            done += 1
             if bar is not None:
                 bar.update(1)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"{done} of {len(todo)} runs finished and kept in {out}; run the same command to "
+                                "resume") from None
     finally:
         if bar is not None:
             bar.close()
