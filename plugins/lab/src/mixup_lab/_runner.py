@@ -26,6 +26,8 @@ __all__ = [
     "StudyData",
     "arm_dir",
     "build_mixer",
+    "build_model",
+    "check_study_folder",
     "load_study_data",
     "run_compare",
     "split_validation",
@@ -199,6 +201,22 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def build_model(cfg: StudyConfig, data: TaskData) -> nn.Module:
+    """The study's model for ``data``, from its registered factory (weights from torch's global generator).
+
+    Raises:
+        ConfigError: the factory refuses the parameters, or returns something that is not an ``nn.Module``.
+    """
+    factory = get_models().get(cfg.model.name).load()
+    try:
+        model = factory(data, **cfg.model.params)
+    except TypeError as exc:
+        raise ConfigError(f"model ({cfg.model.name}): {exc}") from exc
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"model.name: {cfg.model.name} returned {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
 def build_mixer(cfg: StudyConfig, arm: ArmConfig) -> Mixer | None:
     """The arm's mixer (``None`` for the baseline), with ``critical.protect_mode`` applied when protecting."""
     spec = arm.mixer_config()
@@ -328,12 +346,7 @@ def train_and_evaluate(
     # -- end of data-set level arms
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
-    factory = get_models().get(cfg.model.name).load()
-    try:
-        model = factory(data, **cfg.model.params)
-    except TypeError as exc:
-        raise ConfigError(f"model ({cfg.model.name}): {exc}") from exc
-    model = model.to(device)
+    model = build_model(cfg, data).to(device)
     opt = _optimizer(cfg, model)
     n = len(data.train)
     bs = min(cfg.train.batch_size, n)
@@ -619,9 +632,14 @@ def run_compare(
     study = load_study_data(cfg)
     for arm in chosen:  # every mixer must accept this data set's batches before hours of training
         build_mixer(cfg, arm)
+    _device(cfg.train.device)
+    build_model(cfg, study.data)
     check_study_folder(out, cfg, chosen)
-    _write_study(out, cfg, study)
-    _write_arm_records(out, cfg, chosen)
+    try:
+        _write_study(out, cfg, study)
+        _write_arm_records(out, cfg, chosen)
+    except OSError as exc:
+        raise ConfigError(f"--out: cannot create or write the study folder ({exc.strerror}) (got {str(out)!r})") from None
     todo = [(arm, s) for s in run_seeds for arm in chosen if not (resume and _finished(out, arm, s))]
     bar = None
     if progress and todo:
