@@ -14,6 +14,10 @@ manifest of the generation parameters; later calls load the cache and start no p
 The programs are called as subprocesses, never linked (espeak-ng is GPL-3+, flite BSD-style). Install
 them with ``apt-get install -y --no-install-recommends espeak-ng flite``; flite is optional (without
 it the set is generated with espeak-ng only, with a warning, into its own cache folder).
+
+Users' own clips (the ``audio:folder`` data set of `mixup_audio.lab`) are read with `audio_info` (a
+header check), `read_audio` (WAV by a built-in reader; FLAC, MP3 and OGG through the optional
+``soundfile``) and streamed by `AudioFiles`.
 """
 
 from __future__ import annotations
@@ -41,14 +45,31 @@ import torch
 import torchaudio
 from torch.utils.data import Dataset
 
+from ._files import (
+    AUDIO_EXTENSIONS,
+    FORMATS_INSTALL_COMMAND,
+    AudioFiles,
+    AudioInfo,
+    MissingDecoderError,
+    audio_info,
+    read_audio,
+)
+
 __all__ = [
+    "AUDIO_EXTENSIONS",
     "DIGIT_WORDS",
     "ESPEAK_ACCENTS",
     "FLITE_VOICES",
+    "FORMATS_INSTALL_COMMAND",
     "INSTALL_COMMAND",
     "SPOKEN_DIGITS_VERSION",
+    "AudioFiles",
+    "AudioInfo",
+    "MissingDecoderError",
     "SpokenDigits",
+    "audio_info",
     "load_spoken_digits",
+    "read_audio",
     "speaker_is_test",
 ]
 

@@ -4,6 +4,8 @@
   `mixup_audio.datasets.SpokenDigits` (espeak-ng and flite voices, test speakers held out) as a
   `mixup_core.TaskData`, either as log-mel spectrograms in dB (``features="logmel"``, the default)
   or as waveforms (``features="waveform"``).
+- `load_audio_folder_task` (``audio:folder``): your own clips, in class folders or listed in a
+  manifest, streamed from disk as log-mel spectrograms in dB or as waveforms.
 - `audio_cnn` (``audio:audio-cnn``): a small CNN over log-mel input (`AudioCNN`); for waveform
   data it puts a log-mel front end inside the model, so waveform mixers mix the signals.
 
@@ -32,9 +34,11 @@ Examples:
 from __future__ import annotations
 
 import itertools
+import math
 import os
 from collections import OrderedDict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -42,11 +46,28 @@ import torch
 from torch import nn
 
 from mixup_core import ConfigError, TaskData
-from mixup_core.data import DataNotFoundError, LabeledTensors, stratified_subset
+from mixup_core.data import (
+    DataError,
+    DataNotFoundError,
+    LabeledTensors,
+    class_counts,
+    scan_files,
+    split_indices,
+    stratified_subset,
+)
 from mixup_core.data import int_param as _int_param
 from mixup_core.data import optional_int_param as _optional_int_param
 
-from .datasets import DIGIT_WORDS, INSTALL_COMMAND, SpokenDigits
+from .datasets import (
+    AUDIO_EXTENSIONS,
+    DIGIT_WORDS,
+    INSTALL_COMMAND,
+    AudioFiles,
+    AudioInfo,
+    MissingDecoderError,
+    SpokenDigits,
+    audio_info,
+)
 from .frontend import LogMelMixupFrontEnd
 
 __all__ = [
@@ -56,6 +77,7 @@ __all__ = [
     "DataNotFoundError",
     "LabeledTensors",
     "audio_cnn",
+    "load_audio_folder_task",
     "load_spoken_digits_task",
     "stratified_subset",
 ]
@@ -224,6 +246,240 @@ def load_spoken_digits_task(
     shape = tuple(int(s) for s in splits["train"].inputs.shape[1:])
     return TaskData(splits["train"], splits["test"], len(DIGIT_WORDS), list(DIGIT_WORDS), "audio",
                     input_shape=shape, info=info)
+
+
+# ---------------------------------------------------------------------------------------------- own clips
+_FOLDER_FEATURES = {"log-mel": "log-mel", "logmel": "log-mel", "waveform": "waveform"}
+_CHANNELS = {"mono": 1, "stereo": 2}
+
+
+class _HeaderCheck:
+    """The ``check`` of `scan_files`: reads each header once, keeps it, and notes a missing decoder."""
+
+    def __init__(self) -> None:
+        self.infos: dict[Path, AudioInfo] = {}
+        self.missing: MissingDecoderError | None = None
+
+    def __call__(self, path: Path) -> None:
+        try:
+            self.infos[path] = audio_info(path)
+        except MissingDecoderError as exc:
+            self.missing = self.missing or exc
+            raise
+
+    def raise_missing(self, root: Path) -> None:
+        if self.missing is not None:
+            raise DataError(f"{root}: {self.missing}") from self.missing
+
+
+def _column_param(name: str, value: object, *, optional: bool) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value:
+        kind = "a column name or null" if optional else "a column name"
+        raise ConfigError(f"{name} must be {kind}, got {name}={value!r}")
+    return value
+
+
+def _extensions_param(value: object) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, Sequence) or not value or not all(
+        isinstance(e, str) and e.startswith(".") and len(e) > 1 for e in value
+    ):
+        raise ConfigError(f"extensions must be a non-empty list of suffixes such as ['.wav', '.flac'], got "
+                          f"extensions={value!r}")
+    return tuple(e.lower() for e in value)
+
+
+def load_audio_folder_task(
+    root: str | os.PathLike[str],
+    *,
+    sample_rate: int | None = None,
+    channels: Literal["mono", "stereo"] = "mono",
+    seconds: float | None = None,
+    features: Literal["log-mel", "waveform"] = "log-mel",
+    n_mels: int = 64,
+    n_fft: int | None = None,
+    hop_length: int | None = None,
+    top_db: float | None = 80.0,
+    test_fraction: float = 0.2,
+    split_seed: int = 0,
+    on_error: Literal["stop", "skip"] = "stop",
+    path_column: str = "path",
+    label_column: str = "label",
+    group_column: str | None = "group",
+    split_column: str | None = "split",
+    extensions: Sequence[str] = AUDIO_EXTENSIONS,
+) -> TaskData:
+    """Your own sound clips, in class folders or listed in a manifest, as a `TaskData` streamed from disk.
+
+    Registered as ``audio:folder``. Two layouts (`mixup_core.data.scan_files`): a folder with one
+    sub-folder per class (``root/<class>/**/*.wav|flac|mp3|ogg``), or a manifest (CSV, TSV, JSONL or
+    Parquet) with a path column and a label column, and optionally a group column (speaker,
+    recording site, session …: the split then keeps each group on one side) and a split column
+    (``train``/``test``, used as given). Manifest paths are relative to the manifest's folder and may
+    not leave it. Without a split column the split is drawn with ``test_fraction`` and
+    ``split_seed`` (stratified by class, or by whole groups).
+
+    Every file's header is read before anything trains (sample rate, channels, length;
+    `mixup_audio.datasets.audio_info`): a missing, empty, truncated or unreadable file stops the
+    load with its path (``on_error: skip`` leaves such files out and counts them). WAV files (PCM
+    8/16/24/32-bit, float) are decoded by a built-in reader; FLAC, MP3 and OGG need
+    ``pip install "mixup-audio[formats]"`` (soundfile), and the load says so when it is missing.
+
+    The clips are decoded when a batch needs them (`mixup_audio.datasets.AudioFiles`), so
+    ``train.workers`` DataLoader workers decode in parallel. Each clip is brought to ``channels``,
+    resampled to ``sample_rate`` (``torchaudio.functional.resample``) and cut to ``seconds``:
+    shorter clips are zero-padded at the end, longer ones cropped, at a random offset in training
+    (drawn from torch's generator, which the run seeds: reproducible given the run's seed and
+    ``train.workers``, new crops every epoch) and in the centre for the test split.
+
+    Args:
+        root: the class-folder tree, or the manifest file (a relative path is taken from the
+            working directory).
+        sample_rate: the rate every clip is resampled to, in Hz (>= 1000). ``None`` (default): the
+            files' own rate, which must then be the same for all (else a `DataError` lists the rates
+            with an example file each).
+        channels: ``"mono"`` (default: the mean of a file's channels) or ``"stereo"`` (two channels;
+            a mono file is duplicated, a file with more keeps its first two).
+        seconds: the length of every clip in seconds; ``None`` (default): the longest clip's.
+        features: ``"log-mel"`` (default; ``"logmel"`` also accepted): items are log-mel
+            spectrograms in dB ``(C, n_mels, frames)`` computed by `LogMelMixupFrontEnd.featurize`,
+            for ``audio:audio-cnn`` and the spectrogram mixers; ``"waveform"``: items are the
+            waveforms ``(C, seconds·sample_rate)``, for waveform models and mixers (``audio:waveform``,
+            ``audio:bc``; ``audio:audio-cnn`` then puts the same log-mel front end inside the model).
+        n_mels: mel bands (default 64).
+        n_fft: FFT size (default: 25 ms at ``sample_rate``, 400 at 16 kHz).
+        hop_length: hop between frames in samples (default: 10 ms at ``sample_rate``, 160 at 16 kHz).
+        top_db: dynamic range of the features in dB (default 80; ``None`` for no clamp).
+        test_fraction: share of clips held out when the data give no split (default 0.2).
+        split_seed: seed of that split (default 0).
+        on_error: ``"stop"`` (default) or ``"skip"`` for missing or unreadable files.
+        path_column: the manifest's path column (default ``"path"``).
+        label_column: the manifest's label column (default ``"label"``).
+        group_column: the manifest's group column, used when present (default ``"group"``; ``None``: never).
+        split_column: the manifest's split column, used when present (default ``"split"``; ``None``: never).
+        extensions: the file suffixes read (default ``[".wav", ".flac", ".mp3", ".ogg"]``).
+
+    Returns:
+        A `TaskData` with modality ``"audio"``, items ``(float32 tensor, class index)``, class names
+        from the folders or labels (sorted), the groups of each split when the manifest has them, and
+        ``info`` with ``source``, ``layout``, ``counts`` per split and class, ``skipped``,
+        ``sample_rate``, ``num_samples``, ``channels``, ``features``, ``domain`` (``"db"`` or
+        ``"waveform"``), the feature settings, the sample rates found and the suitable ``mixers``.
+
+    Raises:
+        DataNotFoundError: ``root`` does not exist.
+        DataError: an empty class folder, a single class, a missing column, a path outside the
+            manifest's folder, unreadable files, different sample rates without ``sample_rate``, or
+            FLAC/MP3/OGG files without soundfile (each naming the file, column or command).
+        ConfigError: a bad parameter (named with its value).
+
+    Examples:
+        >>> data = load_audio_folder_task("clips", sample_rate=16000, seconds=1.0)   # doctest: +SKIP
+        >>> data.input_shape, data.info["counts"]["train"]                          # doctest: +SKIP
+        ((1, 64, 101), {'dog': 32, 'rain': 32})
+    """
+    if not isinstance(root, (str, os.PathLike)):
+        raise ConfigError(f"root must be a path to a folder or a manifest, got root={root!r}")
+    source = Path(root).expanduser().resolve()
+    if not isinstance(features, str) or features not in _FOLDER_FEATURES:
+        raise ConfigError(f"features must be 'log-mel' or 'waveform', got features={features!r}")
+    kind = _FOLDER_FEATURES[features]
+    if not isinstance(channels, str) or channels not in _CHANNELS:
+        raise ConfigError(f"channels must be 'mono' or 'stereo', got channels={channels!r}")
+    num_channels = _CHANNELS[channels]
+    rate_param = _optional_int_param("sample_rate", sample_rate, 1000)
+    length_s = _positive_number("seconds", seconds, allow_none=True)
+    mels = _int_param("n_mels", n_mels, 1)
+    fft_param = _optional_int_param("n_fft", n_fft, 2)
+    hop_param = _optional_int_param("hop_length", hop_length, 1)
+    top = _positive_number("top_db", top_db, allow_none=True)
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not 0 < test_fraction < 1:
+        raise ConfigError(f"test_fraction must be a number in (0, 1), got test_fraction={test_fraction!r}")
+    seed = _int_param("split_seed", split_seed, 0)
+    columns = {
+        "path_column": _column_param("path_column", path_column, optional=False),
+        "label_column": _column_param("label_column", label_column, optional=False),
+        "group_column": _column_param("group_column", group_column, optional=True),
+        "split_column": _column_param("split_column", split_column, optional=True),
+    }
+    suffixes = _extensions_param(extensions)
+
+    check = _HeaderCheck()
+    try:
+        records = scan_files(source, extensions=suffixes, on_error=on_error, check=check, **columns)  # type: ignore[arg-type]
+    except DataError:
+        check.raise_missing(source)
+        raise
+    check.raise_missing(source)  # with on_error: skip, undecodable files would silently go
+    infos = [check.infos[p] for p in records.paths]
+    examples: dict[int, Path] = {}
+    for path, info in zip(records.paths, infos, strict=True):
+        examples.setdefault(info.sample_rate, path)
+    if rate_param is None and len(examples) > 1:
+        found = ", ".join(f"{r} Hz (e.g. {examples[r]})" for r in sorted(examples))
+        raise DataError(f"{source}: the clips have different sample rates: {found}; set sample_rate in the dataset "
+                        f"section (e.g. sample_rate: {max(examples)}) to resample every clip to it")
+    rate = rate_param if rate_param is not None else next(iter(examples))
+    if length_s is not None:
+        num_samples = max(1, round(length_s * rate))
+    else:
+        num_samples = max(math.ceil(i.frames * rate / i.sample_rate) for i in infos)
+    fft = fft_param if fft_param is not None else max(2, round(0.025 * rate))
+    hop = hop_param if hop_param is not None else max(1, round(0.010 * rate))
+
+    labels = records.class_indices()
+    names = records.class_names
+    train_idx, test_idx = split_indices(labels, groups=records.groups, splits=records.splits,
+                                        test_fraction=float(test_fraction), seed=seed)
+    frontend = None
+    if kind == "log-mel":
+        if num_samples <= fft // 2:
+            raise ConfigError(f"seconds={length_s!r} gives {num_samples} samples at {rate} Hz, too short for log-mel "
+                              f"features with n_fft={fft}; give longer clips, a smaller n_fft or features: waveform")
+        frontend = LogMelMixupFrontEnd(sample_rate=rate, n_fft=fft, hop_length=hop, n_mels=mels, top_db=top,
+                                       channels=num_channels)
+    common: dict[str, Any] = {"sample_rate": rate, "num_samples": num_samples, "channels": num_channels,
+                              "frontend": frontend}
+    train = AudioFiles([records.paths[i] for i in train_idx], labels[train_idx].tolist(), crop="random", **common)
+    test = AudioFiles([records.paths[i] for i in test_idx], labels[test_idx].tolist(), crop="centre", **common)
+    if frontend is None:
+        shape: tuple[int, ...] = (num_channels, num_samples)
+    else:
+        with torch.no_grad():
+            shape = tuple(int(s) for s in frontend.featurize(torch.zeros(1, num_channels, num_samples)).shape[1:])
+    rates: dict[str, int] = {}
+    formats: dict[str, int] = {}
+    for path, info in zip(records.paths, infos, strict=True):
+        rates[str(info.sample_rate)] = rates.get(str(info.sample_rate), 0) + 1
+        formats[path.suffix.lower()] = formats.get(path.suffix.lower(), 0) + 1
+    info_out: dict[str, Any] = {
+        "source": str(source),
+        "layout": records.layout,
+        "counts": {"train": class_counts(labels[train_idx], names), "test": class_counts(labels[test_idx], names)},
+        "skipped": len(records.skipped),
+        "skipped_files": [f"{p}: {r}" for p, r in records.skipped[:20]],
+        "split": ("given (split column)" if records.splits is not None else
+                  f"by group, test_fraction={test_fraction}, split_seed={seed}" if records.groups is not None else
+                  f"stratified, test_fraction={test_fraction}, split_seed={seed}"),
+        "features": kind,
+        "domain": "db" if kind == "log-mel" else "waveform",
+        "sample_rate": rate,
+        "sample_rates_found": rates,
+        "formats": formats,
+        "channels": num_channels,
+        "seconds": num_samples / rate,
+        "num_samples": num_samples,
+        "n_mels": mels,
+        "n_fft": fft,
+        "hop_length": hop,
+        "top_db": top,
+        "mixers": list(LOGMEL_MIXERS if kind == "log-mel" else WAVEFORM_MIXERS),
+    }
+    groups = records.groups
+    return TaskData(train, test, len(names), names, "audio", input_shape=shape, info=info_out,
+                    train_groups=None if groups is None else [groups[i] for i in train_idx],
+                    test_groups=None if groups is None else [groups[i] for i in test_idx])
 
 
 # ---------------------------------------------------------------------------------------------- model
