@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
@@ -108,14 +109,25 @@ def _resolve_classes(cfg: StudyConfig, data: TaskData) -> list[int]:
 def load_study_data(cfg: StudyConfig) -> StudyData:
     """Load the study's data set and resolve its critical classes and examples.
 
+    A loader with a keyword parameter ``study_model`` also receives the study's ``model`` section
+    (``{"name": ..., **params}``, unless the ``dataset`` section sets it): a text table is then
+    tokenised with the model's own tokenizer, and the model's files are checked before anything is written.
+
     Raises:
         ConfigError: a loader parameter is wrong, the data are missing, or a critical class or
             example does not exist (each naming the config field).
     """
     info = get_datasets().get(cfg.dataset.name)
     loader = info.load()
+    params = cfg.dataset.params
     try:
-        data = loader(**cfg.dataset.params)
+        wants_model = "study_model" in inspect.signature(loader).parameters
+    except (TypeError, ValueError):  # a callable without a readable signature
+        wants_model = False
+    if wants_model:
+        params.setdefault("study_model", {"name": cfg.model.name, **cfg.model.params})
+    try:
+        data = loader(**params)
     except TypeError as exc:
         raise ConfigError(f"dataset ({info.name}): {exc}") from exc
     except (FileNotFoundError, ImportError) as exc:

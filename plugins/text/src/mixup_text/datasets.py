@@ -1,4 +1,8 @@
-"""Labelled text that ships in Debian packages: WordNet noun supersenses and fortunes by topic.
+"""Labelled text: the user's own tables of texts, and text that ships in Debian packages (WordNet, fortunes).
+
+- `read_text_table`: a CSV, TSV, JSONL or Parquet table with a text column and a label column (and
+  optionally a group and a split column), every row checked; `sniff_text_table` recognises such a
+  table from its first rows (for ``mixup init``).
 
 Both load from plain files, with no network and no extra Python dependency, and return plain
 lists (texts, labels, label names) split into train and test deterministically by a seed. The
@@ -18,24 +22,37 @@ Install both with ``apt-get install -y --no-install-recommends wordnet-base fort
 
 from __future__ import annotations
 
+import csv
+import itertools
+import json
+import math
 import os
 import random
+import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
 __all__ = [
     "FORTUNES_DIR",
     "FORTUNES_INSTALL",
     "FORTUNE_CATEGORIES",
+    "LABEL_COLUMNS",
     "SUPERSENSES",
+    "TEXT_COLUMNS",
     "WORDNET_INSTALL",
     "WORDNET_NOUNS",
+    "TableSniff",
     "TextClassificationData",
+    "TextTable",
     "load_fortunes",
     "load_wordnet_supersenses",
     "read_fortunes",
+    "read_text_table",
+    "sniff_text_table",
+    "sort_class_names",
 ]
 
 WORDNET_NOUNS = Path("/usr/share/wordnet/data.noun")
@@ -307,3 +324,341 @@ def load_fortunes(
         texts.extend(items)
         labels.extend([label] * len(items))
     return _split(texts, labels, tuple(categories), test_fraction=fraction, max_per_class=max_per_class, seed=seed)
+
+
+# ---------------------------------------------------------------------- the user's own tables
+TEXT_COLUMNS: tuple[str, ...] = (
+    "text", "sentence", "review", "content", "body", "comment", "message", "document", "description", "question",
+    "utterance", "title",
+)
+"""Column names that `sniff_text_table` takes for the text column first (case-insensitive), in this order."""
+
+LABEL_COLUMNS: tuple[str, ...] = (
+    "label", "labels", "class", "category", "target", "y", "sentiment", "topic", "intent", "tag", "stars", "rating",
+)
+"""Column names that `sniff_text_table` takes for the label column first (case-insensitive), in this order."""
+
+_SHOWN = 5  # bad rows quoted in one message
+_INT = re.compile(r"[+-]?\d+")
+
+
+def sort_class_names(names: Sequence[str]) -> list[str]:
+    """The distinct class names, sorted: by value when every name is an integer (``2`` before ``10``), else as text.
+
+    Examples:
+        >>> sort_class_names(["10", "2", "1", "2"])
+        ['1', '2', '10']
+        >>> sort_class_names(["pos", "neg"])
+        ['neg', 'pos']
+    """
+    distinct = set(names)
+    if distinct and all(_INT.fullmatch(n) for n in distinct):
+        return sorted(distinct, key=lambda n: (int(n), n))
+    return sorted(distinct)
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or (isinstance(value, str) and not value.strip())
+
+
+def _label_name(value: object) -> str:
+    """A label cell as a class name: integral floats (a Parquet int column with gaps) lose their ``.0``."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+@dataclass
+class TextTable:
+    """The rows of a text table that passed the checks: texts, class names and the optional group and split.
+
+    What `read_text_table` returns; the ``text:table`` loader splits it and tokenises it.
+
+    Args:
+        texts: the texts.
+        labels: the class name of each text.
+        groups: the group of each text (author, source, customer …), or ``None``.
+        splits: ``"train"`` or ``"test"`` per text when the table says so, or ``None``.
+        rows: the 1-based row number (header excluded) of each kept text in the table.
+        skipped: ``(row, reason)`` of each row left out (only with ``on_error="skip"``).
+    """
+
+    texts: list[str]
+    labels: list[str]
+    groups: list[str] | None = None
+    splits: list[str] | None = None
+    rows: list[int] = field(default_factory=list)
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def class_names(self) -> list[str]:
+        """The classes, sorted by `sort_class_names` (the class index of a name is its position here)."""
+        return sort_class_names(self.labels)
+
+    def class_indices(self) -> list[int]:
+        """The class index of every text."""
+        index = {name: i for i, name in enumerate(self.class_names)}
+        return [index[label] for label in self.labels]
+
+
+def _column(table: Mapping[str, list[Any]], name: object, path: Path, what: str, parameter: str) -> list[Any]:
+    from mixup_core import ConfigError
+    from mixup_core.data import DataError
+
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{parameter} must be a column name (a non-empty string), got {name!r}")
+    if name not in table:
+        raise DataError(f"{path}: no {what} column {name!r} (the columns are {sorted(table)}); set {parameter} to the "
+                        "column that holds it")
+    return table[name]
+
+
+def read_text_table(
+    path: str | os.PathLike[str],
+    *,
+    text_column: str = "text",
+    label_column: str = "label",
+    group_column: str | None = "group",
+    split_column: str | None = "split",
+    on_error: Literal["stop", "skip"] = "stop",
+) -> TextTable:
+    """The labelled texts of a CSV, TSV, JSONL or Parquet table, every row checked.
+
+    A row is usable when its text is a string with a non-blank character and its label is not
+    empty. With ``on_error="stop"`` (the default) the first unusable rows stop the load with a
+    `mixup_core.data.DataError` naming the file, the rows and the column; with ``"skip"`` they are
+    left out and recorded in ``skipped``. Label values become class names (``1.0`` → ``"1"``). The
+    group column and the split column are used when the table has them (``None``: never); a split
+    holds ``train`` or ``test`` (any case).
+
+    Args:
+        path: the table (``.csv``, ``.tsv``, ``.jsonl`` or ``.parquet``; Parquet needs pyarrow).
+        text_column: the column of the texts.
+        label_column: the column of the class labels.
+        group_column: the column of the groups, used when present.
+        split_column: the column of the given split, used when present.
+        on_error: ``"stop"`` or ``"skip"`` for rows with an empty or non-string text or an empty label.
+
+    Raises:
+        mixup_core.data.DataNotFoundError: the file does not exist.
+        mixup_core.data.DataError: the table is unreadable, a column is missing, a row is unusable
+            (with ``on_error="stop"``), a split value is not train/test, a group is empty, or fewer
+            than two classes remain (each naming the file, and the column or rows).
+        mixup_core.ConfigError: a parameter is invalid.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> f = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+        >>> _ = f.write_text("text,label\\nso good,pos\\nawful stuff,neg\\n")
+        >>> table = read_text_table(f)
+        >>> table.class_names, table.class_indices()
+        (['neg', 'pos'], [1, 0])
+    """
+    from mixup_core import ConfigError
+    from mixup_core.data import DataError, read_table
+
+    if on_error not in ("stop", "skip"):
+        raise ConfigError(f"on_error must be 'stop' or 'skip', got {on_error!r}")
+    for name, value in (("group_column", group_column), ("split_column", split_column)):
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ConfigError(f"{name} must be a column name or null, got {value!r}")
+    path = Path(path).expanduser()
+    table = read_table(path)
+    raw_texts = _column(table, text_column, path, "text", "text_column")
+    raw_labels = _column(table, label_column, path, "label", "label_column")
+    bad: list[tuple[int, str]] = []
+    keep: list[int] = []
+    for i, (text, label) in enumerate(zip(raw_texts, raw_labels, strict=True)):
+        row = i + 1
+        if text is None or (isinstance(text, str) and not text.strip()) or (isinstance(text, float) and math.isnan(text)):
+            bad.append((row, f"empty text in column {text_column!r}"))
+        elif not isinstance(text, str):
+            bad.append((row, f"column {text_column!r} holds a {type(text).__name__} ({text!r:.40}), not a text"))
+        elif _missing(label):
+            bad.append((row, f"empty label in column {label_column!r}"))
+        else:
+            keep.append(i)
+    if bad and on_error == "stop":
+        listed = "; ".join(f"row {r}: {why}" for r, why in bad[:_SHOWN])
+        more = f" (and {len(bad) - _SHOWN} more rows)" if len(bad) > _SHOWN else ""
+        raise DataError(f"{path}: {len(bad)} of {len(raw_texts)} rows cannot be used: {listed}{more}. Fix them, or set "
+                        "on_error: skip to leave them out")
+    groups = None
+    if group_column is not None and group_column in table:
+        groups = []
+        for i in keep:
+            value = table[group_column][i]
+            if _missing(value):
+                raise DataError(f"{path}: row {i + 1}: empty group in column {group_column!r} (every row needs a group, "
+                                "or set group_column: null)")
+            groups.append(_label_name(value))
+    splits = None
+    if split_column is not None and split_column in table:
+        splits = [str(table[split_column][i]).strip().lower() for i in keep]
+        wrong = [(i + 1, table[split_column][i]) for i, s in zip(keep, splits, strict=True) if s not in ("train", "test")]
+        if wrong:
+            shown = ", ".join(f"row {r}: {v!r}" for r, v in wrong[:_SHOWN])
+            raise DataError(f"{path}: column {split_column!r} must hold 'train' or 'test', got {shown}")
+    result = TextTable(
+        texts=[str(raw_texts[i]) for i in keep],
+        labels=[_label_name(raw_labels[i]) for i in keep],
+        groups=groups,
+        splits=splits,
+        rows=[i + 1 for i in keep],
+        skipped=bad,
+    )
+    classes = result.class_names
+    if len(classes) < 2:
+        found = f"one class only ({classes[0]!r})" if classes else "no class"
+        raise DataError(f"{path}: column {label_column!r} holds {found} in {len(result.texts)} usable rows; a "
+                        "classification study needs at least two classes")
+    return result
+
+
+@dataclass(frozen=True)
+class TableSniff:
+    """What `sniff_text_table` found: the text and label columns of a table and a few facts for ``mixup init``.
+
+    Args:
+        text_column: the column of the texts.
+        label_column: the column of the labels.
+        class_names: the classes found (in the rows read).
+        rows: the number of rows read.
+        mean_chars: the mean length of the texts read, in characters.
+        named: whether the text column has one of the usual names (`TEXT_COLUMNS`).
+        group_column: ``"group"`` when the table has that column, else ``None``.
+        split_column: ``"split"`` when the table has that column, else ``None``.
+        complete: whether every row was read (else the first ``rows`` only).
+    """
+
+    text_column: str
+    label_column: str
+    class_names: list[str]
+    rows: int
+    mean_chars: float
+    named: bool
+    group_column: str | None = None
+    split_column: str | None = None
+    complete: bool = True
+
+
+_FILE_LIKE = re.compile(r"\.[A-Za-z0-9]{1,5}$")
+
+
+def _head(path: Path, rows: int) -> tuple[dict[str, list[Any]], bool]:
+    """The first ``rows`` rows of a table as columns, and whether that is the whole table."""
+    from mixup_core.data import read_table
+
+    if path.stat().st_size <= 8 * 2**20:
+        table = read_table(path)
+        return table, True
+    suffix = path.suffix.lower()
+    records: list[dict[str, Any]] = []
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        batch = next(pq.ParquetFile(path).iter_batches(batch_size=rows), None)
+        return (batch.to_pydict() if batch is not None else {}), False
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        if suffix == ".jsonl":
+            for line in itertools.islice((ln for ln in f if ln.strip()), rows):
+                row = json.loads(line)
+                if not isinstance(row, dict):
+                    return {}, False
+                records.append(row)
+        else:
+            records = list(itertools.islice(csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ","), rows))
+    names = list(records[0]) if records else []
+    return {n: [r.get(n) for r in records] for n in names}, False
+
+
+def sniff_text_table(path: str | os.PathLike[str], *, rows: int = 2000) -> TableSniff | None:
+    """Recognise a table of labelled texts from its first rows, or ``None``.
+
+    A text column holds strings, most of them with a space, longer than 12 characters on
+    average and not file names (a manifest's paths are not texts); the first column named as in
+    `TEXT_COLUMNS` that qualifies wins, else the qualifying column with the longest texts. The
+    label column is the first other column named as in `LABEL_COLUMNS`, else another column
+    with 2 to 100 distinct values that repeat (at most half as many values as rows); it must hold
+    at least two classes. Tables up to 8 MiB are read whole, larger ones by their first ``rows`` rows.
+
+    Args:
+        path: a ``.csv``, ``.tsv``, ``.jsonl`` or ``.parquet`` file.
+        rows: rows to read from a large table.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> f = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+        >>> _ = f.write_text("id,review,stars\\n1,a truly fine product,5\\n2,broke after a day,1\\n3,works as it says,5\\n")
+        >>> sniff = sniff_text_table(f)
+        >>> sniff.text_column, sniff.label_column, sniff.class_names
+        ('review', 'stars', ['1', '5'])
+    """
+    from mixup_core.data import TABLE_SUFFIXES
+
+    path = Path(path)
+    if path.suffix.lower() not in TABLE_SUFFIXES or not path.is_file():
+        return None
+    try:
+        table, complete = _head(path, rows)
+    except Exception:  # any unreadable table is simply not recognised here; the loader reports why
+        return None
+    if not table:
+        return None
+    n = len(next(iter(table.values())))
+    if n < 2:
+        return None
+
+    def text_like(values: list[Any]) -> float | None:
+        strings = [v for v in values if isinstance(v, str) and v.strip()]
+        if len(strings) < max(2, 0.9 * len(values)):
+            return None
+        spaced = sum(1 for v in strings if " " in v.strip())
+        files = sum(1 for v in strings if _FILE_LIKE.search(v.strip()) and " " not in v.strip())
+        mean = sum(len(v) for v in strings) / len(strings)
+        if spaced < 0.5 * len(strings) or files > 0.5 * len(strings) or mean <= 12:
+            return None
+        return mean
+
+    lengths = {name: text_like(values) for name, values in table.items()}
+    candidates = [name for name, mean in lengths.items() if mean is not None]
+    if not candidates:
+        return None
+    lower = {name.lower(): name for name in candidates}
+    named = next((lower[c] for c in TEXT_COLUMNS if c in lower), None)
+    text_column = named or max(candidates, key=lambda c: lengths[c] or 0.0)
+    others = [c for c in table if c != text_column and c.lower() not in ("group", "split")]
+
+    def classes(column: str) -> list[str] | None:
+        values = [_label_name(v) for v in table[column] if not _missing(v)]
+        distinct = set(values)
+        if not 2 <= len(distinct) <= 100 or len(values) < 0.9 * n:
+            return None
+        return sort_class_names(values)
+
+    label_column = None
+    by_lower = {c.lower(): c for c in others}
+    for wanted in LABEL_COLUMNS:
+        if wanted in by_lower and classes(by_lower[wanted]) is not None:
+            label_column = by_lower[wanted]
+            break
+    if label_column is None:
+        for c in others:
+            found = classes(c)
+            if found is not None and lengths.get(c) is None and len(found) <= n / 2:
+                label_column = c
+                break
+    if label_column is None:
+        return None
+    names = classes(label_column) or []
+    return TableSniff(
+        text_column=text_column,
+        label_column=label_column,
+        class_names=names,
+        rows=n,
+        mean_chars=round(float(lengths[text_column] or 0.0), 1),
+        named=named is not None,
+        group_column="group" if "group" in table else None,
+        split_column="split" if "split" in table else None,
+        complete=complete,
+    )

@@ -1,7 +1,10 @@
-"""Text data sets and the MiniLM classifier for experiments (``mixup compare``), registered by the text plugin.
+"""Text data sets and classifiers for experiments (``mixup compare``), registered by the text plugin.
 
 Data sets (loaders return a `mixup_core.TaskData` with ``modality="text"``):
 
+- ``text:table`` (`table_task`): the user's own table (CSV, TSV, JSONL, Parquet) of texts and labels,
+  with an optional group and split column, tokenised with a local tokenizer: ``tokenizer: <folder>``,
+  else the folder of the study's ``hf:<folder>`` model, else MiniLM's.
 - ``text:fortunes`` (`fortunes_task`): fortunes by topic, six classes by default, from Debian
   ``fortunes`` (see `mixup_text.datasets.load_fortunes`).
 - ``text:wordnet`` (`wordnet_task`): WordNet 3.0 noun definitions labelled by supersense, the
@@ -16,7 +19,8 @@ items into ``({"input_ids": (B, L), "attention_mask": (B, L)}, targets (B,))``. 
 ``trim_padding=True`` (the default) a batch is cut to its longest text, which only drops padding:
 short texts (WordNet definitions average 14 tokens) then cost a fraction of ``max_length``.
 
-Model ``text:minilm`` (`minilm`): the MiniLM encoder (6 layers, hidden 384, 22.7 M parameters)
+Models: ``hf:<folder>`` (`hf_model`), any local Hugging Face checkpoint with a new
+sequence-classification head (read with ``local_files_only=True``), and ``text:minilm`` (`minilm`): the MiniLM encoder (6 layers, hidden 384, 22.7 M parameters)
 with a new linear head, as a Hugging Face sequence-classification model, so that every text mixer
 can run it (``model(input_ids=…, attention_mask=…)``, ``model(inputs_embeds=…)``, hooks on
 ``bert.encoder.layer.k`` and on ``classifier``). A baseline step calls it as ``model(**inputs)``.
@@ -37,7 +41,7 @@ import functools
 import math
 import os
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -49,6 +53,7 @@ from transformers import BertForSequenceClassification
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from mixup_core import ConfigError, TaskData
+from mixup_core.data import DataError, class_counts, split_indices
 
 from .datasets import (
     FORTUNE_CATEGORIES,
@@ -57,17 +62,22 @@ from .datasets import (
     TextClassificationData,
     load_fortunes,
     load_wordnet_supersenses,
+    read_text_table,
 )
 
 __all__ = [
     "MINILM_INSTALL",
     "MeanPooledBertForSequenceClassification",
     "TokenizedTexts",
+    "check_hf_folder",
     "collate_tokens",
     "fortunes_task",
+    "hf_model",
     "load_minilm_tokenizer",
+    "load_tokenizer",
     "minilm",
     "minilm_path",
+    "table_task",
     "wordnet_task",
 ]
 
@@ -502,5 +512,360 @@ def minilm(
     if freeze_encoder:
         for module in (model.bert.embeddings, model.bert.encoder):
             for param in module.parameters():
+                param.requires_grad_(False)
+    return model.train()  # type: ignore[no-any-return]
+
+
+
+# ---------------------------------------------------------------------- the user's own texts and models
+_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+_DEFAULT_MAX_LENGTH = 128
+_NO_LIMIT = 1_000_000  # tokenizers without a known length report a huge model_max_length
+# architectures whose position ids start after the padding index (RoBERTa's 514 positions hold 512 tokens)
+_OFFSET_POSITIONS = frozenset({"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "data2vec-text", "longformer",
+                               "mpnet", "ibert", "roberta-prelayernorm", "xmod"})
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
+def check_hf_folder(folder: str | os.PathLike[str]) -> tuple[Path, Any]:
+    """The folder of an ``hf:<folder>`` model and its config, checked before anything loads.
+
+    The folder must exist and hold a Hugging Face model: a readable ``config.json`` of an
+    architecture that transformers can give a sequence-classification head, and weights
+    (``model.safetensors``, ``pytorch_model.bin`` or their sharded index). Nothing is downloaded.
+    A relative folder is relative to the working directory.
+
+    Args:
+        folder: the folder (as in the model name ``hf:<folder>``).
+
+    Returns:
+        ``(absolute folder, transformers config)``.
+
+    Raises:
+        mixup_core.ConfigError: the folder is missing or is not such a model folder; the message
+            starts with ``model.name: hf:<folder>:`` and names the folder.
+
+    Examples:
+        >>> check_hf_folder("/no/such/folder")
+        Traceback (most recent call last):
+        ...
+        mixup_core._errors.ConfigError: model.name: hf:/no/such/folder: no such folder '/no/such/folder'
+    """
+    where = f"model.name: hf:{folder}"
+    if not isinstance(folder, (str, os.PathLike)) or not str(folder).strip():
+        raise ConfigError(f"{where}: give the folder of a Hugging Face model, as hf:<folder>")
+    path = Path(folder).expanduser().resolve()
+    if not path.exists():
+        raise ConfigError(f"{where}: no such folder {str(path)!r}")
+    if not path.is_dir():
+        raise ConfigError(f"{where}: {str(path)!r} is a file, not the folder of a Hugging Face model")
+    if not (path / "config.json").is_file():
+        raise ConfigError(f"{where}: {str(path)!r} is not a Hugging Face model folder (no config.json; save a model "
+                          "there with model.save_pretrained(folder))")
+    from transformers import AutoConfig
+    from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING
+
+    try:
+        with _quiet_transformers():
+            config = AutoConfig.from_pretrained(str(path), local_files_only=True)
+    except Exception as exc:  # transformers raises OSError, ValueError, JSON errors … for a bad config
+        raise ConfigError(f"{where}: the config.json in {str(path)!r} cannot be read ({_first_line(exc)})") from exc
+    if type(config) not in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING:
+        raise ConfigError(f"{where}: the model in {str(path)!r} (model_type {config.model_type!r}) has no "
+                          "sequence-classification head in transformers")
+    if not any((path / name).is_file() for name in _WEIGHT_FILES):
+        raise ConfigError(f"{where}: no weights in {str(path)!r} (looked for {', '.join(_WEIGHT_FILES)})")
+    return path, config
+
+
+def load_tokenizer(folder: str | os.PathLike[str], *, what: str = "dataset.tokenizer") -> Any:
+    """The tokenizer saved in a local folder (``tokenizer.save_pretrained(folder)``), read offline.
+
+    Loaded with ``local_files_only=True``; padding goes on the right (the collate function trims
+    it), and a tokenizer without a padding token pads with its end-of-sequence token.
+
+    Args:
+        folder: the folder holding ``tokenizer.json``, ``vocab.txt`` or the tokenizer's other files.
+        what: the config field named in errors.
+
+    Raises:
+        mixup_core.ConfigError: the folder is missing, holds no tokenizer, or the tokenizer cannot pad
+            (each naming ``what`` and the folder).
+    """
+    path = Path(folder).expanduser().resolve()
+    if not path.is_dir():
+        raise ConfigError(f"{what}: no such folder {str(path)!r} (give the folder of a saved tokenizer)")
+    from transformers import AutoTokenizer
+
+    try:
+        with _quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    except Exception as exc:  # OSError, ValueError, … for a folder without (usable) tokenizer files
+        raise ConfigError(f"{what}: no usable tokenizer in {str(path)!r} ({_first_line(exc)}); give the folder of a "
+                          "tokenizer saved with tokenizer.save_pretrained(folder)") from exc
+    if not callable(tokenizer) or not hasattr(tokenizer, "pad_token"):
+        raise ConfigError(f"{what}: {str(path)!r} holds a {type(tokenizer).__name__}, not a text tokenizer")
+    tokenizer.padding_side = "right"
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is None:
+            raise ConfigError(f"{what}: the tokenizer in {str(path)!r} has neither a padding nor an end-of-sequence "
+                              "token, so texts of different lengths cannot be batched")
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def _study_model_folder(study_model: object) -> str | None:
+    """The ``<folder>`` of a study model named ``hf:<folder>``, else ``None``."""
+    if study_model is None:
+        return None
+    name = study_model.get("name") if isinstance(study_model, Mapping) else None
+    if not isinstance(name, str):
+        raise ConfigError(f"study_model must be the study's model section with a name, got {study_model!r}")
+    prefix, sep, member = name.strip().partition(":")
+    return member if sep and prefix.strip().lower() == "hf" else None
+
+
+def _is_minilm(study_model: object) -> bool:
+    name = study_model.get("name") if isinstance(study_model, Mapping) else None
+    return isinstance(name, str) and name.strip().lower().replace("_", "-") in ("minilm", "text:minilm")
+
+
+def _position_limit(tokenizer: Any, config: Any) -> int | None:
+    limits = [int(tokenizer.model_max_length)] if 0 < int(getattr(tokenizer, "model_max_length", 0) or 0) < _NO_LIMIT else []
+    positions = getattr(config, "max_position_embeddings", None) if config is not None else None
+    if isinstance(positions, int) and positions > 0:
+        if getattr(config, "model_type", None) in _OFFSET_POSITIONS:  # positions count from pad_token_id + 1
+            positions -= int(getattr(config, "pad_token_id", None) or 0) + 1
+        limits.append(positions)
+    return min(limits) if limits else None
+
+
+def _encode(tokenizer: Any, texts: list[str], labels: list[int], max_length: int) -> TokenizedTexts:
+    encoded = tokenizer(
+        texts, padding="max_length", truncation=True, max_length=max_length, return_tensors="pt",
+        return_token_type_ids=False,
+    )
+    return TokenizedTexts(encoded["input_ids"], encoded["attention_mask"], torch.tensor(labels, dtype=torch.long), texts)
+
+
+def table_task(
+    *,
+    root: str | os.PathLike[str],
+    text_column: str = "text",
+    label_column: str = "label",
+    group_column: str | None = "group",
+    split_column: str | None = "split",
+    tokenizer: str | os.PathLike[str] | None = None,
+    max_length: int | None = None,
+    test_fraction: float = 0.2,
+    split_seed: int = 0,
+    on_error: Literal["stop", "skip"] = "stop",
+    trim_padding: bool = True,
+    study_model: Mapping[str, Any] | None = None,
+) -> TaskData:
+    """The user's own table of labelled texts (``text:table``), split and tokenised with a local tokenizer.
+
+    The table (CSV, TSV, JSONL or Parquet) has a text column and a label column, and optionally a
+    group column (author, source, customer …: the split is then group-aware) and a split column
+    (``train``/``test``, used as given); see `mixup_text.datasets.read_text_table` for the row
+    checks and `mixup_core.data.split_indices` for the split. Class names are the label values,
+    sorted (numerically when they are all integers).
+
+    The tokenizer comes from a local folder and nothing is downloaded: ``tokenizer`` when given;
+    else, when the study's model is ``hf:<folder>``, that folder's tokenizer; else the MiniLM
+    tokenizer of ``text:minilm``. ``mixup compare`` passes the study's ``model`` section as
+    ``study_model``, so that the model folder is checked here, before anything is written, and
+    so that the tokenizer's vocabulary and ``max_length`` are checked against the model.
+
+    Args:
+        root: the table.
+        text_column: the column of the texts.
+        label_column: the column of the labels.
+        group_column: the column of the groups, used when the table has it (``None``: never).
+        split_column: the column of the given split, used when the table has it (``None``: never).
+        tokenizer: the folder of a saved tokenizer (``None``: the model's, see above).
+        max_length: tokens per text, special tokens included; longer texts are cut. ``None``: 128,
+            or fewer when the model or tokenizer has fewer positions.
+        test_fraction: the share of texts held out when the table gives no split.
+        split_seed: the seed of the split.
+        on_error: ``"stop"`` or ``"skip"`` for rows with an empty or non-string text or an empty label.
+        trim_padding: cut each batch after its longest text (see `collate_tokens`).
+        study_model: the study's model section (``{"name": ..., **params}``), passed by ``mixup compare``.
+
+    Returns:
+        A `mixup_core.TaskData` whose ``train`` and ``test`` are `TokenizedTexts`, with the groups of
+        each split when the table has groups, and ``info`` holding the source, the layout, the class
+        counts per split, the skipped rows, the tokenizer and its vocabulary size.
+
+    Raises:
+        mixup_core.data.DataNotFoundError: the table does not exist.
+        mixup_core.data.DataError: a missing column, an unusable row, fewer than two classes, or a
+            split that leaves a class without training texts (each naming the file, column or rows).
+        mixup_core.ConfigError: a parameter is invalid, the model or tokenizer folder is missing or
+            unusable, or the tokenizer does not fit the model.
+
+    Examples:
+        In a study config::
+
+            dataset:
+              name: text:table
+              root: reviews.csv
+              text_column: review
+              label_column: stars
+              max_length: 96
+    """
+    if not isinstance(root, (str, os.PathLike)) or not str(root).strip():
+        raise ConfigError(f"root must be the path of a table (.csv, .tsv, .jsonl, .parquet), got {root!r}")
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not 0 < test_fraction < 1:
+        raise ConfigError(f"test_fraction must be a number in (0, 1), got {test_fraction!r}")
+    if isinstance(split_seed, bool) or not isinstance(split_seed, int):
+        raise ConfigError(f"split_seed must be an int, got {split_seed!r}")
+    if not isinstance(trim_padding, bool):
+        raise ConfigError(f"trim_padding must be true or false, got {trim_padding!r}")
+    if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2):
+        raise ConfigError(f"max_length must be an int >= 2 or null, got {max_length!r}")
+    if tokenizer is not None and (not isinstance(tokenizer, (str, os.PathLike)) or not str(tokenizer).strip()):
+        raise ConfigError(f"tokenizer must be the folder of a saved tokenizer or null, got {tokenizer!r}")
+    folder = _study_model_folder(study_model)
+    model_path, config = check_hf_folder(folder) if folder is not None else (None, None)
+    path = Path(root).expanduser()
+    table = read_text_table(path, text_column=text_column, label_column=label_column, group_column=group_column,
+                            split_column=split_column, on_error=on_error)
+    if tokenizer is not None:
+        tok = load_tokenizer(tokenizer, what="dataset.tokenizer")
+        source = str(Path(tokenizer).expanduser().resolve())
+    elif model_path is not None:
+        tok = load_tokenizer(model_path, what=f"model.name: hf:{folder}: the model folder has no tokenizer; set "
+                                              "dataset.tokenizer to the folder of its tokenizer")
+        source = str(model_path)
+    else:
+        tok = load_minilm_tokenizer()
+        source = _MINILM_SOURCE
+    if config is None and _is_minilm(study_model):
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(str(minilm_path()), local_files_only=True)
+    model_name = f"hf:{folder}" if folder is not None else "text:minilm"
+    vocab = getattr(config, "vocab_size", None) if config is not None else None
+    if isinstance(vocab, int) and len(tok) > vocab:
+        raise ConfigError(f"dataset.tokenizer: the tokenizer ({source}) has {len(tok)} tokens but model {model_name} "
+                          f"embeds {vocab}; use the model's own tokenizer")
+    limit = _position_limit(tok, config)
+    if max_length is None:
+        max_length = min(_DEFAULT_MAX_LENGTH, limit) if limit is not None else _DEFAULT_MAX_LENGTH
+    elif limit is not None and max_length > limit:
+        raise ConfigError(f"max_length={max_length} exceeds the {limit} positions of the "
+                          f"{'model ' + model_name if config is not None else 'tokenizer'}; lower it")
+    names = table.class_names
+    labels = table.class_indices()
+    try:
+        train_rows, test_rows = split_indices(labels, groups=table.groups, splits=table.splits,
+                                              test_fraction=float(test_fraction), seed=split_seed)
+    except DataError as exc:  # its classes are indices: name them
+        raise DataError(f"{path}: {exc} (the classes, by index: {dict(enumerate(names))})") from exc
+    train = _encode(tok, [table.texts[i] for i in train_rows], [labels[i] for i in train_rows], max_length)
+    test = _encode(tok, [table.texts[i] for i in test_rows], [labels[i] for i in test_rows], max_length)
+    full = int(train.attention_mask[:, -1].sum()) + int(test.attention_mask[:, -1].sum())
+    used_group = group_column if table.groups is not None else None
+    used_split = split_column if table.splits is not None else None
+    info = {
+        "name": "table",
+        "source": str(path.resolve()),
+        "layout": "table",
+        "columns": {"text": text_column, "label": label_column, "group": used_group, "split": used_split},
+        "split": "given" if used_split else "group-aware" if used_group else "stratified",
+        "split_seed": split_seed,
+        "test_fraction": float(test_fraction),
+        "counts": {"train": class_counts(train.labels.numpy(), names), "test": class_counts(test.labels.numpy(), names)},
+        "skipped": len(table.skipped),
+        "skipped_rows": [f"row {r}: {why}" for r, why in table.skipped[:10]],
+        "tokenizer": source,
+        "vocab_size": len(tok),
+        "max_length": max_length,
+        "share_at_max_length": round(full / (len(train) + len(test)), 4),
+        "train_size": len(train),
+        "test_size": len(test),
+    }
+    return TaskData(
+        train=train,
+        test=test,
+        num_classes=len(names),
+        class_names=names,
+        modality="text",
+        collate_fn=functools.partial(collate_tokens, trim_padding=trim_padding),
+        info=info,
+        train_groups=[table.groups[i] for i in train_rows] if table.groups is not None else None,
+        test_groups=[table.groups[i] for i in test_rows] if table.groups is not None else None,
+    )
+
+
+def hf_model(data: TaskData, *, folder: str, freeze_encoder: bool = True) -> nn.Module:
+    """A local Hugging Face checkpoint (``hf:<folder>``) with a sequence-classification head for ``data.num_classes``.
+
+    ``AutoModelForSequenceClassification.from_pretrained(folder, num_labels=…, local_files_only=True,
+    ignore_mismatched_sizes=True)``: the encoder's weights come from the folder, and a head of another
+    size (or none, for a bare encoder) is replaced by a new one. The model takes the collated text
+    batch as keywords (``model(**inputs)``) and every text mixer runs it (``inputs_embeds``, hooks on
+    its embeddings, encoder layers and head, found by their usual names).
+
+    ``freeze_encoder=True`` (the default, as for ``text:minilm``) trains only the head: every
+    parameter of the base model (``model.base_model``: embeddings and encoder) is frozen except a
+    pooler; the head wants a high learning rate then (about 1e-2 with AdamW). ``False`` fine-tunes
+    everything (use a learning rate of about 5e-5). Tokenise the texts with the folder's tokenizer:
+    ``text:table`` does so by default.
+
+    Args:
+        data: the experiment's data, a text data set (``modality="text"``) of token ids of this model's vocabulary.
+        folder: the model folder (``model.save_pretrained(folder)``); relative to the working directory.
+        freeze_encoder: train the head only (``True``) or the whole model.
+
+    Returns:
+        The classifier, in training mode.
+
+    Raises:
+        mixup_core.ConfigError: the folder is missing or not a model folder (see `check_hf_folder`),
+            ``data`` is not text or was tokenised with a larger vocabulary, or a parameter is invalid.
+
+    Examples:
+        In a study config::
+
+            model:
+              name: hf:models/my-bert
+              freeze_encoder: false
+    """
+    if not isinstance(data, TaskData):
+        raise TypeError(f"data must be a mixup_core.TaskData, got {type(data).__name__}")
+    where = f"model.name: hf:{folder}"
+    if data.modality != "text":
+        raise ConfigError(f"{where}: needs a text data set of token ids (modality 'text'), got modality {data.modality!r}")
+    if not isinstance(freeze_encoder, bool):
+        raise ConfigError(f"freeze_encoder must be true or false, got {freeze_encoder!r}")
+    path, config = check_hf_folder(folder)
+    vocab = data.info.get("vocab_size")
+    if isinstance(vocab, int) and isinstance(config.vocab_size, int) and vocab > config.vocab_size:
+        raise ConfigError(f"{where}: the texts were tokenised with {vocab} tokens ({data.info.get('tokenizer')}) but the "
+                          f"model embeds {config.vocab_size}; tokenise them with the model's tokenizer")
+    from transformers import AutoModelForSequenceClassification
+
+    names = [str(n) for n in data.class_names]
+    try:
+        with _quiet_transformers():
+            model = AutoModelForSequenceClassification.from_pretrained(
+                str(path), num_labels=data.num_classes, id2label=dict(enumerate(names)),
+                label2id={n: i for i, n in enumerate(names)}, local_files_only=True, ignore_mismatched_sizes=True,
+            )
+    except Exception as exc:  # corrupt weights, a config the class refuses …
+        raise ConfigError(f"{where}: cannot load the model in {str(path)!r} ({_first_line(exc)})") from exc
+    if freeze_encoder:
+        base = getattr(model, "base_model", None)
+        if not isinstance(base, nn.Module) or base is model:
+            raise ConfigError(f"{where}: {type(model).__name__} has no separate encoder to freeze; set "
+                              "freeze_encoder: false")
+        for name, param in base.named_parameters():
+            if name.split(".", 1)[0] != "pooler":
                 param.requires_grad_(False)
     return model.train()  # type: ignore[no-any-return]
