@@ -40,6 +40,7 @@ __all__ = [
     "NumericFeature",
     "TableEncoder",
     "parse_number",
+    "quote_cells",
     "typed_columns",
 ]
 
@@ -104,7 +105,13 @@ def _is_missing(value: object, missing_values: Sequence[str]) -> bool:
     return isinstance(value, str) and value.strip() in missing_values
 
 
-def _quote(cells: list[tuple[int, object]]) -> str:
+def quote_cells(cells: Sequence[tuple[int, object]]) -> str:
+    """Bad cells for a message: the first five as ``value (row n)``, rows counted from 1, then how many more.
+
+    Examples:
+        >>> quote_cells([(4, "12,5"), (8, "n/a")])
+        "'12,5' (row 5), 'n/a' (row 9)"
+    """
     shown = ", ".join(f"{v!r} (row {r + 1})" for r, v in cells[:_SHOWN])
     more = f" and {len(cells) - _SHOWN} more" if len(cells) > _SHOWN else ""
     return f"{shown}{more}"
@@ -186,7 +193,7 @@ def typed_columns(
             columns[name] = Column(name, "numeric", numbers, missing)
             continue
         if infinite:
-            raise DataError(f"{path}: column {name!r} holds infinite values: {_quote(infinite)}; "
+            raise DataError(f"{path}: column {name!r} holds infinite values: {quote_cells(infinite)}; "
                             "replace them, or mark them missing (missing_values)")
         if not text:
             columns[name] = Column(name, "numeric", numbers, missing)
@@ -194,7 +201,7 @@ def typed_columns(
         if present - len(text) >= _NUMERIC_SHARE * present:
             raise DataError(
                 f"{path}: column {name!r} holds numbers in {present - len(text)} of {present} rows but also text: "
-                f"{_quote(text)}; fix those cells, add the marker to missing_values, or list the column "
+                f"{quote_cells(text)}; fix those cells, add the marker to missing_values, or list the column "
                 "under categorical (or under numeric with on_error: skip to leave those rows out)"
             )
         columns[name] = _categorical(name, raw, missing)

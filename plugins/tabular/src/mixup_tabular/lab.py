@@ -36,7 +36,7 @@ from mixup_core.data import (
     split_indices,
 )
 
-from .datasets import DEFAULT_MISSING_VALUES, TableEncoder, parse_number, typed_columns
+from .datasets import DEFAULT_MISSING_VALUES, TableEncoder, parse_number, quote_cells, typed_columns
 
 __all__ = ["TabularMLP", "load_table_task", "mlp"]
 
@@ -234,9 +234,7 @@ def load_table_task(
         problems.append(f"{len(no_label)} row{'s' if len(no_label) > 1 else ''} without a label in column "
                         f"{label_column!r} ({_rows(no_label)})")
     for name, cells in bad_numeric.items():
-        quoted = ", ".join(f"{v!r} (row {r + 1})" for r, v in cells[:_SHOWN])
-        more = f" and {len(cells) - _SHOWN} more" if len(cells) > _SHOWN else ""
-        problems.append(f"column {name!r} is declared numeric but holds {quoted}{more}")
+        problems.append(f"column {name!r} is declared numeric but holds {quote_cells(cells)}")
     bad_rows = sorted(set(no_label) | {r for cells in bad_numeric.values() for r, _ in cells})
     if problems and on_error == "stop":
         raise DataError(f"{path}: {'; '.join(problems)}. Fix the table, or set on_error: skip to leave those rows out")
@@ -252,8 +250,7 @@ def load_table_task(
         splits = [str(table[splits_col][i]).strip().lower() for i in keep]
         wrong = [(int(keep[j]), table[splits_col][keep[j]]) for j, s in enumerate(splits) if s not in ("train", "test")]
         if wrong:
-            quoted = ", ".join(f"{v!r} (row {r + 1})" for r, v in wrong[:_SHOWN])
-            raise DataError(f"{path}: column {splits_col!r} must hold 'train' or 'test', got {quoted}")
+            raise DataError(f"{path}: column {splits_col!r} must hold 'train' or 'test', got {quote_cells(wrong)}")
 
     # -- missing values and categories
     gaps = {name: int(col.missing.sum()) for name, col in cols.items() if col.missing.any()}
