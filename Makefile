@@ -54,7 +54,7 @@ test: env lint
 
 wheels: env
 	rm -rf dist
-	for pkg in core plugins/image plugins/audio plugins/text plugins/graph plugins/lab; do \
+	for pkg in core plugins/image plugins/audio plugins/text plugins/graph plugins/tabular plugins/lab; do \
 		$(PY) -m build --wheel --no-isolation --outdir dist $$pkg >/dev/null || exit 1; \
 	done
 	ls dist

@@ -203,7 +203,7 @@ def test_mixers_page_is_up_to_date_and_every_mixer_has_a_picture() -> None:
     missing = [
         info.name
         for info in list_mixers()
-        if info.plugin in ("core", "image", "audio") and info.cost != "dataset" and info.name != "core:choice"
+        if info.plugin in ("core", "image", "audio", "tabular") and info.cost != "dataset" and info.name != "core:choice"
         and not (ROOT / "docs" / "images" / "mixers" / f"{info.name.replace(':', '-')}.png").exists()
     ]
     assert not missing, f"no preview picture for {missing}: run python docs/scripts/make_previews.py"

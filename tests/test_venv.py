@@ -5,12 +5,12 @@ Each environment is created with ``uv venv`` under pytest's temporary directory 
 ready in seconds; the resolution is the same). Nothing is written into the repository: the wheels are
 built into a temporary folder, not ``dist/``, which ``make wheels`` owns.
 
-* wheels: the six wheels build, and ``pip install --find-links dist mixup-core mixup-audio``, under
+* wheels: the seven wheels build, and ``pip install --find-links dist mixup-core mixup-audio``, under
   the versions of the committed lock (``uv export`` of ``uv.lock``, as constraints), installs those two
   distributions of the family and no other, at the locked torch and torchaudio; ``mixup`` then sees
   exactly the plugins ``core`` and ``audio``.
 * newest: the README's user install, unpinned: ``pip install mixup-core mixup-audio``, then the other
-  four distributions, resolved against whatever the registry serves today. Every plugin must load,
+  five distributions, resolved against whatever the registry serves today. Every plugin must load,
   one mixer of each must run, and ``mixup mixers`` must list them all; a failure names the versions
   it got, so that a release which breaks us is seen the day it is out, not by the next new user.
 * third-party plugins: mixup-core with ``examples/mixup-example-plugin`` and the deliberately broken
@@ -59,6 +59,7 @@ DISTRIBUTIONS = {
     "mixup-audio": REPO / "plugins" / "audio",
     "mixup-text": REPO / "plugins" / "text",
     "mixup-graph": REPO / "plugins" / "graph",
+    "mixup-tabular": REPO / "plugins" / "tabular",
     "mixup-lab": REPO / "plugins" / "lab",
 }
 EXAMPLE_PLUGIN = REPO / "examples" / "mixup-example-plugin"
@@ -330,7 +331,7 @@ def lock_constraints(uv: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @dataclass(frozen=True)
 class Wheelhouse:
-    dist: Path  # the five wheels of the repository, as `make wheels` builds them into dist/
+    dist: Path  # the seven wheels of the repository, as `make wheels` builds them into dist/
     third_party: Path  # the example plugin and the broken plugin
 
 
@@ -420,7 +421,7 @@ def _mixup_family(listing: list[dict[str, Any]]) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------------------------- (a) wheels
-def test_six_wheels_are_built(wheelhouse: Wheelhouse) -> None:
+def test_seven_wheels_are_built(wheelhouse: Wheelhouse) -> None:
     found = wheel_distributions(wheelhouse.dist)
     assert sorted(found) == sorted(DISTRIBUTIONS), f"wheels in {wheelhouse.dist}: {found}"
     for dist, names in found.items():
@@ -569,7 +570,7 @@ NEWEST_DRIVER = textwrap.dedent(
     report = {"plugins": {}, "mixers": {}}
     for record in get_registry().plugins():
         report["plugins"][record.name] = record.to_dict()
-    for plugin in ("core", "image", "audio", "text", "graph"):
+    for plugin in ("core", "image", "audio", "text", "graph", "tabular"):
         infos = [i for i in list_mixers() if i.name.startswith(plugin + ":") and i.cost != "dataset"]
         if not infos:
             report["mixers"][plugin] = {"error": "no batch mixer registered"}
@@ -595,19 +596,20 @@ NEWEST_DRIVER = textwrap.dedent(
     print(json.dumps(report))
     """
 )
-FAMILY_PLUGINS = {"core", "image", "audio", "text", "graph", "lab"}
+FAMILY_PLUGINS = {"core", "image", "audio", "text", "graph", "tabular", "lab"}
 
 
 @pytest.fixture(scope="module")
 def newest(uv: str, wheelhouse: Wheelhouse, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Result]:
-    """The README's install, unpinned: mixup-core and mixup-audio first, then the other four distributions."""
+    """The README's install, unpinned: mixup-core and mixup-audio first, then the other five distributions."""
     venv = make_venv(
         uv,
         tmp_path_factory.mktemp("newest") / "venv",
         "--find-links", wheelhouse.dist, "mixup-core", "mixup-audio",
         constraints=None,
     )  # fmt: skip
-    install(uv, venv, "--find-links", wheelhouse.dist, "mixup-image", "mixup-text", "mixup-graph", "mixup-lab")
+    install(uv, venv, "--find-links", wheelhouse.dist, "mixup-image", "mixup-text", "mixup-graph", "mixup-tabular",
+            "mixup-lab")
     mixup = venv.script("mixup")
     listing = run([uv, "pip", "list", "--python", venv.python, "--format", "json"], timeout=COMMAND_TIMEOUT, cwd=REPO)
     first = {"driver": run([venv.python, "-c", NEWEST_DRIVER], timeout=COMMAND_TIMEOUT, cwd=venv.path.parent)}
@@ -642,7 +644,7 @@ def test_newest_every_plugin_loads(newest: dict[str, Result]) -> None:
     assert not missing, f"{_got(newest)}; plugins missing: {sorted(missing)} (found {sorted(report['plugins'])})"
 
 
-@pytest.mark.parametrize("plugin", ["core", "image", "audio", "text", "graph"])
+@pytest.mark.parametrize("plugin", ["core", "image", "audio", "text", "graph", "tabular"])
 def test_newest_one_mixer_per_plugin_runs(newest: dict[str, Result], plugin: str) -> None:
     result = newest["driver"].json()["mixers"][plugin]
     assert "error" not in result, f"{_got(newest)}; {result.get('name', plugin)} failed:\n{result['error']}"

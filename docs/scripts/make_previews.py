@@ -1,4 +1,4 @@
-"""Write docs/images/mixers/<plugin>-<mixer>.png for every image and audio mixer (and core:mixup).
+"""Write docs/images/mixers/<plugin>-<mixer>.png for every image, audio and tabular mixer (and core:mixup).
 
 Each picture comes from the ``mixup_preview`` hook, exactly as ``mixup preview NAME`` draws it:
 row 1 anchors, row 2 partners, row 3 the anchor's share per pixel, row 4 the mixes with their label
@@ -7,16 +7,17 @@ pictures are reproducible. Mixers guided by a model (PuzzleMix, SnapMix, Attenti
 with the model-free stand-ins of their ``example_call_kwargs`` (local image energy in place of
 gradients, CAMs or attention). Audio mixers are drawn as log-mel spectrograms of synthetic tones,
 chirps, noise bursts and harmonic stacks (``--audio-dataset``), with the anchor's share per
-time-frequency cell (for waveform mixers, the anchor's coefficient over time).
+time-frequency cell (for waveform mixers, the anchor's coefficient over time). Tabular mixers are
+drawn as heat maps of synthetic encoded equipment-log rows: anchors, partners, mixes.
 
 Usage::
 
-    python docs/scripts/make_previews.py                 # every image and audio mixer, and core:mixup
+    python docs/scripts/make_previews.py                 # every image, audio and tabular mixer, and core:mixup
     python docs/scripts/make_previews.py audio:specmix   # only these
     python docs/scripts/make_previews.py image:cutmix    # only these
     python docs/scripts/make_previews.py --dataset fashion-mnist --out /tmp/previews
 
-Needs ``pip install "mixup-image[preview]" "mixup-audio[preview]"`` (matplotlib).
+Needs ``pip install "mixup-image[preview]" "mixup-audio[preview]" "mixup-tabular[preview]"`` (matplotlib).
 """
 
 from __future__ import annotations
@@ -32,15 +33,16 @@ DOCS = Path(__file__).resolve().parents[1]
 
 
 def default_names() -> list[str]:
-    """The registered image mixers, core:mixup and the registered audio mixers, sorted."""
+    """The registered image mixers, core:mixup, and the registered audio and tabular mixers, sorted."""
     names = [info.name for info in list_mixers(modality="image") if info.modality == "image"]
     audio = [info.name for info in list_mixers(modality="audio") if info.modality == "audio"]
-    return ["core:mixup", *names, *audio]
+    tabular = [info.name for info in list_mixers(modality="tabular") if info.modality == "tabular"]
+    return ["core:mixup", *names, *audio, *tabular]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="*", help="mixer names (default: every image and audio mixer, and core:mixup)")
+    parser.add_argument("names", nargs="*", help="mixer names (default: every image, audio and tabular mixer, and core:mixup)")
     parser.add_argument("--out", type=Path, default=DOCS / "images" / "mixers", help="output folder")
     parser.add_argument("--dataset", default="synthetic", help="synthetic (default), fashion-mnist or digits")
     parser.add_argument("--audio-dataset", default="synthetic", help="examples of the audio mixers: synthetic (default)")
