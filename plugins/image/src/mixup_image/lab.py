@@ -9,6 +9,11 @@ Data-set loaders (called with the parameters of a study config's ``dataset`` sec
 - `load_digits` (``image:digits``): scikit-learn's bundled 8×8 handwritten digits, a stratified
   train/test split; small enough for end-to-end tests (needs ``pip install "mixup-image[lab]"``).
 
+- `load_folder_task` (``image:folder``): the user's own image files, a class-folder tree or a
+  manifest table, decoded from disk on access (`ImageFiles`, uint8 items) and normalised per channel
+  in the collate function (`NormalizeImages`) with statistics of the training split; needs
+  ``pip install "mixup-image[folder]"`` (torchvision and pillow).
+
 Model factories (called as ``factory(data, **params)`` with the `TaskData`, they return a module
 whose output is the logits ``(B, num_classes)``):
 
@@ -16,6 +21,14 @@ whose output is the logits ``(B, num_classes)``):
   average pooling and a linear head (`SmallCNN`); any ``(C, H, W)`` input shape.
 - `mlp` (``image:mlp``, modality ``"any"``): flatten and fully connected layers (`MLP`); any tensor
   input with a known ``input_shape``.
+- `timm_model` (the family ``timm:<arch>``): any timm model, from random weights or a local
+  checkpoint (``pretrained_path``); needs ``pip install timm``.
+- `torchvision_model` (the family ``torchvision:<arch>``): any torchvision classification model,
+  likewise.
+
+Models of the two families carry the dotted name of their classifier module in the attribute
+``mixup_classifier``; `find_classifier` returns it for those and for models with a
+``get_classifier()`` method or a ``classifier`` module.
 
 Examples:
     >>> from mixup_image.lab import load_digits, small_cnn   # doctest: +SKIP
@@ -36,11 +49,22 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
-from mixup_core import ConfigError, TaskData
-from mixup_core.data import DataNotFoundError, LabeledTensors, stratified_subset
+from mixup_core import ConfigError, MixupError, TaskData
+from mixup_core.data import (
+    DataError,
+    DataNotFoundError,
+    LabeledTensors,
+    class_counts,
+    scan_files,
+    split_indices,
+    stratified_subset,
+)
 from mixup_core.data import int_param as _int_param
 from mixup_core.data import optional_int_param as _optional_int_param
+
+from .datasets import IMAGE_EXTENSIONS, ImageHeader, decode_image_file, fit_image, read_header, require_image_io
 
 __all__ = [
     "DIGITS_CLASSES",
@@ -49,14 +73,21 @@ __all__ = [
     "FASHION_MNIST_INSTALL",
     "MLP",
     "DataNotFoundError",
+    "ImageFiles",
     "LabeledTensors",
+    "NormalizeImages",
     "SmallCNN",
+    "find_classifier",
     "load_digits",
     "load_fashion_mnist",
+    "load_folder_task",
+    "load_pretrained",
     "mlp",
     "read_idx",
     "small_cnn",
     "stratified_subset",
+    "timm_model",
+    "torchvision_model",
 ]
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
@@ -505,3 +536,613 @@ def mlp(data: TaskData, *, hidden: int | Sequence[int] = (256,), dropout: float 
     ):
         raise ConfigError(f"hidden must be a positive int or a list of positive ints, got hidden={hidden!r}")
     return MLP(math.prod(shape), data.num_classes, hidden=[int(h) for h in widths], dropout=_dropout_param(dropout))  # type: ignore[call-overload]
+
+
+# ---------------------------------------------------------------------------------------------- image:folder
+_CHANNELS = {"auto": None, "rgb": 3, "grey": 1, "gray": 1}
+_AUTO_SIZE_CAP = 224
+_CONSTANT_STD = 1e-6  # a channel whose std is below this (on [0, 1]) is constant: divided by 1
+
+
+class ImageFiles(Dataset[tuple[torch.Tensor, int]]):
+    """Image files decoded from disk on access: item ``i`` is ``(uint8 tensor (C, h, w), class index)``.
+
+    Only the paths and labels are held (as NumPy arrays, so that forked DataLoader workers share
+    them without copying); each access decodes the file (`mixup_image.datasets.decode_image_file`)
+    and fits it to ``size`` (`mixup_image.datasets.fit_image`: a random crop position when
+    ``train``, else the centre). Items stay ``uint8``: `NormalizeImages` turns a batch into floats.
+    Picklable, for DataLoader workers that are spawned.
+
+    Args:
+        paths: the image files.
+        labels: the class index of each file.
+        channels: 1 (grey) or 3 (RGB).
+        size: the output ``(h, w)``.
+        resize: ``"crop"`` or ``"stretch"`` (see `mixup_image.datasets.fit_image`).
+        train: draw the crop's position at random (torch's global generator, which DataLoader
+            workers seed from the loader's generator).
+
+    Examples:
+        >>> ds = ImageFiles(["a.png", "b.jpg"], [0, 1], channels=3, size=(32, 32))  # doctest: +SKIP
+        >>> x, y = ds[0]                                                                # doctest: +SKIP
+        >>> x.dtype, tuple(x.shape), y                                                  # doctest: +SKIP
+        (torch.uint8, (3, 32, 32), 0)
+    """
+
+    def __init__(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        labels: Sequence[int] | np.ndarray,
+        *,
+        channels: int,
+        size: tuple[int, int],
+        resize: str = "crop",
+        train: bool = False,
+    ) -> None:
+        self.paths = np.asarray([str(p) for p in paths], dtype=np.str_)
+        self.labels = np.asarray(labels, dtype=np.int64)
+        if self.paths.shape != self.labels.shape:
+            raise ValueError(f"{self.paths.size} paths for {self.labels.size} labels")
+        self.channels = int(channels)
+        self.size = (int(size[0]), int(size[1]))
+        self.resize = resize
+        self.train = bool(train)
+
+    def __len__(self) -> int:
+        return int(self.labels.size)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        path = str(self.paths[index])
+        image = _decode(path, self.channels)
+        return fit_image(image, self.size, resize=self.resize, random_crop=self.train), int(self.labels[index])
+
+
+def _decode(path: str, channels: int) -> torch.Tensor:
+    try:
+        return decode_image_file(path, channels)
+    except ImportError:
+        raise
+    except Exception as exc:  # the decoders' own error types
+        raise DataError(f"{path}: cannot decode the image ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                        "set the data set's verify: decode to check every file before training") from exc
+
+
+class NormalizeImages:
+    """Collate ``(uint8 image (C, H, W), label)`` items into ``(float32 (B, C, H, W), int64 (B,))``.
+
+    Stacks the ``uint8`` images, then computes ``(x / 255 - mean) / std`` per channel in float32.
+    A module-level class, so DataLoader workers can pickle it.
+
+    Args:
+        mean: one mean per channel, on the [0, 1] scale.
+        std: one standard deviation per channel, on the [0, 1] scale.
+
+    Examples:
+        >>> collate = NormalizeImages([0.5], [0.25])
+        >>> x, y = collate([(torch.full((1, 2, 2), 255, dtype=torch.uint8), 1)])
+        >>> x.flatten().tolist(), y.tolist()
+        ([2.0, 2.0, 2.0, 2.0], [1])
+    """
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        if len(mean) != len(std):
+            raise ValueError(f"mean has {len(mean)} values and std {len(std)}")
+        self.mean = tuple(float(m) for m in mean)
+        self.std = tuple(float(s) for s in std)
+
+    def __call__(self, items: Sequence[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        images = torch.stack([x for x, _ in items])
+        labels = torch.tensor([int(y) for _, y in items], dtype=torch.int64)
+        shift = torch.tensor(self.mean, dtype=torch.float32).mul_(255).view(-1, 1, 1)
+        scale = torch.tensor(self.std, dtype=torch.float32).mul_(255).view(-1, 1, 1)
+        return images.to(torch.float32).sub_(shift).div_(scale), labels
+
+    def __repr__(self) -> str:
+        return f"NormalizeImages(mean={list(self.mean)}, std={list(self.std)})"
+
+
+class _HeaderCheck:
+    """The ``check`` of `scan_files`: PIL's header check of each file (and a full decode), keeping the headers."""
+
+    def __init__(self, decode: bool) -> None:
+        self.decode = decode
+        self.headers: dict[Path, ImageHeader] = {}
+
+    def __call__(self, path: Path) -> None:
+        header = read_header(path)
+        if self.decode:
+            decode_image_file(path, 1 if header.grey else 3)
+        self.headers[path] = header
+
+
+def _size_param(value: object) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        pair: tuple[object, ...] = (value, value)
+    elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2:
+        pair = tuple(value)
+    else:
+        raise ConfigError(f"size must be an int (a square side) or [height, width], got size={value!r}")
+    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in pair):
+        raise ConfigError(f"size must hold positive ints, got size={value!r}")
+    return int(pair[0]), int(pair[1])  # type: ignore[call-overload]
+
+
+def _choice(name: str, value: object, allowed: Sequence[str]) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(repr(a) for a in allowed)}, got {name}={value!r}")
+    return value
+
+
+def _column_param(name: str, value: object, optional: bool) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{name} must be a column name{' or null' if optional else ''}, got {name}={value!r}")
+    return value
+
+
+def _stats_param(name: str, value: object, channels: int, positive: bool) -> list[float] | None:
+    if value is None:
+        return None
+    values = [value] * channels if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+    if (isinstance(values, str) or not isinstance(values, Sequence) or len(values) != channels
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)):
+        raise ConfigError(f"{name} must be a number or a list of {channels} numbers (one per channel), got {name}={value!r}")
+    if positive and not all(v > 0 for v in values):
+        raise ConfigError(f"{name} must be positive, got {name}={value!r}")
+    return [float(v) for v in values]
+
+
+def _channel_stats(paths: Sequence[str], channels: int, size: tuple[int, int], resize: str) -> tuple[list[float], list[float]]:
+    """Per-channel mean and population std (on [0, 1]) of the pixels of ``paths`` as the test split sees them.
+
+    Image by image, combined with Chan et al.'s pairwise update (no ``E[x²] - E[x]²`` cancellation).
+    """
+    mean = torch.zeros(channels, dtype=torch.float64)
+    m2 = torch.zeros(channels, dtype=torch.float64)
+    count = 0
+    for path in paths:
+        x = fit_image(_decode(path, channels), size, resize=resize).to(torch.float64).div_(255).flatten(1)
+        n = x.shape[1]
+        mean_i = x.mean(dim=1)
+        m2_i = (x - mean_i[:, None]).square().sum(dim=1)
+        delta = mean_i - mean
+        total = count + n
+        mean = mean + delta * (n / total)
+        m2 = m2 + m2_i + delta.square() * (count * n / total)
+        count = total
+    return mean.tolist(), (m2 / count).sqrt().tolist()
+
+
+def load_folder_task(
+    *,
+    root: str | os.PathLike[str],
+    size: int | Sequence[int] | None = None,
+    channels: str = "auto",
+    resize: str = "crop",
+    mean: float | Sequence[float] | None = None,
+    std: float | Sequence[float] | None = None,
+    stats_images: int = 1000,
+    test_fraction: float = 0.2,
+    split_seed: int = 0,
+    on_error: str = "stop",
+    verify: str = "header",
+    path_column: str = "path",
+    label_column: str = "label",
+    group_column: str | None = "group",
+    split_column: str | None = "split",
+) -> TaskData:
+    """The user's own images: a class-folder tree or a manifest table, streamed from disk.
+
+    Layouts (`mixup_core.data.scan_files`): ``root`` is a folder with one sub-folder per class
+    (``root/<class>/**/*.png``, also ``.jpg``, ``.jpeg``, ``.bmp``, ``.gif``, ``.webp``, ``.tif``,
+    ``.tiff``), or a manifest (CSV, TSV, JSONL, Parquet) with a path and a label column and optionally
+    a group and a split column; its paths are relative to its folder and may not leave it. Every file's
+    header is checked with PIL first (``verify: decode`` decodes every file instead), so corrupt files
+    are listed before anything trains (``on_error``). The split is the given one, group-aware, or
+    stratified (`mixup_core.data.split_indices`).
+
+    Items are ``uint8`` ``(C, h, w)`` tensors decoded on access (`ImageFiles`; only paths are held, so
+    data larger than memory work and ``train.workers`` decode in parallel); the collate function
+    (`NormalizeImages`) turns a batch into float32 ``(x / 255 - mean) / std``.
+
+    - ``size``: ``None`` keeps the images' size when every file has the same one; otherwise the
+      square of the median shorter side of the training images, at most 224. With ``resize: crop``
+      each image is scaled (aspect ratio kept) to cover ``size`` and cropped: at a random position in
+      training, in the centre in testing. ``resize: stretch`` scales to ``size`` without cropping.
+    - ``channels``: ``auto`` gives grey when every file is single-channel by its header (PIL modes
+      ``L``, ``LA``, ``I;16``, ``1`` …), else RGB.
+    - ``mean``/``std``: computed per channel on the training split only, over at most
+      ``stats_images`` training images (drawn with ``split_seed``), as the test split sees them
+      (centre crop); a constant channel (std below 1e-6) gets std 1. Give both (e.g. ImageNet's statistics for a
+      pretrained model) to use them as they are.
+
+    Args:
+        root: the class-folder tree, or the manifest file.
+        size: the images' ``(height, width)``: an int (square), ``[h, w]``, or ``None`` (see above).
+        channels: ``"auto"``, ``"rgb"`` or ``"grey"`` (``"gray"``).
+        resize: ``"crop"`` (default) or ``"stretch"``.
+        mean: per-channel means on [0, 1] (a number or one per channel), or ``None`` to compute them.
+        std: per-channel standard deviations, or ``None`` to compute them.
+        stats_images: training images the statistics are computed on, at most (default 1000).
+        test_fraction: the share held out when the data give no split (default 0.2).
+        split_seed: seed of the split and of the statistics' sample (default 0).
+        on_error: ``"stop"`` (default) or ``"skip"`` for missing or unreadable files.
+        verify: ``"header"`` (default; PIL's cheap check) or ``"decode"`` (decode every file once).
+        path_column: the manifest's path column.
+        label_column: the manifest's label column.
+        group_column: the manifest's group column (used when present; ``None``: never).
+        split_column: the manifest's split column (used when present; ``None``: never).
+
+    Returns:
+        A `TaskData` with modality ``"image"``, class names from the data (sorted), ``input_shape``
+        ``(C, h, w)``, the collate function, groups when the manifest has them, and ``info`` (source,
+        layout, counts per split, skipped files, size, channels, the statistics and what they were
+        computed on).
+
+    Raises:
+        DataNotFoundError: ``root`` does not exist.
+        DataError: an empty class folder, a single class, a missing column, a path outside the
+            manifest's folder, unreadable files (``on_error: stop``) or a split without examples; each
+            names the file, column or class.
+        ConfigError: a bad parameter (named, with its value).
+        ImportError: torchvision or pillow is missing (``pip install "mixup-image[folder]"``).
+
+    Examples:
+        >>> data = load_folder_task(root="photos", size=64)  # doctest: +SKIP
+        >>> data.input_shape, data.info["normalise"]["computed_on"]  # doctest: +SKIP
+        ((3, 64, 64), '120 of 120 training images (all); the test split is not used')
+    """
+    if not isinstance(root, (str, os.PathLike)) or not str(root):
+        raise ConfigError(f"root must be the path of a class-folder tree or a manifest table, got root={root!r}")
+    out_size = _size_param(size)
+    want = _CHANNELS[_choice("channels", channels, list(_CHANNELS))]
+    resize = _choice("resize", resize, ["crop", "stretch"])
+    verify = _choice("verify", verify, ["header", "decode"])
+    on_error = _choice("on_error", on_error, ["stop", "skip"])
+    n_stats = _int_param("stats_images", stats_images, 1)
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not 0 < test_fraction < 1:
+        raise ConfigError(f"test_fraction must be a number in (0, 1), got test_fraction={test_fraction!r}")
+    seed = _int_param("split_seed", split_seed, 0)
+    path_col = _column_param("path_column", path_column, False)
+    label_col = _column_param("label_column", label_column, False)
+    group_col = _column_param("group_column", group_column, True)
+    split_col = _column_param("split_column", split_column, True)
+    if (mean is None) != (std is None):
+        raise ConfigError(f"give both mean and std, or neither (to compute them), got mean={mean!r} and std={std!r}")
+    require_image_io()
+    check = _HeaderCheck(decode=verify == "decode")
+    records = scan_files(root, extensions=IMAGE_EXTENSIONS, on_error="skip" if on_error == "skip" else "stop", check=check,
+                         path_column=str(path_col), label_column=str(label_col), group_column=group_col,
+                         split_column=split_col)
+    headers = [check.headers[p] for p in records.paths]
+    names = records.class_names
+    y = records.class_indices()
+    train_idx, test_idx = split_indices(y, groups=records.groups, splits=records.splits,
+                                        test_fraction=float(test_fraction), seed=seed)
+    # channels: one decision for both splits
+    if want is None:
+        n_channels = 1 if all(h.grey for h in headers) else 3
+        channels_rule = "auto: " + ("every file is single-channel (grey)" if n_channels == 1 else
+                                    "some files have colour channels")
+    else:
+        n_channels = want
+        channels_rule = f"given: {channels}"
+    # size: given, the one size of every file, or the median shorter side of the training images
+    shapes = {(h.height, h.width) for h in headers}
+    if out_size is not None:
+        size_rule = "given"
+    elif len(shapes) == 1:
+        out_size = next(iter(shapes))
+        size_rule = "every file has this size"
+    else:
+        side = int(min(_AUTO_SIZE_CAP, np.median([min(headers[i].height, headers[i].width) for i in train_idx])))
+        out_size = (side, side)
+        size_rule = (f"the files differ in size ({len(shapes)} sizes): the median shorter side of the training "
+                     f"images, at most {_AUTO_SIZE_CAP}")
+    paths = [str(p) for p in records.paths]
+    # normalisation statistics: the training split only
+    given_mean = _stats_param("mean", mean, n_channels, positive=False)
+    given_std = _stats_param("std", std, n_channels, positive=True)
+    if given_mean is not None and given_std is not None:
+        mean_v, std_v = given_mean, given_std
+        stats: dict[str, Any] = {"mean": mean_v, "std": std_v, "computed_on": "given in the config"}
+    else:
+        rng = np.random.default_rng((seed, 2))
+        sample = train_idx if train_idx.size <= n_stats else np.sort(rng.choice(train_idx, n_stats, replace=False))
+        mean_v, std_v = _channel_stats([paths[i] for i in sample], n_channels, out_size, resize)
+        flat = [c for c, s in enumerate(std_v) if s < _CONSTANT_STD]
+        std_v = [1.0 if s < _CONSTANT_STD else s for s in std_v]
+        how = "all" if sample.size == train_idx.size else f"drawn with split_seed {seed}"
+        stats = {"mean": mean_v, "std": std_v,
+                 "computed_on": f"{sample.size} of {train_idx.size} training images ({how}); the test split is not used"}
+        if flat:
+            stats["constant_channels"] = flat  # std 0 in the sample: divided by 1 instead
+    labels = y.tolist()
+    train = ImageFiles([paths[i] for i in train_idx], [labels[i] for i in train_idx], channels=n_channels,
+                       size=out_size, resize=resize, train=True)
+    test = ImageFiles([paths[i] for i in test_idx], [labels[i] for i in test_idx], channels=n_channels,
+                      size=out_size, resize=resize, train=False)
+    groups = records.groups
+    if records.splits is not None:
+        split_rule = f"given by the column {split_col!r}"
+    elif groups is not None:
+        split_rule = f"group-aware by the column {group_col!r}: test_fraction {test_fraction}, split_seed {seed}"
+    else:
+        split_rule = f"stratified by class: test_fraction {test_fraction}, split_seed {seed}"
+    formats: dict[str, int] = {}
+    for h in headers:
+        formats[h.format] = formats.get(h.format, 0) + 1
+    info: dict[str, Any] = {
+        "source": (f"image files in class folders under {Path(root).expanduser().resolve()}" if records.layout == "folders"
+                   else f"image files listed in the manifest {Path(root).expanduser().resolve()}"),
+        "layout": records.layout,
+        "counts": {"train": class_counts(y[train_idx], names), "test": class_counts(y[test_idx], names)},
+        "skipped": len(records.skipped),
+        "skipped_files": [f"{p}: {why}" for p, why in records.skipped[:20]],
+        "split": split_rule,
+        "formats": dict(sorted(formats.items())),
+        "size": list(out_size),
+        "size_rule": size_rule,
+        "resize": ("scaled to cover the size, then cropped: random position in training, centre in testing"
+                   if resize == "crop" else "stretched to the size"),
+        "channels": "grey" if n_channels == 1 else "rgb",
+        "channels_rule": channels_rule,
+        "normalise": stats,
+        "decoder": "torchvision.io.decode_image (PNG, JPEG, GIF, WebP), PIL for the other formats",
+        "verify": verify,
+    }
+    if groups is not None:
+        info["groups"] = {"train": len({groups[i] for i in train_idx}), "test": len({groups[i] for i in test_idx})}
+    return TaskData(
+        train, test, len(names), names, "image", collate_fn=NormalizeImages(mean_v, std_v),
+        input_shape=(n_channels, *out_size), info=info,
+        train_groups=None if groups is None else [groups[i] for i in train_idx],
+        test_groups=None if groups is None else [groups[i] for i in test_idx],
+    )
+
+
+# ---------------------------------------------------------------------------------------------- model families
+class _MissingDependency(MixupError, ImportError):
+    """An optional package a model family needs is not installed (the message gives the pip command)."""
+
+
+def _image_shape(data: TaskData, model: str) -> tuple[int, int, int]:
+    shape = _shape_of(data, model)
+    if len(shape) != 3:
+        raise ConfigError(f"{model} takes images (C, H, W), but the data set gives input_shape={shape!r}")
+    return shape  # type: ignore[return-value]
+
+
+def _no_download(model: str, params: dict[str, Any], *keys: str) -> None:
+    for key in keys:
+        if key in params and params[key] not in (None, False):
+            raise ConfigError(f"model ({model}): {key}={params[key]!r} would download weights, which mixup never "
+                              "does; save a checkpoint and give its path as pretrained_path")
+        params.pop(key, None)
+
+
+def _unknown_arch(family: str, arch: str, known: Sequence[str]) -> ConfigError:
+    import difflib
+
+    close = difflib.get_close_matches(arch, list(known), n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(f'{family}:{c}' for c in close)}?" if close else ""
+    return ConfigError(f"model.name: {family} has no classification model {arch!r}{hint}")
+
+
+def find_classifier(model: nn.Module) -> tuple[str, nn.Module]:
+    """The dotted name and the module of ``model``'s classifier head.
+
+    Read from the attribute ``mixup_classifier`` (set by the ``timm:`` and ``torchvision:``
+    families), else timm's ``get_classifier()``, else a ``classifier`` sub-module (`SmallCNN`, `MLP`).
+
+    Args:
+        model: the network.
+
+    Raises:
+        ValueError: none of these is found.
+
+    Examples:
+        >>> find_classifier(MLP(4, 2, hidden=(3,)))
+        ('classifier', Linear(in_features=3, out_features=2, bias=True))
+    """
+    name = getattr(model, "mixup_classifier", None)
+    if isinstance(name, str):
+        return name, model.get_submodule(name)
+    get = getattr(model, "get_classifier", None)
+    if callable(get):
+        head = get()
+        for found, module in model.named_modules():
+            if module is head and found:
+                return found, module
+    head = getattr(model, "classifier", None)
+    if isinstance(head, nn.Module):
+        return "classifier", head
+    raise ValueError(f"cannot tell the classifier of {type(model).__name__}: it has no mixup_classifier attribute, "
+                     "get_classifier() or classifier module")
+
+
+def _head_by_outputs(model: nn.Module, num_classes: int) -> str:
+    """The last Linear (or 1×1 convolution) with ``num_classes`` outputs: torchvision's heads."""
+    found = ""
+    for name, module in model.named_modules():
+        if (isinstance(module, nn.Linear) and module.out_features == num_classes) or (
+                isinstance(module, nn.Conv2d) and module.out_channels == num_classes):
+            found = name
+    return found
+
+
+def load_pretrained(model: nn.Module, path: str | os.PathLike[str], *, num_classes: int, name: str = "model") -> list[str]:
+    """Load a local checkpoint into ``model``, dropping the classifier weights that do not fit ``num_classes``.
+
+    The file is read with ``torch.load(path, map_location="cpu", weights_only=True)`` (no code in it
+    runs); it is a state dict, or a mapping that holds one under ``"state_dict"`` or ``"model"``. A
+    tensor whose shape differs from the model's only in its first dimension, where the model has
+    ``num_classes`` (a classifier's weight or bias trained for another number of classes), is left
+    out and keeps its fresh initialisation; every other key must match exactly (strict loading).
+
+    Args:
+        model: the freshly built network.
+        path: the checkpoint file.
+        num_classes: the number of classes of the study.
+        name: the model's name, for messages.
+
+    Returns:
+        The keys that were left out (the replaced head), sorted.
+
+    Raises:
+        ConfigError: the file is missing or not a readable state dict, or keys are missing, unexpected
+            or of another shape (the message names the path and the keys).
+
+    Examples:
+        >>> net = MLP(4, 3, hidden=(5,))
+        >>> import tempfile
+        >>> f = tempfile.mkdtemp() + "/mlp.pt"
+        >>> torch.save(MLP(4, 10, hidden=(5,)).state_dict(), f)
+        >>> load_pretrained(net, f, num_classes=3)
+        ['classifier.bias', 'classifier.weight']
+    """
+    file = Path(path).expanduser()
+    where = f"model.pretrained_path: {file}"
+    if not file.is_file():
+        raise ConfigError(f"{where}: no such file")
+    try:
+        state: Any = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle, zip and torch's own errors: all mean "not a plain state dict"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ConfigError(f"{where}: not a state dict that torch.load(weights_only=True) reads ({type(exc).__name__}: "
+                          f"{first})") from exc
+    if isinstance(state, dict) and not all(isinstance(v, torch.Tensor) for v in state.values()):
+        for key in ("state_dict", "model"):
+            if isinstance(state.get(key), dict):
+                state = state[key]
+                break
+    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ConfigError(f"{where}: holds a {type(state).__name__}, not a state dict (parameter names to tensors)")
+    own = model.state_dict()
+    dropped = sorted(
+        k for k, v in state.items()
+        if k in own and v.shape != own[k].shape and v.ndim == own[k].ndim >= 1
+        and own[k].shape[0] == num_classes and v.shape[1:] == own[k].shape[1:]
+    )
+    problems = []
+    unexpected = sorted(k for k in state if k not in own)
+    missing = sorted(k for k in own if k not in state)
+    shapes = sorted(f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in state
+                    if k in own and k not in dropped and state[k].shape != own[k].shape)
+    for label, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches (file vs model)", shapes)):
+        if keys:
+            problems.append(f"{label} {keys[:8]}" + (f" and {len(keys) - 8} more" if len(keys) > 8 else ""))
+    if problems:
+        raise ConfigError(f"{where} does not fit {name}: " + "; ".join(problems))
+    model.load_state_dict({k: v for k, v in state.items() if k not in dropped}, strict=False)
+    return dropped
+
+
+def timm_model(data: TaskData, *, arch: str, pretrained_path: str | os.PathLike[str] | None = None, **params: Any) -> nn.Module:
+    """Any timm model (the family ``timm:<arch>``), for the images of ``data``, from random or local weights.
+
+    Built as ``timm.create_model(arch, pretrained=False, num_classes=data.num_classes, in_chans=C,
+    **params)`` with ``C`` from ``data.input_shape``; nothing is downloaded. With ``pretrained_path``,
+    a local checkpoint is loaded (`load_pretrained`: the classifier is re-initialised when its number
+    of classes differs). The returned model has ``mixup_classifier``, the dotted name of its head
+    (timm's ``get_classifier()``).
+
+    Args:
+        data: the experiment's data (image ``input_shape`` ``(C, H, W)``).
+        arch: the timm model name (``resnet18``, ``convnext_atto``, ``vit_tiny_patch16_224`` …).
+        pretrained_path: a state dict saved with ``torch.save(model.state_dict(), path)``, or ``None``.
+        **params: passed on to ``timm.create_model`` (``drop_rate``, ``img_size`` …).
+
+    Raises:
+        ImportError: timm is missing (``pip install timm``).
+        ConfigError: an unknown ``arch``, bad parameters, or a checkpoint that does not fit.
+
+    Examples:
+        In a study config::
+
+            model:
+              name: timm:resnet18
+              pretrained_path: checkpoints/resnet18.pt
+              drop_rate: 0.1
+    """
+    name = f"timm:{arch}"
+    shape = _image_shape(data, name)
+    try:
+        import timm
+    except ImportError as exc:
+        raise _MissingDependency(f"the model {name} needs timm: pip install timm (or pip install "
+                                 f'"mixup-image[timm]")') from exc
+    if not timm.is_model(arch):
+        raise _unknown_arch("timm", arch, timm.list_models())
+    _no_download(name, params, "pretrained")
+    try:
+        model = timm.create_model(arch, pretrained=False, num_classes=data.num_classes, in_chans=shape[0], **params)
+    except TypeError as exc:
+        raise ConfigError(f"model ({name}): {exc}") from exc
+    head = model.get_classifier()
+    model.mixup_classifier = next(n for n, m in model.named_modules() if m is head and n)
+    if pretrained_path is not None:
+        load_pretrained(model, pretrained_path, num_classes=data.num_classes, name=name)
+    return model  # type: ignore[no-any-return]
+
+
+def torchvision_model(
+    data: TaskData, *, arch: str, pretrained_path: str | os.PathLike[str] | None = None, **params: Any
+) -> nn.Module:
+    """Any torchvision classification model (the family ``torchvision:<arch>``), from random or local weights.
+
+    Built as ``torchvision.models.get_model(arch, weights=None, num_classes=data.num_classes,
+    **params)``; nothing is downloaded. torchvision's models take 3-channel images: give the data set
+    ``channels: rgb`` for grey images. With ``pretrained_path``, a local checkpoint is loaded
+    (`load_pretrained`). The returned model has ``mixup_classifier``, the dotted name of its head (the
+    last Linear or 1×1 convolution with ``num_classes`` outputs: ``fc`` for ResNets,
+    ``classifier.1`` for EfficientNets, ``heads.head`` for ViTs …).
+
+    Args:
+        data: the experiment's data (image ``input_shape`` ``(3, H, W)``).
+        arch: the torchvision model name (``resnet18``, ``mobilenet_v3_small``, ``efficientnet_b0`` …;
+            ``torchvision.models.list_models(module=torchvision.models)``).
+        pretrained_path: a state dict saved with ``torch.save(model.state_dict(), path)``, or ``None``.
+        **params: passed on to ``get_model`` (``dropout`` …).
+
+    Raises:
+        ImportError: torchvision is missing.
+        ConfigError: an unknown ``arch``, a data set that is not 3-channel, bad parameters, or a
+            checkpoint that does not fit.
+
+    Examples:
+        In a study config::
+
+            model:
+              name: torchvision:resnet18
+              pretrained_path: checkpoints/resnet18.pt
+    """
+    name = f"torchvision:{arch}"
+    shape = _image_shape(data, name)
+    try:
+        import torchvision
+        import torchvision.models
+    except ImportError as exc:
+        raise _MissingDependency(f"the model {name} needs torchvision: pip install torchvision (or pip install "
+                                 f'"mixup-image[folder]")') from exc
+    known = torchvision.models.list_models(module=torchvision.models)
+    if arch not in known:
+        raise _unknown_arch("torchvision", arch, known)
+    _no_download(name, params, "weights", "weights_backbone", "pretrained")
+    try:
+        model = torchvision.models.get_model(arch, weights=None, num_classes=data.num_classes, **params)
+    except TypeError as exc:
+        raise ConfigError(f"model ({name}): {exc}") from exc
+    first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    if first is not None and first.in_channels != shape[0]:
+        raise ConfigError(f"model ({name}) takes {first.in_channels}-channel images, but the data set gives "
+                          f"input_shape={shape!r}; set the data set's channels: rgb")
+    head = _head_by_outputs(model, data.num_classes)
+    if head:
+        model.mixup_classifier = head
+    if pretrained_path is not None:
+        load_pretrained(model, pretrained_path, num_classes=data.num_classes, name=name)
+    return model
