@@ -143,3 +143,11 @@ def test_freeze_without_a_head_is_a_config_error() -> None:
     cfg = _cfg(freeze_backbone=True)
     with pytest.raises(ConfigError, match=r"train.freeze_backbone: cannot find the classifier head of Conv2d"):
         _optimizer(cfg, torch.nn.Conv2d(1, 2, 3))
+
+
+def test_classifier_head_prefers_the_named_head() -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Linear(8, 3)),
+                                torch.nn.Linear(3, 3))
+    assert classifier_head(model) is model[2]  # the last Linear
+    model.mixup_classifier = "1.1"  # type: ignore[assignment]
+    assert classifier_head(model) is model[1][1]

@@ -244,8 +244,16 @@ def build_mixer(cfg: StudyConfig, arm: ArmConfig) -> Mixer | None:
 
 
 def classifier_head(model: nn.Module) -> nn.Module | None:
-    """The model's classifier head: timm's ``get_classifier()``, else an attribute ``classifier``, ``fc``,
-    ``head`` or ``heads`` that holds parameters, else the last ``nn.Linear``; ``None`` when there is none."""
+    """The model's classifier head: the sub-module named by its ``mixup_classifier`` attribute (set by the
+    ``timm:`` and ``torchvision:`` families), else timm's ``get_classifier()``, else an attribute
+    ``classifier``, ``fc``, ``head`` or ``heads`` that holds parameters, else the last ``nn.Linear``;
+    ``None`` when there is none."""
+    named = getattr(model, "mixup_classifier", None)
+    if isinstance(named, str):
+        try:
+            return model.get_submodule(named)
+        except AttributeError:
+            pass
     getter = getattr(model, "get_classifier", None)
     if callable(getter):
         head = getter()
