@@ -42,7 +42,8 @@ TENSOR_MIXERS = [info for info in list_mixers() if info.cost not in NOT_COMPILED
 
 
 def _batch(name: str, **params: object) -> tuple[object, torch.Tensor, torch.Tensor]:
-    mixer = create_mixer({"name": name, **params})
+    examples = next(info for info in TENSOR_MIXERS if info.name == name).load().example_params
+    mixer = create_mixer({"name": name, **examples, **params})
     x = torch.randn((4, *type(mixer).example_shape), generator=torch.Generator().manual_seed(0))
     y = torch.tensor([0, 1, 2, 3])
     return mixer, x, y

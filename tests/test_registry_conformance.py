@@ -18,7 +18,10 @@ REGISTERED = [info for info in list_mixers() if info.cost not in _NOT_BATCH_MIXE
 
 for _info in REGISTERED:
     _cls_name = "TestRegistered_" + re.sub(r"\W", "_", _info.name)
-    globals()[_cls_name] = type(_cls_name, (MixerConformanceTests,), {"mixer_name": _info.name, "__module__": __name__})
+    _params = dict(_info.load().example_params)  # mixers with required options give examples
+    globals()[_cls_name] = type(
+        _cls_name, (MixerConformanceTests,), {"mixer_name": _info.name, "mixer_params": _params, "__module__": __name__}
+    )
 
 
 def test_every_first_party_plugin_is_covered() -> None:

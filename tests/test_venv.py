@@ -577,7 +577,7 @@ NEWEST_DRIVER = textwrap.dedent(
             continue
         name = infos[0].name
         try:
-            mixer = create_mixer(name)
+            mixer = create_mixer({"name": name, **infos[0].load().example_params})
             cls = type(mixer)
             g = torch.Generator().manual_seed(0)
             x = torch.randn((5, *cls.example_shape), generator=g)

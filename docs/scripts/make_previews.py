@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         dataset = args.audio_dataset if info.modality == "audio" else args.dataset
         options = PreviewOptions(out=path, dataset=dataset, batch_size=args.batch_size, seed=args.seed)
         try:
-            result = hook.mixup_preview(mixer=create_mixer(info.name), info=info, options=options)
+            result = hook.mixup_preview(mixer=create_mixer({"name": info.name, **info.load().example_params}), info=info, options=options)
         except Exception as exc:  # report every mixer, then fail
             skipped.append(f"{info.name}: {type(exc).__name__}: {exc}")
             continue

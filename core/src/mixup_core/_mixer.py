@@ -79,6 +79,9 @@ class Mixer:
     needs_float: ClassVar[bool] = True
     example_shape: ClassVar[tuple[int, ...]] = (3, 8, 8)
     """Shape of one sample used by the conformance kit and ``mixup describe`` examples."""
+    example_params: ClassVar[dict[str, Any]] = {}
+    """Parameters for a mixer that cannot be built from its name alone (``core:choice`` needs its
+    ``mixers``): the registry-wide conformance kit and tools that build every mixer use them."""
     feature_dim: ClassVar[int] = 1
     """A batch dimension along which the mixer never moves values (channels for images), used by
     the conformance kit to measure each source's share of a mixed sample."""

@@ -137,8 +137,8 @@ class Choice(Mixer):
     mapping or instance and may themselves be composites.
 
     Args:
-        mixers: the candidate mixers (specs accepted by `create_mixer`); default
-            ``["mixup"]``.
+        mixers: the candidate mixers (specs accepted by `create_mixer`), at least one; required (a
+            choice among defaults would silently be one mixer).
         weights: relative probability of each mixer (default: uniform).
 
     Examples:
@@ -153,14 +153,15 @@ class Choice(Mixer):
     modality: ClassVar[str] = "any"
     paper: ClassVar[str] = "Liu et al., RandomMix, arXiv 2022, https://arxiv.org/abs/2205.08728"
 
-    mixers: list[Any] = Field(default_factory=lambda: ["mixup"])
+    mixers: list[Any] = Field(default_factory=list)
+    example_params: ClassVar[dict[str, Any]] = {"mixers": ["mixup", {"name": "mixup", "mode": "sample"}]}
     weights: list[float] | None = None
 
     def __post_init__(self) -> None:
         from ._config import create_mixer
 
         if not self.mixers:
-            raise ConfigError("choice needs at least one mixer in mixers=[...], got []")
+            raise ConfigError("mixers: choice needs at least one mixer, e.g. mixers=['mixup', 'image:cutmix'] (got [])")
         built = [create_mixer(m) for m in self.mixers]
         object.__setattr__(self, "mixers", built)
         if self.weights is not None:

@@ -96,6 +96,7 @@ CONFIG_CASES: list[tuple[str, dict[str, Any], list[str], str]] = [
     ("arm-mixer-bad-alpha", {"arms": [{"name": "a", "mixer": {"name": "mixup", "alpha": -1}}]}, [], "arms[0].mixer ('a')"),
     ("arm-mixer-unknown-param", {"arms": [{"name": "a", "mixer": {"name": "mixup", "alpah": 1}}]}, [], "arms[0].mixer ('a')"),
     ("arm-choice-empty", {"arms": [{"name": "a", "mixer": {"name": "core:choice", "mixers": []}}]}, [], "choice needs at least one mixer"),
+    ("arm-choice-no-options", {"arms": [{"name": "a", "mixer": "core:choice"}]}, [], "mixers: choice needs at least one mixer"),
     ("arm-mixer-number", {"arms": [{"name": "a", "mixer": 3}]}, [], "arms.0.mixer"),
     ("dataset-unknown", {"dataset.name": "image:digitz"}, [], "dataset.name: unknown dataset 'image:digitz'"),
     ("dataset-no-name", {"dataset": {"test_fraction": 0.2}}, [], "dataset.name: Field required"),
