@@ -22,7 +22,7 @@ from mixup_core.cli import main
 from mixup_core.data import DataError
 from mixup_text._plugin import mixup_detect_data
 from mixup_text.datasets import read_text_table, sniff_text_table
-from mixup_text.lab import check_hf_folder, hf_model, table_task
+from mixup_text.lab import check_hf_folder, hf_model, load_table_task
 
 pytestmark = [pytest.mark.xdist_group("lab-compare"), pytest.mark.usefixtures("one_torch_thread")]
 
@@ -101,7 +101,7 @@ def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
 @pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl", ".parquet"])
 def test_every_table_format_loads_the_same_task(tmp_path: Path, tiny_hf: Path, suffix: str) -> None:
     table = _write(tmp_path / f"reviews{suffix}", _rows())
-    data = table_task(root=str(table), tokenizer=str(tiny_hf), split_seed=1)
+    data = load_table_task(root=str(table), tokenizer=str(tiny_hf), split_seed=1)
     assert data.modality == "text"
     assert data.class_names == ["meh", "neg", "pos"]
     assert data.info["layout"] == "table"
@@ -131,8 +131,8 @@ def test_integer_labels_sort_by_value_and_rows_can_be_skipped(tmp_path: Path, ti
     table = _write(tmp_path / "stars.jsonl", rows)
     with pytest.raises(DataError, match=r"2 of 12 rows cannot be used: row 2: empty text in column 'text'; row 6: "
                                         r"column 'text' holds a int \(17\), not a text"):
-        table_task(root=table, tokenizer=tiny_hf)
-    data = table_task(root=table, tokenizer=tiny_hf, on_error="skip")
+        load_table_task(root=table, tokenizer=tiny_hf)
+    data = load_table_task(root=table, tokenizer=tiny_hf, on_error="skip")
     assert data.class_names == ["1", "2", "10"]
     assert data.info["skipped"] == 2
     assert data.info["skipped_rows"][0] == "row 2: empty text in column 'text'"
@@ -141,7 +141,7 @@ def test_integer_labels_sort_by_value_and_rows_can_be_skipped(tmp_path: Path, ti
 
 def test_groups_never_straddle_the_split(tmp_path: Path, tiny_hf: Path) -> None:
     table = _write(tmp_path / "reviews.csv", _rows(per_class=10, groups=6))
-    data = table_task(root=table, tokenizer=tiny_hf, test_fraction=0.3, split_seed=3)
+    data = load_table_task(root=table, tokenizer=tiny_hf, test_fraction=0.3, split_seed=3)
     assert data.info["split"] == "group-aware"
     assert data.info["columns"]["group"] == "group"
     assert data.train_groups is not None
@@ -153,7 +153,7 @@ def test_groups_never_straddle_the_split(tmp_path: Path, tiny_hf: Path) -> None:
     # the groups follow their texts: each text's group is the one the table gives it
     group_of = {r["text"]: r["group"] for r in _rows(per_class=10, groups=6)}
     assert [group_of[t] for t in data.test.texts] == data.test_groups
-    ungrouped = table_task(root=table, tokenizer=tiny_hf, group_column=None)
+    ungrouped = load_table_task(root=table, tokenizer=tiny_hf, group_column=None)
     assert ungrouped.train_groups is None
     assert ungrouped.info["split"] == "stratified"
 
@@ -162,7 +162,7 @@ def test_a_given_split_is_kept(tmp_path: Path, tiny_hf: Path) -> None:
     rows = _rows()
     for i, row in enumerate(rows):
         row["split"] = "Test" if i % 4 == 0 else "train"
-    data = table_task(root=_write(tmp_path / "reviews.csv", rows), tokenizer=tiny_hf)
+    data = load_table_task(root=_write(tmp_path / "reviews.csv", rows), tokenizer=tiny_hf)
     assert data.info["split"] == "given"
     assert data.test.texts == [r["text"] for i, r in enumerate(rows) if i % 4 == 0]
 
@@ -177,7 +177,7 @@ def test_read_text_table_names_the_column(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------- hf:<folder>
 def test_the_tokenizer_follows_an_hf_model_and_every_text_mixer_runs_it(tmp_path: Path, tiny_hf: Path) -> None:
     table = _write(tmp_path / "reviews.csv", _rows())
-    data = table_task(root=table, study_model={"name": f"hf:{tiny_hf}", "freeze_encoder": True})
+    data = load_table_task(root=table, study_model={"name": f"hf:{tiny_hf}", "freeze_encoder": True})
     assert data.info["tokenizer"] == str(tiny_hf.resolve())
     assert data.info["max_length"] == 64  # the default 128 is capped by the model's 64 positions
     model = hf_model(data, folder=str(tiny_hf))
@@ -224,10 +224,10 @@ def test_the_tokenizer_must_fit_the_model(tmp_path: Path, tiny_hf: Path) -> None
     bigger = _save_tiny_bert(tmp_path / "bigger", [*WORDS, *(f"extra{i}" for i in range(20))])
     hf = {"name": f"hf:{tiny_hf}"}
     with pytest.raises(ConfigError, match=rf"the tokenizer \({bigger}\) has 60 tokens but model hf:{tiny_hf} embeds 40"):
-        table_task(root=table, tokenizer=bigger, study_model=hf)
+        load_table_task(root=table, tokenizer=bigger, study_model=hf)
     with pytest.raises(ConfigError, match=rf"max_length=65 exceeds the 64 positions of the model hf:{tiny_hf}"):
-        table_task(root=table, study_model=hf, max_length=65)
-    data = table_task(root=table, tokenizer=bigger)  # no model to check against: loads
+        load_table_task(root=table, study_model=hf, max_length=65)
+    data = load_table_task(root=table, tokenizer=bigger)  # no model to check against: loads
     with pytest.raises(ConfigError, match=r"tokenised with 60 tokens .* but the model embeds 40"):
         hf_model(data, folder=str(tiny_hf))
 

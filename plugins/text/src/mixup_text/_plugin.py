@@ -45,7 +45,7 @@ def mixup_register_mixers(registry: MixerRegistry) -> None:
 @hookimpl
 def mixup_register_datasets(registry: ComponentRegistry) -> None:
     """Register ``text:table`` (the user's own texts), ``text:fortunes`` and ``text:wordnet`` (Debian packages)."""
-    registry.add("mixup_text.lab:table_task", name="table", modality="text",
+    registry.add("mixup_text.lab:load_table_task", name="table", modality="text",
                  summary="your own table of texts and labels (CSV, TSV, JSONL, Parquet); a local tokenizer, offline")
     registry.add("mixup_text.lab:fortunes_task", name="fortunes", modality="text",
                  summary="Fortunes by topic (Debian fortunes), 6 classes, 4,271 texts; MiniLM tokens")

@@ -2,7 +2,7 @@
 
 Data sets (loaders return a `mixup_core.TaskData` with ``modality="text"``):
 
-- ``text:table`` (`table_task`): the user's own table (CSV, TSV, JSONL, Parquet) of texts and labels,
+- ``text:table`` (`load_table_task`): the user's own table (CSV, TSV, JSONL, Parquet) of texts and labels,
   with an optional group and split column, tokenised with a local tokenizer: ``tokenizer: <folder>``,
   else the folder of the study's ``hf:<folder>`` model, else MiniLM's.
 - ``text:fortunes`` (`fortunes_task`): fortunes by topic, six classes by default, from Debian
@@ -74,10 +74,10 @@ __all__ = [
     "fortunes_task",
     "hf_model",
     "load_minilm_tokenizer",
+    "load_table_task",
     "load_tokenizer",
     "minilm",
     "minilm_path",
-    "table_task",
     "wordnet_task",
 ]
 
@@ -652,7 +652,7 @@ def _encode(tokenizer: Any, texts: list[str], labels: list[int], max_length: int
     return TokenizedTexts(encoded["input_ids"], encoded["attention_mask"], torch.tensor(labels, dtype=torch.long), texts)
 
 
-def table_task(
+def load_table_task(
     *,
     root: str | os.PathLike[str],
     text_column: str = "text",
