@@ -12,6 +12,8 @@ Three parts, each under the time left of one overall limit (``--time-limit``, de
    the call and the results moved back before the kit's assertions, so every standard test checks a
    CUDA run against the kit's CPU expectations; ``test_plan_replay`` thereby also compares the CUDA
    result with the CPU ``apply`` exactly). Run by pytest in a subprocess (``-p no:cacheprovider``).
+2b. **CUDA-only tests of the suite** — ``pytest -k cuda`` on ``plugins/lab/tests/test_finetune.py``
+   (a study trained with ``train.amp: true``: float16 autocast and gradient scaling).
 3. **Image benchmarks on the GPU** — ``benchmarks/bench_image.py --device cuda`` (``--quick`` with
    ``--bench-quick``), its table saved to ``bench_image_cuda.md``.
 
@@ -232,7 +234,7 @@ def _markdown(summary: dict[str, Any]) -> str:
     lines += ["## Host synchronisation in `apply`", "", "| mixer | status | where |", "|---|---|---|"]
     for r in summary["sync"]:
         lines.append(f"| {r['mixer']} | {r['status']} | {r.get('where') or r.get('detail', '')} |")
-    for part in ("kit", "bench"):
+    for part in ("kit", "cuda_tests", "bench"):
         r = summary.get(part)
         if r:
             lines += [
@@ -315,6 +317,14 @@ def main(argv: list[str] | None = None) -> int:
             "detail": f"{len(classes)} kit classes built; written to {kit_file.name}",
         }
 
+    # 2b. the suite's CUDA-only tests (AMP training in mixup-lab, CUDA paths of the mixers' tests)
+    cuda_tests = [str(REPO / "plugins" / "lab" / "tests" / "test_finetune.py")]
+    if cuda:
+        cmd = [sys.executable, "-m", "pytest", *cuda_tests, "-q", "-p", "no:cacheprovider", "-k", "cuda"]
+        summary["cuda_tests"] = _run(cmd, min(deadline - time.monotonic() - 60, 120), args.out / "cuda_tests.log")
+    else:
+        summary["cuda_tests"] = {"status": "not run", "detail": "needs CUDA"}
+
     # 3. image benchmarks on the GPU
     bench_cmd = [sys.executable, str(BENCH_IMAGE), "--device", "cuda"] + (["--quick"] if args.bench_quick else [])
     if cuda and not args.skip_bench:
@@ -335,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         bad = [r for r in summary["sync"] if r["status"] != "ok"]
         return 1 if bad else 0
     failed = [r for r in summary["sync"] if r["status"] != "ok"]
-    failed += [summary[p] for p in ("kit", "bench") if summary[p]["status"] in ("failed", "timeout", "skipped")]
+    failed += [summary[p] for p in ("kit", "cuda_tests", "bench") if summary[p]["status"] in ("failed", "timeout", "skipped")]
     return 1 if failed else 0
 
 

@@ -151,3 +151,24 @@ def test_classifier_head_prefers_the_named_head() -> None:
     assert classifier_head(model) is model[2]  # the last Linear
     model.mixup_classifier = "1.1"  # type: ignore[assignment]
     assert classifier_head(model) is model[1][1]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (scripts/gpu_check.py runs it on a GPU)")
+def test_amp_on_cuda_trains_in_float16_with_gradient_scaling() -> None:
+    cfg = _cfg(device="cuda", amp=True, grad_clip=1.0, checkpoint="last")
+    study = load_study_data(cfg)
+    seen: list[torch.dtype] = []
+    result = None
+    handle = torch.nn.Module.register_module_forward_hook(
+        lambda module, args, output: seen.append(output.dtype) if isinstance(output, torch.Tensor) else None
+    )
+    try:
+        result = train_and_evaluate(cfg, cfg.arms[1], 0, study)
+    finally:
+        handle.remove()
+    assert result.metrics["amp"] is True
+    assert result.metrics["device"].startswith("cuda")
+    assert torch.float16 in seen, "no layer ran in float16 under autocast"
+    assert np.isfinite(result.history[-1]["train_loss"])
+    assert all(v.device.type == "cpu" for v in result.checkpoints["last"].values())
+    assert 0.0 <= result.metrics["accuracy"] <= 1.0
