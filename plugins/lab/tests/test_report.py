@@ -187,9 +187,12 @@ def test_worse_and_constant_differences() -> None:
     worse = paired_comparison({0: 0.7, 1: 0.72, 2: 0.69}, {0: 0.8, 1: 0.81, 2: 0.80}, metric="accuracy")
     assert worse["verdict"] == "worse"
     assert paired_comparison({0: 0.7, 1: 0.72, 2: 0.69}, {0: 0.8, 1: 0.81, 2: 0.80}, metric="nll")["verdict"] == "better"
-    # the same difference on every seed: a zero-width interval, p = 0
+    # the same difference on every seed (two seeds tied exactly): no spread, so no interval and no p-value;
+    # never "worse, p < 0.001"
     const = paired_comparison({0: 0.5, 1: 0.5}, {0: 0.25, 1: 0.25}, metric="ece")
-    assert (const["ci_low"], const["ci_high"], const["p_value"], const["verdict"]) == (0.25, 0.25, 0.0, "worse")
+    assert (const["ci_low"], const["ci_high"], const["p_value"]) == (None, None, None)
+    assert const["verdict"] == "too few distinct seeds to tell"
+    assert const["mean_diff"] == 0.25
     same = paired_comparison({0: 0.5, 1: 0.25}, {0: 0.5, 1: 0.25}, metric="ece")
     assert (same["mean_diff"], same["p_value"], same["verdict"]) == (0.0, 1.0, "within noise")
     # only seeds both have, and values that are None, are paired

@@ -76,9 +76,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                       resume=not args.fresh, progress=not args.quiet)
     print(out / "report.md")
     if not args.quiet:
-        from ._report import verdict_lines
+        from ._report import headline_lines, verdict_lines
 
-        for line in verdict_lines(out):
+        for line in headline_lines(out) or verdict_lines(out):
             print(line)
     return 0
 

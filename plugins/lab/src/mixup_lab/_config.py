@@ -14,6 +14,7 @@ from mixup_core import ConfigError, create_mixer, get_datasets, get_models, load
 
 __all__ = [
     "ArmConfig",
+    "BusinessConfig",
     "ComponentConfig",
     "CriticalConfig",
     "StudyConfig",
@@ -210,6 +211,58 @@ class TuneConfig(_Strict):
         return v
 
 
+class BusinessConfig(_Strict):
+    """The decision's terms: what errors cost and how much work the model may take over alone.
+
+    Args:
+        cost_matrix: cost of each (true class, predicted class) pair: a list of rows in class order,
+            or ``{true class name: {predicted class name: cost}}`` (unnamed errors cost ``error_cost``).
+        error_cost: cost of an error the other fields do not price (default 1: the cost per 1,000
+            cases is then the errors per 1,000).
+        miss_cost: ``{class name: cost}`` of missing a case of that class (predicting anything else).
+        false_alarm_cost: cost of predicting a critical class for a case of another class.
+        target_accuracy: accuracy required on the cases the model decides alone (e.g. 0.99); the
+            confidence threshold is chosen per run on the validation split (``train.val_fraction``),
+            and the report gives the coverage and the cases per 1,000 left to a person on the test split.
+        holm: adjust the p-values of every arm × metric comparison with Holm's step-down method
+            (a verdict is then *better*/*worse* only when the adjusted p-value is below 0.05 too).
+    """
+
+    cost_matrix: list[list[float]] | dict[str, dict[str, float]] | None = None
+    error_cost: float = Field(1.0, ge=0)
+    miss_cost: dict[str, float] = Field(default_factory=dict)
+    false_alarm_cost: float | None = Field(None, ge=0)
+    target_accuracy: float | None = Field(None, gt=0, le=1)
+    holm: bool = False
+
+    @property
+    def prices_errors(self) -> bool:
+        """True when some error has a cost of its own (else the cost is the error count)."""
+        return bool(self.cost_matrix is not None or self.miss_cost or self.false_alarm_cost is not None
+                    or self.error_cost != 1.0)
+
+    def check_classes(self, class_names: list[str]) -> None:
+        """Every class named in the costs exists, and a full matrix has one row and column per class.
+
+        Raises:
+            ConfigError: naming the field and the class.
+        """
+        names = [str(n) for n in class_names]
+        named: list[tuple[str, str]] = [(f"business.miss_cost.{k}", k) for k in self.miss_cost]
+        if isinstance(self.cost_matrix, dict):
+            for true, row in self.cost_matrix.items():
+                named.append((f"business.cost_matrix.{true}", true))
+                named += [(f"business.cost_matrix.{true}.{pred}", pred) for pred in row]
+        for field_name, cls in named:
+            if str(cls) not in names:
+                raise ConfigError(f"{field_name}: no class {cls!r} in the data set (got {cls!r}; classes: {names})")
+        if isinstance(self.cost_matrix, list):
+            shape = (len(self.cost_matrix), *{len(r) for r in self.cost_matrix})
+            if shape != (len(names), len(names)):
+                raise ConfigError(f"business.cost_matrix: one row and one column per class ({len(names)} x "
+                                  f"{len(names)}) (got {' x '.join(str(x) for x in shape)})")
+
+
 class StudyConfig(_Strict):
     """A whole study: data, model, budget, seeds, arms, critical cases, output folder.
 
@@ -225,6 +278,7 @@ class StudyConfig(_Strict):
             working directory, i.e. where the command runs).
         tune: the search of ``mixup tune``.
         examples: how many mixed examples the report's picture grid shows per arm.
+        business: costs of errors and the accuracy target of automation (`BusinessConfig`).
 
     Examples:
         >>> cfg = StudyConfig.model_validate({"name": "t", "dataset": {"name": "digits"},
@@ -243,6 +297,7 @@ class StudyConfig(_Strict):
     output: str | None = None
     tune: TuneConfig = Field(default_factory=TuneConfig)
     examples: StrictInt = Field(8, ge=0, le=64)
+    business: BusinessConfig = Field(default_factory=BusinessConfig)
 
     @field_validator("seeds", mode="before")
     @classmethod
@@ -271,6 +326,9 @@ class StudyConfig(_Strict):
             folders[folder] = arm
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds must be distinct, got {self.seeds}")
+        if self.business.target_accuracy is not None and self.train.val_fraction is None:
+            raise ValueError("business.target_accuracy picks its confidence threshold on a validation split, never on "
+                             "the test split: set train.val_fraction (e.g. 0.2)")
         return self
 
     @property

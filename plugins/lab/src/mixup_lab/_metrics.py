@@ -35,10 +35,15 @@ METRIC_LABELS: dict[str, str] = {
     "ece": "ECE",
     "brier": "Brier",
     "critical_recall": "critical recall",
+    "cost_per_1000": "cost per 1,000",
+    "coverage": "coverage",
+    "deferred_per_1000": "left to a person per 1,000",
+    "selective_accuracy": "accuracy when automated",
 }
 """How reports and plots name the scalar metrics."""
 
-PERCENT_METRICS = frozenset({"accuracy", "error_rate", "macro_f1", "ece", "critical_recall"})
+PERCENT_METRICS = frozenset({"accuracy", "error_rate", "macro_f1", "ece", "critical_recall", "coverage",
+                             "selective_accuracy"})
 """Metrics shown in percent (their differences in percentage points); the others as raw numbers."""
 
 METRIC_DIRECTIONS: dict[str, Literal["maximize", "minimize"]] = {
@@ -49,6 +54,10 @@ METRIC_DIRECTIONS: dict[str, Literal["maximize", "minimize"]] = {
     "ece": "minimize",
     "brier": "minimize",
     "critical_recall": "maximize",
+    "cost_per_1000": "minimize",
+    "coverage": "maximize",
+    "deferred_per_1000": "minimize",
+    "selective_accuracy": "maximize",
 }
 """Which way is better for each scalar metric of `compute_metrics`."""
 

@@ -25,9 +25,11 @@ import numpy as np
 from ._metrics import METRIC_LABELS, PERCENT_METRICS, metric_direction
 
 __all__ = [
+    "BUSINESS_METRICS",
     "SUMMARY_METRICS",
     "StoredRun",
     "Study",
+    "headline_lines",
     "load_study",
     "paired_comparison",
     "summarise",
@@ -42,7 +44,9 @@ SUMMARY_METRICS: tuple[str, ...] = ("accuracy", "error_rate", "macro_f1", "nll",
 _VERDICT_METRICS = ("accuracy", "macro_f1", "nll", "ece", "brier", "critical_recall")
 _PLOT_METRICS = ("accuracy", "macro_f1", "nll", "ece", "critical_recall")
 
-Verdict = Literal["better", "worse", "within noise", "too few seeds to tell"]
+Verdict = Literal["better", "worse", "within noise", "too few seeds to tell", "too few distinct seeds to tell"]
+BUSINESS_METRICS: tuple[str, ...] = ("cost_per_1000", "coverage", "deferred_per_1000", "selective_accuracy")
+"""Business measures the report computes from the stored predictions when the config's ``business`` asks."""
 
 
 @dataclass(frozen=True)
@@ -298,6 +302,12 @@ def paired_comparison(
         return out
     mean = float(d.mean())
     sd = float(d.std(ddof=1))
+    if sd <= 1e-9 * max(1.0, abs(mean)):  # every seed differs by the same amount (to rounding): no spread to judge by
+        if abs(mean) <= 1e-12:
+            out.update(sd_diff=0.0, t=0.0, p_value=1.0, ci_low=0.0, ci_high=0.0, verdict="within noise")
+        else:
+            out.update(sd_diff=0.0, verdict="too few distinct seeds to tell")
+        return out
     half = float(stats.t.ppf(0.5 + confidence / 2, df=n - 1)) * sd / math.sqrt(n)
     if sd > 0:
         with warnings.catch_warnings():
@@ -366,12 +376,14 @@ def summarise(study: Study) -> dict[str, Any]:
         'within noise'
     """
     c = study.num_classes
+    business = _apply_business(study)
+    metric_names = [*SUMMARY_METRICS, *business["metrics"]]
     arms: dict[str, Any] = {}
     for arm in study.arms:
         runs = study.runs_of(arm)
         seeds = [r.seed for r in runs]
         metrics = {}
-        for m in SUMMARY_METRICS:
+        for m in metric_names:
             vals = [_num(r.metrics.get(m)) for r in runs]
             metrics[m] = {**_stats(vals), "values": vals}
         per_seed = []
@@ -409,7 +421,7 @@ def summarise(study: Study) -> dict[str, Any]:
             if arm == base:
                 continue
             comparisons[arm] = {}
-            for m in SUMMARY_METRICS:
+            for m in metric_names:
                 a_vals = dict(zip(arms[arm]["seeds"], arms[arm]["metrics"][m]["values"], strict=True))
                 b_vals = dict(zip(bseeds, arms[base]["metrics"][m]["values"], strict=True))
                 comparisons[arm][m] = paired_comparison(a_vals, b_vals, metric=m)
@@ -429,9 +441,153 @@ def summarise(study: Study) -> dict[str, Any]:
         "arms": arms,
         "comparisons": comparisons,
         "provenance_differs": _provenance_differences(study.runs),
+        "business": {**business["settings"], "metrics": business["metrics"]},
+        "groups": _group_summary(study, base),
     }
+    summary["metrics"] = metric_names
+    if business["settings"].get("holm"):
+        _holm(comparisons)
     summary["verdict"] = _verdict_lines(summary)
+    summary["headline"] = _headlines(summary)
     return summary
+
+
+def headline_lines(out_dir: str | Path) -> list[str]:
+    """The one-sentence headline of every arm of a study folder (what ``mixup compare`` prints)."""
+    return list(summarise(load_study(out_dir))["headline"])
+
+
+def _apply_business(study: Study) -> dict[str, Any]:
+    """Add the business measures of the config to every run's metrics (in memory, from predictions.npz)."""
+    from ._business import cost_matrix, cost_per_1000, group_metrics, selective_metrics, selective_threshold
+    from ._config import BusinessConfig
+
+    raw = study.config.get("business") or {}
+    try:
+        cfg = BusinessConfig.model_validate(raw)
+    except Exception:  # a hand-edited study.json: report without business measures rather than fail
+        cfg = BusinessConfig()
+    names = [str(n) for n in study.class_names]
+    metrics: list[str] = []
+    if cfg.prices_errors:
+        metrics.append("cost_per_1000")
+    if cfg.target_accuracy is not None:
+        metrics += ["coverage", "deferred_per_1000", "selective_accuracy"]
+    costs = None
+    if cfg.prices_errors:
+        costs = cost_matrix(names, matrix=cfg.cost_matrix, error_cost=cfg.error_cost, miss_cost=cfg.miss_cost,
+                            false_alarm_cost=cfg.false_alarm_cost, critical=study.critical_classes)
+    groups = study.record.get("test_groups")
+    for run in study.runs:
+        if not run.has_predictions:
+            continue
+        probs, labels = run.predictions()
+        probs = probs.astype(np.float64)
+        if costs is not None:
+            run.metrics["cost_per_1000"] = cost_per_1000(probs, labels, costs)
+        if cfg.target_accuracy is not None:
+            with np.load(run.folder / "predictions.npz") as npz:
+                val = (npz["val_probs"].astype(np.float64), npz["val_labels"]) if "val_probs" in npz.files else None
+            if val is not None:
+                t = selective_threshold(val[0], val[1], cfg.target_accuracy)
+                run.metrics.update(selective_metrics(probs, labels, t), selective_threshold=t)
+        if isinstance(groups, list) and len(groups) == len(labels):
+            run.metrics["group_metrics"] = group_metrics(probs, labels, groups)
+    return {"metrics": metrics, "settings": {"target_accuracy": cfg.target_accuracy, "holm": cfg.holm,
+                                             "prices_errors": cfg.prices_errors}}
+
+
+def _group_summary(study: Study, base: str | None) -> dict[str, Any]:
+    """Accuracy per group and arm (mean over seeds), the worst group of each arm, and paired comparisons."""
+    per_arm: dict[str, dict[str, dict[int, float]]] = {}
+    for run in study.runs:
+        for group, m in (run.metrics.get("group_metrics") or {}).items():
+            per_arm.setdefault(run.arm, {}).setdefault(group, {})[run.seed] = m["accuracy"]
+    if not per_arm:
+        return {}
+    groups = sorted({g for arm in per_arm.values() for g in arm})
+    out: dict[str, Any] = {"groups": groups, "accuracy": {}, "worst": {}, "comparisons": {}}
+    for arm, by_group in per_arm.items():
+        means = {g: float(np.mean(list(v.values()))) for g, v in by_group.items()}
+        out["accuracy"][arm] = means
+        out["worst"][arm] = min(means, key=lambda g: means[g])
+    if base is not None and base in per_arm:
+        for arm, by_group in per_arm.items():
+            if arm == base:
+                continue
+            out["comparisons"][arm] = {
+                g: paired_comparison(by_group.get(g, {}), per_arm[base].get(g, {}), metric="accuracy") for g in groups
+            }
+    return out
+
+
+def _holm(comparisons: dict[str, dict[str, dict[str, Any]]]) -> None:
+    """Holm's step-down adjustment over every arm × metric p-value; verdicts follow the adjusted values."""
+    tests = [(arm, m, c["p_value"]) for arm, cs in comparisons.items() for m, c in cs.items() if c.get("p_value") is not None]
+    tests.sort(key=lambda t: t[2])
+    running = 0.0
+    for rank, (arm, m, p) in enumerate(tests):
+        running = max(running, min(1.0, (len(tests) - rank) * p))
+        comp = comparisons[arm][m]
+        comp["p_holm"] = running
+        if comp["verdict"] in ("better", "worse") and running >= 1 - comp["confidence"]:
+            comp["verdict"] = "within noise"
+            comp["holm_changed"] = True
+
+
+def _per_1000(metric: str, value: float) -> float:
+    return value * 1000.0 if metric in ("error_rate", "coverage") else value
+
+
+def _headlines(summary: Mapping[str, Any]) -> list[str]:
+    """One sentence per arm in business terms, ending in a plain decision."""
+    base = summary["baseline"]
+    arms = summary["arms"]
+    comps = summary["comparisons"]
+    business = summary.get("business") or {}
+    groups = summary.get("groups") or {}
+    names = summary["study"]["class_names"]
+    crit = summary["study"]["critical_classes"]
+    out = []
+    for arm, cs in comps.items():
+        if arms[arm]["n_runs"] == 0 or cs["accuracy"]["n"] < 2:
+            out.append(f"{arm}: too few paired seeds to decide (a decision needs at least 2).")
+            continue
+        primary = "cost_per_1000" if business.get("prices_errors") else "error_rate"
+        parts, good, bad = [], False, False
+        c = cs[primary]
+        if c["mean_diff"] is not None:
+            diff = _per_1000(primary, c["mean_diff"])
+            unit = "cost per 1,000 cases" if primary == "cost_per_1000" else "errors per 1,000"
+            word = "fewer" if diff < 0 else "more"
+            interval = (f" (95% CI {_per_1000(primary, c['ci_low']):+.1f} to {_per_1000(primary, c['ci_high']):+.1f})"
+                        if c["ci_low"] is not None else "")
+            amount = f"{abs(diff):.1f} {word} {unit}" if primary == "error_rate" else f"{diff:+.1f} {unit}"
+            parts.append(f"{amount}{interval}, {c['verdict']}")
+            good |= c["verdict"] == "better"
+            bad |= c["verdict"] == "worse"
+        if business.get("target_accuracy") is not None and "coverage" in cs:
+            cov = cs["coverage"]
+            if cov["mean_diff"] is not None:
+                d = cov["mean_diff"] * 1000.0
+                parts.append(f"{abs(d):.0f} {'more' if d >= 0 else 'fewer'} cases per 1,000 automated at "
+                             f"{100 * business['target_accuracy']:g} % accuracy ({cov['verdict']})")
+                good |= cov["verdict"] == "better"
+                bad |= cov["verdict"] == "worse"
+        if crit and "critical_recall" in cs and cs["critical_recall"]["n"] >= 2:
+            verdict = cs["critical_recall"]["verdict"]
+            label = f"{names[crit[0]]} recall" if len(crit) == 1 and crit[0] < len(names) else "critical recall"
+            parts.append(f"{label} {({'worse': 'down', 'better': 'up'}).get(verdict, 'unchanged')}")
+            bad |= verdict == "worse"
+        if groups.get("comparisons", {}).get(arm):
+            worse = [g for g, gc in groups["comparisons"][arm].items() if gc["verdict"] == "worse"]
+            parts.append(f"group{'s' if len(worse) > 1 else ''} {', '.join(worse)} worse" if worse else "no group worse")
+            bad |= bool(worse)
+        decision = "do not adopt" if bad else "adopt" if good else "no clear difference yet (more seeds or the real budget)"
+        out.append(f"{arm}: {'; '.join(parts)} → {decision}.")
+    if base is None:
+        return []
+    return out
 
 
 def _provenance_differences(runs: Sequence[StoredRun]) -> dict[str, list[str]]:
@@ -521,10 +677,12 @@ def _verdict_lines(summary: Mapping[str, Any]) -> list[str]:
         if n < 2:
             lines.append(f"{arm}: too few seeds to tell ({n} seed paired with {base}; a verdict needs at least 2).")
             continue
-        differ, noise = [], []
+        differ, noise, tied = [], [], []
         for m in shown:
             comp = comps[m]
-            if comp["verdict"] in ("better", "worse"):
+            if comp["verdict"] == "too few distinct seeds to tell":
+                tied.append(METRIC_LABELS[m])
+            elif comp["verdict"] in ("better", "worse"):
                 lower_higher = "higher" if comp["mean_diff"] > 0 else "lower"
                 differ.append(
                     f"{METRIC_LABELS[m]} {_fmt_diff(m, comp['mean_diff'])} (95% CI {_fmt_ci(m, comp['ci_low'], comp['ci_high'])},"
@@ -532,13 +690,18 @@ def _verdict_lines(summary: Mapping[str, Any]) -> list[str]:
                 )
             elif comp["n"] >= 2:
                 noise.append(METRIC_LABELS[m])
+        tie_note = (f" Too few distinct seeds to tell on {', '.join(tied)}: every seed differs by exactly the same "
+                    "amount, so there is no spread to judge it by; run more seeds.") if tied else ""
         if not differ:
-            lines.append(f"{arm}: within noise of {base} on every metric ({n} paired seeds).")
+            if tied:
+                lines.append(f"{arm}: no difference beyond noise shown ({n} paired seeds).{tie_note}")
+            else:
+                lines.append(f"{arm}: within noise of {base} on every metric ({n} paired seeds).")
             continue
         text = f"{arm} vs {base} ({n} paired seeds): " + "; ".join(differ)
         if noise:
             text += "; within noise: " + ", ".join(noise)
-        lines.append(text + ".")
+        lines.append(text + "." + tie_note)
     return lines
 
 
@@ -582,6 +745,50 @@ def _counts_table(counts: Any) -> list[str]:
     out += [f"  | {c} | " + " | ".join(str(counts[s].get(c, 0)) for s in splits) + " |" for c in classes]
     out.append("  | **all** | " + " | ".join(str(sum(counts[s].values())) for s in splits) + " |")
     return [*out, ""]
+
+
+def _business_lines(summary: Mapping[str, Any]) -> list[str]:
+    business = summary.get("business") or {}
+    shown = [m for m in business.get("metrics", []) if m != "selective_accuracy" or business.get("target_accuracy")]
+    if not shown:
+        return []
+    lines = ["## Business measures", ""]
+    if business.get("target_accuracy") is not None:
+        lines.append(f"Automation at {100 * business['target_accuracy']:g} % accuracy: each run's confidence threshold "
+                     "is chosen on its validation split (carved from training), then applied to the test split.")
+        lines.append("")
+    lines += ["| arm | " + " | ".join(METRIC_LABELS[m] for m in shown) + " |", "|---|" + "---|" * len(shown)]
+    for arm, a in summary["arms"].items():
+        cells = []
+        for m in shown:
+            st = a["metrics"][m]
+            comp = (summary["comparisons"].get(arm) or {}).get(m)
+            cell = _fmt_mean_sd(m, st)
+            if comp and comp.get("mean_diff") is not None:
+                cell += f" (Δ {_fmt_diff(m, comp['mean_diff'])}, {comp['verdict']})"
+            cells.append(cell)
+        lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def _group_lines(summary: Mapping[str, Any]) -> list[str]:
+    groups = summary.get("groups") or {}
+    if not groups:
+        return []
+    arms = list(groups["accuracy"])
+    note = "Accuracy (%) per group of the test split, mean over seeds; the worst group of each arm is in bold."
+    lines = ["## Groups", "", note, "", "| group | " + " | ".join(arms) + " |", "|---|" + "---:|" * len(arms)]
+    for g in groups["groups"]:
+        cells = []
+        for arm in arms:
+            v = groups["accuracy"][arm].get(g)
+            text = "—" if v is None else f"{100 * v:.2f}"
+            comp = (groups["comparisons"].get(arm) or {}).get(g)
+            if comp and comp["verdict"] in ("better", "worse"):
+                text += f" ({comp['verdict']})"
+            cells.append(f"**{text}**" if groups["worst"].get(arm) == g else text)
+        lines.append(f"| {g} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def _markdown(summary: Mapping[str, Any], plots: Sequence[Path], out: Path) -> str:
@@ -635,6 +842,14 @@ def _markdown(summary: Mapping[str, Any], plots: Sequence[Path], out: Path) -> s
         lines += ["", (f"**Warning**: the runs of this study differ in {facts}. Results then differ in the last bits; "
                   "rerun the odd ones out with the same settings for an exact comparison.")]
     lines.append("")
+
+    # --- headline: one sentence per arm in the terms the decision is made in
+    if summary.get("headline"):
+        lines += ["## Headline", ""]
+        lines += [f"- {h}" for h in summary["headline"]]
+        lines.append("")
+    lines += _business_lines(summary)
+    lines += _group_lines(summary)
 
     # --- verdict
     lines += ["## Verdict", ""]

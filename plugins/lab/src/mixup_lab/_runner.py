@@ -66,6 +66,9 @@ class RunResult:
         history: per-epoch records (loss, seconds, validation log-loss when there is a validation split).
         checkpoints: model state dicts to store with the run (``{"last": ..., "best": ...}``, per
             ``train.checkpoint``).
+        val_probs: ``(M, C)`` softmax outputs of the last epoch on the validation split (``train.val_fraction``),
+            or ``None``; business measures choose their confidence threshold on them.
+        val_labels: ``(M,)`` class indices of the validation split, or ``None``.
     """
 
     arm: str
@@ -75,6 +78,8 @@ class RunResult:
     metrics: dict[str, Any]
     history: list[dict[str, Any]]
     checkpoints: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
+    val_probs: np.ndarray | None = None
+    val_labels: np.ndarray | None = None
 
 
 def arm_dir(out: Path, arm: str) -> Path:
@@ -379,6 +384,7 @@ def train_and_evaluate(
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     trainable = [p for p in model.parameters() if p.requires_grad]
     best: tuple[float, int, dict[str, torch.Tensor]] | None = None
+    last_val: tuple[np.ndarray, np.ndarray] | None = None
     critical = torch.tensor(study.critical_classes, dtype=torch.long)
     history: list[dict[str, Any]] = []
     start = time.perf_counter()
@@ -415,6 +421,7 @@ def train_and_evaluate(
         record = {"epoch": epoch + 1, "train_loss": loss_sum / max(count, 1), "seconds": time.perf_counter() - t0}
         if val_split is not None:
             vp, vy = _predict(model, data, cfg, device, split=val_split)
+            last_val = (vp, vy)
             record["val_nll"] = float(-np.mean(np.log(np.clip(vp[np.arange(len(vy)), vy], 1e-12, None))))
             if cfg.train.checkpoint in ("best", "both") and (best is None or record["val_nll"] < best[0]):
                 best = (record["val_nll"], epoch + 1, _cpu_state(model))
@@ -438,7 +445,9 @@ def train_and_evaluate(
     if best is not None:
         checkpoints["best"] = best[2]
         metrics["best_epoch"] = best[1]
-    return RunResult(arm.name, seed, probs.astype(np.float32), labels.astype(np.int64), metrics, history, checkpoints)
+    val_probs, val_labels = (last_val[0].astype(np.float32), last_val[1].astype(np.int64)) if last_val else (None, None)
+    return RunResult(arm.name, seed, probs.astype(np.float32), labels.astype(np.int64), metrics, history, checkpoints,
+                     val_probs, val_labels)
 
 
 def _provenance(cfg: StudyConfig) -> dict[str, Any]:
@@ -476,7 +485,8 @@ def save_run(out: Path, result: RunResult) -> Path:
     """Write a run's predictions, history and metrics (metrics last: it marks the run finished)."""
     folder = arm_dir(out, result.arm) / f"seed-{result.seed}"
     folder.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(folder / "predictions.npz", probs=result.probs, labels=result.labels)
+    extra = {} if result.val_probs is None else {"val_probs": result.val_probs, "val_labels": result.val_labels}
+    np.savez_compressed(folder / "predictions.npz", probs=result.probs, labels=result.labels, **extra)
     for name, state in result.checkpoints.items():  # load with torch.load(path, weights_only=True)
         torch.save(state, folder / f"{name}.pt.tmp")
         os.replace(folder / f"{name}.pt.tmp", folder / f"{name}.pt")
@@ -654,6 +664,7 @@ def run_compare(
         build_mixer(cfg, arm)
     _device(cfg.train.device)
     build_model(cfg, study.data)
+    cfg.business.check_classes([str(c) for c in study.data.class_names])
     check_study_folder(out, cfg, chosen)
     try:
         _write_study(out, cfg, study)
