@@ -300,6 +300,11 @@ def test_continuing_with_another_objective_or_direction_is_refused(
         run_tune(_cfg(tmp_path, objective="accuracy"), progress=False)
     with pytest.raises(ConfigError, match=r"tune\.mixers: study 'blobs-study'"):
         run_tune(_cfg(tmp_path, mixers=[{"name": "core:mixup", "mode": "sample"}]), progress=False)
+    # a changed training budget is refused too, naming the field, not two hashes
+    longer = _raw(tmp_path)
+    longer["train"] = {**longer["train"], "epochs": 3}
+    with pytest.raises(ConfigError, match=r"^train\.epochs: 1 → 3: study 'blobs-study' .* another data set, model, budget"):
+        run_tune(load_study_config(longer), progress=False)
     rows = _read_trials(tmp_path / "study" / "tune" / "trials.csv")
     assert len(rows) == 1
 

@@ -232,16 +232,29 @@ def _open_study(
     except Exception as exc:  # SQLAlchemy and Optuna raise many kinds for a bad URL or database
         raise ConfigError(f"{field}: cannot open the Optuna storage {_mask_url(url)!r}: {exc}") from exc
     where = f"study {name!r} in {_mask_url(url)}"
-    record = {"objective": tune.objective, "mixers": [c.spec for c in candidates]}
+    setup = cfg.model_dump(mode="json", include={"dataset", "model", "train", "critical"})
+    setup["train"].pop("workers", None)  # how fast the data arrive, not what is trained
+    record = {"objective": tune.objective, "mixers": [c.spec for c in candidates], "setup": setup}
     stored = {k: study.user_attrs.get(f"mixup_{k}") for k in record}
+    # everything is compared before anything is written to the storage
+    for key, value in record.items():
+        if stored[key] is None or stored[key] == json.loads(json.dumps(value)):
+            continue
+        if key == "setup":
+            from ._runner import _differences
+
+            changed = "; ".join(d.lstrip(".") for d in _differences(stored[key], value, "")[:4])
+            raise ConfigError(
+                f"{changed}: {where} was tuned with another data set, model, budget or critical cases, so its trials "
+                "would not be comparable; use another tune.study_name or storage"
+            )
+        raise ConfigError(
+            f"tune.{key}: {where} was run with {key} {stored[key]!r}, the config now says {value!r}; "
+            "trials would not be comparable: use another tune.study_name or storage"
+        )
     for key, value in record.items():
         if stored[key] is None:
             study.set_user_attr(f"mixup_{key}", value)
-        elif stored[key] != json.loads(json.dumps(value)):
-            raise ConfigError(
-                f"tune.{key}: {where} was run with {key} {stored[key]!r}, the config now says {value!r}; "
-                "trials would not be comparable: use another tune.study_name or storage"
-            )
     if study.direction.name.lower() != direction:
         raise ConfigError(
             f"tune.direction: {where} was created to {study.direction.name.lower()}, not to {direction}; "
