@@ -228,9 +228,9 @@ def test_write_report_files(study_dir: Path, reported: Path) -> None:
     assert s["arms"]["baseline"]["per_class_recall"]["mean"][2] is None
     assert len(record["runs"]) == 13
     assert {r["folder"] for r in record["runs"]} >= {"runs/single_one/seed-0", "runs/good/seed-3"}
-    names = {"accuracy", "macro_f1", "nll", "ece", "critical_recall", "reliability", "per_class_recall"}
+    names = {"accuracy", "macro_f1", "nll", "ece", "critical_recall", "reliability", "risk_coverage", "per_class_recall"}
     assert record["plots"] == [f"plots/{n}.png" for n in
-                               ("accuracy", "macro_f1", "nll", "ece", "critical_recall", "reliability",
+                               ("accuracy", "macro_f1", "nll", "ece", "critical_recall", "reliability", "risk_coverage",
                                 "per_class_recall", "examples")]
     for name in names:
         _assert_png(study_dir / "plots" / f"{name}.png")

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from ._report import Study
 
-__all__ = ["plot_example_mixes", "plot_metric_per_arm", "plot_per_class_recall", "plot_reliability"]
+__all__ = ["plot_example_mixes", "plot_metric_per_arm", "plot_per_class_recall", "plot_reliability", "plot_risk_coverage"]
 
 _BASE_COLOR = "0.45"
 _CRIT_COLOR = "tab:red"
@@ -157,8 +157,60 @@ def plot_reliability(study: Study, path: str | Path, *, n_bins: int = 15) -> Pat
                hatch="//")
         ax.set_title(f"{arm}: ECE {100 * bins.ece:.2f}%\n({len(runs)} seed{'s' if len(runs) != 1 else ''} pooled,"
                      f" N={len(labels)})", fontsize=9)
+    from matplotlib.patches import Patch
+
+    handles = [
+        Patch(facecolor="0.55", alpha=0.8, label="accuracy of the bin"),
+        Patch(fill=False, edgecolor=_CRIT_COLOR, hatch="//", label="gap to the bin's confidence"),
+        plt.Line2D([0], [0], color="0.2", ls="--", lw=1, label="perfect calibration"),
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=8, frameon=False)
     for ax in list(axes.flat)[len(arms):]:
         ax.axis("off")
+    return _save(fig, path)
+
+
+def plot_risk_coverage(study: Study, path: str | Path) -> Path:
+    """Risk-coverage curves, one per arm (seeds pooled): the error rate among the most confident cases
+    against the share of cases the model decides alone.
+
+    The lower the curve, the more cases can be automated at a given error rate. With
+    ``business.target_accuracy`` the target's error rate is drawn as a horizontal line.
+
+    Args:
+        study: a study folder read by `load_study`.
+        path: the PNG to write.
+
+    Returns:
+        ``path``.
+
+    Examples:
+        >>> plot_risk_coverage(load_study("runs/digits"), "risk_coverage.png")   # doctest: +SKIP
+    """
+    from ._business import risk_coverage
+
+    plt = _pyplot()
+    arms = list(study.arms)
+    colors = _arm_colors(arms, study.baseline)
+    fig, ax = plt.subplots(figsize=(5.5, 3.8), layout="constrained")
+    for arm in arms:
+        runs = [r for r in study.runs_of(arm) if r.has_predictions]
+        if not runs:
+            continue
+        preds = [r.predictions() for r in runs]
+        cov, risk = risk_coverage(np.concatenate([p for p, _ in preds]), np.concatenate([y for _, y in preds]))
+        ax.plot(100 * cov, 100 * risk, color=colors[arm], lw=1.5, label=arm)
+    target = (study.config.get("business") or {}).get("target_accuracy")
+    if target is not None:
+        ax.axhline(100 * (1 - float(target)), color=_CRIT_COLOR, ls=":", lw=1,
+                   label=f"target: {100 * float(target):g} % accuracy")
+    ax.set_xlabel("coverage: cases decided by the model (%)")
+    ax.set_ylabel("error rate among them (%)")
+    ax.set_xlim(0, 100)
+    ax.set_ylim(bottom=0)
+    ax.set_title("risk-coverage (seeds pooled)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, frameon=False)
     return _save(fig, path)
 
 
@@ -208,9 +260,13 @@ def plot_per_class_recall(summary: Mapping[str, Any], class_names: Sequence[str]
         if k in critical:
             tick.set_color(_CRIT_COLOR)
             tick.set_fontweight("bold")
-    ax.set_ylim(0, 105)
+    lows = [100 * (m - (sd or 0.0)) for arm in arms
+            for m, sd in zip(summary["arms"][arm]["per_class_recall"]["mean"], summary["arms"][arm]["per_class_recall"]["sd"],
+                             strict=True) if m is not None]
+    bottom = max(0.0, 10.0 * np.floor((min(lows) - 5.0) / 10.0)) if lows else 0.0  # differences stay visible
+    ax.set_ylim(bottom, 102)
     ax.set_xlim(-0.6, c - 0.4)
-    ax.set_ylabel("recall (%)")
+    ax.set_ylabel("recall (%)" + (f", axis from {bottom:g}" if bottom > 0 else ""))
     title = "per-class recall (mean ± sd over seeds)"
     if critical:
         title += "; critical classes shaded"

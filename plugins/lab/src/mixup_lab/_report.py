@@ -1013,7 +1013,7 @@ def write_report(out_dir: str | Path) -> Path:
         >>> write_report("runs/digits")   # doctest: +SKIP
         PosixPath('runs/digits/report.md')
     """
-    from ._plots import plot_metric_per_arm, plot_per_class_recall, plot_reliability
+    from ._plots import plot_metric_per_arm, plot_per_class_recall, plot_reliability, plot_risk_coverage
 
     out = Path(out_dir)
     study = load_study(out)
@@ -1027,10 +1027,11 @@ def write_report(out_dir: str | Path) -> Path:
                 plots.append(plot_metric_per_arm(summary, m, pdir / f"{m}.png"))
         if any(r.has_predictions for r in study.runs):
             plots.append(plot_reliability(study, pdir / "reliability.png"))
+            plots.append(plot_risk_coverage(study, pdir / "risk_coverage.png"))
         plots.append(plot_per_class_recall(summary, study.class_names, pdir / "per_class_recall.png"))
     # a figure an earlier report wrote but this one does not (a metric with no values now) would
     # otherwise stay beside the report as if current; other files in plots/ are left alone
-    owned = {f"{m}.png" for m in _PLOT_METRICS} | {"reliability.png", "per_class_recall.png"}
+    owned = {f"{m}.png" for m in _PLOT_METRICS} | {"reliability.png", "per_class_recall.png", "risk_coverage.png"}
     for stale in sorted((out / "plots").glob("*.png")):
         if stale.name in owned and stale not in plots:
             stale.unlink()

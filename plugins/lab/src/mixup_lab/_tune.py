@@ -193,12 +193,12 @@ def _mask_url(url: str) -> str:
 
 
 @contextmanager
-def _optuna_logging(quiet: bool) -> Iterator[None]:
+def _optuna_logging() -> Iterator[None]:
     import optuna
 
     before = optuna.logging.get_verbosity()
-    if quiet:
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Optuna's INFO line per trial would interleave with the progress bar, which already reports each trial
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         yield
     finally:
@@ -332,7 +332,17 @@ def _write_plots(study: optuna.Study, folder: Path) -> tuple[dict[str, str | Non
         plots[kind] = filename
 
     if complete:
-        save("history", ovm.plot_optimization_history, "history.png")
+        from ._metrics import METRIC_LABELS
+
+        objective = str(study.user_attrs.get("mixup_objective", "objective"))
+        label = METRIC_LABELS.get(objective, objective)
+
+        def history(st: Any) -> Any:
+            ax = ovm.plot_optimization_history(st, target_name=label)
+            ax.set_ylabel(label)
+            return ax
+
+        save("history", history, "history.png")
     else:
         (folder / "history.png").unlink(missing_ok=True)
         notes.append("history.png skipped: no completed trial")
@@ -466,7 +476,7 @@ def run_tune(
         trial.set_user_attr("seed_values", values)
         return float(np.mean(values))  # NaN marks the trial failed
 
-    with _optuna_logging(quiet=not progress):
+    with _optuna_logging():
         study = _open_study(cfg, url, field, direction, candidates)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
