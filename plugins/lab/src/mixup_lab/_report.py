@@ -6,7 +6,7 @@ The study folder (written by ``mixup compare``)::
     <out>/runs/<arm>/seed-<s>/predictions.npz test-split softmax ``probs`` (N, C) and ``labels`` (N,)
     <out>/runs/<arm>/seed-<s>/metrics.json    the run's metrics (written last: marks the run finished)
     <out>/runs/<arm>/seed-<s>/history.json    per-epoch training loss and seconds
-    <out>/report.md, report.json, plots/      written by `write_report`
+    <out>/report.md, report.html, report.json, plots/  written by `write_report`
 """
 
 from __future__ import annotations
@@ -992,13 +992,14 @@ def _jsonable(obj: Any) -> Any:
 
 
 def write_report(out_dir: str | Path) -> Path:
-    """Write ``report.md``, ``report.json`` and the plots of a study folder.
+    """Write ``report.md``, ``report.html``, ``report.json`` and the plots of a study folder.
 
     The plots go to ``plots/``: ``<metric>.png`` (accuracy, macro-F1, NLL, ECE, and critical
     recall when the study has critical classes) with each seed's value, ``reliability.png``
     (pooled over seeds) and ``per_class_recall.png``; ``plots/examples.png`` (written by the
-    runner) is linked when it is there. Works with any subset of finished runs, with only a
-    baseline and without one.
+    runner) is linked when it is there. ``report.html`` holds the same tables with every plot
+    embedded (one self-contained file, readable offline; see `mixup_lab._html`). Works with any
+    subset of finished runs, with only a baseline and without one.
 
     Args:
         out_dir: the study folder.
@@ -1049,6 +1050,9 @@ def write_report(out_dir: str | Path) -> Path:
         "plots": [p.relative_to(out).as_posix() for p in plots],
     }
     (out / "report.json").write_text(json.dumps(_jsonable(record), indent=2, allow_nan=False) + "\n")
+    from ._html import write_html
+
+    write_html(summary, plots, out / "report.html")
     path = out / "report.md"
     path.write_text(_markdown(summary, plots, out))
     return path
