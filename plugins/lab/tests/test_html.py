@@ -217,7 +217,7 @@ def test_every_plot_file_of_the_study_is_embedded_with_a_caption_and_an_alt_text
     listed = json.loads((toy / "report.json").read_text())["plots"]
     files = sorted((toy / "plots").glob("*.png"))
     assert sorted(toy / p for p in listed) == files
-    assert len(files) == 7  # accuracy, macro-F1, NLL, ECE, critical recall, reliability, per-class recall
+    assert len(files) == 8  # accuracy, macro-F1, NLL, ECE, critical recall, reliability, risk-coverage, per-class recall
     assert [_png_of(img["src"]) for img in page.imgs] == [(toy / p).read_bytes() for p in listed]
     for img, p in zip(page.imgs, listed, strict=True):
         with Image.open(toy / p) as im:
@@ -261,9 +261,13 @@ def test_tables_show_the_summary_numbers_with_headers(toy: Path) -> None:
 def test_a_business_headline_comes_first_and_the_verdict_follows(toy: Path) -> None:
     summary = summarise(load_study(toy))
     plots = sorted((toy / "plots").glob("*.png"))
-    plain = Page(render_html(summary, plots, version="0"))
-    assert plain.headline == summary["verdict"]
+    assert summary["headline"], "a study with a baseline and paired seeds has a business headline"
+    plain = Page(render_html({**summary, "headline": []}, plots, version="0"))
+    assert plain.headline == summary["verdict"]  # without a headline, the verdict lines are the headline
     assert plain.verdict == []
+    own = Page(render_html(summary, plots, version="0"))
+    assert own.headline == summary["headline"]
+    assert own.verdict == summary["verdict"]
     told = ["mixup: 5 fewer errors per 100 cases <for> the same cost & time.", "Cutmix: no change."]
     page = Page(render_html({**summary, "headline": told}, plots, version="0"))
     assert page.headline == told
@@ -360,14 +364,14 @@ def test_chromium_shows_the_headline_the_tables_and_every_plot(trained: tuple[st
     report = json.loads((out / "report.json").read_text())
     summary, plots = report["summary"], [out / p for p in report["plots"]]
     assert [p.name for p in plots][-1] == "examples.png"
-    assert len(plots) == 8
+    assert len(plots) == 9
     url = (out / "report.html").resolve().as_uri()
 
     # the DOM as Chromium built it
     dom = Page(_run_chromium(binary, tmp_path / "profile-dom", ["--dump-dom", url]))
     assert dom.errors == []
     assert dom.h1 == ["digits: mixup compare report"]
-    assert dom.headline == summary["verdict"]
+    assert dom.headline == (summary["headline"] or summary["verdict"])
     assert all(dom.headline)
     assert {t["caption"].split(" (")[0] for t in dom.tables} == {
         "Metrics per arm", "Each arm against baseline, seed by seed", "Recall of the critical classes",

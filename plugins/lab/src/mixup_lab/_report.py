@@ -548,7 +548,9 @@ def _headlines(summary: Mapping[str, Any]) -> list[str]:
     groups = summary.get("groups") or {}
     names = summary["study"]["class_names"]
     crit = summary["study"]["critical_classes"]
-    out = []
+    out: list[str] = []
+    if base is None or arms[base]["n_runs"] == 0:
+        return out  # nothing to decide against: the verdict lines say why
     for arm, cs in comps.items():
         if arms[arm]["n_runs"] == 0 or cs["accuracy"]["n"] < 2:
             out.append(f"{arm}: too few paired seeds to decide (a decision needs at least 2).")
@@ -585,8 +587,6 @@ def _headlines(summary: Mapping[str, Any]) -> list[str]:
             bad |= bool(worse)
         decision = "do not adopt" if bad else "adopt" if good else "no clear difference yet (more seeds or the real budget)"
         out.append(f"{arm}: {'; '.join(parts)} → {decision}.")
-    if base is None:
-        return []
     return out
 
 
