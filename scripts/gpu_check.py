@@ -157,11 +157,13 @@ def make_cuda_kit_classes(names: list[str], device: str = "cuda") -> dict[str, t
     from mixup_core.testing import MixerConformanceTests
 
     def call(
-        self: Any, mixer: Any, inputs: Any, targets: Any, *, generator: Any = None, num_classes: Any = None
+        self: Any, mixer: Any, inputs: Any, targets: Any, *, generator: Any = None, num_classes: Any = None,
+        protected: Any = None,
     ) -> Any:
         home = inputs.device if isinstance(inputs, torch.Tensor) else None
         out = MixerConformanceTests.call(
-            self, mixer, _to(inputs, device), _to(targets, device), generator=generator, num_classes=num_classes
+            self, mixer, _to(inputs, device), _to(targets, device), generator=generator, num_classes=num_classes,
+            protected=_to(protected, device),
         )
         if home is None:
             return out
@@ -177,8 +179,10 @@ def make_cuda_kit_classes(names: list[str], device: str = "cuda") -> dict[str, t
         assert out.device.type == torch.device(device).type, f"apply left {device}: {out.device}"
         return out.to(inputs.device)
 
-    def sample(self: Any, mixer: Any, inputs: Any, targets: Any, *, generator: Any) -> Any:
-        return MixerConformanceTests.sample(self, mixer, _to(inputs, device), _to(targets, device), generator=generator)
+    def sample(self: Any, mixer: Any, inputs: Any, targets: Any, *, generator: Any, protected: Any = None) -> Any:
+        return MixerConformanceTests.sample(
+            self, mixer, _to(inputs, device), _to(targets, device), generator=generator, protected=_to(protected, device)
+        )
 
     helpers = {"call": call, "apply": apply, "sample": sample, "checks_target_values": False}
     classes: dict[str, type] = {}

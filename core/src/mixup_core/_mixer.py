@@ -318,7 +318,9 @@ class PairMixer(Mixer):
     """Base class of mixers that mix each sample with one partner: λ, pairing and protection policies.
 
     Subclasses implement ``_apply`` and, when the plan needs more than ``index`` and ``lam``
-    (a box, a mask), ``_make_plan``.
+    (a box, a mask), ``_make_plan``; when the plan's ``lam`` is a label weight that may differ from
+    the anchor's real share of the input, ``_input_shares``. Protection holds for the real shares
+    whatever geometry ``_make_plan`` draws: samples that break it are left unmixed (see ``protect``).
 
     Args:
         alpha: Beta(α, α) concentration for λ (default 1).
@@ -330,7 +332,10 @@ class PairMixer(Mixer):
         pairing: ``"random"`` (permutation without fixed points, default), ``"flip"``,
             ``"within-class"``, ``"cross-class"`` or ``"within-group"``.
         protect: how protected samples are kept from dilution: ``"floor"`` clamps their share to at
-            least ``protect_floor``; ``"exclude"`` leaves them unmixed and never uses them as partners.
+            least ``protect_floor``, as anchor and as partner; ``"exclude"`` leaves them unmixed and never
+            uses them as partners. Both hold for the real input shares of the plan: a sample whose mix
+            the geometry (a clipped box, a patch of fixed size) would push below the floor is left
+            unmixed instead.
         protect_floor: the minimal share of a protected sample in ``"floor"`` mode, in [0.5, 1].
         protected_classes: classes whose samples are protected (in addition to the call's
             ``protected`` mask).
@@ -424,22 +429,87 @@ class PairMixer(Mixer):
     def _sample(self, inputs, targets, *, generator, protected, groups):  # type: ignore[no-untyped-def]
         index, lam = self.draw(inputs.shape[0], targets, generator=generator, protected=protected, groups=groups)
         plan = self._make_plan(inputs, index, lam, generator=generator)
-        if self.protect == "floor" and plan.lam.ndim == 1 and (protected is not None or self.protected_classes):
-            # geometry (box clipping, exact mask shares) may move λ after protection clamped it:
-            # samples whose final shares break the floor are left unmixed, so nothing protected is diluted
-            labels = _labels(targets) if self.protected_classes else None
-            mask = self._protected_mask(labels, protected)
-            if mask is not None:
-                anchors = torch.arange(index.shape[0])
-                share = plan.lam
-                bad = (mask & (share < self.protect_floor - 1e-6)) | (
-                    mask[plan.index] & (plan.index != anchors) & (1.0 - share < self.protect_floor - 1e-6)
+        if protected is None and not self.protected_classes:
+            return plan
+        mask = self._protected_mask(_labels(targets) if self.protected_classes else None, protected)
+        if mask is None:
+            return plan
+        return self._hold_protection(inputs, plan, index, lam, mask, generator=generator)
+
+    def _hold_protection(
+        self,
+        inputs: torch.Tensor,
+        plan: MixPlan,
+        index: torch.Tensor,
+        lam: torch.Tensor,
+        protected: torch.Tensor,
+        *,
+        generator: torch.Generator | None,
+    ) -> MixPlan:
+        """``plan``, or a plan rebuilt with the samples that break the protection left unmixed.
+
+        `draw` protects the drawn λ, but the geometry a mixer builds from it (boxes clipped at the
+        border, patches or masks whose size does not follow λ, rounded masks) decides the real shares.
+        Samples whose real shares (`_input_shares`) break the rule are paired with themselves and the
+        plan is rebuilt with `_make_plan`; as that draws every sample's geometry again, the rebuilt
+        plan is checked in turn, until no sample breaks the rule. Each round unmixes at least one more
+        sample, so there are at most B rounds; the draws come from ``generator`` in a fixed order, so
+        the plan stays deterministic and `sample` and the call draw the same one.
+
+        Args:
+            inputs: the batch (as given to `_make_plan`).
+            plan: the plan built from ``index`` and ``lam``.
+            index: the drawn partners, long ``(B,)``.
+            lam: the drawn (and protected) λ, ``(B,)``.
+            protected: boolean ``(B,)``, the samples to protect (call mask and ``protected_classes``).
+            generator: the generator of the call.
+        """
+        anchors = torch.arange(index.shape[0])
+        unmixed = torch.zeros(index.shape[0], dtype=torch.bool)
+        while True:
+            breach = self._protection_breaches(plan, protected)
+            if not bool(breach.any()):
+                return plan
+            if bool((breach & unmixed).any()):
+                which = (breach & unmixed).nonzero().flatten().tolist()
+                raise RuntimeError(
+                    f"{type(self).__name__}._make_plan mixes samples {which} although they are paired with themselves "
+                    f"with lam=1, so protect={self.protect!r} cannot be held"
                 )
-                if bool(bad.any()):
-                    index = torch.where(bad, anchors, plan.index)
-                    lam = torch.where(bad, torch.ones_like(lam), lam)
-                    plan = self._make_plan(inputs, index, lam, generator=generator)
-        return plan
+            unmixed |= breach
+            index = torch.where(unmixed, anchors, index)
+            lam = torch.where(unmixed, torch.ones_like(lam), lam)
+            plan = self._make_plan(inputs, index, lam, generator=generator)
+
+    def _protection_breaches(self, plan: MixPlan, protected: torch.Tensor) -> torch.Tensor:
+        """Boolean ``(B,)``: the mixed samples of ``plan`` that break the protection of ``protected``.
+
+        ``"floor"``: a protected anchor keeps less than ``protect_floor`` of its sample, or a protected
+        partner is present in a sample it is mixed into (a share or a label weight above 0) with less
+        than ``protect_floor`` (a partner with neither, as for a sample that ``p`` skipped, dilutes
+        nothing). ``"exclude"``: a protected anchor is mixed, or a protected sample is another sample's
+        partner.
+        """
+        sources = plan.partner_indices()  # (B, K): column 0 is the anchor
+        shares = self._input_shares(plan).to(torch.float64)
+        anchors = torch.arange(sources.shape[0])[:, None]
+        guarded = protected[sources]
+        own = sources == anchors  # the anchor's own column, and partners that are the anchor itself
+        if self.protect == "exclude":
+            return (guarded[:, 0] & (shares[:, 0] < 1.0)) | (guarded & ~own).any(dim=1)
+        low = shares < self.protect_floor - 1e-6
+        present = (shares > 0) | (plan.weights() > 0)  # a source with a share of anything (or a label weight)
+        return (guarded[:, 0] & low[:, 0]) | (guarded & ~own & low & present).any(dim=1)
+
+    def _input_shares(self, plan: MixPlan) -> torch.Tensor:
+        """The real share of each source in each mixed sample, ``(B, K)`` in the order of
+        ``plan.partner_indices()``; protection is checked on these shares.
+
+        Default: ``plan.weights()``, the label weights, which equal the input shares for most mixers.
+        A mixer whose ``plan.lam`` may differ from the input share (CutMix with ``correct_lam=False``)
+        overrides this with the shares of its geometry.
+        """
+        return plan.weights()
 
     def _make_plan(
         self, inputs: torch.Tensor, index: torch.Tensor, lam: torch.Tensor, *, generator: torch.Generator | None

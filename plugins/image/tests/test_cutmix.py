@@ -20,6 +20,14 @@ class TestCutMixSample(MixerConformanceTests):
     sample_shape = (3, 15, 9)
 
 
+class TestCutMixDrawnLam(MixerConformanceTests):
+    """``correct_lam=False``: the labels keep the drawn λ, protection still holds for the real pixel shares."""
+
+    mixer_name = "cutmix"
+    mixer_params = {"correct_lam": False}
+    label_follows_share = False
+
+
 def test_lam_is_exact_pixel_share_after_clipping() -> None:
     mixer = CutMix(mode="sample", num_classes=4)
     x = torch.zeros(64, 1, 13, 17)

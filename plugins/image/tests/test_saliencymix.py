@@ -21,6 +21,14 @@ class TestSaliencyMixSample(MixerConformanceTests):
     sample_shape = (3, 15, 9)
 
 
+class TestSaliencyMixDrawnLam(MixerConformanceTests):
+    """``correct_lam=False``: the labels keep the drawn λ, protection still holds for the real pixel shares."""
+
+    mixer_name = "saliencymix"
+    mixer_params = {"correct_lam": False}
+    label_follows_share = False
+
+
 class TestSaliencyMixNativeResolution(MixerConformanceTests):
     mixer_name = "saliencymix"
     mixer_params = {"mode": "sample", "saliency_size": None}

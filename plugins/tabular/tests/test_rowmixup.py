@@ -114,6 +114,31 @@ def test_protected_rows_keep_their_categories() -> None:
     assert not bool(torch.isin(out.plan.index[~protected], torch.tensor([1, 4])).any())
 
 
+@pytest.mark.parametrize("mode", ["batch", "sample"])
+def test_protected_rows_give_every_category_of_their_mixes_under_a_floor(mode: str) -> None:
+    """With ``protect="floor"``, a mixed protected row is the majority of the numeric features and the
+    source of every categorical block, as anchor and as partner; other rows still draw their blocks."""
+    mixer = RowMixup(categorical_slices=SLICES, mode=mode, protect_floor=0.7, num_classes=2)
+    x, n = rows(12), 12
+    mixed_protected = drawn_from_partner = 0
+    for seed in range(40):
+        protected = torch.rand(n, generator=torch.Generator().manual_seed(100 + seed)) < 0.3
+        out = mixer(x, torch.arange(n) % 2, protected=protected, generator=torch.Generator().manual_seed(seed))
+        plan = out.plan
+        assert isinstance(plan, RowPlan)
+        index, lam, from_anchor = plan.index, plan.lam, plan.from_anchor
+        mixed = (index != torch.arange(n)) & (lam < 1)
+        anchor_guarded, partner_guarded = mixed & protected, mixed & protected[index]
+        assert bool((lam[anchor_guarded] >= 0.7 - 1e-6).all())
+        assert bool(from_anchor[anchor_guarded].all())
+        assert bool((1 - lam[partner_guarded] >= 0.7 - 1e-6).all())
+        assert not bool(from_anchor[partner_guarded].any())
+        mixed_protected += int((anchor_guarded | partner_guarded).sum())
+        drawn_from_partner += int((~from_anchor[mixed & ~anchor_guarded & ~partner_guarded]).sum())
+    assert mixed_protected > 0, "protected rows were never mixed: the test has no power"
+    assert drawn_from_partner > 0, "no block was drawn from a partner: the test has no power"
+
+
 def test_config_roundtrip_keeps_the_layout() -> None:
     mixer = create_mixer({"name": "tabular:row-mixup", "categorical_slices": SLICES, "num_features": 7, "alpha": 0.2})
     config = mixer.to_config()

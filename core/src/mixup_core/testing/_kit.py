@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pytest
@@ -15,6 +16,9 @@ from .._plan import MixedBatch, MixPlan
 from .._registry import normalize_name
 
 __all__ = ["STANDARD_TESTS", "MixerConformanceTests", "identity_inputs", "source_shares"]
+
+PROTECT_FLOOR = 0.7
+"""The ``protect_floor`` of the protection tests: above 1/2, so a protected sample must dominate its mixes."""
 
 
 def identity_inputs(batch_size: int, sample_shape: tuple[int, ...], feature_dim: int = 1, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -118,11 +122,14 @@ class MixerConformanceTests:
         *,
         generator: torch.Generator | None = None,
         num_classes: int | None = None,
+        protected: torch.Tensor | None = None,
     ) -> MixedBatch:
-        """Call the mixer with the extra arguments of `call_kwargs`."""
+        """Call the mixer with the extra arguments of `call_kwargs` (and ``protected=`` when given)."""
         k = num_classes if num_classes is not None else self.num_classes
         valid = isinstance(inputs, torch.Tensor) and inputs.ndim > 0 and inputs.shape[0] > 0
         extra = self.call_kwargs(mixer, inputs, targets, k) if valid else {}
+        if protected is not None:
+            extra["protected"] = protected
         return mixer(inputs, targets, generator=generator, num_classes=k, **extra)
 
     def apply(self, mixer: Mixer, inputs: torch.Tensor, plan: MixPlan) -> torch.Tensor:
@@ -130,10 +137,18 @@ class MixerConformanceTests:
         return mixer.apply(inputs, plan)
 
     def sample(
-        self, mixer: Mixer, inputs: torch.Tensor, targets: torch.Tensor | None, *, generator: torch.Generator
+        self,
+        mixer: Mixer,
+        inputs: torch.Tensor,
+        targets: torch.Tensor | None,
+        *,
+        generator: torch.Generator,
+        protected: torch.Tensor | None = None,
     ) -> MixPlan:
-        """``mixer.sample(...)`` with the extra arguments of `call_kwargs`."""
+        """``mixer.sample(...)`` with the extra arguments of `call_kwargs` (and ``protected=`` when given)."""
         extra = self.call_kwargs(mixer, inputs, targets, self.num_classes)
+        if protected is not None:
+            extra["protected"] = protected
         return mixer.sample(inputs, targets, generator=generator, **extra)
 
     def follows_share(self) -> bool:
@@ -264,6 +279,76 @@ class MixerConformanceTests:
                         weights, shares, atol=self.share_atol, rtol=0,
                         msg=lambda m, where=where: f"label weights differ from input shares ({where}): {m}",
                     )
+
+    def _protected_runs(self, protect: str, seeds: int) -> Iterator[tuple[str, torch.Tensor, torch.Tensor]]:
+        """Mix `identity_inputs` of 8 samples with about a third of them protected, in each mode, for
+        ``seeds`` seeds (geometry that breaks a floor only now and then needs dozens).
+
+        Checks on the way what any protected call must keep: `sample` draws the call's plan and `apply`
+        replays it (for the first seeds), and, when labels follow shares, every label weight is the
+        source's real share.
+        Yields ``(where, protected, shares)``: the ``(B, B)`` share of each source (column) in each
+        mixed sample (row), normalised to sum to 1 per row.
+        """
+        probe = self.make_mixer()
+        if not self._has(probe, "protect"):
+            pytest.skip(f"{type(probe).__name__} has no protect parameter")
+        feature_dim = self.get_feature_dim()
+        modes: list[dict[str, Any]] = [{"mode": "batch"}, {"mode": "sample"}] if self._has(probe, "mode") else [{}]
+        b = 8  # identity inputs put the batch along feature_dim: some sample shapes allow no more
+        x = identity_inputs(b, self.get_sample_shape(), feature_dim)
+        y = torch.arange(b) % self.num_classes
+        onehot = torch.nn.functional.one_hot(y, self.num_classes).float()
+        for extra in modes:
+            mixer = self.make_mixer(protect=protect, protect_floor=PROTECT_FLOOR, **extra)
+            for seed in range(seeds):
+                protected = torch.rand(b, generator=torch.Generator().manual_seed(1000 + seed)) < 0.35
+                where = f"protect={protect!r}, {extra}, seed {seed}, protected={protected.nonzero().flatten().tolist()}"
+                out = self.call(mixer, x, y, generator=torch.Generator().manual_seed(seed), protected=protected)
+                if seed < 4:
+                    plan = self.sample(mixer, x, y, generator=torch.Generator().manual_seed(seed), protected=protected)
+                    assert plan.to_dict() == out.plan.to_dict(), f"sample() and __call__ drew different plans ({where})"
+                    torch.testing.assert_close(self.apply(mixer, x, out.plan), out.inputs, rtol=0, atol=0)
+                shares = source_shares(out.inputs, feature_dim)
+                if self.follows_share():  # each class's label weight is the share of its samples
+                    torch.testing.assert_close(
+                        out.targets.dense(self.num_classes), shares @ onehot, atol=self.share_atol, rtol=0,  # type: ignore[union-attr]
+                        msg=lambda m, where=where: f"label weights differ from input shares ({where}): {m}",
+                    )
+                # a ratio per mixed sample (amplitude-normalised mixers such as BC do not sum to 1)
+                yield where, protected, shares / shares.sum(dim=1, keepdim=True).clamp(min=1e-12)
+
+    def test_protect_floor(self) -> None:
+        """With ``protect="floor"``, a protected sample is never the minority of a mix: it keeps at least
+        ``protect_floor`` of its own mixed sample, and wherever it is a partner it makes up at least
+        ``protect_floor`` of that sample, measured on the real input shares."""
+        tol = self.share_atol
+        for where, protected, shares in self._protected_runs("floor", seeds=48):
+            own = shares.diagonal()
+            low = protected & (own < PROTECT_FLOOR - tol)
+            assert not bool(low.any()), (
+                f"protected samples {low.nonzero().flatten().tolist()} keep only {own[low].tolist()} of their own "
+                f"mixed sample, below protect_floor={PROTECT_FLOOR} ({where})"
+            )
+            elsewhere = shares.clone().fill_diagonal_(0)
+            diluted = protected[None, :] & (elsewhere > tol) & (elsewhere < PROTECT_FLOOR - tol)
+            assert not bool(diluted.any()), (
+                f"protected partners (mixed sample, source) {diluted.nonzero().tolist()} have shares "
+                f"{elsewhere[diluted].tolist()}, below protect_floor={PROTECT_FLOOR} ({where})"
+            )
+
+    def test_protect_exclude(self) -> None:
+        """With ``protect="exclude"``, a protected sample comes back unmixed and appears in no other sample."""
+        tol = self.share_atol
+        for where, protected, shares in self._protected_runs("exclude", seeds=16):
+            own = shares.diagonal()
+            mixed = protected & (own < 1 - tol)
+            assert not bool(mixed.any()), (
+                f"protected samples {mixed.nonzero().flatten().tolist()} were mixed (own shares {own[mixed].tolist()}) ({where})"
+            )
+            elsewhere = shares.clone().fill_diagonal_(0)
+            used = protected[None, :] & (elsewhere > tol)
+            assert not bool(used.any()), f"protected samples were used as partners: (mixed sample, source) {used.nonzero().tolist()} ({where})"
 
     def test_gradients_flow(self) -> None:
         mixer = self.make_mixer()

@@ -70,8 +70,8 @@ class BinaryMixup(PairMixer):
 
     λ, pairing and protection come from `PairMixer`: ``alpha``, ``lam``,
     ``mode="batch"`` (one λ per batch: every sample keeps about the same share) or ``"sample"``,
-    ``pairing``, ``protect``. A protection floor holds for the λ the mask is drawn with; the exact
-    share of a small mask can fall slightly below it by chance.
+    ``pairing``, ``protect``. A protection floor holds for the exact share: when a drawn mask keeps
+    a protected sample below the floor by chance, `PairMixer` leaves that sample unmixed.
 
     Inputs need at least two dimensions ``(B, C, ...)``; for ``(B, D)`` inputs the whole sample is
     one position (it is kept or replaced as a whole), so give vectors a channel dimension first

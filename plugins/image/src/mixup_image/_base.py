@@ -336,7 +336,9 @@ class ImageMixer(PairMixer):
     """Base class of pair mixers for ``(B, C, H, W)`` images.
 
     Subclasses implement ``_make_plan`` (boxes or masks drawn from λ) and ``_apply``, and may
-    override `anchor_mask` so label policies (TransMix) can read each pixel's provenance.
+    override `anchor_mask` so label policies (TransMix) can read each pixel's provenance. Protection
+    is checked on the pixel shares of a `BoxPlan`'s boxes, whatever its ``lam`` (the drawn λ of
+    ``correct_lam=False``).
     """
 
     modality: ClassVar[str] = "image"
@@ -346,6 +348,13 @@ class ImageMixer(PairMixer):
 
     def check_inputs(self, inputs: object) -> torch.Tensor:
         return check_images(inputs)
+
+    def _input_shares(self, plan: MixPlan) -> torch.Tensor:
+        # a box plan's pixel shares come from its boxes: its lam is the drawn λ when correct_lam=False
+        if isinstance(plan, BoxPlan) and plan.index.ndim == 1:
+            share = anchor_share(plan.boxes, plan.size)
+            return torch.stack([share, 1.0 - share], dim=1)
+        return super()._input_shares(plan)
 
     def anchor_mask(self, plan: MixPlan, size: tuple[int, int], device: torch.device | str = "cpu") -> torch.Tensor:
         """The anchor's weight per pixel, float32 ``(B, 1, H, W)``, for a plan of this mixer."""

@@ -62,6 +62,11 @@ class RowMixup(PairMixer):
     The label weights are λ and 1 − λ in both modes (the numeric share; in ``"draw"`` mode also
     the expected share of every categorical block).
 
+    Protection (``protected=``, ``protected_classes``) holds feature by feature: with ``"floor"``, a
+    protected row is at least ``protect_floor`` of every numeric feature of its mixes and, in
+    ``"draw"`` mode, gives every categorical value; a mix that draws one of its blocks from the other
+    row is left unmixed (the protected rows are therefore mixed less often the more blocks a row has).
+
     Args:
         categorical_slices: ``[start, stop]`` of each one-hot block among the ``F`` features
             (``info["categorical_slices"]`` of the ``tabular:table`` data set; ``mixup init``
@@ -192,6 +197,18 @@ class RowMixup(PairMixer):
             return MixPlan(index=index, lam=lam)
         u = torch.rand((index.shape[0], len(self.categorical_slices)), generator=generator)
         return RowPlan(index=index, lam=lam, from_anchor=u < lam.to(u.dtype)[:, None])  # λ = 1: always the anchor
+
+    def _input_shares(self, plan: MixPlan) -> torch.Tensor:
+        """Each row's smallest share over its features, ``(B, 2)`` (anchor, partner): λ (1 − λ) for the
+        numeric features, 1 or 0 for a drawn categorical block. Protection checks these, so a protected
+        row is the majority of every feature of its mixes, its categories included."""
+        shares = super()._input_shares(plan)
+        if not isinstance(plan, RowPlan) or plan.from_anchor.shape[1] == 0:
+            return shares
+        from_anchor = plan.from_anchor.to(shares.dtype)
+        anchor = torch.minimum(shares[:, 0], from_anchor.min(dim=1).values)
+        partner = torch.minimum(shares[:, 1], (1.0 - from_anchor).min(dim=1).values)
+        return torch.stack([anchor, partner], dim=1)
 
     def _apply(self, inputs: torch.Tensor, plan: MixPlan, *, out: torch.Tensor | None) -> torch.Tensor:
         mixed = lerp_pairs(inputs, plan, mixer=type(self).__name__)
