@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset, Subset, default_collate
 
 from mixup_core import ConfigError, Mixer, TaskData, create_mixer, get_datasets, get_models, mixed_step, one_line
 
+from ._audit import AUDIT_FILE, AuditRecorder, write_audit
 from ._config import ArmConfig, StudyConfig, arm_folder_name
 
 __all__ = [
@@ -66,6 +67,7 @@ class RunResult:
         history: per-epoch records (loss, seconds, validation log-loss when there is a validation split).
         checkpoints: model state dicts to store with the run (``{"last": ..., "best": ...}``, per
             ``train.checkpoint``).
+        audit: the arrays of the run's audit trail (`mixup_lab._audit`), or ``None`` when not recorded.
     """
 
     arm: str
@@ -75,6 +77,7 @@ class RunResult:
     metrics: dict[str, Any]
     history: list[dict[str, Any]]
     checkpoints: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
+    audit: dict[str, np.ndarray] | None = None
 
 
 def arm_dir(out: Path, arm: str) -> Path:
@@ -321,6 +324,7 @@ def train_and_evaluate(
     *,
     progress: Any = None,
     epoch_callback: EpochCallback | None = None,
+    audit: bool = True,
 ) -> RunResult:
     """Train the study's model with one arm's mixer and one seed, then evaluate on the test split.
 
@@ -336,6 +340,7 @@ def train_and_evaluate(
         progress: a tqdm bar whose postfix shows the epoch and loss, or ``None``.
         epoch_callback: called after every epoch as ``callback(epoch, evaluate)``, where
             ``evaluate()`` returns the metrics on the evaluation split (``mixup tune`` prunes with it).
+        audit: record the audit trail of every step (who was mixed with whom, the anchors' label shares).
     """
     from ._metrics import compute_metrics
 
@@ -381,6 +386,10 @@ def train_and_evaluate(
     best: tuple[float, int, dict[str, torch.Tensor]] | None = None
     critical = torch.tensor(study.critical_classes, dtype=torch.long)
     history: list[dict[str, Any]] = []
+    # -- audit trail (_audit): who was mixed with whom at every step, and the anchors' label weights
+    recorder = AuditRecorder(mixer, arm=arm.name, seed=seed, mixer_config=arm.mixer_config(), num_classes=data.num_classes,
+                             train_size=len(study.data.train), train_map=train_map, critical_classes=study.critical_classes,
+                             critical_train=study.critical_train, protect=cfg.critical.protect) if audit else None
     start = time.perf_counter()
     for epoch in range(cfg.train.epochs):
         model.train()
@@ -399,6 +408,8 @@ def train_and_evaluate(
                 step = mixed_step(model, _to(inputs, device), targets.to(device), mixer=mixer, generator=mix_gen,
                                   num_classes=data.num_classes, protected=protected)
                 loss = step.loss(label_smoothing=cfg.train.label_smoothing)
+            if recorder is not None:  # -- audit trail
+                recorder.record(step, idx, targets, epoch)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"arm {arm.name!r}, seed {seed}, epoch {epoch + 1}: the loss became {loss.item()}")
             opt.zero_grad(set_to_none=True)
@@ -438,7 +449,8 @@ def train_and_evaluate(
     if best is not None:
         checkpoints["best"] = best[2]
         metrics["best_epoch"] = best[1]
-    return RunResult(arm.name, seed, probs.astype(np.float32), labels.astype(np.int64), metrics, history, checkpoints)
+    return RunResult(arm.name, seed, probs.astype(np.float32), labels.astype(np.int64), metrics, history, checkpoints,
+                     audit=recorder.arrays() if recorder is not None else None)
 
 
 def _provenance(cfg: StudyConfig) -> dict[str, Any]:
@@ -473,13 +485,15 @@ def _jsonable(obj: Any) -> Any:
 
 
 def save_run(out: Path, result: RunResult) -> Path:
-    """Write a run's predictions, history and metrics (metrics last: it marks the run finished)."""
+    """Write a run's predictions, audit, history and metrics (metrics last: it marks the run finished)."""
     folder = arm_dir(out, result.arm) / f"seed-{result.seed}"
     folder.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(folder / "predictions.npz", probs=result.probs, labels=result.labels)
     for name, state in result.checkpoints.items():  # load with torch.load(path, weights_only=True)
         torch.save(state, folder / f"{name}.pt.tmp")
         os.replace(folder / f"{name}.pt.tmp", folder / f"{name}.pt")
+    if result.audit is not None:  # -- audit trail, written atomically
+        write_audit(folder / AUDIT_FILE, result.audit)
     _write_json(folder / "history.json", result.history)
     metrics = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in result.metrics.items()}
     _write_json(folder / "metrics.json", metrics)
