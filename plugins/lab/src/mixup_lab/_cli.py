@@ -1,9 +1,10 @@
-"""The ``mixup compare``, ``mixup tune`` and ``mixup report`` commands."""
+"""The ``mixup init``, ``compare``, ``tune``, ``report`` and ``audit`` commands."""
 
 from __future__ import annotations
 
 import argparse
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,47 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _study_record(folder: Path) -> dict[str, Any]:
+    try:
+        return json.loads((folder / "study.json").read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    except (OSError, ValueError):
+        return {}
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from ._audit import find_audits, load_audit, summarise_audits, summary_lines
+    from ._config import arm_folder_name
+
+    kind, found = find_audits(args.path)
+    first = next(iter(found.values()))[0]
+    root = first.parents[3] if kind == "study" else first.parent  # the study folder, or the run's folder
+    record = _study_record(root if kind == "study" else first.parents[3])
+    summaries = [summarise_audits([load_audit(f) for f in files], num_classes=record.get("num_classes")) for files in
+                 found.values()]
+    k = summaries[0].class_pairs.shape[0]
+    names = [str(n) for n in record.get("class_names", [])]
+    names = names if len(names) == k else [str(i) for i in range(k)]
+    plots: dict[str, str] = {}
+    if not args.no_plots:
+        from ._plots import plot_class_pairs
+
+        where = Path(args.plots) if args.plots else (root / "plots" if kind == "study" else root)
+        for s in summaries:
+            if s.rows:
+                name = f"audit-{arm_folder_name(s.arm) or 'arm'}.png" if kind == "study" else "audit-pairs.png"
+                critical = record.get("critical_classes", [])
+                plots[s.arm] = str(plot_class_pairs(s.class_pairs, names, where / name, title=s.arm, critical=critical))
+    if args.json:
+        print(json.dumps({"kind": kind, "path": str(args.path), "class_names": names,
+                          "arms": [s.to_json() for s in summaries], "plots": plots}, indent=2))
+        return 0
+    for s in summaries:
+        print("\n".join(summary_lines(s, names)))
+        if s.arm in plots:
+            print(f"  heat-map: {plots[s.arm]}")
+    return 0
+
+
 def _cmd_init(args: argparse.Namespace) -> int:
     from ._init import init_study
 
@@ -114,7 +156,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: Any) -> None:
-    """Add ``init``, ``compare``, ``tune`` and ``report`` to the ``mixup`` sub-parsers."""
+    """Add ``init``, ``compare``, ``tune``, ``report`` and ``audit`` to the ``mixup`` sub-parsers."""
     p = sub.add_parser("init", help="write a ready study config for a data folder or table",
                        description="Recognise the data at PATH (class folders of images or audio, a manifest, a text "
                                    "or tabular table, a graph data set) and write a study config for mixup compare.")
@@ -149,3 +191,13 @@ def add_commands(sub: Any) -> None:
     p = sub.add_parser("report", help="rewrite the report of a study folder from its stored runs")
     p.add_argument("folder", help="the study folder")
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("audit", help="what was mixed with what, how strongly, and how critical cases were kept",
+                       description="Summarise the audit trail (audit.npz) of a run folder or of every run of a study "
+                                   "folder: anchor shares, class pairs (a heat-map PNG), protection of critical cases.")
+    p.add_argument("path", metavar="RUN_OR_STUDY", help="a run folder (runs/<arm>/seed-<s>) or a study folder")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--plots", default=None, metavar="DIR",
+                   help="where to write the heat-maps (default: the study's plots/, or the run folder)")
+    p.add_argument("--no-plots", action="store_true", help="write no heat-map")
+    p.set_defaults(func=_cmd_audit)

@@ -17,7 +17,14 @@ if TYPE_CHECKING:
 
     from ._report import Study
 
-__all__ = ["plot_example_mixes", "plot_metric_per_arm", "plot_per_class_recall", "plot_reliability", "plot_risk_coverage"]
+__all__ = [
+    "plot_class_pairs",
+    "plot_example_mixes",
+    "plot_metric_per_arm",
+    "plot_per_class_recall",
+    "plot_reliability",
+    "plot_risk_coverage",
+]
 
 _BASE_COLOR = "0.45"
 _CRIT_COLOR = "tab:red"
@@ -421,4 +428,56 @@ def plot_example_mixes(
                 _draw(ax, x[i], kind)
             ax.set_title(_top2(w[i], class_names), fontsize=7)
     fig.suptitle("mixed training examples (top-2 label weights)", fontsize=10)
+    return _save(fig, path)
+
+
+def plot_class_pairs(
+    counts: np.ndarray, class_names: Sequence[str], path: str | Path, *, title: str = "", critical: Sequence[int] = ()
+) -> Path:
+    """Heat-map of how often class i (row, the anchor) was mixed with class j (column, a partner).
+
+    Cells are annotated with their counts when there are at most 12 classes; critical classes have
+    red tick labels.
+
+    Args:
+        counts: ``(C, C)`` counts (`mixup_lab._audit.AuditSummary.class_pairs`).
+        class_names: one name per class.
+        path: the PNG to write.
+        title: the figure's title (e.g. the arm).
+        critical: indices of the critical classes.
+
+    Returns:
+        ``path``.
+
+    Examples:
+        >>> plot_class_pairs(np.array([[0, 3], [2, 1]]), ["cat", "dog"], "pairs.png", title="mixup")  # doctest: +SKIP
+    """
+    plt = _pyplot()
+    counts = np.asarray(counts)
+    c = counts.shape[0]
+    if counts.shape != (c, c) or len(class_names) != c:
+        raise ValueError(f"counts must be (C, C) with one class name per row, got shape {counts.shape} and "
+                         f"{len(class_names)} names")
+    side = min(14.0, max(3.5, 0.45 * c + 1.8))
+    fig, ax = plt.subplots(figsize=(side + 1.0, side), layout="constrained")
+    image = ax.imshow(counts, cmap="viridis", interpolation="nearest")
+    fig.colorbar(image, ax=ax, shrink=0.8, label="mixes")
+    if c <= 40:
+        names = [str(n)[:14] for n in class_names]
+        ax.set_xticks(np.arange(c), names, rotation=45 if c > 6 else 0, ha="right" if c > 6 else "center", fontsize=8)
+        ax.set_yticks(np.arange(c), names, fontsize=8)
+        for ticks in (ax.get_xticklabels(), ax.get_yticklabels()):
+            for k, tick in enumerate(ticks):
+                if k in set(critical):
+                    tick.set_color(_CRIT_COLOR)
+                    tick.set_fontweight("bold")
+    if c <= 12:
+        top = counts.max() if counts.size else 0
+        for i in range(c):
+            for j in range(c):
+                ax.text(j, i, str(int(counts[i, j])), ha="center", va="center", fontsize=7,
+                        color="black" if counts[i, j] > 0.6 * top else "white")
+    ax.set_xlabel("partner class")
+    ax.set_ylabel("anchor class")
+    ax.set_title(f"class pairs mixed{': ' + title if title else ''}", fontsize=10)
     return _save(fig, path)

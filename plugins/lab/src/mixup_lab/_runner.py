@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset, Subset, default_collate
 
 from mixup_core import ConfigError, Mixer, TaskData, create_mixer, get_datasets, get_models, mixed_step, one_line
 
+from ._audit import AUDIT_FILE, AuditRecorder, write_audit
 from ._config import ArmConfig, StudyConfig, arm_folder_name
 
 __all__ = [
@@ -69,6 +70,7 @@ class RunResult:
         val_probs: ``(M, C)`` softmax outputs of the last epoch on the validation split (``train.val_fraction``),
             or ``None``; business measures choose their confidence threshold on them.
         val_labels: ``(M,)`` class indices of the validation split, or ``None``.
+        audit: the arrays of the run's audit trail (`mixup_lab._audit`), or ``None`` when not recorded.
     """
 
     arm: str
@@ -80,6 +82,7 @@ class RunResult:
     checkpoints: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
     val_probs: np.ndarray | None = None
     val_labels: np.ndarray | None = None
+    audit: dict[str, np.ndarray] | None = None
 
 
 def arm_dir(out: Path, arm: str) -> Path:
@@ -326,6 +329,7 @@ def train_and_evaluate(
     *,
     progress: Any = None,
     epoch_callback: EpochCallback | None = None,
+    audit: bool = True,
 ) -> RunResult:
     """Train the study's model with one arm's mixer and one seed, then evaluate on the test split.
 
@@ -341,6 +345,7 @@ def train_and_evaluate(
         progress: a tqdm bar whose postfix shows the epoch and loss, or ``None``.
         epoch_callback: called after every epoch as ``callback(epoch, evaluate)``, where
             ``evaluate()`` returns the metrics on the evaluation split (``mixup tune`` prunes with it).
+        audit: record the audit trail of every step (who was mixed with whom, the anchors' label shares).
     """
     from ._metrics import compute_metrics
 
@@ -387,6 +392,10 @@ def train_and_evaluate(
     last_val: tuple[np.ndarray, np.ndarray] | None = None
     critical = torch.tensor(study.critical_classes, dtype=torch.long)
     history: list[dict[str, Any]] = []
+    # -- audit trail (_audit): who was mixed with whom at every step, and the anchors' label weights
+    recorder = AuditRecorder(mixer, arm=arm.name, seed=seed, mixer_config=arm.mixer_config(), num_classes=data.num_classes,
+                             train_size=len(study.data.train), train_map=train_map, critical_classes=study.critical_classes,
+                             critical_train=study.critical_train, protect=cfg.critical.protect) if audit else None
     start = time.perf_counter()
     for epoch in range(cfg.train.epochs):
         model.train()
@@ -405,6 +414,8 @@ def train_and_evaluate(
                 step = mixed_step(model, _to(inputs, device), targets.to(device), mixer=mixer, generator=mix_gen,
                                   num_classes=data.num_classes, protected=protected)
                 loss = step.loss(label_smoothing=cfg.train.label_smoothing)
+            if recorder is not None:  # -- audit trail
+                recorder.record(step, idx, targets, epoch)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"arm {arm.name!r}, seed {seed}, epoch {epoch + 1}: the loss became {loss.item()}")
             opt.zero_grad(set_to_none=True)
@@ -447,7 +458,7 @@ def train_and_evaluate(
         metrics["best_epoch"] = best[1]
     val_probs, val_labels = (last_val[0].astype(np.float32), last_val[1].astype(np.int64)) if last_val else (None, None)
     return RunResult(arm.name, seed, probs.astype(np.float32), labels.astype(np.int64), metrics, history, checkpoints,
-                     val_probs, val_labels)
+                     val_probs, val_labels, audit=recorder.arrays() if recorder is not None else None)
 
 
 def _provenance(cfg: StudyConfig) -> dict[str, Any]:
@@ -482,7 +493,7 @@ def _jsonable(obj: Any) -> Any:
 
 
 def save_run(out: Path, result: RunResult) -> Path:
-    """Write a run's predictions, history and metrics (metrics last: it marks the run finished)."""
+    """Write a run's predictions, audit, history and metrics (metrics last: it marks the run finished)."""
     folder = arm_dir(out, result.arm) / f"seed-{result.seed}"
     folder.mkdir(parents=True, exist_ok=True)
     extra = {} if result.val_probs is None else {"val_probs": result.val_probs, "val_labels": result.val_labels}
@@ -490,6 +501,8 @@ def save_run(out: Path, result: RunResult) -> Path:
     for name, state in result.checkpoints.items():  # load with torch.load(path, weights_only=True)
         torch.save(state, folder / f"{name}.pt.tmp")
         os.replace(folder / f"{name}.pt.tmp", folder / f"{name}.pt")
+    if result.audit is not None:  # -- audit trail, written atomically
+        write_audit(folder / AUDIT_FILE, result.audit)
     _write_json(folder / "history.json", result.history)
     metrics = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in result.metrics.items()}
     _write_json(folder / "metrics.json", metrics)
