@@ -303,3 +303,15 @@ def _study_without_audits(root: Path) -> Path:
 def _torn_audit(root: Path) -> Path:
     (root / AUDIT_FILE).write_bytes(b"PK\x03\x04 torn")
     return root
+
+
+def test_the_report_shows_that_protection_held(study: Path) -> None:
+    from mixup_lab._report import load_study, summarise, write_report
+
+    summary = summarise(load_study(study))
+    for arm, c in summary["protection"].items():
+        assert (c["protect_mode"], c["minority"], c["check"]) == ("exclude", 0, "ok"), arm
+    md = write_report(study).read_text()
+    assert "## Critical cases in the mixes" in md
+    assert "| exclude (floor 1" in md
+    assert md.count("| ok |") == len(summary["protection"])

@@ -443,6 +443,7 @@ def summarise(study: Study) -> dict[str, Any]:
         "provenance_differs": _provenance_differences(study.runs),
         "business": {**business["settings"], "metrics": business["metrics"]},
         "groups": _group_summary(study, base),
+        "protection": _protection_from_audits(study),
     }
     summary["metrics"] = metric_names
     if business["settings"].get("holm"):
@@ -495,6 +496,22 @@ def _apply_business(study: Study) -> dict[str, Any]:
             run.metrics["group_metrics"] = group_metrics(probs, labels, groups)
     return {"metrics": metrics, "settings": {"target_accuracy": cfg.target_accuracy, "holm": cfg.holm,
                                              "prices_errors": cfg.prices_errors}}
+
+
+def _protection_from_audits(study: Study) -> dict[str, dict[str, Any]]:
+    """Per mixer arm, the critical cases' statistics of its audit trails (see ``mixup audit``)."""
+    from ._audit import AUDIT_FILE, load_audit, summarise_audits
+
+    out: dict[str, dict[str, Any]] = {}
+    for arm in study.arms:
+        files = [r.folder / AUDIT_FILE for r in study.runs_of(arm) if (r.folder / AUDIT_FILE).is_file()]
+        if not files or study.mixers.get(arm) is None:
+            continue
+        try:
+            out[arm] = summarise_audits([load_audit(f) for f in files], num_classes=study.num_classes).critical
+        except (OSError, ValueError, KeyError):  # an unreadable audit must not cost the report
+            continue
+    return out
 
 
 def _group_summary(study: Study, base: str | None) -> dict[str, Any]:
@@ -771,6 +788,22 @@ def _business_lines(summary: Mapping[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _protection_lines(summary: Mapping[str, Any]) -> list[str]:
+    prot = {arm: c for arm, c in (summary.get("protection") or {}).items() if c.get("examples")}
+    if not prot:
+        return []
+    lines = ["## Critical cases in the mixes", "",
+             "From each arm's audit trail (`mixup audit` shows more): how the critical cases were mixed.", "",
+             "| arm | protection | critical examples | appearances in mixes | smallest share | as minority | held |",
+             "|---|---|---:|---:|---:|---:|---|"]
+    for arm, c in prot.items():
+        mode = f"{c.get('protect_mode')} (floor {c.get('floor')})" if c.get("protected") else "off"
+        share = "—" if c.get("min_share") is None else f"{c['min_share']:.3f}"
+        lines.append(f"| {arm} | {mode} | {c.get('examples')} | {c.get('in_mixes')} | {share} | {c.get('minority')} | "
+                     f"{c.get('check') or '—'} |")
+    return [*lines, ""]
+
+
 def _group_lines(summary: Mapping[str, Any]) -> list[str]:
     groups = summary.get("groups") or {}
     if not groups:
@@ -850,6 +883,7 @@ def _markdown(summary: Mapping[str, Any], plots: Sequence[Path], out: Path) -> s
         lines.append("")
     lines += _business_lines(summary)
     lines += _group_lines(summary)
+    lines += _protection_lines(summary)
 
     # --- verdict
     lines += ["## Verdict", ""]

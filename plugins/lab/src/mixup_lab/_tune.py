@@ -471,7 +471,7 @@ def run_tune(
                     trial.report(value, step)
                     if trial.should_prune():
                         raise optuna.TrialPruned(f"{tune.objective} = {value:.4g} after epoch {epoch}")
-            result = train_and_evaluate(cfg, arm, seed, study_data, epoch_callback=callback)
+            result = train_and_evaluate(cfg, arm, seed, study_data, epoch_callback=callback, audit=False)  # trials keep no run folder
             values.append(_scalar(result.metrics.get(tune.objective)))
         trial.set_user_attr("seed_values", values)
         return float(np.mean(values))  # NaN marks the trial failed
