@@ -37,38 +37,30 @@ class TestSpectrogramPowerMono(_NonNegative):
     sample_shape = (9, 7)  # (F, T): the frequency axis doubles as the kit's feature dimension
 
 
-class TestSpectrogramMagnitude(_NonNegative):
+class _PowerShares:
+    """The kit measures shares linearly in the input values; these domains mix in linear power (tested below)."""
+
+    @pytest.mark.xfail(reason=_NOT_LINEAR, strict=True)
+    def test_label_share_consistency(self) -> None:
+        super().test_label_share_consistency()
+
+    @pytest.mark.xfail(reason=_NOT_LINEAR, strict=True)
+    def test_protect_floor(self) -> None:
+        super().test_protect_floor()
+
+    @pytest.mark.xfail(reason=_NOT_LINEAR, strict=True)
+    def test_protect_exclude(self) -> None:
+        super().test_protect_exclude()
+
+
+class TestSpectrogramMagnitude(_PowerShares, _NonNegative):
     mixer_name = "audio:spectrogram"
     mixer_params = {"domain": "magnitude"}
 
-    @pytest.mark.xfail(reason=_NOT_LINEAR, strict=True)
-    def test_label_share_consistency(self) -> None:
-        super().test_label_share_consistency()
 
-    @pytest.mark.xfail(reason=_NOT_LINEAR, strict=True)
-    def test_protect_floor(self) -> None:
-        super().test_protect_floor()
-
-    @pytest.mark.xfail(reason=_NOT_LINEAR, strict=True)
-    def test_protect_exclude(self) -> None:
-        super().test_protect_exclude()
-
-
-class TestSpectrogramDB(MixerConformanceTests):
+class TestSpectrogramDB(_PowerShares, MixerConformanceTests):
     mixer_name = "audio:spectrogram"
     mixer_params = {"domain": "db", "top_db": 80.0}
-
-    @pytest.mark.xfail(reason=_NOT_LINEAR, strict=True)
-    def test_label_share_consistency(self) -> None:
-        super().test_label_share_consistency()
-
-    @pytest.mark.xfail(reason=_NOT_LINEAR, strict=True)
-    def test_protect_floor(self) -> None:
-        super().test_protect_floor()
-
-    @pytest.mark.xfail(reason=_NOT_LINEAR, strict=True)
-    def test_protect_exclude(self) -> None:
-        super().test_protect_exclude()
 
 
 class TestSpectrogramLogMelNaive(MixerConformanceTests):
