@@ -31,6 +31,7 @@ __all__ = [
     "FileRecords",
     "LabeledTensors",
     "class_counts",
+    "column_param",
     "int_param",
     "optional_int_param",
     "read_table",
@@ -83,17 +84,34 @@ class LabeledTensors(Dataset[tuple[torch.Tensor, int]]):
 
 
 def int_param(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ConfigError(f"{name} must be an int, got {type(value).__name__} {value!r}")
     """``value`` as an int ``>= minimum``, or a `ConfigError` naming the parameter ``name``.
 
     Examples:
         >>> int_param("train_size", 10, 1)
         10
     """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ConfigError(f"{name} must be an int, got {type(value).__name__} {value!r}")
     if value < minimum:
         raise ConfigError(f"{name} must be >= {minimum}, got {name}={value!r}")
     return int(value)
+
+
+def column_param(name: str, value: object, *, optional: bool = False) -> str | None:
+    """``value`` as a column name (a non-empty string), ``None`` passing through when ``optional``.
+
+    Raises:
+        ConfigError: naming the parameter ``name`` and quoting the value.
+
+    Examples:
+        >>> column_param("label_column", "label"), column_param("group_column", None, optional=True)
+        ('label', None)
+    """
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{name} must be a column name{' or null' if optional else ''}, got {name}={value!r}")
+    return value
 
 
 def optional_int_param(name: str, value: object, minimum: int) -> int | None:

@@ -51,6 +51,7 @@ from mixup_core.data import (
     DataNotFoundError,
     LabeledTensors,
     class_counts,
+    column_param,
     scan_files,
     split_indices,
     stratified_subset,
@@ -272,15 +273,6 @@ class _HeaderCheck:
             raise DataError(f"{root}: {self.missing}") from self.missing
 
 
-def _column_param(name: str, value: object, *, optional: bool) -> str | None:
-    if value is None and optional:
-        return None
-    if not isinstance(value, str) or not value:
-        kind = "a column name or null" if optional else "a column name"
-        raise ConfigError(f"{name} must be {kind}, got {name}={value!r}")
-    return value
-
-
 def _extensions_param(value: object) -> tuple[str, ...]:
     if isinstance(value, str) or not isinstance(value, Sequence) or not value or not all(
         isinstance(e, str) and e.startswith(".") and len(e) > 1 for e in value
@@ -398,10 +390,10 @@ def load_audio_folder_task(
         raise ConfigError(f"test_fraction must be a number in (0, 1), got test_fraction={test_fraction!r}")
     seed = _int_param("split_seed", split_seed, 0)
     columns = {
-        "path_column": _column_param("path_column", path_column, optional=False),
-        "label_column": _column_param("label_column", label_column, optional=False),
-        "group_column": _column_param("group_column", group_column, optional=True),
-        "split_column": _column_param("split_column", split_column, optional=True),
+        "path_column": column_param("path_column", path_column, optional=False),
+        "label_column": column_param("label_column", label_column, optional=False),
+        "group_column": column_param("group_column", group_column, optional=True),
+        "split_column": column_param("split_column", split_column, optional=True),
     }
     suffixes = _extensions_param(extensions)
 

@@ -57,6 +57,7 @@ from mixup_core.data import (
     DataNotFoundError,
     LabeledTensors,
     class_counts,
+    column_param,
     scan_files,
     split_indices,
     stratified_subset,
@@ -675,14 +676,6 @@ def _choice(name: str, value: object, allowed: Sequence[str]) -> str:
     return value
 
 
-def _column_param(name: str, value: object, optional: bool) -> str | None:
-    if value is None and optional:
-        return None
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{name} must be a column name{' or null' if optional else ''}, got {name}={value!r}")
-    return value
-
-
 def _stats_param(name: str, value: object, channels: int, positive: bool) -> list[float] | None:
     if value is None:
         return None
@@ -806,10 +799,10 @@ def load_folder_task(
     if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not 0 < test_fraction < 1:
         raise ConfigError(f"test_fraction must be a number in (0, 1), got test_fraction={test_fraction!r}")
     seed = _int_param("split_seed", split_seed, 0)
-    path_col = _column_param("path_column", path_column, False)
-    label_col = _column_param("label_column", label_column, False)
-    group_col = _column_param("group_column", group_column, True)
-    split_col = _column_param("split_column", split_column, True)
+    path_col = column_param("path_column", path_column)
+    label_col = column_param("label_column", label_column)
+    group_col = column_param("group_column", group_column, optional=True)
+    split_col = column_param("split_column", split_column, optional=True)
     if (mean is None) != (std is None):
         raise ConfigError(f"give both mean and std, or neither (to compute them), got mean={mean!r} and std={std!r}")
     require_image_io()
