@@ -34,6 +34,9 @@ _LAZY = {
     "split_validation": "._runner",
     "train_and_evaluate": "._runner",
     "run_tune": "._tune",
+    "LabelNoise": "._noise",
+    "NoisyLabels": "._noise",
+    "add_label_noise": "._noise",
     "compute_metrics": "._metrics",
     "reliability_bins": "._metrics",
     "Study": "._report",
@@ -46,6 +49,8 @@ __all__ = [
     "ArmConfig",
     "ComponentConfig",
     "CriticalConfig",
+    "LabelNoise",
+    "NoisyLabels",
     "RunResult",
     "Study",
     "StudyConfig",
@@ -53,6 +58,7 @@ __all__ = [
     "TrainConfig",
     "TuneConfig",
     "__version__",
+    "add_label_noise",
     "compute_metrics",
     "load_study",
     "load_study_config",
@@ -77,6 +83,7 @@ if TYPE_CHECKING:
         load_study_config,
     )
     from ._metrics import compute_metrics, reliability_bins
+    from ._noise import LabelNoise, NoisyLabels, add_label_noise
     from ._report import Study, load_study, summarise, write_report
     from ._runner import RunResult, StudyData, load_study_data, run_compare, split_validation, train_and_evaluate
     from ._tune import run_tune
