@@ -35,12 +35,12 @@ pytestmark = pytest.mark.xdist_group("ready-configs")
 
 # the data-set parameters that make each registered data set small (one epoch and one seed come on top)
 SHRINK: dict[str, list[str]] = {
-    "image:digits": ["dataset.train_size=120"],
+    "image:digits": ["dataset.train_size=120", "dataset.test_fraction=0.1"],
     "image:fashion-mnist": ["dataset.train_size=200", "dataset.test_size=100"],
     "image:cifar": ["dataset.train_size=40", "dataset.test_size=20", "model.width=4", "train.workers=0",
                     "train.batch_size=16"],
-    "audio:spoken-digits": ["dataset.train_size=60", "dataset.test_size=40"],
-    "text:fortunes": ["dataset.train_size=48", "dataset.test_size=24"],
+    "audio:spoken-digits": ["dataset.num_clips=200", "dataset.train_size=60", "dataset.test_size=30"],
+    "text:fortunes": ["dataset.train_size=32", "dataset.test_size=16", "dataset.max_length=16"],
     "graph:ba-motif": ["dataset.num_graphs=80"],
     "graph:families": ["dataset.num_graphs=80"],
     "graph:solubility": ["dataset.train_size=120"],
