@@ -422,7 +422,10 @@ def test_saliency_is_computed_in_eval_mode_and_the_modes_are_restored() -> None:
     y = torch.arange(6) % 5
     stats = model.bn.running_mean.clone()
     plan = PuzzleMix(block_num=[4]).sample(x, y, model=model, generator=torch.Generator().manual_seed(2))
-    assert model.training and model.bn.training and model.drop.training and not model.fc.training
+    assert model.training
+    assert model.bn.training
+    assert model.drop.training
+    assert not model.fc.training
     assert torch.equal(model.bn.running_mean, stats)  # no batch-norm update: eval mode
     # the same plan as the saliency of the model in eval mode, computed by hand
     model.eval()

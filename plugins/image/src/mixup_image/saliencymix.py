@@ -157,7 +157,7 @@ def fine_grained_saliency(images: torch.Tensor, value_range: tuple[float, float]
         raise ValueError(f"images must be a (B, C, H, W) batch, got images.shape={tuple(images.shape)}")
     with torch.no_grad():
         grey = _blur_121(_blur_121(_to_8bit(images, value_range)))
-        b, h, w = grey.shape
+        h, w = grey.shape[-2:]
         integral = F.pad(grey.cumsum(1).cumsum(2), (1, 0, 1, 0))  # exact, in int64
         centre = grey.float()
         on_sum = torch.zeros_like(grey)
