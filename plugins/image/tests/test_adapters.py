@@ -350,3 +350,41 @@ def test_timm_generator_determinism_and_no_mutation() -> None:
     assert torch.equal(a[0], b[0])
     assert torch.equal(a[1], b[1])
     assert torch.equal(x, before)
+
+
+def test_timm_attributes_changed_after_construction_are_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+    """timm reads mixup_alpha, cutmix_alpha, mode and mix_prob on every call (schedules change them):
+    both libraries, changed the same way after construction, mix the same."""
+    x, y = torch.rand(6, 3, 20, 14), torch.tensor([1, 4, 2, 3, 0, 7])
+    ours = TimmMixup(mixup_alpha=0.4, num_classes=8, pairing="flip", generator=_g(3))
+    theirs = timm_mixup.Mixup(mixup_alpha=0.4, num_classes=8)
+    for fn in (ours, theirs):
+        fn.mixup_alpha, fn.cutmix_alpha = 0.0, 1.0  # now CutMix only
+    out_x, out_t = ours(x, y)
+    plan = ours.last_plan
+    assert isinstance(plan, BoxPlan)
+    y0, y1, x0, x1 = (int(v) for v in plan.boxes[0])
+    monkeypatch.setattr(timm_mixup, "rand_bbox", lambda *a, **k: (y0, y1, x0, x1))
+    assert theirs._params_per_batch()[1]  # timm too draws CutMix now
+    monkeypatch.setattr(theirs, "_params_per_batch", lambda: (0.5, True))
+    ref_x, ref_t = theirs(x.clone(), y)
+    assert torch.equal(out_x, ref_x)
+    torch.testing.assert_close(out_t, ref_t, atol=1e-6, rtol=0)
+    # mode: batch → elem gives one λ per sample; mix_prob 0 in elem mode mixes nothing, as timm
+    for fn in (ours, theirs):
+        fn.mode, fn.mixup_alpha, fn.cutmix_alpha = "elem", 0.5, 0.0
+    ours(x, y)
+    assert ours.last_plan is not None
+    assert ours.last_plan.scalar_lam is None
+    lam_theirs, _ = theirs._params_per_elem(6)
+    assert len(set(np.round(lam_theirs, 6).tolist())) > 1
+    for fn in (ours, theirs):
+        fn.mix_prob = 0.0
+    assert torch.equal(ours(x, y)[0], x)
+    assert torch.equal(theirs(x.clone(), y)[0], x)
+    # both alphas 0 while mixing is enabled: timm asserts, ours names the fix
+    ours.cutmix_alpha = ours.mixup_alpha = 0.0
+    with pytest.raises(ValueError, match="mixup_enabled=False"):
+        ours(x, y)
+    ours.mixup_enabled = False
+    assert torch.equal(ours(x, y)[0], x)

@@ -306,6 +306,9 @@ class TimmMixup:
     * partners come from ``pairing`` (default ``"random"``: a permutation without fixed points);
       ``pairing="flip"`` gives timm's ``flip(0)`` partners.
     * ``x`` is not modified in place; odd batch sizes are accepted.
+    * as in timm, ``mixup_alpha``, ``cutmix_alpha``, ``mode``, ``mix_prob`` (and ``correct_lam``)
+      may be changed between calls (a schedule, ``mixup_enabled = False`` at timm's
+      ``--mixup-off-epoch``); each call uses their current values.
     * ``cutmix_minmax`` draws each box side uniformly from the integers in
       [⌊min·size⌋, ⌊max·size⌋) and places the box uniformly inside the image (timm's
       ``rand_bbox_minmax``); λ is then the exact kept pixel share. As in timm, ``cutmix_alpha`` is
@@ -386,20 +389,43 @@ class TimmMixup:
         """Set to ``False`` to stop mixing (the targets are still smoothed), as in timm."""
         self.last_plan: MixPlan | None = None
         """The plan of the last call (partners and anchor shares), for audits."""
-        per_sample = mode != "batch"
+        self.pairing = pairing
+        self._mixup: PairMixer | None = None
+        self._cutmix: CutMix | None = None
+        self._built: tuple[Any, ...] | None = None
+        self._build_mixers()
+
+    def _build_mixers(self) -> None:
+        """(Re)build the mixers from the current attributes.
+
+        timm reads ``mixup_alpha``, ``cutmix_alpha``, ``mode`` and ``mix_prob`` on every call (a
+        schedule may change them between epochs), so every call checks them and rebuilds the
+        mixers when one has changed.
+        """
+        key = (self.mixup_alpha, self.cutmix_alpha, self.mode, self.mix_prob, self.correct_lam, repr(self.pairing))
+        if key == self._built:
+            return
+        if self.mode not in ("batch", "pair", "elem"):
+            raise ValueError(f"mode must be 'batch', 'pair' or 'elem', got {self.mode!r}")
+        if self.mixup_alpha < 0 or self.cutmix_alpha < 0:
+            raise ValueError(f"mixup_alpha and cutmix_alpha must be >= 0, got {self.mixup_alpha!r} and {self.cutmix_alpha!r}")
+        if not (0.0 <= self.mix_prob <= 1.0):
+            raise ValueError(f"mix_prob must be in [0, 1], got {self.mix_prob!r}")
+        per_sample = self.mode != "batch"
         common: dict[str, Any] = {
             "mode": "sample" if per_sample else "batch",
             "p": self.mix_prob if per_sample else 1.0,  # per batch, ``prob`` is drawn here
-            "pairing": pairing,
+            "pairing": self.pairing,
         }
-        self._mixup: PairMixer | None = None
-        self._cutmix: CutMix | None = None
+        self._mixup = None
+        self._cutmix = None
         if self.mixup_alpha > 0:
-            mixer = create_mixer("core:mixup", alpha=self.mixup_alpha, **common)
+            mixer = create_mixer("core:mixup", alpha=float(self.mixup_alpha), **common)
             assert isinstance(mixer, PairMixer)
             self._mixup = mixer
         if self.cutmix_alpha > 0:
-            self._cutmix = CutMix(alpha=self.cutmix_alpha, correct_lam=correct_lam, **common)
+            self._cutmix = CutMix(alpha=float(self.cutmix_alpha), correct_lam=self.correct_lam, **common)
+        self._built = key
 
     def __repr__(self) -> str:
         return (
@@ -483,6 +509,12 @@ class TimmMixup:
             raise ValueError(f"target must have shape {want}, got shape {tuple(target.shape)}")
         g = generator if generator is not None else self.generator
         if self.mixup_enabled:
+            self._build_mixers()
+            if self._mixup is None and self._cutmix is None:
+                raise ValueError(
+                    "one of mixup_alpha > 0, cutmix_alpha > 0 or cutmix_minmax must be set to mix, got "
+                    f"mixup_alpha={self.mixup_alpha!r}, cutmix_alpha={self.cutmix_alpha!r} (set mixup_enabled=False to stop mixing)"
+                )
             mixed, plan = self._mix(x, labels, g)
         else:
             mixed, plan = x, MixPlan.identity(n)
