@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from collections import OrderedDict, defaultdict
 from pathlib import Path
 from types import ModuleType
 
@@ -52,7 +53,7 @@ PAIRS = [(TorchvisionMixUp, tv2.MixUp), (TorchvisionCutMix, tv2.CutMix)]
 @pytest.mark.parametrize(("ours", "theirs"), PAIRS)
 @pytest.mark.parametrize(
     "pattern",
-    ["args", "tuple", "dict", "tuple-with-dict"],
+    ["args", "tuple", "dict", "tuple-with-dict", "ordereddict", "defaultdict"],
 )
 def test_torchvision_call_patterns_match(ours: type, theirs: type, pattern: str) -> None:
     images, labels = torch.rand(6, 3, 12, 10), torch.tensor([0, 1, 2, 3, 4, 0])
@@ -64,12 +65,18 @@ def test_torchvision_call_patterns_match(ours: type, theirs: type, pattern: str)
             return t((images, labels))  # type: ignore[operator]
         if pattern == "dict":
             return t({"image": images, "labels": labels, "id": "batch-0"})  # type: ignore[operator]
+        if pattern == "ordereddict":
+            return t(OrderedDict(image=images, labels=labels, id="batch-0"))  # type: ignore[operator]
+        if pattern == "defaultdict":
+            return t(defaultdict(list, image=images, labels=labels))  # type: ignore[operator]
         return t((images, {"labels": labels}))  # type: ignore[operator]
 
     torch.manual_seed(0)
     ref = call(theirs(num_classes=5))
     out = call(ours(num_classes=5, generator=_g()))
-    assert type(out) is type(ref)
+    assert type(out) is type(ref)  # OrderedDict and defaultdict stay what they were, as torchvision
+    if isinstance(ref, defaultdict):
+        assert out.default_factory is ref.default_factory  # type: ignore[union-attr]
     flat_ref = list(ref.values()) if isinstance(ref, dict) else list(ref)  # type: ignore[union-attr,call-overload]
     flat_out = list(out.values()) if isinstance(out, dict) else list(out)  # type: ignore[union-attr,call-overload]
     if isinstance(flat_ref[1], dict):
@@ -388,3 +395,22 @@ def test_timm_attributes_changed_after_construction_are_honoured(monkeypatch: py
         ours(x, y)
     ours.mixup_enabled = False
     assert torch.equal(ours(x, y)[0], x)
+
+
+@pytest.mark.parametrize(("ours", "theirs"), PAIRS)
+def test_torchvision_adapters_are_modules_like_torchvisions(ours: type, theirs: type) -> None:
+    """torchvision's v2 transforms are nn.Modules: both go into nn.Sequential and v2.Compose alike."""
+    images, labels = torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 2, 3])
+    assert isinstance(theirs(num_classes=4), torch.nn.Module)
+    assert isinstance(ours(num_classes=4), torch.nn.Module)
+    for wrap in (torch.nn.Sequential, lambda t: tv2.Compose([t])):
+        ref = wrap(theirs(num_classes=4))((images, labels))
+        out = wrap(ours(num_classes=4, generator=_g()))((images, labels))
+        assert type(out) is type(ref)
+        assert out[0].shape == ref[0].shape
+        assert out[1].shape == ref[1].shape == (4, 4)
+    # followed by one of torchvision's own transforms in a Compose
+    both = tv2.Compose([ours(num_classes=4, generator=_g(1)), tv2.RandomHorizontalFlip(p=1.0)])
+    x, soft = both(images, labels)
+    assert x.shape == images.shape
+    torch.testing.assert_close(soft.sum(1), torch.ones(4))

@@ -31,6 +31,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import torch
+import torch.utils._pytree as _pytree
+from torch import nn
 
 from mixup_core import MixedTargets, MixPlan, PairMixer, create_mixer
 
@@ -44,24 +46,18 @@ LabelsGetter = Literal["default"] | Callable[[Any], Any]
 
 # ---------------------------------------------------------------------- small tree helpers
 def _leaves(tree: Any) -> list[Any]:
-    """Leaves of nested tuples, lists and mappings, depth first (the order torchvision uses)."""
-    if isinstance(tree, (tuple, list)):
-        return [leaf for item in tree for leaf in _leaves(item)]
-    if isinstance(tree, collections.abc.Mapping):
-        return [leaf for item in tree.values() for leaf in _leaves(item)]
-    return [tree]
+    """Leaves of nested containers, in the order torchvision v2 uses (``torch.utils._pytree``)."""
+    return _pytree.tree_flatten(tree)[0]
 
 
 def _replace(tree: Any, new: dict[int, Any]) -> Any:
-    """A copy of ``tree`` whose leaves ``l`` with ``id(l)`` in ``new`` are replaced."""
-    if isinstance(tree, tuple):
-        items = [_replace(item, new) for item in tree]
-        return type(tree)(*items) if hasattr(tree, "_fields") else tuple(items)
-    if isinstance(tree, list):
-        return [_replace(item, new) for item in tree]
-    if isinstance(tree, collections.abc.Mapping):
-        return {key: _replace(value, new) for key, value in tree.items()}
-    return new.get(id(tree), tree)
+    """A copy of ``tree`` whose leaves ``l`` with ``id(l)`` in ``new`` are replaced.
+
+    Rebuilt by ``torch.utils._pytree`` as torchvision v2 does, so every container keeps its type
+    (``OrderedDict``, ``defaultdict`` with its factory, named tuples, lists, tuples).
+    """
+    leaves, spec = _pytree.tree_flatten(tree)
+    return _pytree.tree_unflatten([new.get(id(leaf), leaf) for leaf in leaves], spec)
 
 
 def _default_labels(inputs: Any) -> Any:
@@ -113,8 +109,9 @@ def _float_probe(x: torch.Tensor) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------- torchvision
-class _TorchvisionAdapter:
-    """Shared call logic of `TorchvisionMixUp` and `TorchvisionCutMix`."""
+class _TorchvisionAdapter(nn.Module):
+    """Shared call logic of `TorchvisionMixUp` and `TorchvisionCutMix` (``nn.Module``s, like
+    torchvision's v2 transforms, so they go into ``nn.Sequential`` and ``v2.Compose``)."""
 
     def __init__(
         self,
@@ -125,6 +122,7 @@ class _TorchvisionAdapter:
         generator: torch.Generator | None = None,
         **mixer_params: Any,
     ) -> None:
+        super().__init__()
         if labels_getter != "default" and not callable(labels_getter):
             raise ValueError(f"labels_getter must be 'default' or a callable, got {labels_getter!r}")
         if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1):
@@ -153,7 +151,7 @@ class _TorchvisionAdapter:
     def _as_mixer_input(self, x: torch.Tensor) -> torch.Tensor:
         return x
 
-    def __call__(self, *inputs: Any, generator: torch.Generator | None = None) -> Any:
+    def forward(self, *inputs: Any, generator: torch.Generator | None = None) -> Any:
         """Mix ``(images, labels)``, a ``(images, labels)`` tuple or a mapping, like torchvision.
 
         Returns the same structure with the images mixed and the labels replaced by float soft
@@ -225,6 +223,9 @@ class TorchvisionMixUp(_TorchvisionAdapter):
     (or ``tv_tensors.Image``/``Video``, which stay wrapped); the labels become float soft labels
     ``(B, num_classes)``. mixup is by Zhang et al., *mixup: Beyond Empirical Risk Minimization*,
     ICLR 2018 (arXiv:1710.09412).
+
+    Like torchvision's, it is an ``nn.Module`` (``nn.Sequential``, ``v2.Compose``) and returns the
+    input's own containers (``OrderedDict``, ``defaultdict``, named tuples are kept).
 
     Differences from torchvision: the partner of each sample is the plan's (a random permutation
     without fixed points), not ``roll(1)``, so the batch need not be shuffled; integer images are
