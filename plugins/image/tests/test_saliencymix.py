@@ -11,10 +11,6 @@ from mixup_image import BoxPlan, SaliencyMix
 from mixup_image.saliencymix import spectral_residual_saliency
 
 
-class TestSaliencyMixBatch(MixerConformanceTests):
-    mixer_name = "image:saliencymix"
-
-
 class TestSaliencyMixSample(MixerConformanceTests):
     mixer_name = "saliencymix"
     mixer_params = {"mode": "sample", "alpha": 0.5}
