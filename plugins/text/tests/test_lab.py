@@ -173,7 +173,7 @@ def test_collate_stacks_items_and_trims_padding(data: TaskData) -> None:
         ({"test_size": 2.5}, "test_size must be a positive int"),
         ({"train_size": 25}, "train_size=25 exceeds the 24 examples"),
         ({"max_length": 1}, "max_length must be an int in \\[2, 512\\]"),
-        ({"split_seed": "zero"}, "split_seed must be an int, got 'zero'"),
+        ({"split_seed": "zero"}, "split_seed must be an int, got str 'zero'"),
     ],
 )
 def test_bad_loader_parameters_are_named(fortune_dir: Path, params: dict[str, object], message: str) -> None:

@@ -45,6 +45,8 @@ import torch
 import torchaudio
 from torch.utils.data import Dataset
 
+from mixup_core.data import cache_root, int_param
+
 from ._files import (
     AUDIO_EXTENSIONS,
     FORMATS_INSTALL_COMMAND,
@@ -186,18 +188,10 @@ class _Tools:
 # validation and cache folders
 
 
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
 def _make_config(num_clips: int, seed: int, sample_rate: int, duration: float, flite_fraction: float) -> _Config:
-    _check_int("num_clips", num_clips, 1)
-    _check_int("seed", seed, 0)
-    _check_int("sample_rate", sample_rate, 1000)
+    int_param("num_clips", num_clips, 1)
+    int_param("seed", seed, 0)
+    int_param("sample_rate", sample_rate, 1000)
     if isinstance(duration, bool) or not isinstance(duration, (int, float)):
         raise TypeError(f"duration must be a number of seconds, got {type(duration).__name__} {duration!r}")
     if not 0.0 < float(duration) <= 60.0:
@@ -209,17 +203,8 @@ def _make_config(num_clips: int, seed: int, sample_rate: int, duration: float, f
     return _Config(num_clips, seed, sample_rate, float(duration), float(flite_fraction))
 
 
-def _base_folder(root: str | os.PathLike[str] | None) -> Path:
-    if root is not None:
-        return Path(root).expanduser()
-    env = os.environ.get("MIXUP_CACHE")
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "mixup"
-
-
 def _folder(root: str | os.PathLike[str] | None, config: _Config) -> Path:
-    return _base_folder(root) / "spoken-digits" / config.key()
+    return cache_root(root) / "spoken-digits" / config.key()
 
 
 def _is_complete(folder: Path) -> bool:
@@ -528,7 +513,7 @@ def _load_or_generate(
     workers: int,
     progress: bool,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any], Path]:
-    _check_int("workers", workers, 1)
+    int_param("workers", workers, 1)
     folder = _folder(root, config)
     if _is_complete(folder):
         return (*_load(folder), folder)

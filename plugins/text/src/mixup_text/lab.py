@@ -53,7 +53,7 @@ from transformers import BertForSequenceClassification
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from mixup_core import ConfigError, TaskData
-from mixup_core.data import DataError, class_counts, split_indices
+from mixup_core.data import DataError, class_counts, int_param, optional_int_param, split_indices
 
 from .datasets import (
     FORTUNE_CATEGORIES,
@@ -285,8 +285,7 @@ def _task(
 def _check_common(max_length: object, split_seed: object, train_size: object, test_size: object) -> None:
     if isinstance(max_length, bool) or not isinstance(max_length, int) or not 2 <= max_length <= 512:
         raise ConfigError(f"max_length must be an int in [2, 512] (MiniLM has 512 positions), got {max_length!r}")
-    if isinstance(split_seed, bool) or not isinstance(split_seed, int):
-        raise ConfigError(f"split_seed must be an int, got {split_seed!r}")
+    int_param("split_seed", split_seed, 0)
     _check_size("train_size", train_size)
     _check_size("test_size", test_size)
 
@@ -722,12 +721,10 @@ def load_table_task(
         raise ConfigError(f"root must be the path of a table (.csv, .tsv, .jsonl, .parquet), got {root!r}")
     if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not 0 < test_fraction < 1:
         raise ConfigError(f"test_fraction must be a number in (0, 1), got {test_fraction!r}")
-    if isinstance(split_seed, bool) or not isinstance(split_seed, int):
-        raise ConfigError(f"split_seed must be an int, got {split_seed!r}")
+    int_param("split_seed", split_seed, 0)
     if not isinstance(trim_padding, bool):
         raise ConfigError(f"trim_padding must be true or false, got {trim_padding!r}")
-    if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2):
-        raise ConfigError(f"max_length must be an int >= 2 or null, got {max_length!r}")
+    optional_int_param("max_length", max_length, 2)
     if tokenizer is not None and (not isinstance(tokenizer, (str, os.PathLike)) or not str(tokenizer).strip()):
         raise ConfigError(f"tokenizer must be the folder of a saved tokenizer or null, got {tokenizer!r}")
     folder = _study_model_folder(study_model)
