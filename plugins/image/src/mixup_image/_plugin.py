@@ -47,9 +47,9 @@ def mixup_register_mixers(registry: MixerRegistry) -> None:
 @hookimpl
 def mixup_register_datasets(registry: ComponentRegistry) -> None:
     """Register the image data sets of `mixup_image.lab` (lazily: listing imports nothing)."""
-    registry.add("mixup_image.lab:load_fashion_mnist", name="fashion-mnist", modality="image",
+    registry.add("mixup_image.lab:load_fashion_mnist_task", name="fashion-mnist", modality="image",
                  summary="Fashion-MNIST from the Debian package dataset-fashion-mnist, 10 classes of 28x28 (stratified subset)")
-    registry.add("mixup_image.lab:load_digits", name="digits", modality="image",
+    registry.add("mixup_image.lab:load_digits_task", name="digits", modality="image",
                  summary="scikit-learn's bundled 8x8 digits, 10 classes, stratified split (small; for tests and CI)")
     registry.add("mixup_image.lab:load_folder_task", name="folder", modality="image",
                  summary="Your own image files: class folders or a manifest (path, label, group, split), streamed from "

@@ -47,9 +47,9 @@ def mixup_register_datasets(registry: ComponentRegistry) -> None:
     """Register ``text:table`` (the user's own texts), ``text:fortunes`` and ``text:wordnet`` (Debian packages)."""
     registry.add("mixup_text.lab:load_table_task", name="table", modality="text",
                  summary="your own table of texts and labels (CSV, TSV, JSONL, Parquet); a local tokenizer, offline")
-    registry.add("mixup_text.lab:fortunes_task", name="fortunes", modality="text",
+    registry.add("mixup_text.lab:load_fortunes_task", name="fortunes", modality="text",
                  summary="Fortunes by topic (Debian fortunes), 6 classes, 4,271 texts; MiniLM tokens")
-    registry.add("mixup_text.lab:wordnet_task", name="wordnet", modality="text",
+    registry.add("mixup_text.lab:load_wordnet_task", name="wordnet", modality="text",
                  summary="WordNet noun definitions by supersense (Debian wordnet-base), top 10 of 26 classes; MiniLM tokens")
 
 
