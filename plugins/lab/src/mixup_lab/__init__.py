@@ -37,9 +37,9 @@ _LAZY = {
     "run_tune": "._tune",
     "compute_metrics": "._metrics",
     "reliability_bins": "._metrics",
-    "Study": "._report",
-    "load_study": "._report",
-    "summarise": "._report",
+    "Study": "._store",
+    "load_study": "._store",
+    "summarise": "._stats",
     "write_report": "._report",
 }
 
@@ -78,8 +78,10 @@ if TYPE_CHECKING:
         load_study_config,
     )
     from ._metrics import compute_metrics, reliability_bins
-    from ._report import Study, load_study, summarise, write_report
+    from ._report import write_report
     from ._runner import RunResult, StudyData, load_study_data, run_compare, split_validation, train_and_evaluate
+    from ._stats import summarise
+    from ._store import Study, load_study
     from ._tune import run_tune
 
 
