@@ -130,15 +130,28 @@ def _group_lines(summary: Mapping[str, Any]) -> list[str]:
 
 
 def _markdown(summary: Mapping[str, Any], plots: Sequence[Path], out: Path) -> str:
+    lines = [f"# {summary['study']['name']}: mixup compare report", ""]
+    lines += _md_setup(summary)
+    lines += _md_headline(summary)
+    lines += _md_verdict(summary)
+    lines += _md_metrics(summary)
+    lines += _md_comparison(summary)
+    lines += _md_critical(summary)
+    lines += _md_per_class(summary)
+    lines += _md_seeds(summary)
+    lines += _md_plots(plots, out)
+    lines += _md_layout()
+    return "\n".join(lines)
+
+
+def _md_setup(summary: Mapping[str, Any]) -> list[str]:
+    """The report's setup section."""
     st = summary["study"]
     arms = summary["arms"]
     base = summary["baseline"]
-    names = st["class_names"]
-    crit = st["critical_classes"]
-    shown = _metrics_shown(summary)
-    lines = [f"# {st['name']}: mixup compare report", ""]
-
-    # --- setup
+    names = summary["study"]["class_names"]
+    crit = summary["study"]["critical_classes"]
+    lines: list[str] = []
     info = st.get("dataset_info") or {}
     sizes = []
     if st.get("train_size") is not None:
@@ -180,8 +193,12 @@ def _markdown(summary: Mapping[str, Any], plots: Sequence[Path], out: Path) -> s
         lines += ["", (f"**Warning**: the runs of this study differ in {facts}. Results then differ in the last bits; "
                   "rerun the odd ones out with the same settings for an exact comparison.")]
     lines.append("")
+    return lines
 
-    # --- headline: one sentence per arm in the terms the decision is made in
+
+def _md_headline(summary: Mapping[str, Any]) -> list[str]:
+    """The report's headline section."""
+    lines: list[str] = []
     if summary.get("headline"):
         lines += ["## Headline", ""]
         lines += [f"- {h}" for h in summary["headline"]]
@@ -189,8 +206,12 @@ def _markdown(summary: Mapping[str, Any], plots: Sequence[Path], out: Path) -> s
     lines += _business_lines(summary)
     lines += _group_lines(summary)
     lines += _protection_lines(summary)
+    return lines
 
-    # --- verdict
+
+def _md_verdict(summary: Mapping[str, Any]) -> list[str]:
+    """The report's verdict section."""
+    lines: list[str] = []
     lines += ["## Verdict", ""]
     lines += [f"- {v}" for v in summary["verdict"]]
     lines += [
@@ -203,8 +224,14 @@ def _markdown(summary: Mapping[str, Any], plots: Sequence[Path], out: Path) -> s
         ),
         "",
     ]
+    return lines
 
-    # --- metrics table
+
+def _md_metrics(summary: Mapping[str, Any]) -> list[str]:
+    """The report's metrics table section."""
+    arms = summary["arms"]
+    shown = _metrics_shown(summary)
+    lines: list[str] = []
     lines += ["## Metrics (mean ± sd over seeds)", ""]
     header = ["arm", "n", *(_header(m) for m in shown), "train time (s)"]
     rows = []
@@ -215,8 +242,14 @@ def _markdown(summary: Mapping[str, Any], plots: Sequence[Path], out: Path) -> s
         )
     lines += _table(header, rows)
     lines += ["", "sd is the sample standard deviation over seeds (— with a single seed).", ""]
+    return lines
 
-    # --- paired comparison
+
+def _md_comparison(summary: Mapping[str, Any]) -> list[str]:
+    """The report's paired comparison section."""
+    base = summary["baseline"]
+    shown = _metrics_shown(summary)
+    lines: list[str] = []
     lines += ["## Paired comparison with the baseline", ""]
     if base is None:
         lines += ["No baseline arm (an arm without a mixer) in this study, so there is no paired comparison.", ""]
@@ -238,8 +271,15 @@ def _markdown(summary: Mapping[str, Any], plots: Sequence[Path], out: Path) -> s
             ),
             "",
         ]
+    return lines
 
-    # --- critical classes
+
+def _md_critical(summary: Mapping[str, Any]) -> list[str]:
+    """The report's critical classes section."""
+    arms = summary["arms"]
+    names = summary["study"]["class_names"]
+    crit = summary["study"]["critical_classes"]
+    lines: list[str] = []
     lines += ["## Recall of the critical classes (%)", ""]
     if not crit:
         lines += ["No critical classes in this study (`critical.classes` in the config).", ""]
@@ -251,8 +291,15 @@ def _markdown(summary: Mapping[str, Any], plots: Sequence[Path], out: Path) -> s
             rows.append([arm, *cells, _fmt_mean_sd("critical_recall", a["metrics"]["critical_recall"])])
         lines += _table(header, rows)
         lines += ["", "Mean ± sd over seeds; *all critical* is the recall over every example of the critical classes together.", ""]
+    return lines
 
-    # --- per-class recall
+
+def _md_per_class(summary: Mapping[str, Any]) -> list[str]:
+    """The report's per-class recall section."""
+    arms = summary["arms"]
+    names = summary["study"]["class_names"]
+    crit = summary["study"]["critical_classes"]
+    lines: list[str] = []
     lines += ["## Per-class recall (%, mean over seeds)", ""]
     header = ["class", *arms.keys()]
     rows = []
@@ -263,8 +310,14 @@ def _markdown(summary: Mapping[str, Any], plots: Sequence[Path], out: Path) -> s
     note = ("★ marks a critical class. — : no test example of the class (recall undefined; `null` in report.json) "
             "or no finished run.")
     lines += ["", note, ""]
+    return lines
 
-    # --- seed level
+
+def _md_seeds(summary: Mapping[str, Any]) -> list[str]:
+    """The report's seed level section."""
+    arms = summary["arms"]
+    shown = _metrics_shown(summary)
+    lines: list[str] = []
     lines += ["## Seed-level numbers", ""]
     rows = []
     for arm, a in arms.items():
@@ -275,8 +328,12 @@ def _markdown(summary: Mapping[str, Any], plots: Sequence[Path], out: Path) -> s
     else:
         lines.append("No finished runs yet.")
     lines.append("")
+    return lines
 
-    # --- plots
+
+def _md_plots(plots: Sequence[Path], out: Path) -> list[str]:
+    """The report's plots section."""
+    lines: list[str] = []
     lines += ["## Plots", ""]
     if plots:
         for p in plots:
@@ -287,8 +344,12 @@ def _markdown(summary: Mapping[str, Any], plots: Sequence[Path], out: Path) -> s
             lines += [f"![{p.stem.replace('_', ' ')}]({p.relative_to(out).as_posix()})", ""]
     else:
         lines += ["No plots (no finished runs yet).", ""]
+    return lines
 
-    # --- layout
+
+def _md_layout() -> list[str]:
+    """The report's layout section."""
+    lines: list[str] = []
     lines += [
         "## Folder layout",
         "",
@@ -308,8 +369,7 @@ def _markdown(summary: Mapping[str, Any], plots: Sequence[Path], out: Path) -> s
         ),
         "",
     ]
-    return "\n".join(lines)
-
+    return lines
 
 def _jsonable(obj: Any) -> Any:
     if isinstance(obj, Mapping):
