@@ -211,8 +211,7 @@ def _md_headline(summary: Mapping[str, Any]) -> list[str]:
 
 def _md_verdict(summary: Mapping[str, Any]) -> list[str]:
     """The report's verdict section."""
-    lines: list[str] = []
-    lines += ["## Verdict", ""]
+    lines = ["## Verdict", ""]
     lines += [f"- {v}" for v in summary["verdict"]]
     lines += [
         "",
@@ -231,8 +230,7 @@ def _md_metrics(summary: Mapping[str, Any]) -> list[str]:
     """The report's metrics table section."""
     arms = summary["arms"]
     shown = _metrics_shown(summary)
-    lines: list[str] = []
-    lines += ["## Metrics (mean ± sd over seeds)", ""]
+    lines = ["## Metrics (mean ± sd over seeds)", ""]
     header = ["arm", "n", *(_header(m) for m in shown), "train time (s)"]
     rows = []
     for arm, a in arms.items():
@@ -249,8 +247,7 @@ def _md_comparison(summary: Mapping[str, Any]) -> list[str]:
     """The report's paired comparison section."""
     base = summary["baseline"]
     shown = _metrics_shown(summary)
-    lines: list[str] = []
-    lines += ["## Paired comparison with the baseline", ""]
+    lines = ["## Paired comparison with the baseline", ""]
     if base is None:
         lines += ["No baseline arm (an arm without a mixer) in this study, so there is no paired comparison.", ""]
     elif not summary["comparisons"]:
@@ -279,8 +276,7 @@ def _md_critical(summary: Mapping[str, Any]) -> list[str]:
     arms = summary["arms"]
     names = summary["study"]["class_names"]
     crit = summary["study"]["critical_classes"]
-    lines: list[str] = []
-    lines += ["## Recall of the critical classes (%)", ""]
+    lines = ["## Recall of the critical classes (%)", ""]
     if not crit:
         lines += ["No critical classes in this study (`critical.classes` in the config).", ""]
     else:
@@ -299,8 +295,7 @@ def _md_per_class(summary: Mapping[str, Any]) -> list[str]:
     arms = summary["arms"]
     names = summary["study"]["class_names"]
     crit = summary["study"]["critical_classes"]
-    lines: list[str] = []
-    lines += ["## Per-class recall (%, mean over seeds)", ""]
+    lines = ["## Per-class recall (%, mean over seeds)", ""]
     header = ["class", *arms.keys()]
     rows = []
     for k, name in enumerate(names):
@@ -317,8 +312,7 @@ def _md_seeds(summary: Mapping[str, Any]) -> list[str]:
     """The report's seed level section."""
     arms = summary["arms"]
     shown = _metrics_shown(summary)
-    lines: list[str] = []
-    lines += ["## Seed-level numbers", ""]
+    lines = ["## Seed-level numbers", ""]
     rows = []
     for arm, a in arms.items():
         for i, seed in enumerate(a["seeds"]):
@@ -333,8 +327,7 @@ def _md_seeds(summary: Mapping[str, Any]) -> list[str]:
 
 def _md_plots(plots: Sequence[Path], out: Path) -> list[str]:
     """The report's plots section."""
-    lines: list[str] = []
-    lines += ["## Plots", ""]
+    lines = ["## Plots", ""]
     if plots:
         for p in plots:
             rel = p.relative_to(out).as_posix()
@@ -349,8 +342,7 @@ def _md_plots(plots: Sequence[Path], out: Path) -> list[str]:
 
 def _md_layout() -> list[str]:
     """The report's layout section."""
-    lines: list[str] = []
-    lines += [
+    lines = [
         "## Folder layout",
         "",
         "```",
