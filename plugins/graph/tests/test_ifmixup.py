@@ -19,10 +19,6 @@ F = 3  # node features
 C = 4  # classes
 
 
-class TestIfMixupDense(MixerConformanceTests):
-    mixer_name = "graph:ifmixup"
-
-
 class TestIfMixupDenseSample(MixerConformanceTests):
     mixer_name = "ifmixup"
     mixer_params = {"mode": "sample", "alpha": 0.5}

@@ -13,26 +13,14 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ---------------------------------------------------------------------- conformance kit (B, L, D) tensors
-class TestWordMixupKit(MixerConformanceTests):
-    mixer_name = "text:embedding"
-
-
 class TestWordMixupPlainSampleKit(MixerConformanceTests):
     mixer_name = "text:embedding"
     mixer_params = {"padding": "embedding", "mode": "sample", "alpha": 0.4}
 
 
-class TestEmbedMixKit(MixerConformanceTests):
-    mixer_name = "text:embed-output"
-
-
 class TestTMixKit(MixerConformanceTests):
     mixer_name = "text:tmix"
     mixer_params = {"layer": [1, 2], "mask_policy": "anchor", "mode": "sample"}
-
-
-class TestSentenceKit(MixerConformanceTests):
-    mixer_name = "text:sentence"
 
 
 class TestSentencePooledKit(MixerConformanceTests):

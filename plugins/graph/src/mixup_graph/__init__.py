@@ -6,8 +6,9 @@ name, so listing mixers (``mixup mixers``) does not pay for torch-geometric.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from mixup_core.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -57,11 +58,4 @@ if TYPE_CHECKING:
     from .transforms import MixupTransform
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

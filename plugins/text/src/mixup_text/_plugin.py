@@ -47,9 +47,9 @@ def mixup_register_datasets(registry: ComponentRegistry) -> None:
     """Register ``text:table`` (the user's own texts), ``text:fortunes`` and ``text:wordnet`` (Debian packages)."""
     registry.add("mixup_text.lab:load_table_task", name="table", modality="text",
                  summary="your own table of texts and labels (CSV, TSV, JSONL, Parquet); a local tokenizer, offline")
-    registry.add("mixup_text.lab:fortunes_task", name="fortunes", modality="text",
+    registry.add("mixup_text.lab:load_fortunes_task", name="fortunes", modality="text",
                  summary="Fortunes by topic (Debian fortunes), 6 classes, 4,271 texts; MiniLM tokens")
-    registry.add("mixup_text.lab:wordnet_task", name="wordnet", modality="text",
+    registry.add("mixup_text.lab:load_wordnet_task", name="wordnet", modality="text",
                  summary="WordNet noun definitions by supersense (Debian wordnet-base), top 10 of 26 classes; MiniLM tokens")
 
 
@@ -65,41 +65,10 @@ def mixup_register_models(registry: ComponentRegistry) -> None:
 
 @hookimpl
 def mixup_detect_data(path: Path) -> DataGuess | None:
-    """Recognise a table of labelled texts (see `mixup_text.datasets.sniff_text_table`) as ``text:table``.
+    """Recognise a table of labelled texts as ``text:table`` (see `mixup_text._detect.detect_text_table`)."""
+    from ._detect import detect_text_table
 
-    The guess runs the bundled MiniLM classifier (``text:minilm``, offline, encoder frozen, so a high
-    learning rate) against wordMixup (``text:embedding``) and senMixup (``text:sentence``). It scores
-    below 1: a CSV can also be tabular data (0.8 when the text column has a usual name such as
-    ``text`` or ``review``, else 0.7).
-    """
-    from .datasets import sniff_text_table
-
-    sniff = sniff_text_table(path)
-    if sniff is None:
-        return None
-    extras = []
-    if sniff.group_column:
-        extras.append(f"groups in {sniff.group_column!r}")
-    if sniff.split_column:
-        extras.append(f"split given in {sniff.split_column!r}")
-    rows = f"{sniff.rows} rows" if sniff.complete else f"the first {sniff.rows} rows"
-    summary = (f"{len(sniff.class_names)} classes in {rows} of {path.name}: texts in {sniff.text_column!r} "
-               f"(mean {sniff.mean_chars:.0f} characters), labels in {sniff.label_column!r}"
-               + "".join(f", {e}" for e in extras))
-    return DataGuess(
-        modality="text",
-        dataset={"name": "text:table", "root": str(path), "text_column": sniff.text_column,
-                 "label_column": sniff.label_column},
-        model={"name": "text:minilm", "freeze_encoder": True},
-        arms=[
-            {"name": "wordmixup", "mixer": {"name": "text:embedding", "alpha": 0.4}},
-            {"name": "senmixup", "mixer": {"name": "text:sentence", "alpha": 0.4}},
-        ],
-        summary=summary,
-        class_names=sniff.class_names,
-        score=0.8 if sniff.named else 0.7,
-        train={"optimizer": "adamw", "lr": 0.01},
-    )
+    return detect_text_table(path)
 
 
 def _is_text_mixer(mixer: Mixer) -> bool:
