@@ -6,13 +6,13 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from ._base import TextMixedForward, TextMixer, TextPlan, union_attention_mask
+from ._base import TextContext, TextMixedForward, TextMixer, TextPlan, union_attention_mask
 from ._layers import LayerSite, find_embeddings, find_head, find_input_embeddings, find_layers
 from .collator import MixupDataCollator
 from .embed_output import EmbedMix
 from .embedding import WordMixup
 from .sentence import SentenceMixup
-from .ssmix import SpanPlan, SSMix, replace_spans, saliency_spans
+from .ssmix import SpanPlan, SSMix, SSMixContext, replace_spans, saliency_spans
 from .tmix import TMix
 from .tokens import IGNORE_INDEX, TokenTargets, check_token_labels, mix_token_labels, token_soft_cross_entropy
 
@@ -24,9 +24,11 @@ __all__ = [
     "MixupOffCallback",
     "MixupTrainer",
     "SSMix",
+    "SSMixContext",
     "SentenceMixup",
     "SpanPlan",
     "TMix",
+    "TextContext",
     "TextMixedForward",
     "TextMixer",
     "TextPlan",
