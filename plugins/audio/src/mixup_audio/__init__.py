@@ -7,11 +7,12 @@ from .bc import BCPlan, BetweenClass, bc_coefficient, bc_kl_loss
 from .frontend import LogMelMixupFrontEnd, MixedFeatures
 from .specmix import FrameMixedTargets, FreqCutMix, SpanPlan, SpecMix, TimeCutMix, mix_frame_targets
 from .spectrogram import DomainMixing, SpectrogramMixup
-from .waveform import WaveformMixup, WaveformPlan
+from .waveform import AudioContext, WaveformMixup, WaveformPlan
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AudioContext",
     "BCPlan",
     "BetweenClass",
     "DomainMixing",

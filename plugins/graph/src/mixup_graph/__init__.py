@@ -15,6 +15,7 @@ _LAZY = {
     "GMixup": ".gmixup",
     "GraphEmbeddingMixup": ".embedding",
     "IfMixup": ".ifmixup",
+    "NodeContext": ".node",
     "NodeFeatureMixup": ".node",
     "NodePlan": ".node",
     "align_graphs": ".gmixup",
@@ -31,6 +32,7 @@ __all__ = [
     "GMixup",
     "GraphEmbeddingMixup",
     "IfMixup",
+    "NodeContext",
     "NodeFeatureMixup",
     "NodePlan",
     "__version__",
@@ -48,7 +50,7 @@ if TYPE_CHECKING:
     from .embedding import GraphEmbeddingMixup, find_readout
     from .gmixup import GMixup, align_graphs, estimate_graphon
     from .ifmixup import IfMixup, from_dense_graph_tensor, to_dense_graph_tensor
-    from .node import NodeFeatureMixup, NodePlan
+    from .node import NodeContext, NodeFeatureMixup, NodePlan
     from .targets import batch_targets, graph_soft_cross_entropy, soft_labels
 
 
