@@ -171,12 +171,14 @@ class RowMixup(PairMixer):
                 )
 
     # ------------------------------------------------------------------ protocol
-    def check_context(self, context: CallContext, inputs: torch.Tensor) -> CallContext:
-        """Check the call's ``model``, when given, with `check_layout`."""
-        model = cast(ModelContext, context).model
+    def bind(self, context: CallContext | None = None, /, **call_args: Any) -> RowMixup:
+        """`mixup_core.Mixer.bind`; a ``model`` given to the call is checked with `check_layout` first
+        (before the batch: a layout copied from another table is the likelier cause of a mismatch)."""
+        bound = super().bind(context, **call_args)
+        model = cast(ModelContext, bound.context).model
         if model is not None:
-            self.check_layout(model)
-        return context
+            bound.check_layout(model)
+        return bound
 
     def _draws(self) -> bool:
         return self.categorical == "draw" and bool(self.categorical_slices)
