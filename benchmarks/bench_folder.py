@@ -105,8 +105,13 @@ def main() -> None:
         memory = load_fashion_mnist(train_size=n, test_size=100, split_seed=0)
         t_memory = time.perf_counter() - t0
         t0 = time.perf_counter()
-        folder = load_folder_task(root=root, test_fraction=0.2, split_seed=0)
+        folder = load_folder_task(root=root, test_fraction=0.2, split_seed=0)  # cache: auto (in memory here)
         t_folder = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        streamed = load_folder_task(root=root, test_fraction=0.2, split_seed=0, cache=False)
+        t_streamed = time.perf_counter() - t0
+        assert folder.train.cached
+        assert not streamed.train.cached
         # the in-memory path trains on exactly the folder's training images
         positions = [int(Path(p).stem) for p in folder.train.paths]
         same = LabeledTensors(memory.train.inputs[positions], memory.train.labels[positions])
@@ -123,22 +128,20 @@ def main() -> None:
             opt = torch.optim.Adam(model.parameters(), lr=1e-3)
             return lambda: train_epoch(dl, model, opt, device)
 
-        feeds = {
-            "in-memory": loader(same, 0),
-            "in-memory again": loader(same, 0),
-            "folder, workers 0": loader(folder.train, 0, folder.collate_fn),
-            f"folder, workers {args.workers}": loader(folder.train, args.workers, folder.collate_fn),
-        }
-        reference = Case("in-memory image:fashion-mnist (reference)", trainer(feeds["in-memory"]))
+        w = args.workers
+        reference = Case("in-memory image:fashion-mnist (reference)", trainer(loader(same, 0)))
         cases = [reference, Case("in-memory again: the same as the reference (the noise of a ratio)",
-                                 trainer(feeds["in-memory again"]))]
-        cases += [Case(f"image:folder, workers {w}", trainer(feeds[f"folder, workers {w}"])) for w in (0, args.workers)]
-        cases += [Case(f"image:folder, workers {w}, data only (no training)",
-                       lambda dl=feeds[f"folder, workers {w}"]: data_epoch(dl)) for w in (0, args.workers)]
+                                 trainer(loader(same, 0)))]
+        for label, data in (("decoded once (cache: auto)", folder), ("streamed (cache: false)", streamed)):
+            cases += [Case(f"image:folder {label}, workers {k}", trainer(loader(data.train, k, data.collate_fn)))
+                      for k in (0, w)]
+        data_only = loader(streamed.train, w, streamed.collate_fn)
+        cases.append(Case(f"image:folder streamed, workers {w}, data only (no training)", lambda: data_epoch(data_only)))
         run_rounds(cases, rounds, device, warmup=1)
 
     print(f"Setup: writing {n} PNGs {t_write:.1f} s; loading image:fashion-mnist {t_memory:.2f} s; loading "
-          f"image:folder {t_folder:.2f} s (scan, header check of every file, statistics of "
+          f"image:folder {t_folder:.2f} s decoded once ({folder.info['cache']}), {t_streamed:.2f} s streamed "
+          f"(scan, header check of every file, statistics of "
           f"{folder.info['normalise']['computed_on'].split(' training')[0]} training images).\n")
     print(f"### One training epoch of image:small-cnn over the same {n_train} images, batch {args.batch}\n")
     print("| case | median s per epoch | images/s (median) | ratio of images/s to in-memory (median, min–max) |")

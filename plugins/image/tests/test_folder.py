@@ -374,3 +374,60 @@ def test_bad_data_is_one_line_and_writes_nothing(tmp_path: Path, make, capsys: p
     assert err.startswith("mixup: error: ")
     assert message in err
     assert not out.exists()
+
+
+# ------------------------------------------------------------------------------------------------ cache
+@pytest.mark.parametrize("resize", ["crop", "stretch"])
+def test_cached_items_equal_the_streamed_ones(tmp_path: Path, resize: str) -> None:
+    """Decoded once or read from disk on every access, the items are the same tensors, random crops included."""
+    root = _folders(tmp_path / "data", per_class=6)
+    cached = load_folder_task(root=root, size=10, resize=resize, cache=True)
+    streamed = load_folder_task(root=root, size=10, resize=resize, cache=False)
+    assert cached.train.cached
+    assert cached.test.cached
+    assert not streamed.train.cached
+    assert not streamed.test.cached
+    assert cached.info["cache"].startswith("in memory")
+    assert streamed.info["cache"] == "streamed: each file decoded on access (cache: false)"
+    assert cached.info["normalise"] == streamed.info["normalise"]
+    for a, b in ((cached.train, streamed.train), (cached.test, streamed.test)):
+        for i in range(len(a)):
+            torch.manual_seed(i)  # the training crop's position: torch's global generator, as in DataLoader workers
+            x, y = a[i]
+            torch.manual_seed(i)
+            x2, y2 = b[i]
+            assert y == y2
+            assert x.dtype == torch.uint8
+            assert torch.equal(x, x2)
+
+
+def test_cache_reads_no_file_after_loading_and_hands_out_copies(tmp_path: Path) -> None:
+    root = _folders(tmp_path / "data", per_class=4)
+    data = load_folder_task(root=root)  # cache: auto, a few KiB
+    assert data.train.cached
+    for path in root.rglob("*.*"):
+        path.unlink()
+    x, _ = data.test[0]
+    x.zero_()  # writing to an item must not change the memory copy
+    again, _ = data.test[0]
+    assert again.abs().sum() > 0
+    loader = torch.utils.data.DataLoader(data.train, batch_size=3, collate_fn=data.collate_fn, num_workers=1,
+                                         multiprocessing_context="spawn")
+    assert sum(len(y) for _, y in loader) == len(data.train)  # the spawned worker gets the memory copy, no file
+
+
+def test_cache_auto_streams_over_the_budget(tmp_path: Path) -> None:
+    root = _folders(tmp_path / "data", per_class=4)
+    data = load_folder_task(root=root, size=12, cache="auto", cache_mb=0)
+    assert not data.train.cached
+    assert not data.test.cached
+    assert data.info["cache"].startswith("streamed: each file decoded on access (the decoded images would take")
+    assert "over cache_mb 0" in data.info["cache"]
+
+
+@pytest.mark.parametrize(("params", "quoted"), [({"cache": "yes"}, "cache='yes'"), ({"cache": 1}, "cache=1"),
+                                                ({"cache_mb": -1}, "cache_mb")])
+def test_cache_parameters_are_checked(tmp_path: Path, params: dict[str, object], quoted: str) -> None:
+    root = _folders(tmp_path / "data", per_class=3)
+    with pytest.raises(ConfigError, match=quoted):
+        load_folder_task(root=root, **params)

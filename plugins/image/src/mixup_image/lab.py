@@ -43,6 +43,7 @@ import math
 import os
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -546,13 +547,15 @@ _CONSTANT_STD = 1e-6  # a channel whose std is below this (on [0, 1]) is constan
 
 
 class ImageFiles(Dataset[tuple[torch.Tensor, int]]):
-    """Image files decoded from disk on access: item ``i`` is ``(uint8 tensor (C, h, w), class index)``.
+    """Image files, decoded on access or once (`preload`): item ``i`` is ``(uint8 tensor (C, h, w), class index)``.
 
     Only the paths and labels are held (as NumPy arrays, so that forked DataLoader workers share
     them without copying); each access decodes the file (`mixup_image.datasets.decode_image_file`)
     and fits it to ``size`` (`mixup_image.datasets.fit_image`: a random crop position when
-    ``train``, else the centre). Items stay ``uint8``: `NormalizeImages` turns a batch into floats.
-    Picklable, for DataLoader workers that are spawned.
+    ``train``, else the centre). After `preload`, the decoded images (scaled, not yet cropped) are
+    held in one ``uint8`` buffer and no file is read again; the items are the same. Items stay
+    ``uint8``: `NormalizeImages` turns a batch into floats. Picklable, for DataLoader workers that are
+    spawned (the buffer goes to them through shared memory, not copied).
 
     Args:
         paths: the image files.
@@ -588,14 +591,86 @@ class ImageFiles(Dataset[tuple[torch.Tensor, int]]):
         self.size = (int(size[0]), int(size[1]))
         self.resize = resize
         self.train = bool(train)
+        # the decoded images after `preload`: one flat uint8 buffer (shared, not copied, with DataLoader
+        # workers), each image's offset in it and its (C, H, W)
+        self._buffer: torch.Tensor | None = None
+        self._offsets: torch.Tensor | None = None
+        self._shapes: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.labels.size)
 
+    @property
+    def cached(self) -> bool:
+        """Whether the images are held decoded in memory (`preload`) instead of read from disk on access."""
+        return self._buffer is not None
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        if self._buffer is not None and self._offsets is not None and self._shapes is not None:
+            start = int(self._offsets[index])
+            c, h, w = (int(v) for v in self._shapes[index])
+            image = self._buffer[start : start + c * h * w].view(c, h, w)
+            # a covering image: `fit_image` only crops it (random position in training), as it would the file
+            return _fitted(image, self.size, self.resize, self.train), int(self.labels[index])
         path = str(self.paths[index])
         image = _decode(path, self.channels)
         return fit_image(image, self.size, resize=self.resize, random_crop=self.train), int(self.labels[index])
+
+    def preload(self, threads: int | None = None) -> int:
+        """Decode every file once and keep the images in memory; later accesses read no file.
+
+        Each image is kept scaled to cover ``size`` but not cropped (``resize: crop``), so training
+        still draws a new crop position on every access and the items equal those read from disk.
+        Files are decoded by ``threads`` threads (default: the CPU count; the decoders release the GIL).
+
+        Args:
+            threads: decoding threads (default: ``os.cpu_count()``).
+
+        Returns:
+            The bytes held.
+
+        Examples:
+            >>> ds = ImageFiles(["a.png"], [0], channels=1, size=(28, 28))  # doctest: +SKIP
+            >>> ds.preload(), ds.cached  # doctest: +SKIP
+            (784, True)
+        """
+        def load(path: str) -> torch.Tensor:
+            return _cover(_decode(path, self.channels), self.size, self.resize)
+
+        with ThreadPoolExecutor(max_workers=max(1, threads or os.cpu_count() or 1)) as pool:
+            images = list(pool.map(load, [str(p) for p in self.paths]))
+        sizes = torch.tensor([im.numel() for im in images], dtype=torch.int64)
+        offsets = torch.zeros(len(images), dtype=torch.int64)
+        if len(images) > 1:
+            offsets[1:] = torch.cumsum(sizes, 0)[:-1]
+        self._buffer = torch.cat([im.reshape(-1) for im in images]) if images else torch.empty(0, dtype=torch.uint8)
+        self._offsets = offsets
+        self._shapes = torch.tensor([list(im.shape) for im in images], dtype=torch.int64).reshape(-1, 3)
+        return int(self._buffer.numel())
+
+
+def _cover_size(height: int, width: int, size: tuple[int, int], resize: str) -> tuple[int, int]:
+    """The size `fit_image` scales an ``height × width`` image to before it crops (``resize: crop``)."""
+    h, w = size
+    if (height, width) == (h, w) or resize == "stretch":
+        return h, w
+    scale = max(h / height, w / width)
+    return max(h, round(height * scale)), max(w, round(width * scale))
+
+
+def _cover(image: torch.Tensor, size: tuple[int, int], resize: str) -> torch.Tensor:
+    """``image`` scaled as `fit_image` scales it, not yet cropped."""
+    target = _cover_size(int(image.shape[-2]), int(image.shape[-1]), size, resize)
+    if target == tuple(image.shape[-2:]):
+        return image
+    from torchvision.transforms.v2 import functional as F
+
+    return F.resize(image, list(target), antialias=True).contiguous()
+
+
+def _fitted(image: torch.Tensor, size: tuple[int, int], resize: str, train: bool) -> torch.Tensor:
+    fitted = fit_image(image, size, resize=resize, random_crop=train)
+    return fitted.clone() if fitted is image else fitted  # never a view of the cache: a caller may write to it
 
 
 def _decode(path: str, channels: int) -> torch.Tensor:
@@ -688,16 +763,20 @@ def _stats_param(name: str, value: object, channels: int, positive: bool) -> lis
     return [float(v) for v in values]
 
 
-def _channel_stats(paths: Sequence[str], channels: int, size: tuple[int, int], resize: str) -> tuple[list[float], list[float]]:
-    """Per-channel mean and population std (on [0, 1]) of the pixels of ``paths`` as the test split sees them.
+def _channel_stats(images: ImageFiles, positions: Sequence[int]) -> tuple[list[float], list[float]]:
+    """Per-channel mean and population std (on [0, 1]) of ``images`` at ``positions`` as the test split sees them.
 
-    Image by image, combined with Chan et al.'s pairwise update (no ``E[x²] - E[x]²`` cancellation).
+    Centre crops (the memory copy when ``images`` is cached, else the files). Image by image, combined
+    with Chan et al.'s pairwise update (no ``E[x²] - E[x]²`` cancellation).
     """
-    mean = torch.zeros(channels, dtype=torch.float64)
-    m2 = torch.zeros(channels, dtype=torch.float64)
+    centre = ImageFiles(images.paths, images.labels, channels=images.channels, size=images.size,
+                        resize=images.resize, train=False)
+    centre._buffer, centre._offsets, centre._shapes = images._buffer, images._offsets, images._shapes
+    mean = torch.zeros(images.channels, dtype=torch.float64)
+    m2 = torch.zeros(images.channels, dtype=torch.float64)
     count = 0
-    for path in paths:
-        x = fit_image(_decode(path, channels), size, resize=resize).to(torch.float64).div_(255).flatten(1)
+    for position in positions:
+        x = centre[position][0].to(torch.float64).div_(255).flatten(1)
         n = x.shape[1]
         mean_i = x.mean(dim=1)
         m2_i = (x - mean_i[:, None]).square().sum(dim=1)
@@ -722,12 +801,14 @@ def load_folder_task(
     split_seed: int = 0,
     on_error: str = "stop",
     verify: str = "header",
+    cache: bool | str = "auto",
+    cache_mb: int = 1024,
     path_column: str = "path",
     label_column: str = "label",
     group_column: str | None = "group",
     split_column: str | None = "split",
 ) -> TaskData:
-    """The user's own images: a class-folder tree or a manifest table, streamed from disk.
+    """The user's own images: a class-folder tree or a manifest table, decoded once or streamed from disk.
 
     Layouts (`mixup_core.data.scan_files`): ``root`` is a folder with one sub-folder per class
     (``root/<class>/**/*.png``, also ``.jpg``, ``.jpeg``, ``.bmp``, ``.gif``, ``.webp``, ``.tif``,
@@ -737,9 +818,16 @@ def load_folder_task(
     are listed before anything trains (``on_error``). The split is the given one, group-aware, or
     stratified (`mixup_core.data.split_indices`).
 
-    Items are ``uint8`` ``(C, h, w)`` tensors decoded on access (`ImageFiles`; only paths are held, so
-    data larger than memory work and ``train.workers`` decode in parallel); the collate function
-    (`NormalizeImages`) turns a batch into float32 ``(x / 255 - mean) / std``.
+    Items are ``uint8`` ``(C, h, w)`` tensors (`ImageFiles`); the collate function (`NormalizeImages`)
+    turns a batch into float32 ``(x / 255 - mean) / std``. ``cache`` decides where they come from:
+
+    - ``auto`` (default): when the decoded images, at the size they are cropped from, take at most
+      ``cache_mb`` MiB (known from the headers before anything is decoded), every file is decoded once,
+      at load time and by as many threads as there are CPUs, and kept in memory: no epoch decodes a
+      file again, and training still draws a new crop position each time. Larger data are streamed.
+    - ``true``: always decoded once and kept in memory; ``false``: always streamed — each access
+      reads and decodes the file (only paths are held, so data larger than memory work, and
+      ``train.workers`` decode in parallel).
 
     - ``size``: ``None`` keeps the images' size when every file has the same one; otherwise the
       square of the median shorter side of the training images, at most 224. With ``resize: crop``
@@ -764,6 +852,8 @@ def load_folder_task(
         split_seed: seed of the split and of the statistics' sample (default 0).
         on_error: ``"stop"`` (default) or ``"skip"`` for missing or unreadable files.
         verify: ``"header"`` (default; PIL's cheap check) or ``"decode"`` (decode every file once).
+        cache: ``"auto"`` (default), ``True`` or ``False`` (see above).
+        cache_mb: the most memory ``cache: auto`` holds, in MiB (default 1024).
         path_column: the manifest's path column.
         label_column: the manifest's label column.
         group_column: the manifest's group column (used when present; ``None``: never).
@@ -795,6 +885,9 @@ def load_folder_task(
     resize = _choice("resize", resize, ["crop", "stretch"])
     verify = _choice("verify", verify, ["header", "decode"])
     on_error = _choice("on_error", on_error, ["stop", "skip"])
+    if cache not in ("auto", True, False) or (isinstance(cache, (int, float)) and not isinstance(cache, bool)):
+        raise ConfigError(f"cache must be 'auto', true or false, got cache={cache!r}")
+    budget_mb = _int_param("cache_mb", cache_mb, 0)
     n_stats = _int_param("stats_images", stats_images, 1)
     if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not 0 < test_fraction < 1:
         raise ConfigError(f"test_fraction must be a number in (0, 1), got test_fraction={test_fraction!r}")
@@ -836,6 +929,21 @@ def load_folder_task(
         size_rule = (f"the files differ in size ({len(shapes)} sizes): the median shorter side of the training "
                      f"images, at most {_AUTO_SIZE_CAP}")
     paths = [str(p) for p in records.paths]
+    labels = y.tolist()
+    train = ImageFiles([paths[i] for i in train_idx], [labels[i] for i in train_idx], channels=n_channels,
+                       size=out_size, resize=resize, train=True)
+    test = ImageFiles([paths[i] for i in test_idx], [labels[i] for i in test_idx], channels=n_channels,
+                      size=out_size, resize=resize, train=False)
+    # in memory or streamed: the bytes of the decoded images, at the size they are cropped from, by the headers
+    need = sum(n_channels * math.prod(_cover_size(h.height, h.width, out_size, resize)) for h in headers)
+    if cache is True or (cache == "auto" and need <= budget_mb * 2**20):
+        held = train.preload() + test.preload()
+        cache_rule = (f"in memory: every file decoded once at load time ({held / 2**20:.1f} MiB"
+                      + (f", within cache_mb {budget_mb})" if cache == "auto" else "; cache: true)"))
+    else:
+        cache_rule = ("streamed: each file decoded on access" + (
+            f" (the decoded images would take {need / 2**20:.1f} MiB, over cache_mb {budget_mb})"
+            if cache == "auto" else " (cache: false)"))
     # normalisation statistics: the training split only
     given_mean = _stats_param("mean", mean, n_channels, positive=False)
     given_std = _stats_param("std", std, n_channels, positive=True)
@@ -845,7 +953,8 @@ def load_folder_task(
     else:
         rng = np.random.default_rng((seed, 2))
         sample = train_idx if train_idx.size <= n_stats else np.sort(rng.choice(train_idx, n_stats, replace=False))
-        mean_v, std_v = _channel_stats([paths[i] for i in sample], n_channels, out_size, resize)
+        position = {int(i): k for k, i in enumerate(train_idx)}
+        mean_v, std_v = _channel_stats(train, [position[int(i)] for i in sample])
         flat = [c for c, s in enumerate(std_v) if s < _CONSTANT_STD]
         std_v = [1.0 if s < _CONSTANT_STD else s for s in std_v]
         how = "all" if sample.size == train_idx.size else f"drawn with split_seed {seed}"
@@ -853,11 +962,6 @@ def load_folder_task(
                  "computed_on": f"{sample.size} of {train_idx.size} training images ({how}); the test split is not used"}
         if flat:
             stats["constant_channels"] = flat  # std 0 in the sample: divided by 1 instead
-    labels = y.tolist()
-    train = ImageFiles([paths[i] for i in train_idx], [labels[i] for i in train_idx], channels=n_channels,
-                       size=out_size, resize=resize, train=True)
-    test = ImageFiles([paths[i] for i in test_idx], [labels[i] for i in test_idx], channels=n_channels,
-                      size=out_size, resize=resize, train=False)
     groups = records.groups
     if records.splits is not None:
         split_rule = f"given by the column {split_col!r}"
@@ -886,6 +990,7 @@ def load_folder_task(
         "normalise": stats,
         "decoder": "torchvision.io.decode_image (PNG, JPEG, GIF, WebP), PIL for the other formats",
         "verify": verify,
+        "cache": cache_rule,
     }
     if groups is not None:
         info["groups"] = {"train": len({groups[i] for i in train_idx}), "test": len({groups[i] for i in test_idx})}
