@@ -90,7 +90,7 @@ def test_unknown_call_arguments_name_the_ones_the_mixer_reads() -> None:
         Scaled()(torch.randn(4, 3), lengths=torch.ones(4))
     with pytest.raises(TypeError, match=r"Mixup takes no call argument 'model'; its call arguments are: none"):
         Mixup()(torch.randn(4, 3), model=torch.nn.Identity())
-    with pytest.raises(TypeError, match="context must be a mixup_core.CallContext, got dict"):
+    with pytest.raises(TypeError, match=r"context must be a mixup_core\.CallContext, got dict"):
         Mixup().bind({"scale": 1})  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"scale must have shape \(4,\), got scale.shape=\(3,\)"):
         Scaled()(torch.randn(4, 3), scale=torch.ones(3))
