@@ -16,9 +16,9 @@ from mixup_core import (
     CallContext,
     Choice,
     ChoicePlan,
-    ConfigError,
     Mixup,
     ModelContext,
+    UnknownMixerError,
     create_mixer,
     get_registry,
     mixer_dataclass,
@@ -121,7 +121,7 @@ def test_choice_takes_built_mixers_and_create_mixer_builds_them() -> None:
     assert isinstance(built.mixers[1], Choice)
     assert built.mixers[1].mixers[0] == Mixup(lam=0.5)
     assert repr(built) == "Choice(mixers=[Mixup(), Choice(mixers=[Mixup(lam=0.5)])])"
-    with pytest.raises(ConfigError, match="Unknown mixer 'nope'"):
+    with pytest.raises(UnknownMixerError, match="Unknown mixer 'nope'"):
         create_mixer({"name": "choice", "mixers": ["nope"]})
 
 
