@@ -15,11 +15,13 @@ _LAZY = {
     "GMixup": ".gmixup",
     "GraphEmbeddingMixup": ".embedding",
     "IfMixup": ".ifmixup",
+    "MixupTransform": ".transforms",
     "NodeContext": ".node",
     "NodeFeatureMixup": ".node",
     "NodePlan": ".node",
     "align_graphs": ".gmixup",
     "batch_targets": ".targets",
+    "check_edge_weight_model": ".ifmixup",
     "estimate_graphon": ".gmixup",
     "find_readout": ".embedding",
     "from_dense_graph_tensor": ".ifmixup",
@@ -32,12 +34,14 @@ __all__ = [
     "GMixup",
     "GraphEmbeddingMixup",
     "IfMixup",
+    "MixupTransform",
     "NodeContext",
     "NodeFeatureMixup",
     "NodePlan",
     "__version__",
     "align_graphs",
     "batch_targets",
+    "check_edge_weight_model",
     "estimate_graphon",
     "find_readout",
     "from_dense_graph_tensor",
@@ -49,9 +53,10 @@ __all__ = [
 if TYPE_CHECKING:
     from .embedding import GraphEmbeddingMixup, find_readout
     from .gmixup import GMixup, align_graphs, estimate_graphon
-    from .ifmixup import IfMixup, from_dense_graph_tensor, to_dense_graph_tensor
+    from .ifmixup import IfMixup, check_edge_weight_model, from_dense_graph_tensor, to_dense_graph_tensor
     from .node import NodeContext, NodeFeatureMixup, NodePlan
     from .targets import batch_targets, graph_soft_cross_entropy, soft_labels
+    from .transforms import MixupTransform
 
 
 def __getattr__(name: str) -> Any:
