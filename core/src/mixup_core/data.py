@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ._components import DataGuess
 from ._errors import ConfigError, MixupError
 
 __all__ = [
@@ -576,36 +577,3 @@ def class_counts(labels: Sequence[int] | np.ndarray, class_names: Sequence[str])
     return {str(name): int(c) for name, c in zip(class_names, counts, strict=False)}
 
 
-@dataclass
-class DataGuess:
-    """What a plugin recognised at a path, for ``mixup init``: the data set to load and a study to run on it.
-
-    Returned by the ``mixup_detect_data`` hook; ``mixup init`` keeps the guess with the highest
-    ``score`` and writes a study config from it.
-
-    Args:
-        modality: ``"image"``, ``"audio"``, ``"text"``, ``"graph"``, ``"tabular"`` …
-        dataset: the config's ``dataset`` section (``{"name": "image:folder", "root": ...}``).
-        model: the config's ``model`` section.
-        arms: the arms after the baseline (mixer configs suited to the modality), as
-            ``[{"name": "mixup", "mixer": {...}}, ...]``.
-        summary: one line about what was found ("3 classes, 120 PNG files in class folders").
-        class_names: the classes found (``mixup init`` lists them beside the commented critical field).
-        score: confidence in (0, 1]; a layout that certainly belongs to the plugin scores 1.
-        train: overrides of the config's ``train`` section (epochs, batch size, learning rate).
-
-    Examples:
-        >>> g = DataGuess("image", {"name": "image:folder", "root": "photos"}, {"name": "image:small-cnn"},
-        ...               [{"name": "mixup", "mixer": {"name": "mixup", "alpha": 0.2}}], "2 classes", ["ok", "scratch"])
-        >>> g.score
-        1.0
-    """
-
-    modality: str
-    dataset: dict[str, Any]
-    model: dict[str, Any]
-    arms: list[dict[str, Any]]
-    summary: str
-    class_names: list[str]
-    score: float = 1.0
-    train: dict[str, Any] = field(default_factory=dict)

@@ -1,4 +1,4 @@
-"""`mixup_text.lab` (text data sets and the MiniLM model for ``mixup compare``) and the ``mixup_mixed_step`` hook.
+"""`mixup_text.lab` (text data sets and the MiniLM model for ``mixup compare``) and the text mixers' own training step.
 
 The loader tests read tiny fortune and WordNet files written here, so they need no Debian package;
 two tests read the real files when they are installed. Tokenising and the model need the pip
@@ -25,7 +25,6 @@ from torch import nn
 
 from mixup_core import Choice, ChoicePlan, ConfigError, TaskData, create_mixer, get_datasets, get_models, mixed_step
 from mixup_text import lab
-from mixup_text._plugin import mixup_mixed_step
 from mixup_text.datasets import FORTUNES_DIR, WORDNET_NOUNS
 
 try:
@@ -270,24 +269,24 @@ def test_minilm_refuses_a_non_text_data_set() -> None:
 
 
 # ---------------------------------------------------------------------- the hook and mixed_step
-def test_hook_leaves_other_mixers_and_inputs_alone(batch: tuple[dict[str, torch.Tensor], torch.Tensor]) -> None:
-    inputs, targets = batch
-    args = {"model": nn.Identity(), "targets": targets, "generator": None, "num_classes": 3, "protected": None}
-    assert mixup_mixed_step(mixer=create_mixer("mixup"), inputs=torch.randn(6, 4), **args) is None
-    assert mixup_mixed_step(mixer=create_mixer("mixup"), inputs=inputs, **args) is None
-    assert mixup_mixed_step(mixer=create_mixer("text:embedding"), inputs=inputs["input_ids"], **args) is None
-    assert mixup_mixed_step(mixer=create_mixer("text:embedding"), inputs={"pixels": torch.randn(6, 4)}, **args) is None
+def test_only_text_mixers_on_a_text_batch_run_the_step_themselves(batch: tuple[dict[str, torch.Tensor], torch.Tensor]) -> None:
+    inputs, _ = batch
+    assert not create_mixer("mixup").runs_step(torch.randn(6, 4))
+    assert not create_mixer("mixup").runs_step(inputs)
+    assert not create_mixer("text:embedding").runs_step(inputs["input_ids"])
+    assert not create_mixer("text:embedding").runs_step({"pixels": torch.randn(6, 4)})
+    assert create_mixer("text:embedding").runs_step(inputs)
+    assert create_mixer("text:ssmix").runs_step(inputs)
     image_choice = create_mixer({"name": "choice", "mixers": ["mixup", "mixup"]})
-    assert mixup_mixed_step(mixer=image_choice, inputs=inputs, **args) is None
+    assert not image_choice.runs_step(inputs)
+    assert create_mixer({"name": "choice", "mixers": ["text:embedding", "text:tmix"]}).runs_step(inputs)
 
 
 def test_a_choice_of_text_and_image_mixers_on_text_is_refused(batch: tuple[dict[str, torch.Tensor], torch.Tensor]) -> None:
     inputs, targets = batch
     mixer = create_mixer({"name": "choice", "mixers": ["text:embedding", "mixup"]})
-    with pytest.raises(ConfigError, match="text mixers only; it also holds Mixup"):
-        mixup_mixed_step(
-            mixer=mixer, model=nn.Identity(), inputs=inputs, targets=targets, generator=None, num_classes=3, protected=None
-        )
+    with pytest.raises(ConfigError, match=r"run the step themselves \(WordMixup\) only; it also holds Mixup"):
+        mixed_step(nn.Identity(), inputs, targets, mixer=mixer, generator=None, num_classes=3)
 
 
 def test_baseline_step_runs_the_model_on_the_mapping(model: nn.Module, batch: tuple[dict[str, torch.Tensor], torch.Tensor]) -> None:

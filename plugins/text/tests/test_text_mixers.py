@@ -115,7 +115,7 @@ def test_mixer_is_not_modified_by_a_call() -> None:
     x, mask, _ = _two_rows()
     mixer = WordMixup()
     mixer(x, attention_mask=mask, generator=torch.Generator().manual_seed(0))
-    assert "_call_args" not in mixer.__dict__
+    assert "_call_values" not in mixer.__dict__
     plan = mixer.sample(x, generator=torch.Generator().manual_seed(0))
     assert plan.attention_mask is None
 

@@ -26,11 +26,13 @@ _LAZY = {
     "mix_frame_targets": ".specmix",
     "DomainMixing": ".spectrogram",
     "SpectrogramMixup": ".spectrogram",
+    "AudioContext": ".waveform",
     "WaveformMixup": ".waveform",
     "WaveformPlan": ".waveform",
 }
 
 __all__ = [
+    "AudioContext",
     "BCPlan",
     "BetweenClass",
     "DomainMixing",
@@ -59,6 +61,6 @@ if TYPE_CHECKING:
     from .frontend import LogMelMixupFrontEnd, MixedFeatures
     from .specmix import FrameMixedTargets, FreqCutMix, SpanPlan, SpecMix, TimeCutMix, mix_frame_targets
     from .spectrogram import DomainMixing, SpectrogramMixup
-    from .waveform import WaveformMixup, WaveformPlan
+    from .waveform import AudioContext, WaveformMixup, WaveformPlan
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

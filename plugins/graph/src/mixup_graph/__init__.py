@@ -17,6 +17,7 @@ _LAZY = {
     "GraphEmbeddingMixup": ".embedding",
     "IfMixup": ".ifmixup",
     "MixupTransform": ".transforms",
+    "NodeContext": ".node",
     "NodeFeatureMixup": ".node",
     "NodePlan": ".node",
     "align_graphs": ".gmixup",
@@ -35,6 +36,7 @@ __all__ = [
     "GraphEmbeddingMixup",
     "IfMixup",
     "MixupTransform",
+    "NodeContext",
     "NodeFeatureMixup",
     "NodePlan",
     "__version__",
@@ -53,7 +55,7 @@ if TYPE_CHECKING:
     from .embedding import GraphEmbeddingMixup, find_readout
     from .gmixup import GMixup, align_graphs, estimate_graphon
     from .ifmixup import IfMixup, check_edge_weight_model, from_dense_graph_tensor, to_dense_graph_tensor
-    from .node import NodeFeatureMixup, NodePlan
+    from .node import NodeContext, NodeFeatureMixup, NodePlan
     from .targets import batch_targets, graph_soft_cross_entropy, soft_labels
     from .transforms import MixupTransform
 

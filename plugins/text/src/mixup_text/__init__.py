@@ -9,6 +9,7 @@ from mixup_core.lazy import lazy_exports
 __version__ = "0.1.0"
 
 _LAZY = {
+    "TextContext": "._base",
     "TextMixedForward": "._base",
     "TextMixer": "._base",
     "TextPlan": "._base",
@@ -28,6 +29,7 @@ _LAZY = {
     "WordMixup": ".embedding",
     "SentenceMixup": ".sentence",
     "SSMix": ".ssmix",
+    "SSMixContext": ".ssmix",
     "SpanPlan": ".ssmix",
     "replace_spans": ".ssmix",
     "saliency_spans": ".ssmix",
@@ -47,9 +49,11 @@ __all__ = [
     "MixupOffCallback",
     "MixupTrainer",
     "SSMix",
+    "SSMixContext",
     "SentenceMixup",
     "SpanPlan",
     "TMix",
+    "TextContext",
     "TextMixedForward",
     "TextMixer",
     "TextPlan",
@@ -72,14 +76,14 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from ._base import TextMixedForward, TextMixer, TextPlan, union_attention_mask
+    from ._base import TextContext, TextMixedForward, TextMixer, TextPlan, union_attention_mask
     from ._layers import LayerSite, find_embeddings, find_head, find_input_embeddings, find_layers
     from ._trainer import MixupOffCallback, MixupTrainer, mix_forward, mixup_compute_loss, plain_compute_loss
     from .collator import MixupDataCollator
     from .embed_output import EmbedMix
     from .embedding import WordMixup
     from .sentence import SentenceMixup
-    from .ssmix import SpanPlan, SSMix, replace_spans, saliency_spans
+    from .ssmix import SpanPlan, SSMix, SSMixContext, replace_spans, saliency_spans
     from .tmix import TMix
     from .tokens import IGNORE_INDEX, TokenTargets, check_token_labels, mix_token_labels, token_soft_cross_entropy
 
