@@ -128,7 +128,7 @@ class ComponentInfo:
                 obj = getattr(obj, part)
             if not callable(obj):
                 raise TypeError(f"{self.kind} {self.name!r}: {self.target!r} is not callable")
-        return functools.partial(obj, **self.bound) if self.bound else obj  # type: ignore[no-any-return]
+        return functools.partial(obj, **self.bound) if self.bound else obj
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready record."""
@@ -263,7 +263,7 @@ class ComponentRegistry:
             return False
         return True
 
-    def __iter__(self) -> Iterable[ComponentInfo]:  # type: ignore[override]
+    def __iter__(self) -> Iterable[ComponentInfo]:
         return iter(self.list())
 
     def get(self, name: str) -> ComponentInfo:

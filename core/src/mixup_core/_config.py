@@ -104,7 +104,7 @@ def create_mixer(spec: MixerSpec, **params: Any) -> Mixer:
         raise ConfigError(f"a mixer name must be a string, got name={name!r}")
     options.update(params)
     cls, qualified = _resolve_class(name)
-    fields = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    fields = [f.name for f in dataclasses.fields(cls)]
     unknown = [k for k in options if k not in fields]
     if unknown:
         hints = []
@@ -197,7 +197,7 @@ def describe_mixer(name: str) -> dict[str, Any]:
     cls = info.load()
     schema = cls.param_schema()
     params: dict[str, Any] = {}
-    defaults = {f.name: field_default(f) for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    defaults = {f.name: field_default(f) for f in dataclasses.fields(cls)}
     for key, prop in schema.get("properties", {}).items():
         entry = {k: v for k, v in prop.items() if k != "title"}
         if "default" not in entry and defaults.get(key) is not dataclasses.MISSING:

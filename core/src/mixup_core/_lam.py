@@ -70,8 +70,8 @@ class BetaLambda(LambdaPolicy):
     """
 
     dist: ClassVar[str] = "beta"
-    alpha: float = Field(1.0, gt=0, allow_inf_nan=False)
-    beta: float | None = Field(None, gt=0, allow_inf_nan=False)
+    alpha: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    beta: float | None = Field(default=None, gt=0, allow_inf_nan=False)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         b = self.alpha if self.beta is None else self.beta
@@ -94,8 +94,8 @@ class UniformLambda(LambdaPolicy):
     """
 
     dist: ClassVar[str] = "uniform"
-    low: float = Field(0.0, ge=0, le=1)
-    high: float = Field(1.0, ge=0, le=1)
+    low: float = Field(default=0.0, ge=0, le=1)
+    high: float = Field(default=1.0, ge=0, le=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> UniformLambda:
@@ -121,7 +121,7 @@ class FixedLambda(LambdaPolicy):
     """
 
     dist: ClassVar[str] = "fixed"
-    value: float = Field(0.5, ge=0, le=1)
+    value: float = Field(default=0.5, ge=0, le=1)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.full((n,), self.value, dtype=torch.float32)

@@ -48,7 +48,7 @@ class _Manager(pluggy.PluginManager):
     def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
         opts = super().parse_hookimpl_opts(plugin, name)
         if opts is None and name.startswith("mixup_") and callable(getattr(plugin, name, None)):
-            opts = {}
+            return {}  # pluggy fills in the default of every option
         return opts
 
 
@@ -95,8 +95,13 @@ def _candidates() -> list[tuple[str, Callable[[], object], str | None, str | Non
         dist = getattr(ep, "dist", None)
         found.append((ep.name, ep.load, getattr(dist, "name", None), getattr(dist, "version", None)))
     for name, (obj, dist_name, version) in _EXTRA.items():
-        found.append((name, (lambda o=obj: o), dist_name, version))
+        found.append((name, _loader(obj), dist_name, version))
     return found
+
+
+def _loader(obj: object) -> Callable[[], object]:
+    """The ``load`` of a plugin registered in-process (like an entry point's ``load``)."""
+    return lambda: obj
 
 
 def _build() -> tuple[pluggy.PluginManager, MixerRegistry]:

@@ -105,7 +105,7 @@ class MixerInfo:
             target = obj
         if isinstance(self.registry, MixerRegistry):
             self.registry._record(target, self.name)
-        return target  # type: ignore[no-any-return]
+        return target
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready record (as printed by ``mixup mixers --json``)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass as std_dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 from pydantic import Field
@@ -49,7 +49,7 @@ class Mixup(PairMixer):
     name: ClassVar[str] = "mixup"
     modality: ClassVar[str] = "any"
     paper: ClassVar[str] = "Zhang et al., mixup: Beyond Empirical Risk Minimization, ICLR 2018, https://arxiv.org/abs/1710.09412"
-    cost: ClassVar[str] = "none"  # type: ignore[misc]
+    cost: ClassVar[Literal["none", "forward", "gradients", "hook", "dataset"]] = "none"
 
     inplace: bool = False
 
@@ -203,7 +203,7 @@ class Choice(Mixer):
         w = torch.tensor(self.weights if self.weights is not None else [1.0] * len(self.mixers), dtype=torch.float64)
         return int(torch.multinomial(w, 1, generator=generator))
 
-    def _sample(self, inputs, targets, *, generator, protected, groups):  # type: ignore[no-untyped-def]
+    def _sample(self, inputs, targets, *, generator, protected, groups):
         choice = self._draw_choice(generator)
         chosen = self.mixers[choice]
         inner = chosen.sample(

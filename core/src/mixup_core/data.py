@@ -337,7 +337,7 @@ def _with_suffix(folder: Path, extensions: Sequence[str]) -> list[Path]:
 
 
 def scan_files(
-    root: str | Path,
+    root: str | os.PathLike[str],
     *,
     extensions: Sequence[str],
     path_column: str = "path",

@@ -295,7 +295,6 @@ def mix_across_ranks(
     if generator is None:
         raise TypeError("mix_across_ranks needs an explicit generator=shared_generator(seed, step=step), got None")
     generator = check_generator(generator)
-    assert generator is not None
     if inputs.ndim == 0:
         raise ValueError(f"inputs must have a batch dimension, got inputs.shape={tuple(inputs.shape)}")
     if targets is not None:

@@ -124,7 +124,7 @@ class MixupCallback(pl.Callback):
         off_after_epoch: int | None = None,
     ) -> None:
         super().__init__()
-        built = create_mixer(mixer)  # type: ignore[arg-type]
+        built = create_mixer(mixer)
         forward = getattr(built, "forward", None)
         if callable(forward) and _takes_model(forward):
             raise TypeError(
@@ -184,7 +184,7 @@ class MixupCallback(pl.Callback):
         if isinstance(batch, MutableSequence):
             if not all(isinstance(k, int) and -len(batch) <= k < len(batch) for k in keys):
                 raise IndexError(f"batch_keys={tuple(keys)!r} are not positions in a batch list of length {len(batch)}")
-            return batch[keys[0]], batch[keys[1]]  # type: ignore[index]
+            return batch[keys[0]], batch[keys[1]]  # type: ignore[call-overload]  # ints, checked above
         raise TypeError(
             f"MixupCallback replaces the inputs in the batch, which must be a list or a dict; got a "
             f"{type(batch).__name__}, which cannot be changed in place. Yield lists or dicts from the data loader, "

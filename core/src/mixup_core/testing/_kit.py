@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import pytest
@@ -41,6 +41,11 @@ def source_shares(mixed: torch.Tensor, feature_dim: int = 1) -> torch.Tensor:
     """``(B, B)`` shares of each source in each mixed sample, from mixed `identity_inputs`."""
     dims = [d for d in range(mixed.ndim) if d not in (0, feature_dim)]
     return mixed.float().mean(dim=dims) if dims else mixed.float()
+
+
+def _share_message(where: str) -> Callable[[str], str]:
+    """The ``msg`` of `torch.testing.assert_close` when label weights and input shares differ."""
+    return lambda m: f"label weights differ from input shares ({where}): {m}"
 
 
 class MixerConformanceTests:
@@ -159,7 +164,7 @@ class MixerConformanceTests:
         return type(self.make_mixer()).label_follows_share
 
     def _has(self, mixer: Mixer, field: str) -> bool:
-        return field in {f.name for f in dataclasses.fields(mixer)}  # type: ignore[arg-type]
+        return field in {f.name for f in dataclasses.fields(mixer)}
 
     # ------------------------------------------------------------------ standard tests
     def test_smoke(self) -> None:
@@ -258,7 +263,7 @@ class MixerConformanceTests:
     def test_label_share_consistency(self) -> None:
         """The anchor's (and every source's) label weight equals its share of the mixed input."""
         feature_dim = self.get_feature_dim()
-        modes = [{}]
+        modes: list[dict[str, Any]] = [{}]
         probe = self.make_mixer()
         if self._has(probe, "mode"):
             modes = [{"mode": "batch"}, {"mode": "sample"}]
@@ -277,7 +282,7 @@ class MixerConformanceTests:
                     where = f"{extra}, batch {b}, seed {seed}"
                     torch.testing.assert_close(
                         weights, shares, atol=self.share_atol, rtol=0,
-                        msg=lambda m, where=where: f"label weights differ from input shares ({where}): {m}",
+                        msg=_share_message(where),
                     )
 
     def _protected_runs(self, protect: str, seeds: int) -> Iterator[tuple[str, torch.Tensor, torch.Tensor]]:
@@ -313,7 +318,7 @@ class MixerConformanceTests:
                 if self.follows_share():  # each class's label weight is the share of its samples
                     torch.testing.assert_close(
                         out.targets.dense(self.num_classes), shares @ onehot, atol=self.share_atol, rtol=0,  # type: ignore[union-attr]
-                        msg=lambda m, where=where: f"label weights differ from input shares ({where}): {m}",
+                        msg=_share_message(where),
                     )
                 # a ratio per mixed sample (amplitude-normalised mixers such as BC do not sum to 1)
                 yield where, protected, shares / shares.sum(dim=1, keepdim=True).clamp(min=1e-12)

@@ -97,7 +97,7 @@ def _synthetic(n: int, seed: int, seconds: float = 1.0) -> tuple[torch.Tensor, t
             x = torch.randn(length, generator=g, dtype=torch.float64) * 0.5 * decay * ramp
         else:  # harmonic stack
             f0 = rnd(150, 400)
-            x = sum(torch.sin(2 * math.pi * k * f0 * t) / k for k in range(1, 8)) * ramp * 0.5  # type: ignore[assignment]
+            x = sum(torch.sin(2 * math.pi * k * f0 * t) / k for k in range(1, 8)) * ramp * 0.5
         noise = 0.003 * torch.randn(length, generator=g, dtype=torch.float64)
         clips[i, 0] = (amp * x + noise).float()
     return clips, labels, SYNTHETIC_CLASSES

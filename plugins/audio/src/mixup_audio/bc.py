@@ -95,7 +95,7 @@ class BetweenClass(PairMixer):
         "Tokozume, Ushiku, Harada, Learning from Between-class Examples for Deep Sound Recognition, ICLR 2018, "
         "https://arxiv.org/abs/1711.10282"
     )
-    cost: ClassVar[str] = "none"  # type: ignore[misc]
+    cost: ClassVar[Literal["none", "forward", "gradients", "hook", "dataset"]] = "none"
     min_ndim: ClassVar[int] = 2
     example_shape: ClassVar[tuple[int, ...]] = (1, 1600)
     feature_dim: ClassVar[int] = 1
@@ -104,10 +104,10 @@ class BetweenClass(PairMixer):
     lam: Any = Field(default_factory=lambda: {"dist": "uniform"})
     pairing: Any = "cross-class"
     mode: Literal["batch", "sample"] = "sample"
-    sample_rate: int = Field(16000, gt=0)
-    n_fft: int | None = Field(None, ge=2)
+    sample_rate: int = Field(default=16000, gt=0)
+    n_fft: int | None = Field(default=None, ge=2)
     gain_mode: Literal["a_weighting", "rmse"] = "a_weighting"
-    min_db: float = Field(-80.0, allow_inf_nan=False)
+    min_db: float = Field(default=-80.0, allow_inf_nan=False)
 
     def check_inputs(self, inputs: object) -> torch.Tensor:
         return check_waveforms(inputs)

@@ -202,7 +202,7 @@ def load_spoken_digits_task(
         "flite_fraction": flite_fraction, "workers": workers, "progress": progress,
     }
     try:
-        raw = {split: SpokenDigits(cache_dir, split, **common) for split in ("train", "test")}  # type: ignore[arg-type]
+        raw = {split: SpokenDigits(cache_dir, split, **common) for split in ("train", "test")}
     except FileNotFoundError as exc:
         raise DataNotFoundError(
             f"the spoken digits cannot be synthesised: {exc} The data set needs the Debian packages espeak-ng "
@@ -549,7 +549,7 @@ class AudioCNN(nn.Module):
         x = self.bn0(x.transpose(1, 2)).transpose(1, 2)  # per mel band
         h = self.features(x).mean(dim=2)  # (B, C, frames'): average over frequency
         pooled = h.mean(dim=2) + h.amax(dim=2)
-        return self.classifier(self.dropout(pooled))  # type: ignore[no-any-return]
+        return self.classifier(self.dropout(pooled))
 
 
 def audio_cnn(

@@ -163,8 +163,8 @@ class SpecMix(_SpanMixer):
     name: ClassVar[str] = "specmix"
     paper: ClassVar[str] = "Kim, Han, Ko, SpecMix, Interspeech 2021, https://arxiv.org/abs/2108.03020"
 
-    max_time_strips: int = Field(3, ge=0, le=64)
-    max_freq_bands: int = Field(3, ge=0, le=64)
+    max_time_strips: int = Field(default=3, ge=0, le=64)
+    max_freq_bands: int = Field(default=3, ge=0, le=64)
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -103,10 +103,10 @@ class SpectrogramMixup(PairMixer):
 
     domain: Domain | None = None
     domain_mixing: DomainMixing = "linear-power"
-    amin: float = Field(DEFAULT_AMIN, gt=0, allow_inf_nan=False)
-    top_db: float | None = Field(None, gt=0, allow_inf_nan=False)
-    log_base: float = Field(math.e, gt=1, allow_inf_nan=False)
-    log_offset: float = Field(0.0, ge=0, allow_inf_nan=False)
+    amin: float = Field(default=DEFAULT_AMIN, gt=0, allow_inf_nan=False)
+    top_db: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    log_base: float = Field(default=math.e, gt=1, allow_inf_nan=False)
+    log_offset: float = Field(default=0.0, ge=0, allow_inf_nan=False)
     check_values: ValueCheck = "cpu"
 
     def __post_init__(self) -> None:

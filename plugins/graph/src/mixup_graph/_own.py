@@ -256,7 +256,8 @@ def detect_graph_data(path: Path) -> DataGuess | None:
         items = _graph_list(obj, path)
         if items is None:  # not graphs: another plugin's file
             return None
-        labels = _saved_graphs(items, path).labels
-        summary = f"{len(labels)} graphs in {len(set(labels))} classes, PyG Data objects saved with torch.save"
-        return _guess({"name": "graph:folder", "root": str(path)}, labels, summary)
+        saved_labels = _saved_graphs(items, path).labels
+        summary = (f"{len(saved_labels)} graphs in {len(set(saved_labels))} classes, "
+                   "PyG Data objects saved with torch.save")
+        return _guess({"name": "graph:folder", "root": str(path)}, saved_labels, summary)
     return None

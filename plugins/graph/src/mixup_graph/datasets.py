@@ -642,8 +642,8 @@ def stratified_split(graphs: Sequence[Data], test_size: float = 0.2, seed: int =
     train: list[int] = []
     test: list[int] = []
     for c in sorted(set(labels)):
-        rows = (label_tensor == c).nonzero().flatten()
-        rows = rows[torch.randperm(rows.numel(), generator=generator)].tolist()
+        members = (label_tensor == c).nonzero().flatten()
+        rows = members[torch.randperm(members.numel(), generator=generator)].tolist()
         n_test = round(len(rows) * fraction)
         test.extend(rows[:n_test])
         train.extend(rows[n_test:])
@@ -993,7 +993,8 @@ def _graph_list(obj: Any, path: Path) -> list[Any] | None:
         and isinstance(obj[1], dict)
         and all(isinstance(v, Tensor) for v in obj[1].values())
     ):  # an InMemoryDataset's processed file: (data, slices[, sizes, data class])
-        cls = obj[3] if len(obj) == 4 and isinstance(obj[3], type) and issubclass(obj[3], Data) else Data
+        # Any: torch_geometric has no type information
+        cls: Any = obj[3] if len(obj) == 4 and isinstance(obj[3], type) and issubclass(obj[3], Data) else Data
         whole = cls.from_dict(obj[0]) if isinstance(obj[0], dict) else obj[0]
         shell = InMemoryDataset()
         shell._data, shell.slices = whole, obj[1]
@@ -1111,7 +1112,7 @@ def _saved_graphs(items: list[Any], path: Path, *, undirected: bool = True) -> O
         if edge_note is not None and "edge_attr" in g:
             del g.edge_attr
     node_features = x_note or f"x ({x_width.pop()})"
-    details = {
+    details: dict[str, Any] = {
         "reverse_edges_added": added,
         "edge_attr_width": 0 if edge_note is not None else e_width.pop() if e_width else 0,
     }

@@ -204,7 +204,7 @@ class GraphEmbeddingMixup(PairMixer):
     name: ClassVar[str] = "embedding"
     modality: ClassVar[str] = "graph"
     paper: ClassVar[str] = _PAPER
-    cost: ClassVar[str] = "hook"  # type: ignore[misc]
+    cost: ClassVar[Literal["none", "forward", "gradients", "hook", "dataset"]] = "hook"
     min_ndim: ClassVar[int] = 2
     example_shape: ClassVar[tuple[int, ...]] = (8,)
     feature_dim: ClassVar[int] = 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, TypeAlias
 
 import torch
 from torch_geometric.data import Batch, Data
@@ -16,7 +16,7 @@ from ._dense import graph_labels as _graph_labels
 
 __all__ = ["IfMixup", "check_edge_weight_model", "from_dense_graph_tensor", "to_dense_graph_tensor"]
 
-GraphInputs = Batch | list[Data] | torch.Tensor
+GraphInputs: TypeAlias = Batch | list[Data] | torch.Tensor
 """What `IfMixup` mixes: a PyG `Batch`, a list of `Data`, or the dense graph tensor ``(B, N, N + F)``."""
 
 
@@ -148,7 +148,7 @@ class IfMixup(PairMixer):
         "Guo & Mao, Interpolating Graph Pair to Regularize Graph Classification (ifMixup), AAAI 2023, "
         "https://arxiv.org/abs/2110.09344"
     )
-    cost: ClassVar[str] = "none"  # type: ignore[misc]
+    cost: ClassVar[Literal["none", "forward", "gradients", "hook", "dataset"]] = "none"
     min_ndim: ClassVar[int] = 3
     example_shape: ClassVar[tuple[int, ...]] = (6, 6 + 3)
     """Dense form of one graph: 6 nodes, adjacency (6, 6) next to 3 node features."""
@@ -180,7 +180,7 @@ class IfMixup(PairMixer):
         if not is_graph_input(inputs):
             return PairMixer.__call__(
                 self,
-                inputs,  # type: ignore[arg-type]
+                inputs,  # type: ignore[arg-type]  # not graphs: PairMixer checks that it is a tensor
                 targets,
                 generator=generator,
                 num_classes=num_classes,
@@ -204,7 +204,7 @@ class IfMixup(PairMixer):
         assert checked is not None
         plan = PairMixer.sample(self, _shape_proxy(n), checked, generator=generator, protected=protected, groups=groups)
         mixed = self._mix_graphs(batch, plan)
-        return MixedBatch(inputs=mixed, targets=self.mix_targets(checked, plan, num_classes=k), plan=plan)  # type: ignore[arg-type]
+        return MixedBatch(inputs=mixed, targets=self.mix_targets(checked, plan, num_classes=k), plan=plan)
 
     def sample(  # type: ignore[override]
         self,
@@ -217,7 +217,9 @@ class IfMixup(PairMixer):
     ) -> MixPlan:
         """Draw a plan for ``inputs`` (read for its number of graphs; PyG labels from ``y``)."""
         if not is_graph_input(inputs):
-            return PairMixer.sample(self, inputs, targets, generator=generator, protected=protected, groups=groups)  # type: ignore[arg-type]
+            return PairMixer.sample(  # not graphs: PairMixer checks that it is a tensor
+                self, inputs, targets, generator=generator, protected=protected, groups=groups  # type: ignore[arg-type]
+            )
         batch = as_graph_batch(inputs)
         if targets is None:
             targets = _graph_labels(batch)
@@ -228,7 +230,7 @@ class IfMixup(PairMixer):
     def apply(self, inputs: GraphInputs, plan: MixPlan, *, out: torch.Tensor | None = None) -> Any:  # type: ignore[override]
         """Mix ``inputs`` with ``plan``: a new `Batch` for PyG inputs, a tensor for dense inputs."""
         if not is_graph_input(inputs):
-            return PairMixer.apply(self, inputs, plan, out=out)  # type: ignore[arg-type]
+            return PairMixer.apply(self, inputs, plan, out=out)  # type: ignore[arg-type]  # not graphs: a tensor
         batch = as_graph_batch(inputs)
         if out is not None:
             raise ValueError("out is only supported for dense tensor inputs; PyG inputs are mixed into a new Batch")

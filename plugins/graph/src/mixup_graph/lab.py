@@ -567,8 +567,9 @@ class WeightedGINConv(MessagePassing):
         """Reset the MLP and ε."""
         super().reset_parameters()
         for m in self.nn.modules():
-            if m is not self.nn and hasattr(m, "reset_parameters"):
-                m.reset_parameters()
+            reset = getattr(m, "reset_parameters", None)
+            if m is not self.nn and reset is not None:
+                reset()
         self.eps.data.fill_(self.initial_eps)
 
     def forward(
@@ -650,7 +651,7 @@ class GIN(nn.Module):
         for conv, norm in zip(self.convs, self.norms, strict=True):
             h = norm(conv(h, edge_index, weight)).relu()
         pooled = self.readout(h, index, dim_size=num_graphs)
-        return self.head(pooled)  # type: ignore[no-any-return]
+        return self.head(pooled)
 
 
 def gin(

@@ -76,7 +76,7 @@ class MixupTransform(BaseTransform):
                 f"(each batch of a DataLoader), not to the graphs of a data set; got {type(data).__name__}"
             )
         out = self.mixer(data, generator=self.generator, num_classes=self.num_classes)
-        mixed = out.inputs
+        mixed: Any = out.inputs  # a torch_geometric Batch
         if out.targets is not None:
             mixed.y = out.targets.dense(self.num_classes if out.targets.is_index else None)
         return mixed

@@ -111,7 +111,7 @@ class GuidedImageMixer(ImageMixer):
         cache = self.call_state()
         if key not in cache:
             cache[key] = compute()
-        return cache[key]  # type: ignore[no-any-return]
+        return cache[key]
 
 
 def run_model(model: object, inputs: torch.Tensor, *, name: str = "model") -> torch.Tensor:

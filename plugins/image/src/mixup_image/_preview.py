@@ -220,7 +220,7 @@ def render_preview(mixer: Mixer, name: str, options: PreviewOptions) -> Path:
     choice = getattr(plan, "choice", None)
     picked = ""
     if choice is not None and hasattr(mixer, "mixers"):  # a composite: say which mixer drew this batch
-        picked = f" → {mixer.mixers[choice].qualified_name()}"  # type: ignore[attr-defined]
+        picked = f" → {mixer.mixers[choice].qualified_name()}"
     title = f"{name}{picked}" + (f"  ({params})" if params else "")
     limit = int(width / DPI * 13)  # characters that fit at 9 pt
     title = title if len(title) <= limit else title[: limit - 1] + "…"

@@ -303,7 +303,7 @@ class TileMixer(Mixer):
         """Return the split points ``(n, 2)`` and crop offsets ``(n, 4, 2)`` (long, CPU)."""
         raise NotImplementedError(f"{type(self).__name__} must implement _geometry")
 
-    def _sample(self, inputs, targets, *, generator, protected, groups):  # type: ignore[no-untyped-def]
+    def _sample(self, inputs, targets, *, generator, protected, groups):
         n = int(inputs.shape[0])
         size = (int(inputs.shape[-2]), int(inputs.shape[-1]))
         candidates = None if protected is None else ~protected

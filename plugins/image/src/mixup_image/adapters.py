@@ -164,7 +164,7 @@ class _TorchvisionAdapter(nn.Module):
         if any(_tv_kind(leaf) == "other" for leaf in leaves):
             raise ValueError(f"{type(self).__name__}() does not support PIL images, bounding boxes, keypoints and masks")
         getter = _default_labels if self.labels_getter == "default" else self.labels_getter
-        labels = getter(sample)  # type: ignore[operator]
+        labels = getter(sample)
         if not isinstance(labels, torch.Tensor):
             raise ValueError(f"the labels must be a tensor, got {type(labels).__name__}")
         if labels.ndim not in (1, 2):
@@ -377,7 +377,7 @@ class TimmMixup:
             raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
         self.mixup_alpha = float(mixup_alpha)
         self.cutmix_alpha = float(cutmix_alpha)
-        self.cutmix_minmax: tuple[float, float] | None = cutmix_minmax  # type: ignore[assignment]
+        self.cutmix_minmax: tuple[float, float] | None = cutmix_minmax
         self.mix_prob = float(prob)
         self.switch_prob = float(switch_prob)
         self.mode = mode

@@ -114,7 +114,7 @@ class AttentiveMix(GuidedImageMixer):
     runtime_fields: ClassVar[tuple[str, ...]] = ("model",)
     guidance_args: ClassVar[tuple[str, ...]] = ("features", "model")
 
-    top_k: int | None = Field(6, ge=1)
+    top_k: int | None = Field(default=6, ge=1)
     model: Any = dataclasses.field(default=None, compare=False, repr=False)
 
     # ------------------------------------------------------------------ public protocol

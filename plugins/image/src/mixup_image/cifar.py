@@ -22,7 +22,7 @@ import os
 import pickle
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import torch
@@ -48,7 +48,15 @@ __all__ = [
 CIFAR_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
 """The folder that torchvision's ``CIFAR10`` / ``CIFAR100`` extract under their ``root``."""
 
-_FILES = {
+class _Variant(TypedDict):
+    train: list[str]
+    test: list[str]
+    meta: str
+    names: str
+    labels: str
+
+
+_FILES: dict[str, _Variant] = {
     "cifar10": {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"], "meta": "batches.meta",
                 "names": "label_names", "labels": "labels"},
     "cifar100": {"train": ["train"], "test": ["test"], "meta": "meta", "names": "fine_label_names",
@@ -297,7 +305,7 @@ class PreActResNet(nn.Module):
         """Logits ``(B, num_classes)`` of images ``(B, C, H, W)``."""
         out = self.layer4(self.layer3(self.layer2(self.layer1(self.stem(x)))))
         out = F.adaptive_avg_pool2d(F.relu(self.bn(out)), 1).flatten(1)
-        return self.classifier(out)  # type: ignore[no-any-return]
+        return self.classifier(out)
 
 
 def preact_resnet18(data: TaskData, *, width: int = 64) -> PreActResNet:

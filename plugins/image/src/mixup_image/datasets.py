@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from numpy.typing import DTypeLike
 
 __all__ = [
     "DIGITS_CLASSES",
@@ -85,7 +86,7 @@ FASHION_MNIST_CLASSES: tuple[str, ...] = (
 DIGITS_CLASSES: tuple[str, ...] = tuple(str(d) for d in range(10))
 """Class names of scikit-learn's digits, ``"0"`` … ``"9"``."""
 
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_IDX_DTYPES: dict[int, DTypeLike] = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _TORCHVISION_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp"})
 _EXIF_ORIENTATION = 0x0112
 _TRANSPOSED = frozenset({5, 6, 7, 8})  # EXIF orientations that swap width and height

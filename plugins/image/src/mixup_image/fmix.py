@@ -235,8 +235,8 @@ class FMix(ImageMixer):
     name: ClassVar[str] = "fmix"
     paper: ClassVar[str] = "Harris et al., FMix: Enhancing Mixed Sample Data Augmentation, arXiv 2020, https://arxiv.org/abs/2002.12047"
 
-    decay_power: float = Field(3.0, gt=0, allow_inf_nan=False)
-    max_soft: float = Field(0.0, ge=0, le=0.5)
+    decay_power: float = Field(default=3.0, gt=0, allow_inf_nan=False)
+    max_soft: float = Field(default=0.0, ge=0, le=0.5)
 
     def _make_plan(self, inputs: torch.Tensor, index: torch.Tensor, lam: torch.Tensor, *, generator: torch.Generator | None) -> MixPlan:
         b = index.shape[0]

@@ -176,7 +176,8 @@ def load_fashion_mnist_task(
         )
     splits: dict[str, LabeledTensors] = {}
     full_sizes: dict[str, int] = {}
-    mean = std = None
+    mean: float | None = None
+    std: float | None = None
     for split, size, stream in (("train", train_n, 0), ("test", test_n, 1)):
         images = read_idx(folder / _FASHION_FILES[(split, "images")])
         labels = read_idx(folder / _FASHION_FILES[(split, "labels")])
@@ -192,7 +193,7 @@ def load_fashion_mnist_task(
         keep = stratified_subset(labels, labels.shape[0] if size is None else size, (seed, stream))
         x = torch.from_numpy(images[keep].astype(np.float32) / 255.0).unsqueeze(1)
         if normalise:
-            if mean is None:  # the training split comes first
+            if mean is None or std is None:  # the training split comes first
                 mean, std = float(x.mean()), float(x.std())
             x = (x - mean) / std
         splits[split] = LabeledTensors(x, torch.from_numpy(labels[keep].astype(np.int64)))
@@ -378,7 +379,7 @@ class SmallCNN(nn.Module):
             raise ValueError(
                 f"SmallCNN expects images (B, {self.input_shape[0]}, H, W), got a tensor of shape {tuple(x.shape)}"
             )
-        return self.classifier(self.dropout(torch.flatten(self.pool(self.features(x)), 1)))  # type: ignore[no-any-return]
+        return self.classifier(self.dropout(torch.flatten(self.pool(self.features(x)), 1)))
 
 
 def small_cnn(
@@ -462,7 +463,7 @@ class MLP(nn.Module):
             raise ValueError(
                 f"MLP expects {self.in_features} values per example, got a tensor of shape {tuple(x.shape)}"
             )
-        return self.classifier(self.layers(flat))  # type: ignore[no-any-return]
+        return self.classifier(self.layers(flat))
 
 
 def mlp(data: TaskData, *, hidden: int | Sequence[int] = (256,), dropout: float = 0.0) -> MLP:
@@ -487,12 +488,12 @@ def mlp(data: TaskData, *, hidden: int | Sequence[int] = (256,), dropout: float 
         torch.Size([4, 3])
     """
     shape = _shape_of(data, "mlp")
-    widths: Sequence[object] = [hidden] if isinstance(hidden, (int, np.integer)) and not isinstance(hidden, bool) else hidden
+    widths: object = [hidden] if isinstance(hidden, (int, np.integer)) and not isinstance(hidden, bool) else hidden
     if isinstance(widths, str) or not isinstance(widths, Sequence) or not all(
         isinstance(h, (int, np.integer)) and not isinstance(h, bool) and h >= 1 for h in widths
     ):
         raise ConfigError(f"hidden must be a positive int or a list of positive ints, got hidden={hidden!r}")
-    return MLP(math.prod(shape), data.num_classes, hidden=[int(h) for h in widths], dropout=_dropout_param(dropout))  # type: ignore[call-overload]
+    return MLP(math.prod(shape), data.num_classes, hidden=[int(h) for h in widths], dropout=_dropout_param(dropout))
 
 
 # ---------------------------------------------------------------------------------------------- image:folder
@@ -530,7 +531,7 @@ class ImageFiles(Dataset[tuple[torch.Tensor, int]]):
 
     def __init__(
         self,
-        paths: Sequence[str | os.PathLike[str]],
+        paths: Sequence[str | os.PathLike[str]] | np.ndarray,
         labels: Sequence[int] | np.ndarray,
         *,
         channels: int,
@@ -966,7 +967,7 @@ def _image_shape(data: TaskData, model: str) -> tuple[int, int, int]:
     shape = _shape_of(data, model)
     if len(shape) != 3:
         raise ConfigError(f"{model} takes images (C, H, W), but the data set gives input_shape={shape!r}")
-    return shape  # type: ignore[return-value]
+    return shape
 
 
 def _no_download(model: str, params: dict[str, Any], *keys: str) -> None:
@@ -1135,11 +1136,11 @@ def timm_model(data: TaskData, *, arch: str, pretrained_path: str | os.PathLike[
         model = timm.create_model(arch, pretrained=False, num_classes=data.num_classes, in_chans=shape[0], **params)
     except TypeError as exc:
         raise ConfigError(f"model ({name}): {exc}") from exc
-    head = model.get_classifier()
+    head = model.get_classifier()  # type: ignore[operator]  # typed nn.Module; every timm model has it
     model.mixup_classifier = next(n for n, m in model.named_modules() if m is head and n)
     if pretrained_path is not None:
         load_pretrained(model, pretrained_path, num_classes=data.num_classes, name=name)
-    return model  # type: ignore[no-any-return]
+    return model
 
 
 def torchvision_model(

@@ -115,10 +115,10 @@ class ManifoldMixup(PairMixer):
         "Verma et al., Manifold Mixup: Better Representations by Interpolating Hidden States, ICML 2019, "
         "https://arxiv.org/abs/1806.05236"
     )
-    cost: ClassVar[str] = "hook"  # type: ignore[misc]
+    cost: ClassVar[Literal["none", "forward", "gradients", "hook", "dataset"]] = "hook"
     example_shape: ClassVar[tuple[int, ...]] = (3, 16, 16)
 
-    alpha: float = Field(2.0, gt=0, allow_inf_nan=False)
+    alpha: float = Field(default=2.0, gt=0, allow_inf_nan=False)
     layers: list[str] = Field(default_factory=list)
     where: Literal["output", "input"] = "output"
 

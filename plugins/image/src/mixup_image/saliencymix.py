@@ -29,7 +29,7 @@ def _filter(x: torch.Tensor, kernel_1d: torch.Tensor) -> torch.Tensor:
     taps = kernel_1d.tolist()
     # a sum of shifted copies: k ≤ 5 taps, much faster than conv2d for one channel
     rows = sum(t * x[..., i : i + h, :] for i, t in enumerate(taps))
-    return sum(t * rows[..., :, i : i + w] for i, t in enumerate(taps))  # type: ignore[no-any-return, index]
+    return sum(t * rows[..., :, i : i + w] for i, t in enumerate(taps))
 
 
 def spectral_residual_saliency(images: torch.Tensor, size: int | None = 64) -> torch.Tensor:
@@ -245,7 +245,7 @@ class SaliencyMix(ImageMixer):
     )
 
     saliency: Literal["fine_grained", "spectral_residual"] = "fine_grained"
-    saliency_size: int | None = Field(64, ge=1)
+    saliency_size: int | None = Field(default=64, ge=1)
     correct_lam: bool = True
     mean: list[float] | None = None
     std: list[Annotated[float, Field(gt=0, allow_inf_nan=False)]] | None = None

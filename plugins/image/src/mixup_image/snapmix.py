@@ -259,7 +259,7 @@ class SnapMix(GuidedImageMixer):
         share = 1.0 - box_area_share(boxes, size)
         return SnapMixPlan(index=index, lam=share, boxes=boxes, size=size, source_boxes=sources, rho_a=share, rho_b=1.0 - share)
 
-    def _sample(self, inputs, targets, *, generator, protected, groups):  # type: ignore[no-untyped-def]
+    def _sample(self, inputs, targets, *, generator, protected, groups):
         plan = super()._sample(inputs, targets, generator=generator, protected=protected, groups=groups)
         if plan.is_identity or not isinstance(plan, SnapMixPlan):
             return plan
@@ -306,6 +306,8 @@ class SnapMix(GuidedImageMixer):
 
 def _classifier_weights(classifier: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``(weight (K, C), bias (K,) or None)`` of an ``nn.Linear``-like head or a weight tensor, detached."""
+    weight: object
+    bias: object
     if isinstance(classifier, torch.Tensor):
         weight, bias = classifier, None
     else:

@@ -237,7 +237,8 @@ def write_audit(path: str | Path, arrays: Mapping[str, np.ndarray]) -> Path:
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
-        np.savez_compressed(f, **arrays)
+        # numpy's stub checks each unpacked value against allow_pickle: bool as well
+        np.savez_compressed(f, **arrays)  # type: ignore[arg-type]
     os.replace(tmp, path)
     return path
 
@@ -491,7 +492,7 @@ def summarise_audits(audits: Sequence[Audit], num_classes: int | None = None) ->
     floor = meta.get("protect_floor")
     check = None
     if protected:
-        ok = (min_share is None or min_share >= float(floor) - _TOL) and minority == 0
+        ok = (min_share is None or min_share >= float(meta["protect_floor"]) - _TOL) and minority == 0
         check = "ok" if ok else "violated"
     critical = {"protected": protected, "protect_mode": meta.get("protect_mode"), "floor": floor,
                 "examples": len(crit_examples), "in_mixes": in_mixes, "min_share": min_share, "minority": minority,

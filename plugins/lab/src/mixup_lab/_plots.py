@@ -315,7 +315,7 @@ def _minmax(x: np.ndarray) -> np.ndarray:
 
 def _top2(w: np.ndarray, class_names: Sequence[str]) -> str:
     order = np.argsort(-w, kind="stable")[:2]
-    parts = []
+    parts: list[str] = []
     for k in order:
         if w[k] <= 0 and parts:
             break

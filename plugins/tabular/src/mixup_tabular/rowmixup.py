@@ -99,14 +99,14 @@ class RowMixup(PairMixer):
         "Zhang et al., mixup, ICLR 2018, https://arxiv.org/abs/1710.09412 (numeric features); categories drawn per "
         "feature as in SAINT's input-space CutMix, Somepalli et al. 2021, https://arxiv.org/abs/2106.01342"
     )
-    cost: ClassVar[str] = "none"  # type: ignore[misc]
+    cost: ClassVar[Literal["none", "forward", "gradients", "hook", "dataset"]] = "none"
     min_ndim: ClassVar[int] = 2
     example_shape: ClassVar[tuple[int, ...]] = (12,)
     feature_dim: ClassVar[int] = 1
 
     categorical_slices: list[tuple[int, int]] = Field(default_factory=list)
     categorical: Literal["draw", "soft"] = "draw"
-    num_features: int | None = Field(None, ge=1)
+    num_features: int | None = Field(default=None, ge=1)
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -150,7 +150,7 @@ def mix_forward(
     if isinstance(mixer, TextMixer) or (mixer.modality == "text" and callable(getattr(mixer, "forward", None))):
         input_ids = batch.pop("input_ids", None)
         attention_mask = batch.pop("attention_mask", None)
-        return mixer.forward(model, input_ids, attention_mask, labels, generator=generator, num_classes=k, **batch)  # type: ignore[attr-defined,no-any-return]
+        return mixer.forward(model, input_ids, attention_mask, labels, generator=generator, num_classes=k, **batch)  # type: ignore[attr-defined]
     if mixer.modality not in ("any", "text"):
         raise ValueError(
             f"{mixer.qualified_name()} is a mixer of modality {mixer.modality!r}; text batches need a text mixer "

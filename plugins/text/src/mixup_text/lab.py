@@ -213,7 +213,7 @@ def collate_tokens(
 def _check_size(name: str, value: object) -> int | None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise ConfigError(f"{name} must be a positive int or null (the whole split), got {value!r}")
-    return value  # type: ignore[return-value]
+    return value
 
 
 def _take(labels: Sequence[int], n: int | None, name: str) -> list[int]:
@@ -406,7 +406,7 @@ def load_wordnet_task(
 
 
 # ---------------------------------------------------------------------- the model
-class MeanPooledBertForSequenceClassification(BertForSequenceClassification):  # type: ignore[misc]
+class MeanPooledBertForSequenceClassification(BertForSequenceClassification):
     """A BERT classifier whose head reads the mean of the last hidden states over the attention mask.
 
     The pooling all-MiniLM-L6-v2 was trained with (sentence-transformers' mean pooling), instead of
@@ -421,7 +421,7 @@ class MeanPooledBertForSequenceClassification(BertForSequenceClassification):  #
         super().__init__(config)
         self.bert.pooler = None
 
-    def forward(  # type: ignore[override]
+    def forward(
         self,
         input_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
@@ -512,7 +512,7 @@ def minilm(
         for module in (model.bert.embeddings, model.bert.encoder):
             for param in module.parameters():
                 param.requires_grad_(False)
-    return model.train()  # type: ignore[no-any-return]
+    return model.train()
 
 
 
@@ -865,4 +865,4 @@ def hf_model(data: TaskData, *, folder: str, freeze_encoder: bool = True) -> nn.
         for name, param in base.named_parameters():
             if name.split(".", 1)[0] != "pooler":
                 param.requires_grad_(False)
-    return model.train()  # type: ignore[no-any-return]
+    return model.train()

@@ -198,7 +198,7 @@ class SSMix(Mixer):
     feature_dim: ClassVar[int] = 2
     label_follows_share: ClassVar[bool] = False
 
-    ss_winsize: float = Field(0.1, gt=0, le=1)
+    ss_winsize: float = Field(default=0.1, gt=0, le=1)
     saliency_at: Literal["embeddings", "input_embeddings"] = "embeddings"
     embeddings: str | None = None
     pairing: Any = "random"
@@ -270,7 +270,7 @@ class SSMix(Mixer):
             raise ValueError(f"saliency must have shape (B, L) = ({b}, {length}), got saliency.shape={tuple(value.shape)}")
         return value
 
-    def _sample(self, inputs, targets, *, generator, protected, groups):  # type: ignore[no-untyped-def]
+    def _sample(self, inputs, targets, *, generator, protected, groups):
         n, length = int(inputs.shape[0]), int(inputs.shape[1])
         pairing = resolve_pairing(self.pairing)
         labels = None

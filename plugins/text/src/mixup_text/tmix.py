@@ -82,7 +82,7 @@ class TMix(TextMixer):
     )
     cost: ClassVar[Literal["none", "forward", "gradients", "hook", "dataset"]] = "hook"
 
-    alpha: float = Field(16.0, gt=0, allow_inf_nan=False)
+    alpha: float = Field(default=16.0, gt=0, allow_inf_nan=False)
     lam_max: bool = True
     layer: LayerSpec = "random"
     mask_policy: Literal["union", "anchor"] = "union"
