@@ -136,7 +136,9 @@ def main() -> None:
             cases += [Case(f"image:folder {label}, workers {k}", trainer(loader(data.train, k, data.collate_fn)))
                       for k in (0, w)]
         data_only = loader(streamed.train, w, streamed.collate_fn)
-        cases.append(Case(f"image:folder streamed, workers {w}, data only (no training)", lambda: data_epoch(data_only)))
+        cases.append(
+            Case(f"image:folder streamed, workers {w}, data only (no training)", lambda: data_epoch(data_only))
+        )
         run_rounds(cases, rounds, device, warmup=1)
 
     print(f"Setup: writing {n} PNGs {t_write:.1f} s; loading image:fashion-mnist {t_memory:.2f} s; loading "

@@ -80,7 +80,9 @@ def audit(
     for seed in range(seeds):
         protected = protected_mask(batch_size, seed).to(device)
         kwargs = cls.example_call_kwargs(x, y, batch_size)
-        out = mixer(x, y, generator=torch.Generator().manual_seed(seed), num_classes=batch_size, protected=protected, **kwargs)
+        out = mixer(
+            x, y, generator=torch.Generator().manual_seed(seed), num_classes=batch_size, protected=protected, **kwargs
+        )
         shares = source_shares(out.inputs, cls.feature_dim).cpu()
         protected = protected.cpu()
         bad = violations(shares, protected, protect, floor)

@@ -349,7 +349,9 @@ def main(argv: list[str] | None = None) -> int:
         bad = [r for r in summary["sync"] if r["status"] != "ok"]
         return 1 if bad else 0
     failed = [r for r in summary["sync"] if r["status"] != "ok"]
-    failed += [summary[p] for p in ("kit", "cuda_tests", "bench") if summary[p]["status"] in ("failed", "timeout", "skipped")]
+    failed += [
+        summary[p] for p in ("kit", "cuda_tests", "bench") if summary[p]["status"] in ("failed", "timeout", "skipped")
+    ]
     return 1 if failed else 0
 
 

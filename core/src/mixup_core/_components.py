@@ -87,7 +87,9 @@ class TaskData:
                 raise ValueError(f"the {split} split is empty")
             groups = getattr(self, f"{split}_groups")
             if groups is not None and len(groups) != len(getattr(self, split)):
-                raise ValueError(f"{split}_groups has {len(groups)} entries for {len(getattr(self, split))} {split} examples")
+                raise ValueError(
+                    f"{split}_groups has {len(groups)} entries for {len(getattr(self, split))} {split} examples"
+                )
 
 
 @dataclass(frozen=True)

@@ -99,7 +99,9 @@ def create_mixer(spec: MixerSpec, **params: Any) -> Mixer:
         if "requires" in options:
             check_requires(options.pop("requires"))
     else:
-        raise ConfigError(f"a mixer spec is a Mixer, a name or a mapping with 'name', got {type(spec).__name__}: {spec!r}")
+        raise ConfigError(
+            f"a mixer spec is a Mixer, a name or a mapping with 'name', got {type(spec).__name__}: {spec!r}"
+        )
     if not isinstance(name, str):
         raise ConfigError(f"a mixer name must be a string, got name={name!r}")
     options.update(params)

@@ -224,7 +224,9 @@ class Mixer:
         if not isinstance(inputs, torch.Tensor):
             raise TypeError(f"inputs must be a torch.Tensor, got {type(inputs).__name__}")
         if inputs.ndim < max(self.min_ndim, 1):
-            raise ValueError(f"{type(self).__name__} needs inputs with at least {self.min_ndim} dimensions (batch first), got inputs.shape={tuple(inputs.shape)}")
+            raise ValueError(
+                f"{type(self).__name__} needs inputs with at least {self.min_ndim} dimensions (batch first), got inputs.shape={tuple(inputs.shape)}"
+            )
         if inputs.shape[0] == 0:
             raise ValueError(f"inputs is an empty batch: inputs.shape={tuple(inputs.shape)}")
         if self.needs_float and not inputs.is_floating_point():
@@ -405,7 +407,9 @@ class Mixer:
         return params
 
     @classmethod
-    def example_call_kwargs(cls, inputs: torch.Tensor, targets: torch.Tensor | None, num_classes: int) -> dict[str, Any]:
+    def example_call_kwargs(
+        cls, inputs: torch.Tensor, targets: torch.Tensor | None, num_classes: int
+    ) -> dict[str, Any]:
         """Extra keyword arguments a call needs besides the batch (a model, features …), built for
         ``inputs``; used by the conformance kit and ``mixup preview``. Default: none."""
         return {}
@@ -510,7 +514,11 @@ def _check_groups(groups: torch.Tensor | None, n: int) -> torch.Tensor | None:
     if groups is None:
         return None
     if not isinstance(groups, torch.Tensor) or groups.is_floating_point() or tuple(groups.shape) != (n,):
-        got = f"shape {tuple(groups.shape)} and dtype {groups.dtype}" if isinstance(groups, torch.Tensor) else repr(groups)
+        got = (
+            f"shape {tuple(groups.shape)} and dtype {groups.dtype}"
+            if isinstance(groups, torch.Tensor)
+            else repr(groups)
+        )
         raise ValueError(f"groups must be an integer tensor of shape ({n},), got {got}")
     return groups.cpu().long()
 
@@ -745,7 +753,9 @@ def _labels(targets: torch.Tensor | None) -> torch.Tensor:
     t = targets.detach().cpu()
     if t.is_floating_point():
         if t.ndim != 2:
-            raise ValueError(f"class labels are taken from (B,) indices or (B, K) scores, got targets.shape={tuple(t.shape)}")
+            raise ValueError(
+                f"class labels are taken from (B,) indices or (B, K) scores, got targets.shape={tuple(t.shape)}"
+            )
         return t.argmax(dim=1)
     return t.long()
 

@@ -28,7 +28,9 @@ def output_logits(output: Any) -> torch.Tensor:
     if logits is None and isinstance(output, (tuple, list)) and output:
         logits = output[0]
     if not isinstance(logits, torch.Tensor):
-        raise TypeError(f"the model output {type(output).__name__} has no logits (a tensor, .logits or a tuple's first item)")
+        raise TypeError(
+            f"the model output {type(output).__name__} has no logits (a tensor, .logits or a tuple's first item)"
+        )
     return logits
 
 

@@ -118,7 +118,9 @@ def _build() -> tuple[pluggy.PluginManager, MixerRegistry]:
         info = PluginInfo(name=name, distribution=dist_name, version=version)
         if name in blocked or (allowed is not None and name != "core" and name not in allowed):
             pm.set_blocked(name)
-            registry._fail(info, RuntimeError("disabled by MIXUP_DISABLE_PLUGINS or MIXUP_LOAD_PLUGINS"), status="disabled")
+            registry._fail(
+                info, RuntimeError("disabled by MIXUP_DISABLE_PLUGINS or MIXUP_LOAD_PLUGINS"), status="disabled"
+            )
             continue
         if ":" in name or "." in name or not name:
             registry._fail(info, ValueError(f"invalid plugin name {name!r}: it may not contain ':' or '.'"))
@@ -162,7 +164,9 @@ def _build() -> tuple[pluggy.PluginManager, MixerRegistry]:
             try:
                 caller(registry=components)
             except Exception as exc:
-                logger.warning("mixup: plugin %r failed to register its %s: %s: %s", info.name, kind, type(exc).__name__, exc)
+                logger.warning(
+                    "mixup: plugin %r failed to register its %s: %s: %s", info.name, kind, type(exc).__name__, exc
+                )
                 components.errors[info.name] = exc
             finally:
                 components._plugin = None

@@ -325,7 +325,9 @@ class MixerRegistry:
             return matches[0]
         if len(matches) > 1:
             choices = ", ".join(sorted(repr(m.name) for m in matches))
-            raise AmbiguousMixerError(f"mixer name {name!r} is ambiguous: it is provided by several plugins; use one of {choices}")
+            raise AmbiguousMixerError(
+                f"mixer name {name!r} is ambiguous: it is provided by several plugins; use one of {choices}"
+            )
         self._unknown(name, key)
         raise AssertionError  # unreachable
 

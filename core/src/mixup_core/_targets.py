@@ -174,7 +174,9 @@ def check_targets(
         upper = num_classes if num_classes is not None else None
         if lo < 0 or (upper is not None and hi >= upper):
             bad = lo if lo < 0 else hi
-            raise ValueError(f"targets contain the label {bad}, outside [0, {upper if upper is not None else '∞'}) (num_classes={num_classes})")
+            raise ValueError(
+                f"targets contain the label {bad}, outside [0, {upper if upper is not None else '∞'}) (num_classes={num_classes})"
+            )
     return targets
 
 

@@ -179,7 +179,9 @@ class Choice(Mixer):
         object.__setattr__(self, "mixers", list(self.mixers))
         if self.weights is not None:
             if len(self.weights) != len(self.mixers):
-                raise ConfigError(f"weights must have one entry per mixer ({len(self.mixers)}), got weights={self.weights!r}")
+                raise ConfigError(
+                    f"weights must have one entry per mixer ({len(self.mixers)}), got weights={self.weights!r}"
+                )
             if any(not (w >= 0) for w in self.weights) or sum(self.weights) <= 0:
                 raise ConfigError(f"weights must be non-negative with a positive sum, got weights={self.weights!r}")
 
@@ -266,7 +268,9 @@ class Choice(Mixer):
             model, inputs, targets, generator=generator, num_classes=num_classes, protected=protected
         )
         inner = step.plan if step.plan is not None else MixPlan.identity(int(targets.shape[0]))
-        return MixedStep(step.logits, step.targets, targets, ChoicePlan(index=inner.index, lam=inner.lam, choice=choice, inner=inner))
+        return MixedStep(
+            step.logits, step.targets, targets, ChoicePlan(index=inner.index, lam=inner.lam, choice=choice, inner=inner)
+        )
 
     def unmixed_logits(self, model: nn.Module, inputs: Any) -> torch.Tensor:
         return self.mixers[0].unmixed_logits(model, inputs)

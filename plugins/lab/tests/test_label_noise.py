@@ -21,7 +21,9 @@ CONFIG = Path(__file__).resolve().parents[3] / "examples" / "configs" / "digits.
 def _task(n_per_class: int = 50, classes: int = 5) -> TaskData:
     y = torch.arange(classes).repeat(n_per_class)
     x = torch.arange(len(y), dtype=torch.float32).unsqueeze(1)
-    return TaskData(LabeledTensors(x, y), LabeledTensors(x[:20], y[:20]), classes, [str(c) for c in range(classes)], "image")
+    return TaskData(
+        LabeledTensors(x, y), LabeledTensors(x[:20], y[:20]), classes, [str(c) for c in range(classes)], "image"
+    )
 
 
 def _labels(ds: object) -> np.ndarray:

@@ -77,9 +77,13 @@ def test_standardisation_uses_the_training_split_only(pump_log: Callable[..., Pa
     assert data.info["split"] == "given"
     assert temp["mean"] == pytest.approx(train_temp.mean())
     assert temp["std"] == pytest.approx(train_temp.std())
-    np.testing.assert_allclose(data.train.inputs[:, 0].numpy(), (train_temp - train_temp.mean()) / train_temp.std(), rtol=1e-5)
+    np.testing.assert_allclose(
+        data.train.inputs[:, 0].numpy(), (train_temp - train_temp.mean()) / train_temp.std(), rtol=1e-5
+    )
     test_temp = np.asarray([r["temp"] + 1000.0 for r in log_rows() if r["line"] == "L0"])
-    np.testing.assert_allclose(data.test.inputs[:, 0].numpy(), (test_temp - train_temp.mean()) / train_temp.std(), rtol=1e-5)
+    np.testing.assert_allclose(
+        data.test.inputs[:, 0].numpy(), (test_temp - train_temp.mean()) / train_temp.std(), rtol=1e-5
+    )
     assert float(data.train.inputs[:, 0].mean()) == pytest.approx(0.0, abs=1e-5)
 
 
@@ -244,7 +248,9 @@ def test_mlp_carries_the_feature_layout(pump_log: Callable[..., Path]) -> None:
     x = torch.stack([data.train[i][0] for i in range(4)])
     assert model(x).shape == (4, 2)
     assert math.isclose(sum(p.numel() for p in model.parameters()), 13 * 16 + 16 + 16 * 8 + 8 + 8 * 2 + 2)
-    with pytest.raises(ConfigError, match=r"hidden must be a positive int or a list of positive ints, got hidden=\[0\]"):
+    with pytest.raises(
+        ConfigError, match=r"hidden must be a positive int or a list of positive ints, got hidden=\[0\]"
+    ):
         mlp(data, hidden=[0])
     with pytest.raises(ConfigError, match=r"dropout must be a number in \[0, 1\), got dropout=1"):
         mlp(data, dropout=1)

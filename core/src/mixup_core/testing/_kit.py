@@ -23,7 +23,9 @@ PROTECT_FLOOR = 0.7
 """The ``protect_floor`` of the protection tests: above 1/2, so a protected sample must dominate its mixes."""
 
 
-def identity_inputs(batch_size: int, sample_shape: tuple[int, ...], feature_dim: int = 1, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def identity_inputs(
+    batch_size: int, sample_shape: tuple[int, ...], feature_dim: int = 1, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """Inputs whose ``feature_dim`` has size ``batch_size`` and marks where each value comes from.
 
     ``x[i, ..., j, ...] = 1`` if ``i == j`` else ``0`` along ``feature_dim``. After any mix that
@@ -353,7 +355,9 @@ class MixerConformanceTests:
             )
             elsewhere = shares.clone().fill_diagonal_(0)
             used = protected[None, :] & (elsewhere > tol)
-            assert not bool(used.any()), f"protected samples were used as partners: (mixed sample, source) {used.nonzero().tolist()} ({where})"
+            assert not bool(used.any()), (
+                f"protected samples were used as partners: (mixed sample, source) {used.nonzero().tolist()} ({where})"
+            )
 
     def test_gradients_flow(self) -> None:
         mixer = self.make_mixer()

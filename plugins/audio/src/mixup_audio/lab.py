@@ -214,7 +214,9 @@ def load_spoken_digits_task(
     frontend = LogMelMixupFrontEnd(sample_rate=rate, n_fft=fft, hop_length=hop, n_mels=mels, top_db=top)
     splits: dict[str, LabeledTensors] = {}
     for split, size, stream in (("train", train_n, 0), ("test", test_n, 1)):
-        ds = _subset(LabeledTensors(raw[split].waveforms, raw[split].labels), size, (seed, stream), f"{split}_size", split)
+        ds = _subset(
+            LabeledTensors(raw[split].waveforms, raw[split].labels), size, (seed, stream), f"{split}_size", split
+        )
         if features == "logmel":
             with torch.no_grad():
                 ds = LabeledTensors(torch.cat([frontend.featurize(c) for c in ds.inputs.split(256)]), ds.labels)
@@ -594,7 +596,9 @@ def audio_cnn(
     shape = None if data.input_shape is None else tuple(int(s) for s in data.input_shape)
     widths = [int(c) for c in channels]
     if shape is not None and len(shape) == 3:
-        return AudioCNN(data.num_classes, n_mels=shape[1], in_channels=shape[0], channels=widths, dropout=float(dropout))
+        return AudioCNN(
+            data.num_classes, n_mels=shape[1], in_channels=shape[0], channels=widths, dropout=float(dropout)
+        )
     if shape is not None and len(shape) == 2:
         info = data.info
         if "sample_rate" not in info:

@@ -43,7 +43,11 @@ def mix_frame_targets(targets: torch.Tensor, plan: MixPlan, *, label_mix: str = 
         torch.Size([2, 10, 3])
     """
     if not isinstance(targets, torch.Tensor) or not targets.is_floating_point() or targets.ndim != 3:
-        got = f"shape {tuple(targets.shape)} and dtype {targets.dtype}" if isinstance(targets, torch.Tensor) else type(targets).__name__
+        got = (
+            f"shape {tuple(targets.shape)} and dtype {targets.dtype}"
+            if isinstance(targets, torch.Tensor)
+            else type(targets).__name__
+        )
         raise ValueError(f"targets must be float frame-level targets of shape (B, T_frames, K), got {got}")
     if targets.shape[0] != plan.batch_size:
         raise ValueError(f"targets.shape={tuple(targets.shape)} does not match a plan for a batch of {plan.batch_size}")
@@ -80,7 +84,9 @@ class _SpanMixer(PairMixer):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
-    def _make_plan(self, inputs: torch.Tensor, index: torch.Tensor, lam: torch.Tensor, *, generator: torch.Generator | None) -> MixPlan:
+    def _make_plan(
+        self, inputs: torch.Tensor, index: torch.Tensor, lam: torch.Tensor, *, generator: torch.Generator | None
+    ) -> MixPlan:
         size = (int(inputs.shape[-2]), int(inputs.shape[-1]))
         n = index.shape[0]
         shared = self.mode == "batch" and bool((lam == lam[0]).all())
@@ -98,7 +104,9 @@ class _SpanMixer(PairMixer):
         if not isinstance(plan, SpanPlan):
             raise TypeError(f"{type(self).__name__}.apply needs a SpanPlan, got {type(plan).__name__}")
         if plan.size != (inputs.shape[-2], inputs.shape[-1]):
-            raise ValueError(f"the plan's spans were drawn for (F, T) = {plan.size}, but inputs.shape={tuple(inputs.shape)}")
+            raise ValueError(
+                f"the plan's spans were drawn for (F, T) = {plan.size}, but inputs.shape={tuple(inputs.shape)}"
+            )
         keep = keep_mask(plan, inputs.device)  # (B, 1, F, T)
         if inputs.ndim == 3:
             keep = keep[:, 0]
@@ -174,7 +182,9 @@ class SpecMix(_SpanMixer):
         if self.max_time_strips == 0 and self.max_freq_bands == 0:
             raise ConfigError("SpecMix needs max_time_strips > 0 or max_freq_bands > 0, got both 0")
 
-    def _spans(self, lam: torch.Tensor, size: tuple[int, int], generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _spans(
+        self, lam: torch.Tensor, size: tuple[int, int], generator: torch.Generator | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         self._check_counts()
         f, t = size
         n = lam.shape[0]
@@ -219,7 +229,9 @@ class TimeCutMix(_SpanMixer):
     name: ClassVar[str] = "time-cutmix"
     paper: ClassVar[str] = "Yun et al., CutMix, ICCV 2019, https://arxiv.org/abs/1905.04899 (on the time axis)"
 
-    def _spans(self, lam: torch.Tensor, size: tuple[int, int], generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _spans(
+        self, lam: torch.Tensor, size: tuple[int, int], generator: torch.Generator | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         _, t = size
         n = lam.shape[0]
         length = ((1.0 - lam.double()) * t).round().long().clamp(0, t)
@@ -249,7 +261,9 @@ class FreqCutMix(_SpanMixer):
     name: ClassVar[str] = "freq-cutmix"
     paper: ClassVar[str] = "Yun et al., CutMix, ICCV 2019, https://arxiv.org/abs/1905.04899 (on the frequency axis)"
 
-    def _spans(self, lam: torch.Tensor, size: tuple[int, int], generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _spans(
+        self, lam: torch.Tensor, size: tuple[int, int], generator: torch.Generator | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         f, _ = size
         n = lam.shape[0]
         length = ((1.0 - lam.double()) * f).round().long().clamp(0, f)

@@ -129,7 +129,9 @@ class SpectrogramMixup(PairMixer):
 
     def _apply(self, inputs: torch.Tensor, plan: MixPlan, *, out: torch.Tensor | None) -> torch.Tensor:
         if plan.index.ndim != 1:
-            raise ValueError(f"{type(self).__name__} mixes pairs; got a plan with index of shape {tuple(plan.index.shape)}")
+            raise ValueError(
+                f"{type(self).__name__} mixes pairs; got a plan with index of shape {tuple(plan.index.shape)}"
+            )
         domain = self.effective_domain
         if self.domain is None and self.domain_mixing == "linear-in-input":
             check_finite(inputs, when=self.check_values)  # values mixed as they are: any sign will do

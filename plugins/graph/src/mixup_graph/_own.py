@@ -203,7 +203,9 @@ def check_labels(labels: np.ndarray | Sequence[int], where: Path | str) -> list[
     distinct = sorted({int(v) for v in np.asarray(labels).reshape(-1).tolist()})
     if len(distinct) < 2:
         shown = distinct[0] if distinct else "none"
-        raise DataError(f"{where}: every graph has the label {shown}; a classification study needs at least two classes")
+        raise DataError(
+            f"{where}: every graph has the label {shown}; a classification study needs at least two classes"
+        )
     return distinct
 
 

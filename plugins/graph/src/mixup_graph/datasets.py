@@ -1077,7 +1077,10 @@ def _saved_graphs(items: list[Any], path: Path, *, undirected: bool = True) -> O
         edge_attr = store.get("edge_attr")
         if edge_attr is not None:
             if not isinstance(edge_attr, Tensor) or edge_attr.size(0) != ei.size(1) or edge_attr.dim() > 2:
-                edge_attr, edge_note = None, edge_note or f"left out: graph {i}'s edge_attr does not have one row per edge"
+                edge_attr, edge_note = (
+                    None,
+                    edge_note or f"left out: graph {i}'s edge_attr does not have one row per edge",
+                )
             else:
                 edge_attr = edge_attr.view(-1, 1) if edge_attr.dim() == 1 else edge_attr
                 e_width.add(int(edge_attr.size(1)))

@@ -338,7 +338,9 @@ def _class_names(option: object, raw: list[int]) -> list[str]:
             except (TypeError, ValueError):
                 raise ConfigError(f"dataset.class_names: the key {key!r} is not a graph label (an integer)") from None
             if label not in raw:
-                raise ConfigError(f"dataset.class_names names the label {key!r}, which no graph has; the labels are {raw}")
+                raise ConfigError(
+                    f"dataset.class_names names the label {key!r}, which no graph has; the labels are {raw}"
+                )
             names[label] = value
         missing = [v for v in raw if v not in names]
         if missing:

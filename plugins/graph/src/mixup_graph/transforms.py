@@ -83,7 +83,9 @@ class MixupTransform(BaseTransform):
 
     def _mix_nodes(self, data: Any) -> Any:
         if not isinstance(data, Data) or isinstance(data, Batch):
-            raise TypeError(f"a node mixer mixes the nodes of one graph: apply MixupTransform to a Data, got {type(data).__name__}")
+            raise TypeError(
+                f"a node mixer mixes the nodes of one graph: apply MixupTransform to a Data, got {type(data).__name__}"
+            )
         mask = getattr(data, self.mask, None)
         out = self.mixer(data.x, data.y, mask=mask, generator=self.generator, num_classes=self.num_classes)
         data.x = out.inputs

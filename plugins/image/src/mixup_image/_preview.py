@@ -129,7 +129,9 @@ def _folder(folder: Path, n: int) -> tuple[torch.Tensor, torch.Tensor, tuple[str
     h, w = tensors[0].shape[-2:]
     scale = min(1.0, MAX_SIDE / max(h, w))
     size = (max(1, round(h * scale)), max(1, round(w * scale)))
-    images = torch.cat([F.interpolate(t[None], size=size, mode="bilinear", antialias=True, align_corners=False) for t in tensors])
+    images = torch.cat(
+        [F.interpolate(t[None], size=size, mode="bilinear", antialias=True, align_corners=False) for t in tensors]
+    )
     # every file is its own class, named after the file
     return images.clamp(0, 1), torch.arange(len(files)), tuple(p.stem for p in files)
 
@@ -186,7 +188,11 @@ def _show(ax: Any, image: torch.Tensor) -> None:
 
 def _weights_title(row: torch.Tensor, names: tuple[str, ...], top: int = 2) -> str:
     values, classes = row.topk(min(top, row.numel()))
-    parts = [f"{names[int(c)] if int(c) < len(names) else int(c)} {float(v):.2f}" for v, c in zip(values, classes, strict=True) if float(v) >= 0.005]
+    parts = [
+        f"{names[int(c)] if int(c) < len(names) else int(c)} {float(v):.2f}"
+        for v, c in zip(values, classes, strict=True)
+        if float(v) >= 0.005
+    ]
     return "\n".join(parts)
 
 

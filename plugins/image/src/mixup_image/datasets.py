@@ -249,7 +249,11 @@ def _to_channels(image: torch.Tensor, channels: int) -> torch.Tensor:
         return image.expand(3, -1, -1)
     if channels == 1 and image.shape[0] == 3:  # ITU-R 601-2 luma, as PIL's convert("L")
         weights = torch.tensor([299, 587, 114], dtype=torch.int32).view(3, 1, 1)
-        return ((image.to(torch.int32) * weights).sum(0, keepdim=True) + 500).div(1000, rounding_mode="floor").to(torch.uint8)
+        return (
+            ((image.to(torch.int32) * weights).sum(0, keepdim=True) + 500)
+            .div(1000, rounding_mode="floor")
+            .to(torch.uint8)
+        )
     raise ValueError(f"cannot turn a {image.shape[0]}-channel image into {channels} channels")
 
 

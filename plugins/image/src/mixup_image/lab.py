@@ -289,7 +289,9 @@ def _channels_param(value: object) -> tuple[int, int]:
     elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2:
         pair = tuple(value)
     else:
-        raise ConfigError(f"channels must be an int c (blocks of c and 2c) or two ints [c1, c2], got channels={value!r}")
+        raise ConfigError(
+            f"channels must be an int c (blocks of c and 2c) or two ints [c1, c2], got channels={value!r}"
+        )
     if not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) and c >= 1 for c in pair):
         raise ConfigError(f"channels must be positive ints, got channels={value!r}")
     return int(pair[0]), int(pair[1])  # type: ignore[call-overload]
@@ -445,7 +447,9 @@ class MLP(nn.Module):
         torch.Size([2, 3])
     """
 
-    def __init__(self, in_features: int, num_classes: int, *, hidden: Sequence[int] = (256,), dropout: float = 0.0) -> None:
+    def __init__(
+        self, in_features: int, num_classes: int, *, hidden: Sequence[int] = (256,), dropout: float = 0.0
+    ) -> None:
         super().__init__()
         self.in_features = in_features
         blocks: list[nn.Module] = []
@@ -713,7 +717,9 @@ def _stats_param(name: str, value: object, channels: int, positive: bool) -> lis
     values = [value] * channels if isinstance(value, (int, float)) and not isinstance(value, bool) else value
     if (isinstance(values, str) or not isinstance(values, Sequence) or len(values) != channels
             or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)):
-        raise ConfigError(f"{name} must be a number or a list of {channels} numbers (one per channel), got {name}={value!r}")
+        raise ConfigError(
+            f"{name} must be a number or a list of {channels} numbers (one per channel), got {name}={value!r}"
+        )
     if positive and not all(v > 0 for v in values):
         raise ConfigError(f"{name} must be positive, got {name}={value!r}")
     return [float(v) for v in values]
@@ -1028,7 +1034,9 @@ def _head_by_outputs(model: nn.Module, num_classes: int) -> str:
     return found
 
 
-def load_pretrained(model: nn.Module, path: str | os.PathLike[str], *, num_classes: int, name: str = "model") -> list[str]:
+def load_pretrained(
+    model: nn.Module, path: str | os.PathLike[str], *, num_classes: int, name: str = "model"
+) -> list[str]:
     """Load a local checkpoint into ``model``, dropping the classifier weights that do not fit ``num_classes``.
 
     The file is read with ``torch.load(path, map_location="cpu", weights_only=True)`` (no code in it
@@ -1086,7 +1094,11 @@ def load_pretrained(model: nn.Module, path: str | os.PathLike[str], *, num_class
     missing = sorted(k for k in own if k not in state)
     shapes = sorted(f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in state
                     if k in own and k not in dropped and state[k].shape != own[k].shape)
-    for label, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches (file vs model)", shapes)):
+    for label, keys in (
+        ("missing keys", missing),
+        ("unexpected keys", unexpected),
+        ("shape mismatches (file vs model)", shapes),
+    ):
         if keys:
             problems.append(f"{label} {keys[:8]}" + (f" and {len(keys) - 8} more" if len(keys) > 8 else ""))
     if problems:
@@ -1095,7 +1107,9 @@ def load_pretrained(model: nn.Module, path: str | os.PathLike[str], *, num_class
     return dropped
 
 
-def timm_model(data: TaskData, *, arch: str, pretrained_path: str | os.PathLike[str] | None = None, **params: Any) -> nn.Module:
+def timm_model(
+    data: TaskData, *, arch: str, pretrained_path: str | os.PathLike[str] | None = None, **params: Any
+) -> nn.Module:
     """Any timm model (the family ``timm:<arch>``), for the images of ``data``, from random or local weights.
 
     Built as ``timm.create_model(arch, pretrained=False, num_classes=data.num_classes, in_chans=C,

@@ -250,7 +250,9 @@ class SaliencyMix(ImageMixer):
     mean: list[float] | None = None
     std: list[Annotated[float, Field(gt=0, allow_inf_nan=False)]] | None = None
 
-    def _make_plan(self, inputs: torch.Tensor, index: torch.Tensor, lam: torch.Tensor, *, generator: torch.Generator | None) -> MixPlan:
+    def _make_plan(
+        self, inputs: torch.Tensor, index: torch.Tensor, lam: torch.Tensor, *, generator: torch.Generator | None
+    ) -> MixPlan:
         b = index.shape[0]
         h, w = int(inputs.shape[-2]), int(inputs.shape[-1])
         if self.saliency == "fine_grained" and (self.mean is not None or self.std is not None):

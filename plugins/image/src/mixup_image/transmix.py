@@ -147,7 +147,9 @@ class TransMix(Mixer):
                 f"got shape {tuple(attention.shape)} and dtype {attention.dtype}"
             )
         if attention.shape[0] != plan.batch_size:
-            raise ValueError(f"attention must have the batch size {plan.batch_size}, got attention.shape={tuple(attention.shape)}")
+            raise ValueError(
+                f"attention must have the batch size {plan.batch_size}, got attention.shape={tuple(attention.shape)}"
+            )
         attn = attention.detach().float()
         if attn.ndim == 3:
             attn = attn.mean(dim=1)

@@ -116,7 +116,9 @@ class AuditRecorder:
         own = list(getattr(mixer, "protected_classes", None) or [])  # a mixer's own protected classes count too
         self.critical_classes = sorted({int(c) for c in critical_classes} | {int(c) for c in own})
         self.critical_train = None if critical_train is None else np.asarray(critical_train, dtype=bool)
-        self.protect = bool(mixer is not None and (own or (protect and (self.critical_classes or self.critical_train is not None))))
+        self.protect = bool(
+            mixer is not None and (own or (protect and (self.critical_classes or self.critical_train is not None)))
+        )
         self._steps: list[tuple[Any, ...]] = []
         self._skipped = 0
         candidates = getattr(mixer, "mixers", None)

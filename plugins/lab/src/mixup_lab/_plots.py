@@ -110,7 +110,9 @@ def plot_metric_per_arm(summary: Mapping[str, Any], metric: str, path: str | Pat
     ax.set_xlim(-0.6, len(arms) - 0.4)
     better = "higher" if metric_direction(metric) == "maximize" else "lower"
     ax.set_ylabel(METRIC_LABELS.get(metric, metric) + (" (%)" if pct else ""))
-    ax.set_title(f"{METRIC_LABELS.get(metric, metric)} per arm ({better} is better)\nmean ± sd, dots: seeds", fontsize=10)
+    ax.set_title(
+        f"{METRIC_LABELS.get(metric, metric)} per arm ({better} is better)\nmean ± sd, dots: seeds", fontsize=10
+    )
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, path)
 
@@ -333,7 +335,9 @@ def _draw(ax: Axes, x: np.ndarray, kind: str) -> None:
             ax.imshow(img[0], cmap="gray", interpolation="nearest")
     elif kind == "spectrogram":
         spec = x[0] if x.ndim == 3 else x
-        ax.imshow(_minmax(spec.astype(np.float64)), origin="lower", aspect="auto", cmap="magma", interpolation="nearest")
+        ax.imshow(
+            _minmax(spec.astype(np.float64)), origin="lower", aspect="auto", cmap="magma", interpolation="nearest"
+        )
     elif kind == "line":
         rows = x if x.ndim == 2 else x[None]
         for row in rows:
@@ -392,7 +396,9 @@ def plot_example_mixes(
         if w is None:
             w = np.asarray(weights, dtype=np.float64)
         if w.ndim != 2:
-            raise ValueError(f"examples[{arm!r}]: weights must be dense targets of shape (B, C), got shape {tuple(w.shape)}")
+            raise ValueError(
+                f"examples[{arm!r}]: weights must be dense targets of shape (B, C), got shape {tuple(w.shape)}"
+            )
         x = _numpy(inputs)
         if x is not None and x.shape[0] != w.shape[0]:
             raise ValueError(

@@ -29,7 +29,12 @@ class RowPlan(MixPlan):
     def __post_init__(self) -> None:
         super().__post_init__()
         fa = self.from_anchor
-        if not isinstance(fa, torch.Tensor) or fa.dtype != torch.bool or fa.ndim != 2 or fa.shape[0] != self.index.shape[0]:
+        if (
+            not isinstance(fa, torch.Tensor)
+            or fa.dtype != torch.bool
+            or fa.ndim != 2
+            or fa.shape[0] != self.index.shape[0]
+        ):
             got = f"dtype {fa.dtype} and shape {tuple(fa.shape)}" if isinstance(fa, torch.Tensor) else repr(fa)
             raise TypeError(f"RowPlan.from_anchor must be a bool tensor (B, K) with B={self.index.shape[0]}, got {got}")
 
@@ -139,7 +144,9 @@ class RowMixup(PairMixer):
             )
         if self.categorical_slices:
             if checked.ndim != 2:
-                raise ValueError(f"{type(self).__name__} with categorical_slices mixes rows (B, F), got inputs.shape={tuple(checked.shape)}")
+                raise ValueError(
+                    f"{type(self).__name__} with categorical_slices mixes rows (B, F), got inputs.shape={tuple(checked.shape)}"
+                )
             stop = max(int(b) for _, b in self.categorical_slices)
             if stop > width:
                 raise ValueError(f"categorical_slices={self._shown()} reach feature {stop}, but the rows have {width} "
@@ -208,7 +215,9 @@ class RowMixup(PairMixer):
         if not self._draws():
             return mixed
         if not isinstance(plan, RowPlan):
-            raise TypeError(f"{type(self).__name__} with categorical='draw' needs a RowPlan (its sample()), got {type(plan).__name__}")
+            raise TypeError(
+                f"{type(self).__name__} with categorical='draw' needs a RowPlan (its sample()), got {type(plan).__name__}"
+            )
         k = len(self.categorical_slices)
         if plan.from_anchor.shape[1] != k:
             raise ValueError(f"the plan draws {plan.from_anchor.shape[1]} categorical blocks, the mixer has {k}")

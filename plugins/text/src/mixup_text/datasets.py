@@ -224,7 +224,9 @@ def load_wordnet_supersenses(
     fraction = _check_fraction(test_fraction)
     file = Path(path) if path is not None else WORDNET_NOUNS
     if not file.is_file():
-        raise FileNotFoundError(f"the WordNet noun file {file} is missing: install it with `{WORDNET_INSTALL}` (Debian/Ubuntu, as root)")
+        raise FileNotFoundError(
+            f"the WordNet noun file {file} is missing: install it with `{WORDNET_INSTALL}` (Debian/Ubuntu, as root)"
+        )
     texts, lex = _read_supersenses(file)
     counts = Counter(lex)
     kept = sorted(counts) if top_k is None else sorted(sorted(counts, key=lambda c: (-counts[c], c))[:top_k])
@@ -252,7 +254,9 @@ def read_fortunes(category: str, *, min_chars: int = 20, root: str | os.PathLike
     file = folder / category
     if not file.is_file():
         if not folder.is_dir() or not any(folder.iterdir()):
-            raise FileNotFoundError(f"the fortune files are missing ({folder}): install them with `{FORTUNES_INSTALL}` (Debian/Ubuntu, as root)")
+            raise FileNotFoundError(
+                f"the fortune files are missing ({folder}): install them with `{FORTUNES_INSTALL}` (Debian/Ubuntu, as root)"
+            )
         available = sorted(p.name for p in folder.iterdir() if p.is_file() and not p.suffix)
         raise FileNotFoundError(f"no fortune category {category!r} in {folder}; available: {', '.join(available)}")
     raw = file.read_bytes()
@@ -358,7 +362,11 @@ def sort_class_names(names: Sequence[str]) -> list[str]:
 
 
 def _missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or (isinstance(value, str) and not value.strip())
+    return (
+        value is None
+        or (isinstance(value, float) and math.isnan(value))
+        or (isinstance(value, str) and not value.strip())
+    )
 
 
 def _label_name(value: object) -> str:
@@ -470,7 +478,11 @@ def read_text_table(
     keep: list[int] = []
     for i, (text, label) in enumerate(zip(raw_texts, raw_labels, strict=True)):
         row = i + 1
-        if text is None or (isinstance(text, str) and not text.strip()) or (isinstance(text, float) and math.isnan(text)):
+        if (
+            text is None
+            or (isinstance(text, str) and not text.strip())
+            or (isinstance(text, float) and math.isnan(text))
+        ):
             bad.append((row, f"empty text in column {text_column!r}"))
         elif not isinstance(text, str):
             bad.append((row, f"column {text_column!r} holds a {type(text).__name__} ({text!r:.40}), not a text"))
@@ -495,7 +507,9 @@ def read_text_table(
     splits = None
     if split_column is not None and split_column in table:
         splits = [str(table[split_column][i]).strip().lower() for i in keep]
-        wrong = [(i + 1, table[split_column][i]) for i, s in zip(keep, splits, strict=True) if s not in ("train", "test")]
+        wrong = [
+            (i + 1, table[split_column][i]) for i, s in zip(keep, splits, strict=True) if s not in ("train", "test")
+        ]
         if wrong:
             shown = ", ".join(f"row {r}: {v!r}" for r, v in wrong[:_SHOWN])
             raise DataError(f"{path}: column {split_column!r} must hold 'train' or 'test', got {shown}")

@@ -155,7 +155,9 @@ class TokenizedTexts(Dataset[tuple[dict[str, torch.Tensor], int]]):
         ([101, 7, 102, 0], 2)
     """
 
-    def __init__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor, texts: Sequence[str]) -> None:
+    def __init__(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor, texts: Sequence[str]
+    ) -> None:
         if input_ids.ndim != 2 or input_ids.shape != attention_mask.shape:
             raise ValueError(
                 f"input_ids and attention_mask must both be (N, L), got {tuple(input_ids.shape)} and {tuple(attention_mask.shape)}"
@@ -174,7 +176,9 @@ class TokenizedTexts(Dataset[tuple[dict[str, torch.Tensor], int]]):
         return int(self.input_ids.shape[0])
 
     def __getitem__(self, index: int) -> tuple[dict[str, torch.Tensor], int]:
-        return {"input_ids": self.input_ids[index], "attention_mask": self.attention_mask[index]}, int(self.labels[index])
+        return {"input_ids": self.input_ids[index], "attention_mask": self.attention_mask[index]}, int(
+            self.labels[index]
+        )
 
     def __repr__(self) -> str:
         return f"TokenizedTexts(n={len(self)}, max_length={self.input_ids.shape[1]})"
@@ -245,7 +249,9 @@ def _tokenize(texts: list[str], labels: list[int], max_length: int) -> Tokenized
         texts, padding="max_length", truncation=True, max_length=max_length, return_tensors="pt",
         return_token_type_ids=False,
     )
-    return TokenizedTexts(encoded["input_ids"], encoded["attention_mask"], torch.tensor(labels, dtype=torch.long), texts)
+    return TokenizedTexts(
+        encoded["input_ids"], encoded["attention_mask"], torch.tensor(labels, dtype=torch.long), texts
+    )
 
 
 def _task(
@@ -259,7 +265,9 @@ def _task(
 ) -> TaskData:
     train_rows = _take(split.train_labels, train_size, "train_size")
     test_rows = _take(split.test_labels, test_size, "test_size")
-    train = _tokenize([split.train_texts[i] for i in train_rows], [split.train_labels[i] for i in train_rows], max_length)
+    train = _tokenize(
+        [split.train_texts[i] for i in train_rows], [split.train_labels[i] for i in train_rows], max_length
+    )
     test = _tokenize([split.test_texts[i] for i in test_rows], [split.test_labels[i] for i in test_rows], max_length)
     full = int(train.attention_mask[:, -1].sum()) + int(test.attention_mask[:, -1].sum())
     info = {
@@ -346,7 +354,9 @@ def load_fortunes_task(
         "categories": list(categories),
         "split_seed": split_seed,
     }
-    return _task(split, train_size=train_size, test_size=test_size, max_length=max_length, trim_padding=trim_padding, info=info)
+    return _task(
+        split, train_size=train_size, test_size=test_size, max_length=max_length, trim_padding=trim_padding, info=info
+    )
 
 
 def load_wordnet_task(
@@ -402,7 +412,9 @@ def load_wordnet_task(
         "max_per_class": max_per_class,
         "split_seed": split_seed,
     }
-    return _task(split, train_size=train_size, test_size=test_size, max_length=max_length, trim_padding=trim_padding, info=info)
+    return _task(
+        split, train_size=train_size, test_size=test_size, max_length=max_length, trim_padding=trim_padding, info=info
+    )
 
 
 # ---------------------------------------------------------------------- the model
@@ -444,7 +456,9 @@ class MeanPooledBertForSequenceClassification(BertForSequenceClassification):
         pooled = (hidden * weights.unsqueeze(-1)).sum(dim=1) / weights.sum(dim=1, keepdim=True).clamp(min=1.0)
         logits = self.classifier(self.dropout(pooled))
         loss = None if labels is None else F.cross_entropy(logits, labels.to(logits.device))
-        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions)
+        return SequenceClassifierOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )
 
 
 def minilm(
@@ -517,7 +531,12 @@ def minilm(
 
 
 # ---------------------------------------------------------------------- the user's own texts and models
-_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+_WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
 _DEFAULT_MAX_LENGTH = 128
 _NO_LIMIT = 1_000_000  # tokenizers without a known length report a huge model_max_length
 # architectures whose position ids start after the padding index (RoBERTa's 514 positions hold 512 tokens)
@@ -634,7 +653,9 @@ def _is_minilm(study_model: object) -> bool:
 
 
 def _position_limit(tokenizer: Any, config: Any) -> int | None:
-    limits = [int(tokenizer.model_max_length)] if 0 < int(getattr(tokenizer, "model_max_length", 0) or 0) < _NO_LIMIT else []
+    limits = (
+        [int(tokenizer.model_max_length)] if 0 < int(getattr(tokenizer, "model_max_length", 0) or 0) < _NO_LIMIT else []
+    )
     positions = getattr(config, "max_position_embeddings", None) if config is not None else None
     if isinstance(positions, int) and positions > 0:
         if getattr(config, "model_type", None) in _OFFSET_POSITIONS:  # positions count from pad_token_id + 1
@@ -648,7 +669,9 @@ def _encode(tokenizer: Any, texts: list[str], labels: list[int], max_length: int
         texts, padding="max_length", truncation=True, max_length=max_length, return_tensors="pt",
         return_token_type_ids=False,
     )
-    return TokenizedTexts(encoded["input_ids"], encoded["attention_mask"], torch.tensor(labels, dtype=torch.long), texts)
+    return TokenizedTexts(
+        encoded["input_ids"], encoded["attention_mask"], torch.tensor(labels, dtype=torch.long), texts
+    )
 
 
 def load_table_task(
@@ -838,7 +861,9 @@ def hf_model(data: TaskData, *, folder: str, freeze_encoder: bool = True) -> nn.
         raise TypeError(f"data must be a mixup_core.TaskData, got {type(data).__name__}")
     where = f"model.name: hf:{folder}"
     if data.modality != "text":
-        raise ConfigError(f"{where}: needs a text data set of token ids (modality 'text'), got modality {data.modality!r}")
+        raise ConfigError(
+            f"{where}: needs a text data set of token ids (modality 'text'), got modality {data.modality!r}"
+        )
     if not isinstance(freeze_encoder, bool):
         raise ConfigError(f"freeze_encoder must be true or false, got {freeze_encoder!r}")
     path, config = check_hf_folder(folder)

@@ -112,7 +112,11 @@ class TMix(TextMixer):
                 f"layer {bad[0] if len(bad) == 1 else bad} is out of range for a model with {num_layers} encoder layers: "
                 f"use 1 … {num_layers} (the output of that layer), 0 (the embeddings output) or -1 … -{num_layers}"
             )
-        choice = candidates[0] if len(candidates) == 1 else candidates[int(torch.randint(len(candidates), (1,), generator=generator))]
+        choice = (
+            candidates[0]
+            if len(candidates) == 1
+            else candidates[int(torch.randint(len(candidates), (1,), generator=generator))]
+        )
         return choice if choice >= 0 else num_layers + 1 + choice
 
     def forward(
