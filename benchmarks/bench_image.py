@@ -180,7 +180,8 @@ def main() -> None:
             t = times[case.name]
             ratios = [a / b for a, b in zip(t, ref, strict=True)]
             print(
-                f"| {case.name} | {statistics.median(t):.2f} | {statistics.median(ratios):.2f}× | {min(ratios):.2f}–{max(ratios):.2f} |"
+                f"| {case.name} | {statistics.median(t):.2f} | {statistics.median(ratios):.2f}× | "
+                f"{min(ratios):.2f}–{max(ratios):.2f} |"
             )
         print()
 

@@ -80,7 +80,8 @@ class TaskData:
             raise ValueError(f"num_classes must be an int >= 2, got {self.num_classes!r}")
         if len(self.class_names) != self.num_classes:
             raise ValueError(
-                f"class_names has {len(self.class_names)} names for num_classes={self.num_classes}: {self.class_names!r}"
+                f"class_names has {len(self.class_names)} names for "
+                f"num_classes={self.num_classes}: {self.class_names!r}"
             )
         for split in ("train", "test"):
             if len(getattr(self, split)) == 0:

@@ -227,8 +227,8 @@ def load_config(source: str | Path | Mapping[str, Any] | Any) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"config file: not UTF-8 text (byte {exc.start} is 0x{exc.object[exc.start]:02x}); a config is "
-                          f"a YAML, TOML or JSON text file (got {str(path)!r})") from None
+        raise ConfigError(f"config file: not UTF-8 text (byte {exc.start} is 0x{exc.object[exc.start]:02x}); a config "
+                          f"is a YAML, TOML or JSON text file (got {str(path)!r})") from None
     except OSError as exc:
         raise ConfigError(f"config file: cannot be read ({exc.strerror}) (got {str(path)!r})") from None
     if "\x00" in text:

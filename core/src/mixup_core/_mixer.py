@@ -200,8 +200,8 @@ class Mixer:
             raise ValueError(f"plan is for a batch of {plan.batch_size}, but inputs.shape={tuple(inputs.shape)}")
         if out is not None and (out.shape != inputs.shape or out.dtype != inputs.dtype or out.device != inputs.device):
             raise ValueError(
-                f"out must match the inputs (shape {tuple(inputs.shape)}, dtype {inputs.dtype}, device {inputs.device}), "
-                f"got shape {tuple(out.shape)}, dtype {out.dtype}, device {out.device}"
+                f"out must match the inputs (shape {tuple(inputs.shape)}, dtype {inputs.dtype}, device "
+                f"{inputs.device}), got shape {tuple(out.shape)}, dtype {out.dtype}, device {out.device}"
             )
         if plan.is_identity:
             return inputs if out is None else out.copy_(inputs)
@@ -225,7 +225,8 @@ class Mixer:
             raise TypeError(f"inputs must be a torch.Tensor, got {type(inputs).__name__}")
         if inputs.ndim < max(self.min_ndim, 1):
             raise ValueError(
-                f"{type(self).__name__} needs inputs with at least {self.min_ndim} dimensions (batch first), got inputs.shape={tuple(inputs.shape)}"
+                f"{type(self).__name__} needs inputs with at least {self.min_ndim} dimensions (batch first), got "
+                f"inputs.shape={tuple(inputs.shape)}"
             )
         if inputs.shape[0] == 0:
             raise ValueError(f"inputs is an empty batch: inputs.shape={tuple(inputs.shape)}")

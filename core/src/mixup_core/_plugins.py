@@ -79,7 +79,8 @@ class CorePlugin:
     def mixup_register_models(registry: ComponentRegistry) -> None:
         """Register the ``python:<module>:<function>`` family: the user's own model factory (imports user code)."""
         registry.add_family("mixup_core.models:python_model", prefix="python", param="target", modality="any",
-                            summary="your own factory function(data, **params) -> nn.Module; importing it runs its module")
+                            summary="your own factory function(data, **params) -> nn.Module; "
+                                    "importing it runs its module")
 
 
 def _candidates() -> list[tuple[str, Callable[[], object], str | None, str | None]]:
@@ -129,7 +130,8 @@ def _build() -> tuple[pluggy.PluginManager, MixerRegistry]:
             plugin = load()
             if plugin.__hash__ is None:  # pluggy keeps plugins in sets; fail here, not in every other plugin
                 raise TypeError(
-                    f"a plugin must be hashable (a module, a class or an instance), got {type(plugin).__name__}: {plugin!r}"
+                    "a plugin must be hashable (a module, a class or an instance), got "
+                    f"{type(plugin).__name__}: {plugin!r}"
                 )
             pm.register(plugin, name=name)
         except Exception as exc:  # one broken plugin must not break the others

@@ -199,7 +199,8 @@ class MixerRegistry:
         if isinstance(mixer, str):
             if ":" not in mixer or name is None or modality is None:
                 raise ConfigError(
-                    f"a lazy mixer is given as 'module:Class' with name= and modality=, got {mixer!r}, name={name!r}, modality={modality!r}"
+                    f"a lazy mixer is given as 'module:Class' with name= and modality=, got {mixer!r}, "
+                    f"name={name!r}, modality={modality!r}"
                 )
             bare, mod, summ, pap, cst = name, modality, summary or "", paper or "", cost or "none"
         else:
@@ -314,8 +315,8 @@ class MixerRegistry:
             broken = self._plugins.get(plugin)
             if broken is not None and broken.status == "failed":
                 raise PluginLoadError(
-                    f"mixer {name!r} is provided by the plugin {plugin!r} ({broken.distribution or 'in-process'}), which failed to load: "
-                    f"{type(broken.error).__name__}: {broken.error}. See `mixup plugins`."
+                    f"mixer {name!r} is provided by the plugin {plugin!r} ({broken.distribution or 'in-process'}), "
+                    f"which failed to load: {type(broken.error).__name__}: {broken.error}. See `mixup plugins`."
                 ) from broken.error
             if broken is not None and broken.status == "disabled":
                 raise UnknownMixerError(f"mixer {name!r}: the plugin {plugin!r} is disabled ({broken.error})")

@@ -129,7 +129,8 @@ class MixupCallback(pl.Callback):
         if callable(forward) and _takes_model(forward):
             raise TypeError(
                 f"mixer {type(built).__name__} mixes hidden features inside the model's forward and cannot mix a batch "
-                "before the training step; call mixup_core.mixed_step(self, x, y, mixer=..., ...) in training_step instead"
+                "before the training step; call mixup_core.mixed_step(self, x, y, mixer=..., ...) "
+                "in training_step instead"
             )
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got seed={seed!r}")
@@ -177,7 +178,8 @@ class MixupCallback(pl.Callback):
             missing = [k for k in keys if k not in batch]
             if missing:
                 raise KeyError(
-                    f"the batch has no key {missing[0]!r} (batch_keys={tuple(keys)!r}); its keys are {sorted(map(str, batch))}; "
+                    f"the batch has no key {missing[0]!r} (batch_keys={tuple(keys)!r}); its keys are "
+                    f"{sorted(map(str, batch))}; "
                     "pass batch_keys=(inputs_key, targets_key)"
                 )
             return batch[keys[0]], batch[keys[1]]

@@ -36,7 +36,8 @@ HAVE_FASHION = all(
     for k in ("images-idx3", "labels-idx1")
 )
 needs_fashion = pytest.mark.skipif(
-    not HAVE_FASHION, reason=f"Fashion-MNIST is not installed in {FASHION_MNIST_DIR} (apt-get install dataset-fashion-mnist)"
+    not HAVE_FASHION, reason=f"Fashion-MNIST is not installed in {FASHION_MNIST_DIR} (apt-get "
+                             "install dataset-fashion-mnist)"
 )
 sklearn = pytest.importorskip("sklearn", reason='scikit-learn is missing (pip install "mixup-image[lab]")')
 

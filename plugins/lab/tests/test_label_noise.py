@@ -81,7 +81,8 @@ def test_graph_items_get_a_new_y_without_changing_the_original() -> None:
     ({"label_noise": "lots"}, r"dataset\.label_noise: .*\(got 'lots'\)"),
     ({"label_noise": 0.2, "label_noise_kind": "flip"}, r"dataset\.label_noise_kind: .*\(got 'flip'\)"),
     ({"label_noise": 0.2, "label_noise_seed": -1}, r"dataset\.label_noise_seed: .*\(got -1\)"),
-    ({"label_noise": 0.5, "label_noise_kind": "pairwise"}, r"dataset\.label_noise: pairwise noise must stay below 0\.5"),
+    ({"label_noise": 0.5, "label_noise_kind": "pairwise"}, (r"dataset\.label_noise: pairwise "
+                                                            r"noise must stay below 0\.5")),
     ({"label_noise": 0.95}, r"dataset\.label_noise: symmetric noise must stay below 0\.9"),
     ({"label_noise_kind": "pairwise"}, r"dataset\.label_noise_kind: set dataset\.label_noise too"),
 ])

@@ -177,8 +177,8 @@ def test_on_error_skip_leaves_bad_rows_out(pump_log: Callable[..., Path]) -> Non
         rows[5]["status"] = ""
 
     path = pump_log(edit=edit)
-    with pytest.raises(DataError, match=r"1 row without a label in column 'status' \(row 6\); column 'temp' is declared "
-                                        r"numeric but holds 'hot' \(row 4\)"):
+    with pytest.raises(DataError, match=r"1 row without a label in column 'status' \(row 6\); column 'temp' is "
+                                        r"declared numeric but holds 'hot' \(row 4\)"):
         load_table_task(root=path, label_column="status", numeric=["temp"])
     data = load_table_task(root=path, label_column="status", numeric=["temp"], on_error="skip")
     assert data.info["skipped"] == 2
@@ -191,8 +191,10 @@ def test_on_error_skip_leaves_bad_rows_out(pump_log: Callable[..., Path]) -> Non
     [
         (None, {"label_column": "state"}, r"log.csv: no label column 'state' \(the columns are \['temp'"),
         (None, {"label_column": "status", "group_column": "site"}, r"no group column 'site'"),
-        (None, {"label_column": "status", "drop": ["nope"]}, r"drop names column \['nope'\], which the table does not have"),
-        (None, {"label_column": "status", "numeric": ["pump"]}, r"column 'pump' is declared numeric but holds 'A' \(row 1\)"),
+        (None, {"label_column": "status", "drop": ["nope"]}, (r"drop names column \['nope'\], "
+                                                              r"which the table does not have")),
+        (None, {"label_column": "status", "numeric": ["pump"]}, (r"column 'pump' is declared "
+                                                                 r"numeric but holds 'A' \(row 1\)")),
         (lambda rows: [r.update(status="ok") for r in rows], {"label_column": "status"},
          r"column 'status' holds one class only \(\['ok'\]\)"),
         (lambda rows: [r.update(status=r["temp"]) for r in rows], {"label_column": "status"},

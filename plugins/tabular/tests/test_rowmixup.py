@@ -184,8 +184,8 @@ def test_mixed_step_checks_the_model_layout() -> None:
     assert torch.isfinite(step.loss())
     assert isinstance(step.plan, RowPlan)
     stale = RowMixup(categorical_slices=[[2, 4], [4, 7]], num_features=7)
-    with pytest.raises(ConfigError, match=r"categorical_slices=\[\[2, 4\], \[4, 7\]\], but the data set's one-hot blocks are "
-                                          r"\[\[2, 5\], \[5, 7\]\]; run `mixup init` again"):
+    with pytest.raises(ConfigError, match=r"categorical_slices=\[\[2, 4\], \[4, 7\]\], but the data set's one-hot "
+                                          r"blocks are \[\[2, 5\], \[5, 7\]\]; run `mixup init` again"):
         mixed_step(model, x, y, mixer=stale, generator=torch.Generator().manual_seed(0), num_classes=2)
     with pytest.raises(ConfigError, match=r"categorical_slices=\[\], but the data set's one-hot blocks"):
         mixed_step(model, x, y, mixer=RowMixup(), generator=torch.Generator().manual_seed(0), num_classes=2)

@@ -351,7 +351,8 @@ class MixerConformanceTests:
             own = shares.diagonal()
             mixed = protected & (own < 1 - tol)
             assert not bool(mixed.any()), (
-                f"protected samples {mixed.nonzero().flatten().tolist()} were mixed (own shares {own[mixed].tolist()}) ({where})"
+                f"protected samples {mixed.nonzero().flatten().tolist()} were mixed (own shares "
+                f"{own[mixed].tolist()}) ({where})"
             )
             elsewhere = shares.clone().fill_diagonal_(0)
             used = protected[None, :] & (elsewhere > tol)

@@ -336,5 +336,5 @@ class AudioFiles(Dataset[tuple[torch.Tensor, int]]):
 
     def __repr__(self) -> str:
         kind = "waveforms" if self.frontend is None else "log-mel"
-        return (f"AudioFiles({len(self)} clips, {kind}, sample_rate={self.sample_rate}, num_samples={self.num_samples}, "
-                f"channels={self.channels}, crop={self.crop!r})")
+        return (f"AudioFiles({len(self)} clips, {kind}, sample_rate={self.sample_rate}, "
+                f"num_samples={self.num_samples}, channels={self.channels}, crop={self.crop!r})")

@@ -42,7 +42,8 @@ def check_spectrograms(inputs: object, name: str = "inputs") -> torch.Tensor:
         raise ValueError(f"{name} is an empty batch: {name}.shape={tuple(inputs.shape)}")
     if not inputs.is_floating_point():
         raise TypeError(
-            f"spectrogram mixers mix floating {name}, got dtype {inputs.dtype} (shape {tuple(inputs.shape)}); convert with {name}.float() first"
+            f"spectrogram mixers mix floating {name}, got dtype {inputs.dtype} (shape {tuple(inputs.shape)}); convert "
+            f"with {name}.float() first"
         )
     if inputs.shape[-1] == 0 or inputs.shape[-2] == 0:
         raise ValueError(f"{name} has no time-frequency cells: {name}.shape={tuple(inputs.shape)}")

@@ -172,7 +172,8 @@ def load_examples(options: PreviewOptions) -> tuple[torch.Tensor, torch.Tensor, 
     if name == "synthetic":
         return _synthetic(n, options.seed)
     raise ConfigError(
-        f"unknown --dataset {options.dataset!r} for audio mixers; choose one of {', '.join(DATASETS)} or give --inputs DIR"
+        f"unknown --dataset {options.dataset!r} for audio mixers; choose one of "
+        f"{', '.join(DATASETS)} or give --inputs DIR"
     )
 
 

@@ -200,7 +200,8 @@ class LogMelMixupFrontEnd(nn.Module):
             kinds = {1: "mono", 2: "stereo"}
             raise ValueError(
                 f"waveforms have {got} channel(s) ({kinds.get(got, 'multichannel')}) but the front end expects "
-                f"channels={self.channels} ({kinds.get(self.channels, 'multichannel')}): waveforms.shape={tuple(waveforms.shape)}; "
+                f"channels={self.channels} ({kinds.get(self.channels, 'multichannel')}): "
+                f"waveforms.shape={tuple(waveforms.shape)}; "
                 "down-mix with waveforms.mean(dim=1, keepdim=True) or build the front end with the right channels"
             )
         window = self.melspec.spectrogram.window

@@ -540,7 +540,8 @@ class AudioCNN(nn.Module):
         if self.frontend is not None:
             if x.ndim != 3 or x.shape[1] != self.in_channels:
                 raise ValueError(
-                    f"AudioCNN with a front end expects waveforms (B, {self.in_channels}, T), got shape {tuple(x.shape)}"
+                    f"AudioCNN with a front end expects waveforms (B, {self.in_channels}, T), "
+                    f"got shape {tuple(x.shape)}"
                 )
             x = self.frontend.featurize(x)
         if x.ndim != 4 or x.shape[1] != self.in_channels or x.shape[2] != self.n_mels:

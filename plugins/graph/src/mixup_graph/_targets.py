@@ -158,7 +158,8 @@ def soft_labels(data_list: Iterable[BaseData], num_classes: int, *, dtype: torch
             soft = y.to(dtype)
         elif y.dtype == torch.bool or y.is_complex() or y.numel() != 1 or y.ndim > 1:
             raise ValueError(
-                f"{where} must be a hard label (long, shape (1,) or ()) or a soft label (float, shape (1, {k})), got {_describe(y)}"
+                f"{where} must be a hard label (long, shape (1,) or ()) or a soft label "
+                f"(float, shape (1, {k})), got {_describe(y)}"
             )
         else:
             label = int(y.reshape(()))
@@ -243,6 +244,7 @@ def graph_soft_cross_entropy(
     targets = batch_targets(batch, k)
     if targets.shape[0] != logits.shape[0]:
         raise ValueError(
-            f"logits have {logits.shape[0]} rows (shape {tuple(logits.shape)}), but the batch has {targets.shape[0]} graphs"
+            f"logits have {logits.shape[0]} rows (shape {tuple(logits.shape)}), but the batch has "
+            f"{targets.shape[0]} graphs"
         )
     return soft_cross_entropy(logits, targets, label_smoothing=label_smoothing, reduction=reduction)

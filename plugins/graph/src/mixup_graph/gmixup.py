@@ -455,7 +455,8 @@ class GMixup(Mixer):
             assert gs.x is not None
             if gs.x.shape[1] != self._feature_width():
                 raise ValueError(
-                    f"graphs[0].x has {gs.x.shape[1]} features, but the graphs G-Mixup was fitted on had {self._feature_width()}"
+                    f"graphs[0].x has {gs.x.shape[1]} features, but the graphs G-Mixup was fitted on "
+                    f"had {self._feature_width()}"
                 )
             x_all = gs.x.to(state["x_dtype"])
         else:

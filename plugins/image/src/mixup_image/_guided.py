@@ -134,11 +134,13 @@ def check_feature_maps(
         raise TypeError(f"{name} must be a tensor of shape {shapes}, got {type(features).__name__}")
     if features.ndim not in ndims or not features.is_floating_point():
         raise ValueError(
-            f"{name} must be a floating tensor of shape {shapes}, got shape {tuple(features.shape)} and dtype {features.dtype}"
+            f"{name} must be a floating tensor of shape {shapes}, got shape {tuple(features.shape)} "
+            f"and dtype {features.dtype}"
         )
     if features.shape[0] != batch_size or min(features.shape[-2:]) < 1:
         raise ValueError(
-            f"{name} must have the batch size {batch_size} and a non-empty grid, got {name}.shape={tuple(features.shape)}"
+            f"{name} must have the batch size {batch_size} and a non-empty grid, got "
+            f"{name}.shape={tuple(features.shape)}"
         )
     return features.detach()
 

@@ -179,7 +179,8 @@ class _TorchvisionAdapter(nn.Module):
             raise ValueError(f"the labels must be a tensor, got {type(labels).__name__}")
         if labels.ndim not in (1, 2):
             raise ValueError(
-                f"labels must be class indices (batch_size,) or probabilities (batch_size, num_classes), got shape {tuple(labels.shape)}"
+                "labels must be class indices (batch_size,) or probabilities (batch_size, num_classes), got "
+                f"shape {tuple(labels.shape)}"
             )
         if labels.ndim == 2 and self.num_classes is not None and labels.shape[-1] != self.num_classes:
             raise ValueError(
@@ -518,7 +519,8 @@ class TimmMixup:
         if target.ndim == 1 and not self.multi_label:
             if target.is_floating_point() or target.shape[0] != n:
                 raise ValueError(
-                    f"target must be class indices of shape ({n},), got dtype {target.dtype} and shape {tuple(target.shape)}"
+                    f"target must be class indices of shape ({n},), got dtype {target.dtype} and "
+                    f"shape {tuple(target.shape)}"
                 )
             labels: torch.Tensor = target.long()
         elif target.ndim == 2 and tuple(target.shape) == (n, k):
@@ -532,7 +534,8 @@ class TimmMixup:
             if self._mixup is None and self._cutmix is None:
                 raise ValueError(
                     "one of mixup_alpha > 0, cutmix_alpha > 0 or cutmix_minmax must be set to mix, got "
-                    f"mixup_alpha={self.mixup_alpha!r}, cutmix_alpha={self.cutmix_alpha!r} (set mixup_enabled=False to stop mixing)"
+                    f"mixup_alpha={self.mixup_alpha!r}, cutmix_alpha={self.cutmix_alpha!r} (set "
+                    "mixup_enabled=False to stop mixing)"
                 )
             mixed, plan = self._mix(x, labels, g)
         else:

@@ -146,7 +146,8 @@ class AttentiveMix(GuidedImageMixer):
             check_feature_maps(value, inputs.shape[0], name="features", ndims=(3, 4))
         elif not callable(value):
             raise TypeError(
-                f"model must be an nn.Module or a callable returning (B, C, h, w) feature maps, got {type(value).__name__}"
+                "model must be an nn.Module or a callable returning (B, C, h, w) feature maps, "
+                f"got {type(value).__name__}"
             )
 
     def _attention(self, inputs: torch.Tensor) -> torch.Tensor:

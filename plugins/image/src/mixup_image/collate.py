@@ -82,7 +82,8 @@ class MixupCollate:
         mixer = create_mixer(mixer_spec)
         if getattr(mixer, "modality", "any") not in ("image", "any"):
             raise ValueError(
-                f"MixupCollate needs an image mixer (or a modality-agnostic one), got {mixer!r} of modality {mixer.modality!r}"
+                f"MixupCollate needs an image mixer (or a modality-agnostic one), got {mixer!r} of "
+                f"modality {mixer.modality!r}"
             )
         if getattr(mixer, "cost", "none") != "none":
             raise ValueError(
@@ -164,7 +165,8 @@ class MixupCollate:
                 raise ValueError(f"image tensors must be (C, H, W); item {position} has shape {tuple(item.shape)}")
             return item
         raise TypeError(
-            f"item {position}: the image must be a uint8 torch.Tensor (C, H, W) or NumPy array (H, W, C), got {type(item).__name__}"
+            f"item {position}: the image must be a uint8 torch.Tensor (C, H, W) or NumPy array (H, W, C), "
+            f"got {type(item).__name__}"
         )
 
     def _channels_first(self, shape: tuple[int, ...], position: int) -> bool:
@@ -201,7 +203,8 @@ class MixupCollate:
         shapes = {tuple(t.shape) for t in images}
         if len(shapes) > 1:
             raise ValueError(
-                f"all images of a batch must have one shape (C, H, W), got {sorted(shapes)}; resize or crop them in the dataset"
+                f"all images of a batch must have one shape (C, H, W), got {sorted(shapes)}; resize or "
+                "crop them in the dataset"
             )
         return torch.stack(images), self._labels(labels)
 

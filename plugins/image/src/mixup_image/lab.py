@@ -198,14 +198,16 @@ def load_fashion_mnist_task(
             x = (x - mean) / std
         splits[split] = LabeledTensors(x, torch.from_numpy(labels[keep].astype(np.int64)))
     info: dict[str, Any] = {
-        "source": f"Fashion-MNIST (Zalando Research), IDX files of the Debian package dataset-fashion-mnist in {folder}",
+        "source": ("Fashion-MNIST (Zalando Research), IDX files of the Debian package "
+                   f"dataset-fashion-mnist in {folder}"),
         "licence": "MIT (Expat), (c) Zalando SE",
         "full_sizes": full_sizes,
         "train_size": len(splits["train"]),
         "test_size": len(splits["test"]),
         "split_seed": seed,
         "subset": "class-stratified, drawn with numpy default_rng((split_seed, 0 train / 1 test))",
-        "pixels": "scaled to [0, 1]" + (f", then standardised with mean {mean:.4f} and std {std:.4f}" if normalise else ""),
+        "pixels": "scaled to [0, 1]"
+        + (f", then standardised with mean {mean:.4f} and std {std:.4f}" if normalise else ""),
         "normalise": {"mean": mean, "std": std} if normalise else None,
         "class_counts": {s: _class_counts(d.labels, 10) for s, d in splits.items()},
     }
@@ -275,7 +277,8 @@ def load_digits_task(*, test_fraction: float = 0.25, split_seed: int = 0, train_
         "test_size": len(test),
         "test_fraction": float(test_fraction),
         "split_seed": seed,
-        "split": "class-stratified, drawn with numpy default_rng((split_seed, 1)); training subset with (split_seed, 0)",
+        "split": ("class-stratified, drawn with numpy default_rng((split_seed, 1)); training "
+                  "subset with (split_seed, 0)"),
         "pixels": "scaled from 0..16 to [0, 1]",
         "class_counts": {"train": _class_counts(train.labels, 10), "test": _class_counts(test.labels, 10)},
     }
@@ -639,7 +642,8 @@ def _decode(path: str, channels: int) -> torch.Tensor:
     except ImportError:
         raise
     except Exception as exc:  # the decoders' own error types
-        raise DataError(f"{path}: cannot decode the image ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+        raise DataError(f"{path}: cannot decode the image ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else ''}); "
                         "set the data set's verify: decode to check every file before training") from exc
 
 
@@ -921,7 +925,8 @@ def load_folder_task(
         std_v = [1.0 if s < _CONSTANT_STD else s for s in std_v]
         how = "all" if sample.size == train_idx.size else f"drawn with split_seed {seed}"
         stats = {"mean": mean_v, "std": std_v,
-                 "computed_on": f"{sample.size} of {train_idx.size} training images ({how}); the test split is not used"}
+                 "computed_on": (f"{sample.size} of {train_idx.size} training images ({how}); "
+                                 "the test split is not used")}
         if flat:
             stats["constant_channels"] = flat  # std 0 in the sample: divided by 1 instead
     groups = records.groups
@@ -935,7 +940,8 @@ def load_folder_task(
     for h in headers:
         formats[h.format] = formats.get(h.format, 0) + 1
     info: dict[str, Any] = {
-        "source": (f"image files in class folders under {Path(root).expanduser().resolve()}" if records.layout == "folders"
+        "source": (f"image files in class folders under {Path(root).expanduser().resolve()}"
+                   if records.layout == "folders"
                    else f"image files listed in the manifest {Path(root).expanduser().resolve()}"),
         "layout": records.layout,
         "counts": {"train": class_counts(y[train_idx], names), "test": class_counts(y[test_idx], names)},

@@ -82,8 +82,8 @@ class SmoothMix(ImageMixer):
 
     name: ClassVar[str] = "smoothmix"
     paper: ClassVar[str] = (
-        "Lee et al., SmoothMix: a Simple Yet Effective Data Augmentation to Train Robust Classifiers, CVPR Workshops 2020, "
-        "https://paperswithcode.com/paper/smoothmix-a-simple-yet-effective-data"
+        "Lee et al., SmoothMix: a Simple Yet Effective Data Augmentation to Train Robust Classifiers, CVPR Workshops "
+        "2020, https://paperswithcode.com/paper/smoothmix-a-simple-yet-effective-data"
     )
 
     sigma_range: tuple[float, float] = (0.25, 0.5)

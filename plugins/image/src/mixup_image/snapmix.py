@@ -344,7 +344,8 @@ def _classifier_weights(classifier: Any) -> tuple[torch.Tensor, torch.Tensor | N
 def _check_channels(features: torch.Tensor, weight: torch.Tensor) -> None:
     if features.shape[1] != weight.shape[1]:
         raise ValueError(
-            f"features have {features.shape[1]} channels but the classifier takes {weight.shape[1]} (weight shape {tuple(weight.shape)})"
+            f"features have {features.shape[1]} channels but the classifier takes {weight.shape[1]} (weight "
+            f"shape {tuple(weight.shape)})"
         )
 
 

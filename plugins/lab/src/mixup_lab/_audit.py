@@ -133,7 +133,8 @@ class AuditRecorder:
             "candidates": [{"name": n, "mode": _mixer_mode(m)} for n, m in zip(names, candidates or [], strict=False)],
             "num_classes": self.num_classes,
             "train_size": self.train_size,
-            "positions": "study training split" + (" (train.val_fraction mapped back)" if train_map is not None else ""),
+            "positions": "study training split"
+            + (" (train.val_fraction mapped back)" if train_map is not None else ""),
             "critical_classes": self.critical_classes,
             "protected": self.protect,
             "protect_mode": getattr(mixer, "protect", None) if self.protect else None,

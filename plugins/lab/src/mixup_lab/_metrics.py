@@ -151,7 +151,8 @@ def _check_probs(probs: Any) -> np.ndarray:
     if low < -_SUM_TOL or high > 1 + _SUM_TOL:
         bad = low if low < -_SUM_TOL else high
         raise ValueError(
-            f"probs of shape {tuple(p.shape)} must be probabilities in [0, 1] (softmax outputs, not logits); found {bad:g}"
+            f"probs of shape {tuple(p.shape)} must be probabilities in [0, 1] (softmax outputs, "
+            f"not logits); found {bad:g}"
         )
     sums = p.sum(axis=1)
     off = np.abs(sums - 1.0) > _SUM_TOL

@@ -139,13 +139,15 @@ class RowMixup(PairMixer):
         if self.num_features is not None and width != self.num_features:
             raise ValueError(
                 f"{type(self).__name__} was configured for rows of num_features={self.num_features} features, got "
-                f"inputs.shape={tuple(checked.shape)}: the data set's columns or categories changed since the config was "
-                "written; run `mixup init` again or copy info['categorical_slices'] and info['num_features'] of the data set"
+                f"inputs.shape={tuple(checked.shape)}: the data set's columns or categories changed since the config "
+                "was written; run `mixup init` again or copy info['categorical_slices'] and "
+                "info['num_features'] of the data set"
             )
         if self.categorical_slices:
             if checked.ndim != 2:
                 raise ValueError(
-                    f"{type(self).__name__} with categorical_slices mixes rows (B, F), got inputs.shape={tuple(checked.shape)}"
+                    f"{type(self).__name__} with categorical_slices mixes rows (B, F), got "
+                    f"inputs.shape={tuple(checked.shape)}"
                 )
             stop = max(int(b) for _, b in self.categorical_slices)
             if stop > width:
@@ -164,16 +166,17 @@ class RowMixup(PairMixer):
             return
         width = layout.get("num_features")
         if self.num_features is not None and width is not None and int(width) != self.num_features:
-            raise ConfigError(f"{self.qualified_name()}: num_features={self.num_features}, but the data set's rows have "
-                              f"{width} features; run `mixup init` again or copy the data set's info['num_features']")
+            raise ConfigError(f"{self.qualified_name()}: num_features={self.num_features}, but the data set's rows "
+                              f"have {width} features; run `mixup init` again or copy the data set's "
+                              "info['num_features']")
         blocks = layout.get("categorical_slices")
         if self.categorical == "draw" and blocks is not None:
             mine = sorted(self._shown())
             theirs = sorted([int(a), int(b)] for a, b in blocks)
             if mine != theirs:
                 raise ConfigError(
-                    f"{self.qualified_name()}: categorical_slices={self._shown()}, but the data set's one-hot blocks are "
-                    f"{[list(b) for b in blocks]}; run `mixup init` again or copy the data set's "
+                    f"{self.qualified_name()}: categorical_slices={self._shown()}, but the data set's one-hot blocks "
+                    f"are {[list(b) for b in blocks]}; run `mixup init` again or copy the data set's "
                     "info['categorical_slices'] into the mixer (or set categorical: soft to interpolate one-hot blocks)"
                 )
 
@@ -216,7 +219,8 @@ class RowMixup(PairMixer):
             return mixed
         if not isinstance(plan, RowPlan):
             raise TypeError(
-                f"{type(self).__name__} with categorical='draw' needs a RowPlan (its sample()), got {type(plan).__name__}"
+                f"{type(self).__name__} with categorical='draw' needs a RowPlan (its sample()), "
+                f"got {type(plan).__name__}"
             )
         k = len(self.categorical_slices)
         if plan.from_anchor.shape[1] != k:

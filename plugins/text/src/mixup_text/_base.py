@@ -111,7 +111,8 @@ def check_attention_mask(mask: object, batch_size: int, length: int, name: str =
         raise TypeError(f"{name} must be a torch.Tensor of shape ({batch_size}, {length}), got {type(mask).__name__}")
     if tuple(mask.shape) != (batch_size, length):
         raise ValueError(
-            f"{name} must have shape (B, L) = ({batch_size}, {length}) like the tokens, got {name}.shape={tuple(mask.shape)}"
+            f"{name} must have shape (B, L) = ({batch_size}, {length}) like the tokens, got "
+            f"{name}.shape={tuple(mask.shape)}"
         )
     if mask.dtype == torch.bool:
         return mask
@@ -150,7 +151,8 @@ def check_sequence_labels(
         if lo < 0 or (num_classes is not None and hi >= num_classes):
             bad = lo if lo < 0 else hi
             raise ValueError(
-                f"{name} contain the label {bad}, outside [0, {num_classes if num_classes is not None else '∞'}) (num_classes={num_classes})"
+                f"{name} contain the label {bad}, outside [0, {num_classes if num_classes is not None else '∞'}) "
+                f"(num_classes={num_classes})"
             )
     return labels
 
@@ -318,7 +320,8 @@ class TextMixer(PairMixer):
             return None
         if inputs.ndim < 3:
             raise ValueError(
-                f"attention_mask needs inputs with a sequence dimension (B, L, D), got inputs.shape={tuple(inputs.shape)}"
+                "attention_mask needs inputs with a sequence dimension (B, L, D), got "
+                f"inputs.shape={tuple(inputs.shape)}"
             )
         return check_attention_mask(attention_mask, inputs.shape[0], inputs.shape[1])
 

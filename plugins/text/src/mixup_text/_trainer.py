@@ -306,8 +306,8 @@ class MixupTrainer(Trainer):
         factor = float(getattr(self.args, "label_smoothing_factor", 0.0) or 0.0)
         if label_smoothing is not None and factor and float(label_smoothing) != factor:
             raise ValueError(
-                f"label_smoothing={label_smoothing!r} and TrainingArguments.label_smoothing_factor={factor!r} disagree: "
-                "give one of them"
+                f"label_smoothing={label_smoothing!r} and TrainingArguments.label_smoothing_factor={factor!r} "
+                "disagree: give one of them"
             )
         # transformers.Trainer's own LabelSmoother is not used: compute_loss below smooths every loss
         self.label_smoother = None
@@ -383,7 +383,8 @@ class MixupOffCallback(TrainerCallback):
             raise TypeError(f"mixer must be a Mixer instance (e.g. MixupTrainer.mixer), got {type(mixer).__name__}")
         if (last_epochs is None) == (last_steps is None):
             raise ValueError(
-                f"give exactly one of last_epochs and last_steps, got last_epochs={last_epochs!r}, last_steps={last_steps!r}"
+                f"give exactly one of last_epochs and last_steps, got last_epochs={last_epochs!r}, "
+                f"last_steps={last_steps!r}"
             )
         if last_epochs is not None and (
             isinstance(last_epochs, bool) or not isinstance(last_epochs, (int, float)) or not last_epochs >= 0

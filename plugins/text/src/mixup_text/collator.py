@@ -92,7 +92,8 @@ class MixupDataCollator:
             raise ValueError(f"pad_to_multiple_of must be a positive int or None, got {pad_to_multiple_of!r}")
         if padding not in (False, "do_not_pad") and getattr(tokenizer, "pad_token", None) is None:
             raise ValueError(
-                f"the tokenizer {type(tokenizer).__name__} has no pad token; set one (e.g. tokenizer.pad_token = tokenizer.eos_token)"
+                f"the tokenizer {type(tokenizer).__name__} has no pad token; set one (e.g. "
+                "tokenizer.pad_token = tokenizer.eos_token)"
             )
         self.tokenizer = tokenizer
         self.padding = padding
@@ -141,7 +142,8 @@ class MixupDataCollator:
     def _tokenised(self, i: int, feature: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(feature, Mapping):
             raise TypeError(
-                f"each feature must be a mapping (a tokenizer's output plus a label), got {type(feature).__name__} at position {i}"
+                "each feature must be a mapping (a tokenizer's output plus a label), got "
+                f"{type(feature).__name__} at position {i}"
             )
         if "input_ids" in feature:
             out = dict(feature)

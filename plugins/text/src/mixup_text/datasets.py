@@ -255,7 +255,8 @@ def read_fortunes(category: str, *, min_chars: int = 20, root: str | os.PathLike
     if not file.is_file():
         if not folder.is_dir() or not any(folder.iterdir()):
             raise FileNotFoundError(
-                f"the fortune files are missing ({folder}): install them with `{FORTUNES_INSTALL}` (Debian/Ubuntu, as root)"
+                f"the fortune files are missing ({folder}): install them with `{FORTUNES_INSTALL}` "
+                "(Debian/Ubuntu, as root)"
             )
         available = sorted(p.name for p in folder.iterdir() if p.is_file() and not p.suffix)
         raise FileNotFoundError(f"no fortune category {category!r} in {folder}; available: {', '.join(available)}")
@@ -501,8 +502,8 @@ def read_text_table(
         for i in keep:
             value = table[group_column][i]
             if _missing(value):
-                raise DataError(f"{path}: row {i + 1}: empty group in column {group_column!r} (every row needs a group, "
-                                "or set group_column: null)")
+                raise DataError(f"{path}: row {i + 1}: empty group in column {group_column!r} (every row needs a "
+                                "group, or set group_column: null)")
             groups.append(_label_name(value))
     splits = None
     if split_column is not None and split_column in table:

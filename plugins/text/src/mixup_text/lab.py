@@ -160,7 +160,8 @@ class TokenizedTexts(Dataset[tuple[dict[str, torch.Tensor], int]]):
     ) -> None:
         if input_ids.ndim != 2 or input_ids.shape != attention_mask.shape:
             raise ValueError(
-                f"input_ids and attention_mask must both be (N, L), got {tuple(input_ids.shape)} and {tuple(attention_mask.shape)}"
+                f"input_ids and attention_mask must both be (N, L), got {tuple(input_ids.shape)} and "
+                f"{tuple(attention_mask.shape)}"
             )
         if labels.shape != (input_ids.shape[0],) or len(texts) != input_ids.shape[0]:
             raise ValueError(
@@ -869,8 +870,8 @@ def hf_model(data: TaskData, *, folder: str, freeze_encoder: bool = True) -> nn.
     path, config = check_hf_folder(folder)
     vocab = data.info.get("vocab_size")
     if isinstance(vocab, int) and isinstance(config.vocab_size, int) and vocab > config.vocab_size:
-        raise ConfigError(f"{where}: the texts were tokenised with {vocab} tokens ({data.info.get('tokenizer')}) but the "
-                          f"model embeds {config.vocab_size}; tokenise them with the model's tokenizer")
+        raise ConfigError(f"{where}: the texts were tokenised with {vocab} tokens ({data.info.get('tokenizer')}) but "
+                          f"the model embeds {config.vocab_size}; tokenise them with the model's tokenizer")
     from transformers import AutoModelForSequenceClassification
 
     names = [str(n) for n in data.class_names]

@@ -69,7 +69,8 @@ def replace_spans(inputs: torch.Tensor, plan: MixPlan) -> torch.Tensor:
         raise TypeError(f"span replacement needs a SpanPlan, got {type(plan).__name__}")
     if inputs.ndim < 2 or inputs.shape[0] != plan.batch_size or inputs.shape[1] != plan.length:
         raise ValueError(
-            f"the plan's spans were drawn for (B, L) = ({plan.batch_size}, {plan.length}), got shape {tuple(inputs.shape)}"
+            f"the plan's spans were drawn for (B, L) = ({plan.batch_size}, {plan.length}), got "
+            f"shape {tuple(inputs.shape)}"
         )
     b, length = inputs.shape[:2]
     device = inputs.device
@@ -264,8 +265,8 @@ class SSMix(Mixer):
         value = self._context().saliency
         if value is None:
             raise TypeError(
-                "SSMix needs token saliency: call mixer.forward(model, input_ids, attention_mask, labels) to compute it "
-                "from the model, or pass saliency=<(B, L) tensor> (or a callable returning one) to mix embeddings"
+                "SSMix needs token saliency: call mixer.forward(model, input_ids, attention_mask, labels) to compute "
+                "it from the model, or pass saliency=<(B, L) tensor> (or a callable returning one) to mix embeddings"
             )
         if callable(value) and not isinstance(value, torch.Tensor):
             value = value()

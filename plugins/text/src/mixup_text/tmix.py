@@ -109,8 +109,9 @@ class TMix(TextMixer):
         bad = [k for k in candidates if not -num_layers <= k <= num_layers]
         if bad:
             raise ValueError(
-                f"layer {bad[0] if len(bad) == 1 else bad} is out of range for a model with {num_layers} encoder layers: "
-                f"use 1 … {num_layers} (the output of that layer), 0 (the embeddings output) or -1 … -{num_layers}"
+                f"layer {bad[0] if len(bad) == 1 else bad} is out of range for a model with {num_layers} encoder "
+                f"layers: use 1 … {num_layers} (the output of that layer), 0 (the embeddings output) or "
+                f"-1 … -{num_layers}"
             )
         choice = (
             candidates[0]

@@ -77,7 +77,8 @@ def check_token_labels(
         raise TypeError(f"{name} must be a torch.Tensor of token labels (B, L), got {type(labels).__name__}")
     if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
         raise TypeError(
-            f"{name} for token classification must be integer class ids (B, L) with {ignore_index} for ignored positions, got dtype {labels.dtype}"
+            f"{name} for token classification must be integer class ids (B, L) with {ignore_index} for ignored "
+            f"positions, got dtype {labels.dtype}"
         )
     if labels.ndim != 2 or labels.shape[0] != batch_size or labels.shape[1] != length:
         raise ValueError(
