@@ -69,7 +69,14 @@ def violations(shares: torch.Tensor, protected: torch.Tensor, protect: str, floo
 
 
 def audit(
-    name: str, params: dict, mode: str | None, protect: str, floor: float, seeds: int, batch_size: int, device: str = "cpu"
+    name: str,
+    params: dict,
+    mode: str | None,
+    protect: str,
+    floor: float,
+    seeds: int,
+    batch_size: int,
+    device: str = "cpu",
 ) -> dict:
     extra = {} if mode is None else {"mode": mode}
     mixer = create_mixer({"name": name, **params, **extra, "protect": protect, "protect_floor": floor})

@@ -181,7 +181,12 @@ def make_cuda_kit_classes(names: list[str], device: str = "cuda") -> dict[str, t
 
     def sample(self: Any, mixer: Any, inputs: Any, targets: Any, *, generator: Any, protected: Any = None) -> Any:
         return MixerConformanceTests.sample(
-            self, mixer, _to(inputs, device), _to(targets, device), generator=generator, protected=_to(protected, device)
+            self,
+            mixer,
+            _to(inputs, device),
+            _to(targets, device),
+            generator=generator,
+            protected=_to(protected, device),
         )
 
     helpers = {"call": call, "apply": apply, "sample": sample, "checks_target_values": False}

@@ -128,7 +128,17 @@ def test_every_page_is_in_the_nav() -> None:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("site")
     proc = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(ROOT / "mkdocs.yml"), "--site-dir", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "--config-file",
+            str(ROOT / "mkdocs.yml"),
+            "--site-dir",
+            str(out),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -211,7 +221,9 @@ def test_mixers_page_is_up_to_date_and_every_mixer_has_a_picture() -> None:
     missing = [
         info.name
         for info in list_mixers()
-        if info.plugin in ("core", "image", "audio", "tabular") and info.cost != "dataset" and info.name != "core:choice"
+        if info.plugin in ("core", "image", "audio", "tabular")
+        and info.cost != "dataset"
+        and info.name != "core:choice"
         and not (ROOT / "docs" / "images" / "mixers" / f"{info.name.replace(':', '-')}.png").exists()
     ]
     assert not missing, f"no preview picture for {missing}: run python docs/scripts/make_previews.py"

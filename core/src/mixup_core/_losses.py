@@ -127,7 +127,10 @@ def mixed_cross_entropy(
     if target.is_index:
         y = target.targets.to(device).long()
         per_source = torch.stack(
-            [F.cross_entropy(logits.float(), y[idx[:, k]], reduction="none", label_smoothing=label_smoothing) for k in range(idx.shape[1])],
+            [
+                F.cross_entropy(logits.float(), y[idx[:, k]], reduction="none", label_smoothing=label_smoothing)
+                for k in range(idx.shape[1])
+            ],
             dim=1,
         )
     else:

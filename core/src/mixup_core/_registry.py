@@ -284,7 +284,9 @@ class MixerRegistry:
             if modality is not None and info.modality not in (modality, "any"):
                 continue
             if pat is not None and not (
-                fnmatch.fnmatchcase(info.name, pat) or fnmatch.fnmatchcase(info.bare, pat) or pat in (info.name, info.bare)
+                fnmatch.fnmatchcase(info.name, pat)
+                or fnmatch.fnmatchcase(info.bare, pat)
+                or pat in (info.name, info.bare)
             ):
                 continue
             out.append(info)

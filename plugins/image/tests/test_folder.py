@@ -302,8 +302,14 @@ def test_detect_class_folders_and_manifests(tmp_path: Path) -> None:
     manifest = _manifest(tmp_path, rows, "list.csv")
     guess = mixup_detect_data(manifest)
     assert guess is not None
-    assert guess.dataset == {"name": "image:folder", "root": str(manifest), "path_column": "file", "label_column": "class",
-                             "size": [14, 14], "channels": "auto"}
+    assert guess.dataset == {
+        "name": "image:folder",
+        "root": str(manifest),
+        "path_column": "file",
+        "label_column": "class",
+        "size": [14, 14],
+        "channels": "auto",
+    }
     # a folder whose top level holds the manifest: the manifest
     guess = mixup_detect_data(tmp_path)
     assert guess is not None

@@ -190,7 +190,14 @@ def test_timm_vit_forward_hook_recipe_end_to_end() -> None:
     timm = pytest.importorskip("timm")
     torch.manual_seed(0)
     vit = timm.create_model(
-        "vit_tiny_patch16_224", pretrained=False, img_size=32, patch_size=8, num_classes=10, depth=2, embed_dim=48, num_heads=3
+        "vit_tiny_patch16_224",
+        pretrained=False,
+        img_size=32,
+        patch_size=8,
+        num_classes=10,
+        depth=2,
+        embed_dim=48,
+        num_heads=3,
     ).eval()
     # the recipe of the TransMix docstring
     store: dict[str, torch.Tensor] = {}

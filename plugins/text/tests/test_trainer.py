@@ -224,8 +224,12 @@ def test_trainer_trains_with_the_mixer_and_evaluates_unmixed(
     model = tiny_bert()
     before = model.classifier.weight.detach().clone()
     trainer = MixupTrainer(
-        model=model, args=_args(tmp_path, per_device_eval_batch_size=8), train_dataset=_dataset(), eval_dataset=_dataset(),
-        data_collator=MixupDataCollator(tokenizer), mixer={"name": "text:tmix", "layer": 1},
+        model=model,
+        args=_args(tmp_path, per_device_eval_batch_size=8),
+        train_dataset=_dataset(),
+        eval_dataset=_dataset(),
+        data_collator=MixupDataCollator(tokenizer),
+        mixer={"name": "text:tmix", "layer": 1},
     )
     log: list[TextMixedForward] = []
     _count_forward(monkeypatch, type(trainer.mixer), log)
@@ -265,8 +269,11 @@ def test_trainer_draws_reproducible_mixes(tmp_path: Path, tokenizer: Any, monkey
 
 def test_gradient_accumulation_keeps_the_loss_scale(tmp_path: Path, tokenizer: Any) -> None:
     trainer = MixupTrainer(
-        model=tiny_bert(), args=_args(tmp_path, max_steps=1, per_device_train_batch_size=2, gradient_accumulation_steps=2),
-        train_dataset=_dataset(), data_collator=MixupDataCollator(tokenizer), mixer="text:sentence",
+        model=tiny_bert(),
+        args=_args(tmp_path, max_steps=1, per_device_train_batch_size=2, gradient_accumulation_steps=2),
+        train_dataset=_dataset(),
+        data_collator=MixupDataCollator(tokenizer),
+        mixer="text:sentence",
     )
     trainer.train()
     # an untrained 3-class head gives about log 3 per batch; a wrong scaling would log half or twice that

@@ -110,7 +110,13 @@ class LogMelMixupFrontEnd(nn.Module):
         self.top_db = top_db
         self.mix_at = mix_at
         self.melspec = torchaudio.transforms.MelSpectrogram(
-            sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels, f_min=f_min, f_max=f_max, power=2.0
+            sample_rate=sample_rate,
+            n_fft=n_fft,
+            hop_length=hop_length,
+            n_mels=n_mels,
+            f_min=f_min,
+            f_max=f_max,
+            power=2.0,
         )
         # amin 1e-10 and ref 1: 10·log10(max(power, 1e-10))
         self.amplitude_to_db = torchaudio.transforms.AmplitudeToDB(stype="power", top_db=top_db)

@@ -63,7 +63,11 @@ def _frame_targets(targets: torch.Tensor, plan: MixPlan, label_mix: str) -> Mixe
     w = frame_anchor_weights(plan, int(targets.shape[1])).float()
     frame_weights = torch.stack([w, 1.0 - w], dim=1)
     return FrameMixedTargets(
-        targets=targets, indices=mixed.indices, weights=mixed.weights, label_mix=mixed.label_mix, frame_weights=frame_weights
+        targets=targets,
+        indices=mixed.indices,
+        weights=mixed.weights,
+        label_mix=mixed.label_mix,
+        frame_weights=frame_weights,
     )
 
 

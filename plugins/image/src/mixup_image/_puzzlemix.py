@@ -122,7 +122,11 @@ def compute_saliency(
 
 
 def _input_gradient_norm(
-    model: Callable[..., Any], loss_fn: LossFn | None, x: torch.Tensor, inputs: torch.Tensor, targets: torch.Tensor | None
+    model: Callable[..., Any],
+    loss_fn: LossFn | None,
+    x: torch.Tensor,
+    inputs: torch.Tensor,
+    targets: torch.Tensor | None,
 ) -> torch.Tensor:
     with torch.enable_grad():
         output = model(x)

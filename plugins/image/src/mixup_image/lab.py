@@ -866,9 +866,16 @@ def load_folder_task(
         raise ConfigError(f"give both mean and std, or neither (to compute them), got mean={mean!r} and std={std!r}")
     require_image_io()
     check = _HeaderCheck(decode=verify == "decode")
-    records = scan_files(root, extensions=IMAGE_EXTENSIONS, on_error="skip" if on_error == "skip" else "stop", check=check,
-                         path_column=str(path_col), label_column=str(label_col), group_column=group_col,
-                         split_column=split_col)
+    records = scan_files(
+        root,
+        extensions=IMAGE_EXTENSIONS,
+        on_error="skip" if on_error == "skip" else "stop",
+        check=check,
+        path_column=str(path_col),
+        label_column=str(label_col),
+        group_column=group_col,
+        split_column=split_col,
+    )
     headers = [check.headers[p] for p in records.paths]
     names = records.class_names
     y = records.class_indices()

@@ -166,7 +166,10 @@ def fine_grained_saliency(images: torch.Tensor, value_range: tuple[float, float]
             y0, y1 = _window(n, h, grey.device)
             x0, x1 = _window(n, w, grey.device)
             total = (
-                integral[:, y1][:, :, x1] + integral[:, y0][:, :, x0] - integral[:, y1][:, :, x0] - integral[:, y0][:, :, x1]
+                integral[:, y1][:, :, x1]
+                + integral[:, y0][:, :, x0]
+                - integral[:, y1][:, :, x0]
+                - integral[:, y0][:, :, x1]
             )
             count = ((y1 - y0)[:, None] * (x1 - x0)[None, :] - 1).clamp(min=1)
             surround = (total.float() - centre) / count.float()  # float32, as OpenCV

@@ -269,9 +269,16 @@ def plot_per_class_recall(summary: Mapping[str, Any], class_names: Sequence[str]
         if k in critical:
             tick.set_color(_CRIT_COLOR)
             tick.set_fontweight("bold")
-    lows = [100 * (m - (sd or 0.0)) for arm in arms
-            for m, sd in zip(summary["arms"][arm]["per_class_recall"]["mean"], summary["arms"][arm]["per_class_recall"]["sd"],
-                             strict=True) if m is not None]
+    lows = [
+        100 * (m - (sd or 0.0))
+        for arm in arms
+        for m, sd in zip(
+            summary["arms"][arm]["per_class_recall"]["mean"],
+            summary["arms"][arm]["per_class_recall"]["sd"],
+            strict=True,
+        )
+        if m is not None
+    ]
     bottom = max(0.0, 10.0 * np.floor((min(lows) - 5.0) / 10.0)) if lows else 0.0  # differences stay visible
     ax.set_ylim(bottom, 102)
     ax.set_xlim(-0.6, c - 0.4)

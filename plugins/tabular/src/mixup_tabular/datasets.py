@@ -365,7 +365,8 @@ class TableEncoder:
                 for f in self.numeric
             ],
             "categorical": [
-                {"column": c.column, "slice": [c.start, c.stop], "categories": list(c.categories)} for c in self.categorical
+                {"column": c.column, "slice": [c.start, c.stop], "categories": list(c.categories)}
+                for c in self.categorical
             ],
             "categorical_slices": self.categorical_slices,
         }

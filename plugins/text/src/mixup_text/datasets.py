@@ -68,7 +68,9 @@ FORTUNES_INSTALL = "apt-get install -y --no-install-recommends fortunes"
 """The command that installs the fortune files on Debian and Ubuntu."""
 
 SUPERSENSES: tuple[str, ...] = tuple(
-    ["Tops", "act", "animal", "artifact", "attribute", "body", "cognition", "communication", "event", "feeling", "food", "group", "location", "motive", "object", "person", "phenomenon", "plant", "possession", "process", "quantity", "relation", "shape", "state", "substance", "time"]
+    ["Tops", "act", "animal", "artifact", "attribute", "body", "cognition", "communication", "event", "feeling",
+     "food", "group", "location", "motive", "object", "person", "phenomenon", "plant", "possession", "process",
+     "quantity", "relation", "shape", "state", "substance", "time"]
 )
 """The 26 noun supersenses, in the order of their lexicographer files 03 (``noun.Tops``) … 28 (``noun.time``)."""
 
@@ -234,7 +236,8 @@ def load_wordnet_supersenses(
     names = tuple(SUPERSENSES[c] if 0 <= c < len(SUPERSENSES) else f"lex{c + _FIRST_LEX_FILE:02d}" for c in kept)
     rows = [(t, new_id[c]) for t, c in zip(texts, lex, strict=True) if c in new_id]
     return _split(
-        [t for t, _ in rows], [y for _, y in rows], names, test_fraction=fraction, max_per_class=max_per_class, seed=seed
+        [t for t, _ in rows], [y for _, y in rows], names, test_fraction=fraction, max_per_class=max_per_class,
+        seed=seed,
     )
 
 

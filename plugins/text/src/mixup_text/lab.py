@@ -801,7 +801,10 @@ def load_table_task(
         "split": "given" if used_split else "group-aware" if used_group else "stratified",
         "split_seed": split_seed,
         "test_fraction": float(test_fraction),
-        "counts": {"train": class_counts(train.labels.numpy(), names), "test": class_counts(test.labels.numpy(), names)},
+        "counts": {
+            "train": class_counts(train.labels.numpy(), names),
+            "test": class_counts(test.labels.numpy(), names),
+        },
         "skipped": len(table.skipped),
         "skipped_rows": [f"row {r}: {why}" for r, why in table.skipped[:10]],
         "tokenizer": source,
