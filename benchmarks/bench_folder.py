@@ -13,10 +13,10 @@ the **same training images with the same batch size**, fed
   them).
 
 A second in-memory case, identical to the reference, shows how far a ratio strays by noise alone
-(other jobs on the machine). Two more cases iterate the folder's DataLoader without training (the data path alone). The cases
-run round-robin (one epoch of each per round in a shuffled order, after a warm-up round that also
-starts the workers); the ratio folder / in-memory of images per second is taken within each round,
-and the table gives the median with the min–max over rounds.
+(other jobs on the machine). Two more cases iterate the folder's DataLoader without training (the
+data path alone). The cases run round-robin (one epoch of each per round in a shuffled order, after a
+warm-up round that also starts the workers); the ratio folder / in-memory of images per second is
+taken within each round, and the table gives the median with the min–max over rounds.
 
     python benchmarks/bench_folder.py                 # 5,000 images, batch 64, 9 rounds
     python benchmarks/bench_folder.py --quick         # 1,000 images, 3 rounds (a smoke run)

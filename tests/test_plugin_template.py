@@ -138,7 +138,7 @@ def test_hooks_are_registrations_or_one_delegation(plugin: str) -> None:
 
 @pytest.mark.parametrize("plugin", FIRST_PARTY)
 def test_plugin_module_imports_only_what_it_registers(plugin: str) -> None:
-    """A relative import at module level is a mixer class passed to ``registry.add`` (no hook imported to register it)."""
+    """A relative import at module level is a mixer class passed to ``registry.add`` (no hook imported to register)."""
     path = _package(plugin) / "_plugin.py"
     tree = _tree(path)
     imported = {a.asname or a.name: n.lineno for n in tree.body if isinstance(n, ast.ImportFrom) and n.level == 1

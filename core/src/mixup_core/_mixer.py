@@ -275,10 +275,9 @@ class Mixer:
         unknown = [k for k in [*call_args, *given] if k not in accepted]
         if unknown:
             names = ", ".join(dict.fromkeys(repr(k) for k in unknown))
-            raise TypeError(
-                f"{type(self).__name__} takes no call argument {names}; its call arguments are: "
-                f"{', '.join(accepted) or 'none (only the batch, targets, generator, num_classes, protected, groups, out)'}"
-            )
+            none = "none (only the batch, targets, generator, num_classes, protected, groups, out)"
+            listed = ", ".join(accepted) or none
+            raise TypeError(f"{type(self).__name__} takes no call argument {names}; its call arguments are: {listed}")
         bound = copy.copy(self)
         bound.__dict__["_call_values"] = {**self.__dict__.get("_call_values", {}), **given}
         bound.__dict__["_call_state"] = {}

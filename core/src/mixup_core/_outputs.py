@@ -35,7 +35,7 @@ def output_logits(output: Any) -> torch.Tensor:
 
 
 def run_model(model: Any, inputs: Any) -> Any:
-    """``model(**inputs)`` for a mapping of tensors (text: ``input_ids``, ``attention_mask``), else ``model(inputs)``."""
+    """``model(**inputs)`` for a mapping of tensors (``input_ids``, ``attention_mask``), else ``model(inputs)``."""
     if isinstance(inputs, Mapping):
         return model(**inputs)
     return model(inputs)

@@ -1,4 +1,4 @@
-"""Between-Class learning: the gain, the sound-pressure-aware coefficient p, the RMS-keeping mix, labels by r, the KL loss."""
+"""Between-Class learning: gain, the sound-pressure-aware coefficient p, the RMS-keeping mix, labels by r, KL loss."""
 
 from __future__ import annotations
 

@@ -287,7 +287,8 @@ def test_missing_torchvision_names_the_install_command(tmp_path: Path, monkeypat
 def test_detect_class_folders_and_manifests(tmp_path: Path) -> None:
     guess = mixup_detect_data(_folders(tmp_path / "pets", per_class=3).resolve())
     assert guess is not None
-    # the size from a few headers (the median shorter side of 12x14, 14x17, 16x14 per class), channels left to the loader
+    # the size from a few headers (the median shorter side of 12x14, 14x17, 16x14 per class), channels left to the
+    # loader
     assert guess.dataset == {"name": "image:folder", "root": str((tmp_path / "pets").resolve()), "size": [14, 14],
                              "channels": "auto"}
     assert guess.model == {"name": "image:small-cnn"}

@@ -55,7 +55,8 @@ def test_relabel_gives_the_attention_mass_on_anchor_patches() -> None:
     relabelled = TransMix(ratio=0.0).relabel(out, attention)
     expected = torch.tensor([0.3 + 0.2 + 0.1, 0.1 + 0.3])  # anchor patches: {1, 2, 3} and {0, 2}
     torch.testing.assert_close(relabelled.weights, torch.stack([expected, 1 - expected], dim=1))
-    torch.testing.assert_close(relabelled.dense()[:, :2], torch.tensor([[0.6, 0.4], [0.6, 0.4]]))  # sample 1 is y=1, its partner y=0
+    # sample 1 is y=1, its partner y=0
+    torch.testing.assert_close(relabelled.dense()[:, :2], torch.tensor([[0.6, 0.4], [0.6, 0.4]]))
     # heads are averaged, and masses need not be normalised
     heads = torch.stack([attention * 2, attention * 4], dim=1)  # (B, heads, N)
     torch.testing.assert_close(TransMix(ratio=0.0).relabel(out, heads).weights[:, 0], expected)

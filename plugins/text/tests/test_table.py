@@ -73,7 +73,7 @@ def _write(path: Path, rows: list[dict[str, Any]]) -> Path:
 
 
 def _save_tiny_bert(folder: Path, words: list[str], *, num_labels: int = 2) -> Path:
-    """A tiny random BERT classifier and its WordPiece tokenizer, saved in ``folder`` as a user's checkpoint would be."""
+    """A tiny random BERT classifier and its WordPiece tokenizer, saved in ``folder`` like a user's checkpoint."""
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
     folder.mkdir(parents=True)
@@ -121,7 +121,7 @@ def test_every_table_format_loads_the_same_task(tmp_path: Path, tiny_hf: Path, s
     assert bool((ids != 1).all())
     inputs, targets = data.collate_fn([data.train[i] for i in range(4)])
     assert set(inputs) == {"input_ids", "attention_mask"}
-    assert inputs["input_ids"].shape == (4, 9)  # trimmed to the longest text, from max_length 64 (the model's positions)
+    assert inputs["input_ids"].shape == (4, 9)  # trimmed to the longest text, from max_length 64 (model's positions)
     assert targets.dtype == torch.long
     assert targets.shape == (4,)
     assert data.train.texts[0] in {r["text"] for r in _rows()}

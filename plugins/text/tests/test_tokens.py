@@ -27,7 +27,8 @@ def test_rule_by_hand() -> None:
     assert t.probs.shape == (2, 4, 3)
     expected = torch.tensor(
         [
-            [[0.75, 0.0, 0.25], [0.0, 1.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]],  # both | anchor only | partner only | none
+            # both | anchor only | partner only | none
+            [[0.75, 0.0, 0.25], [0.0, 1.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]],
             [[0.25, 0.0, 0.75], [0.0, 1.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]],
         ]
     )

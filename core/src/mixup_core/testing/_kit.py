@@ -251,14 +251,17 @@ class MixerConformanceTests:
         x, y = self.make_inputs(6), self.make_targets(6)
         off = self.call(self.make_mixer(enabled=False), x, y, generator=torch.Generator().manual_seed(0))
         torch.testing.assert_close(off.inputs, x, rtol=0, atol=0)
-        torch.testing.assert_close(off.targets.dense(self.num_classes), torch.nn.functional.one_hot(y, self.num_classes).float())  # type: ignore[union-attr]
+        onehot = torch.nn.functional.one_hot(y, self.num_classes).float()
+        assert off.targets is not None
+        torch.testing.assert_close(off.targets.dense(self.num_classes), onehot)
         never = self.call(self.make_mixer(p=0.0), x, y, generator=torch.Generator().manual_seed(0))
         torch.testing.assert_close(never.inputs, x, rtol=0, atol=0)
         mixer = self.make_mixer()
         if self._has(mixer, "lam"):
             one = self.call(self.make_mixer(lam=1.0), x, y, generator=torch.Generator().manual_seed(0))
             torch.testing.assert_close(one.inputs, x, rtol=0, atol=1e-6)
-            torch.testing.assert_close(one.targets.dense(self.num_classes), torch.nn.functional.one_hot(y, self.num_classes).float())  # type: ignore[union-attr]
+            assert one.targets is not None
+            torch.testing.assert_close(one.targets.dense(self.num_classes), onehot)
         plan = MixPlan.identity(6)
         torch.testing.assert_close(self.apply(mixer, x, plan), x, rtol=0, atol=0)
 

@@ -536,7 +536,7 @@ class AudioCNN(nn.Module):
         self.classifier = nn.Linear(widths[-1], num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, num_classes)`` of waveforms ``(B, C, T)`` (with a front end) or features ``(B, C, n_mels, frames)``."""
+        """Logits ``(B, num_classes)`` of waveforms ``(B, C, T)`` (with a front end) or ``(B, C, n_mels, frames)``."""
         if self.frontend is not None:
             if x.ndim != 3 or x.shape[1] != self.in_channels:
                 raise ValueError(

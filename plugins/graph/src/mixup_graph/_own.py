@@ -19,7 +19,7 @@ from mixup_core.data import DataError, DataGuess
 __all__ = ["TUSet", "check_labels", "detect_graph_data", "find_tu_sets", "read_numbers", "read_strings", "tu_set"]
 
 TU_REQUIRED = ("A", "graph_indicator", "graph_labels")
-"""The files every TU-format data set has: ``<NAME>_A.txt``, ``<NAME>_graph_indicator.txt``, ``<NAME>_graph_labels.txt``."""
+"""Files of every TU-format data set: ``<NAME>_A.txt``, ``<NAME>_graph_indicator.txt``, ``<NAME>_graph_labels.txt``."""
 
 TU_OPTIONAL = ("node_labels", "node_attributes", "edge_labels", "edge_attributes", "graph_groups")
 """Optional files read by ``graph:folder`` (``graph_groups`` is this project's addition: one group per graph)."""

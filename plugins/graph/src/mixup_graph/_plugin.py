@@ -1,4 +1,4 @@
-"""Entry point of the ``graph`` plugin: registers its mixers, data sets and model, and recognises graph data for ``mixup init``."""
+"""Entry point of the ``graph`` plugin: registers its mixers, data sets and model; recognises graph data for init."""
 
 from __future__ import annotations
 

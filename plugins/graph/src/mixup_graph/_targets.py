@@ -74,7 +74,8 @@ def check_graph_labels(y: object, num_graphs: int, num_classes: int | None, *, n
         if y.ndim != 2 or y.shape[0] != num_graphs:
             hint = ""
             if y.ndim == 1 and num_graphs and y.shape[0] % num_graphs == 0 and y.shape[0] != num_graphs:
-                hint = f"; the graphs' soft labels look like y of shape ({y.shape[0] // num_graphs},): store them as (1, C)"
+                hint = (f"; the graphs' soft labels look like y of shape ({y.shape[0] // num_graphs},): "
+                        "store them as (1, C)")
             elif y.ndim == 1:
                 hint = "; class indices must be long (convert with y.long())"
             raise ValueError(

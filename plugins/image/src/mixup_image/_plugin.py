@@ -82,7 +82,7 @@ def mixup_register_models(registry: ComponentRegistry) -> None:
 
 @hookimpl
 def mixup_detect_data(path: Path) -> DataGuess | None:
-    """Recognise class folders of image files, or a manifest of image files, as ``image:folder`` (see `mixup_image._detect`)."""
+    """Recognise class folders or a manifest of image files as ``image:folder`` (see `mixup_image._detect`)."""
     from ._detect import detect_images
 
     return detect_images(path)

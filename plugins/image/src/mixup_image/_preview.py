@@ -197,7 +197,7 @@ def _weights_title(row: torch.Tensor, names: tuple[str, ...], top: int = 2) -> s
 
 
 def render_preview(mixer: Mixer, name: str, options: PreviewOptions) -> Path:
-    """Mix examples with ``mixer`` and draw the four rows (anchors, partners, anchor masks, mixes) to ``options.out``."""
+    """Mix examples with ``mixer``; draw the four rows (anchors, partners, anchor masks, mixes) to ``options.out``."""
     try:
         from matplotlib.figure import Figure
     except ImportError as exc:

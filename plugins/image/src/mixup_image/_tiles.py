@@ -135,7 +135,7 @@ def _is_channels_last(x: torch.Tensor) -> bool:
 
 
 def _take(inputs: torch.Tensor, source: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
-    """``out[i, :, y, x] = inputs[source[i, y, x], :, rows[i, y, x], cols[i, y, x]]`` (indices broadcast to ``(B, H, W)``).
+    """``out[i, :, y, x] = inputs[source[i, y, x], :, rows[i, y, x], cols[i, y, x]]``, indices broadcast to (B, H, W).
 
     One advanced-indexing gather, written so that the result has the inputs' memory format.
     """

@@ -301,7 +301,8 @@ def fit_image(
         left = int(torch.randint(0, new_w - w + 1, (), generator=generator))
     else:
         top, left = (new_h - h) // 2, (new_w - w) // 2
-    return image[:, top : top + h, left : left + w].clone(memory_format=torch.contiguous_format)  # not a view of the larger image
+    # a copy, not a view of the larger image
+    return image[:, top : top + h, left : left + w].clone(memory_format=torch.contiguous_format)
 
 
 # ---------------------------------------------------------------------------------------------- IDX files

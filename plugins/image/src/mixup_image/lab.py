@@ -490,7 +490,8 @@ def mlp(data: TaskData, *, hidden: int | Sequence[int] = (256,), dropout: float 
     Examples:
         >>> from torch.utils.data import TensorDataset
         >>> x, y = torch.zeros(4, 1, 8, 8), torch.tensor([0, 1, 2, 0])
-        >>> data = TaskData(TensorDataset(x, y), TensorDataset(x, y), 3, ["a", "b", "c"], "image", input_shape=(1, 8, 8))
+        >>> data = TaskData(TensorDataset(x, y), TensorDataset(x, y), 3, ["a", "b", "c"], "image",
+        ...                 input_shape=(1, 8, 8))
         >>> mlp(data, hidden=[32, 16])(x).shape
         torch.Size([4, 3])
     """

@@ -75,8 +75,8 @@ class ManifoldMixup(PairMixer):
 
     `forward` draws a layer k uniformly from ``layers`` (``"input"`` stands for k = 0, the
     input itself, as in the paper; without ``layers``, from `default_layers` of the model: the
-    input and the first half of its blocks, as the reference), samples a pairing and λ for the batch, and runs the model once
-    with the output of layer k replaced by λ·h + (1 − λ)·h[index] (a forward hook, through
+    input and the first half of its blocks, as the reference), samples a pairing and λ for the batch,
+    and runs the model once with the output of layer k replaced by λ·h + (1 − λ)·h[index] (a forward hook, through
     `mixup_core.forward_mixed` / `mixup_core.replay_at`); the targets are mixed with
     the same λ (Verma, Lamb, Beckham, Najafi, Mitliagkas, Lopez-Paz, Bengio, *Manifold Mixup:
     Better Representations by Interpolating Hidden States*, ICML 2019, arXiv:1806.05236).

@@ -227,8 +227,9 @@ class SaliencyMix(ImageMixer):
          that one box into the whole batch; here every sample gets its own box, at its own partner's
          peak, in both modes (``mode`` decides whether λ, hence the box size, is shared);
        - the reference hands OpenCV the normalised float32 tensor (RGB in BGR's place), which the
-         8-bit detector reads through its 8-bit pixel accessors (``gray.at<uchar>``), so its map is not the fine-grained saliency of the image
-         (on 64 natural 32-px crops its peak matched the 8-bit image's in none); here the detector
+         8-bit detector reads through its 8-bit pixel accessors (``gray.at<uchar>``), so its map is not
+         the fine-grained saliency of the image (on 64 natural 32-px crops its peak matched the 8-bit
+         image's in none); here the detector
          sees the image's 8-bit grey intensity (floating inputs are stretched per image to [0, 255]);
        - the reference's box spans ``[peak − cut//2, peak + cut//2]`` (one pixel short for an odd
          cut); here it spans ``[peak − cut//2, peak − cut//2 + cut)``, the CutMix side exactly.

@@ -59,7 +59,7 @@ def _label_column(table: dict[str, list[Any]]) -> str | None:
 
 
 def detect_table(path: Path) -> DataGuess | None:
-    """The `mixup_core.data.DataGuess` for a table file, or ``None`` when it is not tabular data (see the module docstring).
+    """The `mixup_core.data.DataGuess` for a table file, or ``None`` when it is not tabular data (see the module docs).
 
     Raises:
         mixup_core.data.DataError: a table that is certainly tabular data fails the loader's checks

@@ -133,7 +133,7 @@ class RowMixup(PairMixer):
 
     # ------------------------------------------------------------------ checks
     def check_inputs(self, inputs: object) -> torch.Tensor:
-        """Validate ``inputs``: a float ``(B, F)`` batch (``(B, ..., F)`` without categorical blocks) of the configured width."""
+        """Validate ``inputs``: float rows ``(B, F)`` of the configured width (``(B, ..., F)`` if no categories)."""
         checked = super().check_inputs(inputs)
         width = int(checked.shape[-1])
         if self.num_features is not None and width != self.num_features:

@@ -27,7 +27,7 @@ def _as_list(value: Any) -> list[Any] | None:
 
 
 class MixupDataCollator:
-    """Pad tokenised features into a batch for the text mixers (``transformers``' ``DataCollatorWithPadding`` plus labels and lengths).
+    """Pad tokenised features into a batch for the text mixers (``DataCollatorWithPadding`` plus labels and lengths).
 
     Each feature is a mapping with ``input_ids`` (and optionally ``attention_mask`` and
     ``token_type_ids``, as a tokenizer returns them), or with ``text`` (a string, or a pair of

@@ -294,8 +294,8 @@ def load_fortunes(
     """Fortunes labelled by topic (their file): 4,271 texts in the six default categories.
 
     A fortune is one entry of a file under ``/usr/share/games/fortunes`` (entries separated by a
-    line ``%``; see `read_fortunes` for the encoding), stripped; entries of ``min_chars`` characters or fewer are dropped.
-    Median length about 111 characters; the default classes hold 1,023 / 697 / 621 / 720 / 582 / 628
+    line ``%``; see `read_fortunes` for the encoding), stripped; entries of ``min_chars`` characters or
+    fewer are dropped. Median length about 111 characters; the default classes hold 1,023 / 697 / 621 / 720 / 582 / 628
     texts (majority 24 %). Labels are noisy (topics overlap), a good testbed for mixup and
     calibration. Some texts are dated; Debian's offensive files are not in this package.
 
@@ -607,7 +607,8 @@ def sniff_text_table(path: str | os.PathLike[str], *, rows: int = 2000) -> Table
     Examples:
         >>> import tempfile, pathlib
         >>> f = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
-        >>> _ = f.write_text("id,review,stars\\n1,a truly fine product,5\\n2,broke after a day,1\\n3,works as it says,5\\n")
+        >>> _ = f.write_text("id,review,stars\\n1,a truly fine product,5\\n2,broke after a day,1\\n"
+        ...                  "3,works as it says,5\\n")
         >>> sniff = sniff_text_table(f)
         >>> sniff.text_column, sniff.label_column, sniff.class_names
         ('review', 'stars', ['1', '5'])

@@ -20,8 +20,9 @@ items into ``({"input_ids": (B, L), "attention_mask": (B, L)}, targets (B,))``. 
 short texts (WordNet definitions average 14 tokens) then cost a fraction of ``max_length``.
 
 Models: ``hf:<folder>`` (`hf_model`), any local Hugging Face checkpoint with a new
-sequence-classification head (read with ``local_files_only=True``), and ``text:minilm`` (`minilm`): the MiniLM encoder (6 layers, hidden 384, 22.7 M parameters)
-with a new linear head, as a Hugging Face sequence-classification model, so that every text mixer
+sequence-classification head (read with ``local_files_only=True``), and ``text:minilm`` (`minilm`):
+the MiniLM encoder (6 layers, hidden 384, 22.7 M parameters) with a new linear head, as a Hugging
+Face sequence-classification model, so that every text mixer
 can run it (``model(input_ids=…, attention_mask=…)``, ``model(inputs_embeds=…)``, hooks on
 ``bert.encoder.layer.k`` and on ``classifier``). A baseline step calls it as ``model(**inputs)``.
 
@@ -149,7 +150,8 @@ class TokenizedTexts(Dataset[tuple[dict[str, torch.Tensor], int]]):
         texts: the ``N`` texts (kept for reports and example grids).
 
     Examples:
-        >>> data = TokenizedTexts(torch.tensor([[101, 7, 102, 0]]), torch.tensor([[1, 1, 1, 0]]), torch.tensor([2]), ["hi"])
+        >>> data = TokenizedTexts(torch.tensor([[101, 7, 102, 0]]), torch.tensor([[1, 1, 1, 0]]), torch.tensor([2]),
+        ...                       ["hi"])
         >>> inputs, label = data[0]
         >>> inputs["input_ids"].tolist(), label
         ([101, 7, 102, 0], 2)
@@ -372,7 +374,7 @@ def load_wordnet_task(
     trim_padding: bool = True,
     data_dir: str | os.PathLike[str] | None = None,
 ) -> TaskData:
-    """WordNet 3.0 noun definitions by supersense (Debian ``wordnet-base``), tokenised for MiniLM: 10 classes by default.
+    """WordNet 3.0 noun definitions by supersense (Debian ``wordnet-base``) tokenised for MiniLM; 10 classes by default.
 
     A text is a synset's definition ("electrostatic printer that focuses a laser beam …" →
     ``artifact``); the label is its lexicographer file. ``top_k`` keeps the most frequent

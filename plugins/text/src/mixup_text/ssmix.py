@@ -1,4 +1,4 @@
-"""SSMix: saliency-based span mixup: the least salient span of the anchor is replaced by the partner's most salient span."""
+"""SSMix: saliency-based span mixup: the anchor's least salient span is replaced by the partner's most salient span."""
 
 from __future__ import annotations
 

@@ -63,8 +63,9 @@ class TMix(TextMixer):
 
     Note:
         The hook is active for one forward pass; with activation checkpointing the gradients equal
-        those without it (checked for BERT). DeBERTa-v2 with ``conv_kernel_size > 0`` applies its convolution after layer 1 outside
-        the layer module; mixing at ``k = 1`` then mixes before that convolution.
+        those without it (checked for BERT). DeBERTa-v2 with ``conv_kernel_size > 0`` applies its
+        convolution after layer 1 outside the layer module; mixing at ``k = 1`` then mixes before that
+        convolution.
 
     Examples:
         >>> mixer = TMix(layer=[7, 9, 12], num_classes=4)   # the paper's setting for BERT-base
