@@ -27,12 +27,12 @@ _LAZY = {
     "TrainConfig": "._config",
     "TuneConfig": "._config",
     "load_study_config": "._config",
-    "RunResult": "._runner",
-    "StudyData": "._runner",
-    "load_study_data": "._runner",
+    "RunResult": "._train",
+    "StudyData": "._train",
+    "load_study_data": "._train",
     "run_compare": "._runner",
-    "split_validation": "._runner",
-    "train_and_evaluate": "._runner",
+    "split_validation": "._train",
+    "train_and_evaluate": "._train",
     "run_tune": "._tune",
     "compute_metrics": "._metrics",
     "reliability_bins": "._metrics",
@@ -78,7 +78,8 @@ if TYPE_CHECKING:
     )
     from ._metrics import compute_metrics, reliability_bins
     from ._report import Study, load_study, summarise, write_report
-    from ._runner import RunResult, StudyData, load_study_data, run_compare, split_validation, train_and_evaluate
+    from ._runner import run_compare
+    from ._train import RunResult, StudyData, load_study_data, split_validation, train_and_evaluate
     from ._tune import run_tune
 
 

@@ -1,7 +1,7 @@
 """``mixup tune``: an Optuna search over mixer, α, probability and mode, on a validation split.
 
 The test split is never looked at: a stratified ``tune.val_fraction`` of the training split is
-held out (`mixup_lab._runner.split_validation`, seed 0) and every trial trains on the rest and
+held out (`mixup_lab._train.split_validation`, seed 0) and every trial trains on the rest and
 is scored on it. The study lives in an Optuna storage (SQLite in ``<out>/tune/optuna.db`` by
 default), so a second call continues it and several machines can share one through a storage URL.
 
@@ -241,7 +241,7 @@ def _open_study(
         if stored[key] is None or stored[key] == json.loads(json.dumps(value)):
             continue
         if key == "setup":
-            from ._runner import _differences
+            from ._store import _differences
 
             changed = "; ".join(d.lstrip(".") for d in _differences(stored[key], value, "")[:4])
             raise ConfigError(
@@ -424,7 +424,8 @@ def run_tune(
     """
     import optuna
 
-    from ._runner import load_study_data, split_validation, train_and_evaluate
+    from . import _train
+    from ._train import load_study_data, split_validation
 
     tune = cfg.tune
     if n_trials is None:
@@ -471,7 +472,7 @@ def run_tune(
                     trial.report(value, step)
                     if trial.should_prune():
                         raise optuna.TrialPruned(f"{tune.objective} = {value:.4g} after epoch {epoch}")
-            result = train_and_evaluate(cfg, arm, seed, study_data, epoch_callback=callback, audit=False)  # trials keep no run folder
+            result = _train.train_and_evaluate(cfg, arm, seed, study_data, epoch_callback=callback, audit=False)  # trials keep no run folder
             values.append(_scalar(result.metrics.get(tune.objective)))
         trial.set_user_attr("seed_values", values)
         return float(np.mean(values))  # NaN marks the trial failed
