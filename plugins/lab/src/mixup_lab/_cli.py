@@ -166,7 +166,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
 
     cfg = read_study(args.config, args.set)
     result = run_tune(cfg, out=Path(args.out) if args.out else None, n_trials=args.trials, storage=args.storage,
-                      progress=not args.quiet)
+                      progress=not args.quiet, workers=1 if args.workers is None else args.workers)
     print(result)
     return 0
 
@@ -286,8 +286,13 @@ def add_commands(sub: Any) -> None:
                        description="Optuna study over the config's tune section; writes the best study config for compare.")
     p.add_argument("config", help="study config (YAML, TOML or JSON) with a tune section")
     p.add_argument("--out", default=None, help="output folder (default: the config's output, or runs/<name>, plus /tune)")
-    p.add_argument("--trials", type=int, default=None, help="trials to run now (default: tune.n_trials)")
-    p.add_argument("--storage", default=None, help="Optuna storage URL (default: SQLite in the output folder)")
+    p.add_argument("--trials", type=int, default=None,
+                   help="trials to run now, all workers together (default: tune.n_trials)")
+    p.add_argument("--storage", default=None,
+                   help="Optuna storage: an RDB URL or journal:FILE (default: SQLite in the output folder, a journal "
+                        "file there with --workers > 1)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="N worker processes sharing the study (each its own sampler seed)")
     p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a config value")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_tune)
