@@ -97,6 +97,7 @@ class Study:
         critical_classes: indices of the critical classes.
         runs: the finished runs.
         mixers: each arm's mixer config (``None`` for the baseline).
+        failed: the failed runs (``runs/<arm>/seed-<s>/failed.json``): ``{"arm", "seed", "error", "folder"}``.
     """
 
     out_dir: Path
@@ -108,6 +109,7 @@ class Study:
     critical_classes: list[int]
     runs: list[StoredRun] = field(default_factory=list)
     mixers: dict[str, Any] = field(default_factory=dict)
+    failed: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -197,6 +199,16 @@ def load_study(out_dir: str | Path) -> Study:
         if int(seed) not in seeds:
             seeds.append(int(seed))
 
+    failed = []
+    for fpath in sorted(out.glob("runs/*/seed-*/failed.json")):
+        if (fpath.parent / "metrics.json").exists():
+            continue
+        info = _read_json(fpath)
+        if isinstance(info, dict) and info.get("seed") is not None:
+            failed.append({"arm": str(info.get("arm", fpath.parent.parent.name)), "seed": int(info["seed"]),
+                           "error": f"{info.get('error_type')}: {info.get('error')}",
+                           "folder": fpath.parent.relative_to(out).as_posix()})
+
     baseline = next((a for a in arms if a in mixers and mixers[a] is None), None)
     names = record.get("class_names")
     num_classes = record.get("num_classes")
@@ -217,6 +229,7 @@ def load_study(out_dir: str | Path) -> Study:
         critical_classes=[int(k) for k in critical],
         runs=sorted(runs, key=lambda r: (arms.index(r.arm), r.seed)),
         mixers=mixers,
+        failed=failed,
     )
 
 
@@ -365,7 +378,8 @@ def summarise(study: Study) -> dict[str, Any]:
 
         - ``study``: data set, model, budget, seeds, classes, critical classes.
         - ``baseline``: the baseline arm or ``None`` (then ``comparisons`` is empty).
-        - ``runs``: ``{"finished", "expected", "missing": [{"arm", "seed"}]}``.
+        - ``runs``: ``{"finished", "expected", "missing": [{"arm", "seed"}], "failed": [{"arm", "seed", "error",
+          "folder"}]}`` (a failed run is missing too).
         - ``arms[arm]``: ``mixer``, ``seeds`` (finished, sorted), ``metrics[metric]`` with ``mean``, ``sd`` (sample standard deviation, ``None`` below 2 values), ``n`` and ``values`` (one per seed of ``seeds``, ``None`` where undefined), ``per_class_recall`` (``mean``, ``sd``, ``n`` lists over classes and per-seed ``values``), ``critical_class_recall[str(class)]`` and ``train_seconds``.
         - ``comparisons[arm][metric]``: `paired_comparison` against the baseline.
         - ``verdict``: the plain-language lines of `verdict_lines`.
@@ -437,6 +451,7 @@ def summarise(study: Study) -> dict[str, Any]:
             "finished": len(study.runs),
             "expected": len(study.arms) * len(study.seeds),
             "missing": [{"arm": a, "seed": s} for a, s in missing],
+            "failed": study.failed,
         },
         "arms": arms,
         "comparisons": comparisons,
@@ -866,8 +881,14 @@ def _markdown(summary: Mapping[str, Any], plots: Sequence[Path], out: Path) -> s
             f"- **Critical classes**: {', '.join(f'{names[k] if k < len(names) else k} ({k})' for k in crit)}"
             + (f" — protected while mixing ({(st.get('critical') or {}).get('protect_mode')})" if protect else "")
         )
-    if runs["missing"]:
-        miss = ", ".join(f"{m['arm']} seed {m['seed']}" for m in runs["missing"])
+    failed = runs.get("failed") or []
+    if failed:
+        shown = "; ".join(f"{f['arm']} seed {f['seed']} ({f['error']}, `{f['folder']}/failed.json`)" for f in failed)
+        lines += ["", f"**Failed runs**: {shown}. Running `mixup compare` again retries them."]
+    failed_keys = {(f["arm"], f["seed"]) for f in failed}
+    pending = [m for m in runs["missing"] if (m["arm"], m["seed"]) not in failed_keys]
+    if pending:
+        miss = ", ".join(f"{m['arm']} seed {m['seed']}" for m in pending)
         lines += ["", f"Not finished yet: {miss}. Run `mixup compare` on the same config again to finish them."]
     differs = summary.get("provenance_differs") or {}
     if differs:

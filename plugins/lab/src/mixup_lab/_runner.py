@@ -223,7 +223,8 @@ def run_compare(
         report: write ``report.md``, ``report.json`` and the plots at the end.
         workers: 0 trains in this process; N >= 1 starts N worker processes on this machine (or N array
             tasks with ``launcher``), each with ``train.threads`` or cores ÷ N torch threads.
-        devices: CUDA devices, one per worker in turn (``CUDA_VISIBLE_DEVICES`` of each worker).
+        devices: CUDA devices, one per worker in turn (``CUDA_VISIBLE_DEVICES`` of each worker); without
+            ``workers``, one worker per device.
         launcher: submit the workers through submitit (`SlurmLauncher`) instead of starting them here.
         worker: be one worker of a launcher: claim and train runs until none is left, write no report.
         stale_after: seconds without a heartbeat after which a claim is taken over.
@@ -240,8 +241,11 @@ def run_compare(
     run_seeds = list(seeds) if seeds else list(cfg.seeds)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
         raise ConfigError(f"--workers: a number of worker processes >= 0 (got {workers!r})")
-    if worker and (workers or launcher is not None):
-        raise ConfigError("--worker: a worker trains in its own process; leave out --workers and --launcher")
+    if worker and (workers or launcher is not None or devices):
+        raise ConfigError("--worker: a worker trains in its own process; leave out --workers, --devices and --launcher")
+    if devices:
+        _workers._visible_devices(cfg, devices)  # checked before anything is written
+        workers = workers or len(devices)
     # everything is checked before the folder is touched: a refused call changes no byte of it
     study = _prepare(cfg, out, chosen)
     planned = plan_jobs(cfg, chosen, run_seeds)

@@ -372,7 +372,10 @@ class SlurmLauncher:
             import submitit
         except ImportError:
             raise ConfigError("--launcher: slurm needs submitit: pip install 'mixup-lab[slurm]'") from None
-        executor = submitit.AutoExecutor(folder=str(self.logs or Path(out) / "slurm" / "%j"), cluster=self.cluster)
+        try:
+            executor = submitit.AutoExecutor(folder=str(self.logs or Path(out) / "slurm" / "%j"), cluster=self.cluster)
+        except RuntimeError as exc:  # no srun on this machine
+            raise ConfigError(f"--launcher: {self.cluster}: {exc} (submit from a login node of the cluster)") from None
         params: dict[str, Any] = {"name": name, "timeout_min": int(self.time_min), "tasks_per_node": 1,
                                   "gpus_per_node": int(self.gpus_per_task)}
         if self.cpus_per_task is not None:
