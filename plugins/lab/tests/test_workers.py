@@ -302,7 +302,7 @@ def test_submitit_executors_give_the_sequential_study(sequential: Path, tmp_path
 
 def test_the_slurm_launcher_writes_the_array_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     submitit = pytest.importorskip("submitit")
-    with pytest.raises(ConfigError, match="--launcher: slurm: .*srun"):
+    with pytest.raises(ConfigError, match=r"--launcher: slurm: .*srun"):
         SlurmLauncher().executor(tmp_path, "x")  # no Slurm here
     monkeypatch.setattr(submitit.SlurmExecutor, "affinity", staticmethod(lambda: 1))  # as on a login node
     executor = SlurmLauncher(partition="gpu", gpus_per_task=1, cpus_per_task=8, time_min=240,

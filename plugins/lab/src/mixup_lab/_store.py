@@ -535,6 +535,7 @@ class RunState:
         worker: the claim's worker record (host, pid, index, device, threads) or the failed run's.
         heartbeat_age: seconds since the claim's last heartbeat.
         error: the error of a failed run.
+        failed_at: when a failed run failed (seconds since the epoch).
     """
 
     arm: str
@@ -545,6 +546,7 @@ class RunState:
     worker: dict[str, Any] | None = None
     heartbeat_age: float | None = None
     error: str | None = None
+    failed_at: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
@@ -565,7 +567,7 @@ def run_state(out: Path, arm: str, seed: int, *, stale_after: float = DEFAULT_ST
     failed = _read_json(target / FAILED_FILE)
     if isinstance(failed, dict):
         return RunState(arm, seed, "failed", worker=failed.get("worker"),
-                        error=f"{failed.get('error_type')}: {failed.get('error')}")
+                        error=f"{failed.get('error_type')}: {failed.get('error')}", failed_at=failed.get("time"))
     return RunState(arm, seed, "pending")
 
 

@@ -110,6 +110,7 @@ def run_jobs(
     wait: bool = False,
     bar: Any = None,
     on_run: Any = None,
+    since: float | None = None,
 ) -> WorkSummary:
     """Claim and train the runs of ``jobs`` until none is left to claim; the loop of every worker.
 
@@ -124,19 +125,31 @@ def run_jobs(
             claim goes stale (the coordinator waits; a cluster worker returns at once).
         bar: a tqdm bar (per-run postfix), or ``None``.
         on_run: called as ``on_run(arm, seed, outcome)`` after each run this worker trained.
+        since: when the call began (default: now). A run that failed before is retried; one that failed
+            since (by this worker or another) is not, so a deterministic failure is tried once per call.
     """
     if study is None:
         from ._train import load_study_data
 
         study = load_study_data(cfg)
+    since = time.time() if since is None else since
     summary = WorkSummary()
+    attempted: set[Job] = set()
+
+    def open_for_this_call(job: Job) -> bool:  # a failure recorded since the call began is not retried in it
+        state = _store.run_state(out, *job, stale_after=stale_after)
+        return job not in attempted and not (state.state == "failed" and (state.failed_at or 0) >= since)
+
     while True:
         claimed = False
         for arm, seed in jobs:
+            if not open_for_this_call((arm, seed)):
+                continue
             claim = _store.claim_run(out, arm, seed, stale_after=stale_after, worker=worker)
             if claim is None:
                 continue
             claimed = True
+            attempted.add((arm, seed))
             outcome = _train_one(cfg, arm, seed, study, claim, bar, stale_after)
             getattr(summary, outcome).append((arm, seed))
             if on_run is not None:
@@ -203,7 +216,8 @@ def worker_main(spec: dict[str, Any]) -> dict[str, Any]:
                    startup_s=None if spawned is None else ready - float(spawned), threads=torch.get_num_threads())
     worker = {"index": spec.get("index"), "device": spec.get("device"), "threads": torch.get_num_threads()}
     summary = run_jobs(cfg, out, [tuple(j) for j in spec["jobs"]], study=study,  # type: ignore[misc]
-                       stale_after=float(spec.get("stale_after", _store.DEFAULT_STALE_AFTER)), worker=worker)
+                       stale_after=float(spec.get("stale_after", _store.DEFAULT_STALE_AFTER)), worker=worker,
+                       since=spec.get("since"))
     record = {"finished": summary.finished, "failed": summary.failed, "discarded": summary.discarded}
     _worker_record(out, spec, finished_at=time.time(), **{f"runs_{k}": v for k, v in record.items()})
     return record
@@ -283,7 +297,7 @@ def run_local_workers(
     ctx = multiprocessing.get_context("spawn")
     procs = []
     base = {"config": cfg.model_dump(mode="json"), "setup_hash": cfg.setup_hash(), "out": str(out), "jobs": [list(j) for j in jobs],
-            "threads": threads, "stale_after": stale_after}
+            "threads": threads, "stale_after": stale_after, "since": time.time()}
     for i in range(workers):
         device = visible[i % len(visible)] if visible else None
         env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
@@ -421,7 +435,7 @@ def run_submitit(
     executor = launcher.executor(out, f"mixup-{cfg.name}")
     threads = cfg.train.threads or launcher.cpus_per_task
     base = {"config": cfg.model_dump(mode="json"), "setup_hash": cfg.setup_hash(), "out": str(out), "jobs": [list(j) for j in jobs],
-            "threads": threads, "stale_after": stale_after, "device": None}
+            "threads": threads, "stale_after": stale_after, "device": None, "since": time.time()}
     specs = [{**base, "index": i, "spawned_at": time.time()} for i in range(workers)]
     submitted = executor.map_array(_submitit_task, specs)
     ids = sorted({str(j.job_id).split("_")[0] for j in submitted})
