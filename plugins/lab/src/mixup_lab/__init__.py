@@ -34,6 +34,10 @@ _LAZY = {
     "split_validation": "._train",
     "train_and_evaluate": "._train",
     "run_tune": "._tune",
+    "FailedRunsError": "._runner",
+    "RunState": "._store",
+    "study_status": "._store",
+    "SlurmLauncher": "._workers",
     "compute_metrics": "._metrics",
     "reliability_bins": "._metrics",
     "Study": "._report",
@@ -46,7 +50,10 @@ __all__ = [
     "ArmConfig",
     "ComponentConfig",
     "CriticalConfig",
+    "FailedRunsError",
     "RunResult",
+    "RunState",
+    "SlurmLauncher",
     "Study",
     "StudyConfig",
     "StudyData",
@@ -61,6 +68,7 @@ __all__ = [
     "run_compare",
     "run_tune",
     "split_validation",
+    "study_status",
     "summarise",
     "train_and_evaluate",
     "write_report",
@@ -78,9 +86,11 @@ if TYPE_CHECKING:
     )
     from ._metrics import compute_metrics, reliability_bins
     from ._report import Study, load_study, summarise, write_report
-    from ._runner import run_compare
+    from ._runner import FailedRunsError, run_compare
+    from ._store import RunState, study_status
     from ._train import RunResult, StudyData, load_study_data, split_validation, train_and_evaluate
     from ._tune import run_tune
+    from ._workers import SlurmLauncher
 
 
 def __getattr__(name: str) -> Any:

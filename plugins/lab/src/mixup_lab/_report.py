@@ -883,8 +883,8 @@ def _markdown(summary: Mapping[str, Any], plots: Sequence[Path], out: Path) -> s
         )
     failed = runs.get("failed") or []
     if failed:
-        shown = "; ".join(f"{f['arm']} seed {f['seed']} ({f['error']}, `{f['folder']}/failed.json`)" for f in failed)
-        lines += ["", f"**Failed runs**: {shown}. Running `mixup compare` again retries them."]
+        listed = "; ".join(f"{f['arm']} seed {f['seed']} ({f['error']}, `{f['folder']}/failed.json`)" for f in failed)
+        lines += ["", f"**Failed runs**: {listed}. Running `mixup compare` again retries them."]
     failed_keys = {(f["arm"], f["seed"]) for f in failed}
     pending = [m for m in runs["missing"] if (m["arm"], m["seed"]) not in failed_keys]
     if pending:
