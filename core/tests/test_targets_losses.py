@@ -323,3 +323,21 @@ def test_mixed_cross_entropy_refuses_union_targets() -> None:
     )
     with pytest.raises(ValueError, match="mixed_binary_cross_entropy"):
         mixed_cross_entropy(torch.randn(4, 3), out.targets)
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.1, 0.3])
+def test_smoothing_agrees_when_label_weights_do_not_sum_to_one(eps: float) -> None:
+    """SnapMix's weights (ρ_a, ρ_b) need not sum to 1; its reference loss smooths each term:
+    ``ρ_a·CE_ε(y_a) + ρ_b·CE_ε(y_b)``. Both losses give that, for index and for soft targets."""
+    y = torch.tensor([0, 2, 1, 3])
+    plan = MixPlan(index=torch.tensor([1, 0, 3, 2]), lam=torch.full((4,), 0.6))
+    weights = torch.tensor([[0.5, 0.2], [0.9, 0.6], [1.2, 1.2], [0.0, 0.3]])
+    logits = torch.randn(4, 5, generator=g(7))
+    reference = sum(
+        weights[:, k] * F.cross_entropy(logits, y[plan.index if k else torch.arange(4)], reduction="none", label_smoothing=eps)
+        for k in range(2)
+    )
+    for targets in (y, F.one_hot(y, 5).float()):
+        mt = MixedTargets.from_plan(targets, plan, num_classes=5).with_weights(weights)
+        torch.testing.assert_close(mixed_cross_entropy(logits, mt, label_smoothing=eps, reduction="none"), reference)
+        torch.testing.assert_close(soft_cross_entropy(logits, mt, label_smoothing=eps, reduction="none"), reference)

@@ -65,19 +65,27 @@ def soft_cross_entropy(
     """Cross-entropy against soft targets: ``−Σ_c t_c · log softmax(logits)_c``.
 
     With linear label mixing this equals λ·CE(y_a) + (1−λ)·CE(y_b) (see
-    `mixed_cross_entropy`), for any number of sources.
+    `mixed_cross_entropy`), for any number of sources, with or without label smoothing.
 
     Args:
         logits: ``(B, C)`` unnormalised scores.
         target: mixed targets, float targets ``(B, C)`` or class indices ``(B,)``.
-        label_smoothing: ε of label smoothing, applied to the dense targets (default 0).
+        label_smoothing: ε of label smoothing (default 0): each row ``t`` becomes
+            ``(1 − ε)·t + ε·(Σ_c t_c)/C``, i.e. every source's target is smoothed before its weight
+            is applied, so the loss stays ``Σ_k w_k·CE_ε(y_k)`` also when the label weights do not
+            sum to 1 (SnapMix), as the reference's per-term loss. For rows summing to 1 this is
+            ``smooth_targets``, ``(1 − ε)·t + ε/C``.
         reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
 
     Examples:
         >>> out = mixer(x, y, generator=g)   # doctest: +SKIP
         >>> soft_cross_entropy(model(out.inputs), out.targets, label_smoothing=0.1)   # doctest: +SKIP
     """
-    dense = smooth_targets(_dense(logits, target), label_smoothing)
+    _check_smoothing(label_smoothing)
+    dense = _dense(logits, target)
+    if label_smoothing > 0.0:
+        mass = dense.sum(dim=-1, keepdim=True)
+        dense = dense * (1.0 - label_smoothing) + mass * (label_smoothing / dense.shape[-1])
     loss = -(dense * F.log_softmax(logits.float(), dim=-1)).sum(dim=-1)
     return _reduce(loss, reduction)
 

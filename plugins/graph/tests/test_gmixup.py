@@ -219,6 +219,11 @@ def test_byte_bernoulli_is_exact_at_every_probability() -> None:
     inner = (p > 0) & (p < 1)
     z = (hits[inner] / rows - p[inner]) / (p[inner] * (1 - p[inner]) / rows).sqrt()
     assert float(z.abs().max()) < 4.5, z
+    # the plain form it replaces, ``torch.rand(rows, M) < p``, on the same probabilities: the same frequencies
+    plain = (torch.rand(rows, p.numel(), generator=torch.Generator().manual_seed(4)) < p.float()).sum(0).double()
+    var = 2 * p[inner] * (1 - p[inner]) / rows
+    assert float(((hits[inner] - plain[inner]) / rows / var.sqrt()).abs().max()) < 4.5
+    assert plain[0] == 0 and plain[1] == rows  # noqa: PT018
     # a probability on a byte boundary: with the float32 tie draw, P = k/256 + frac/256 exactly
     k8, frac = _byte_thresholds(torch.tensor([0.25, 1.0]))
     assert k8.tolist() == [64, 255]

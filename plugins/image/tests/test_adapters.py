@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from collections import OrderedDict, defaultdict
 from pathlib import Path
 from types import ModuleType
 
@@ -52,7 +53,7 @@ PAIRS = [(TorchvisionMixUp, tv2.MixUp), (TorchvisionCutMix, tv2.CutMix)]
 @pytest.mark.parametrize(("ours", "theirs"), PAIRS)
 @pytest.mark.parametrize(
     "pattern",
-    ["args", "tuple", "dict", "tuple-with-dict"],
+    ["args", "tuple", "dict", "tuple-with-dict", "ordereddict", "defaultdict"],
 )
 def test_torchvision_call_patterns_match(ours: type, theirs: type, pattern: str) -> None:
     images, labels = torch.rand(6, 3, 12, 10), torch.tensor([0, 1, 2, 3, 4, 0])
@@ -64,12 +65,18 @@ def test_torchvision_call_patterns_match(ours: type, theirs: type, pattern: str)
             return t((images, labels))  # type: ignore[operator]
         if pattern == "dict":
             return t({"image": images, "labels": labels, "id": "batch-0"})  # type: ignore[operator]
+        if pattern == "ordereddict":
+            return t(OrderedDict(image=images, labels=labels, id="batch-0"))  # type: ignore[operator]
+        if pattern == "defaultdict":
+            return t(defaultdict(list, image=images, labels=labels))  # type: ignore[operator]
         return t((images, {"labels": labels}))  # type: ignore[operator]
 
     torch.manual_seed(0)
     ref = call(theirs(num_classes=5))
     out = call(ours(num_classes=5, generator=_g()))
-    assert type(out) is type(ref)
+    assert type(out) is type(ref)  # OrderedDict and defaultdict stay what they were, as torchvision
+    if isinstance(ref, defaultdict):
+        assert out.default_factory is ref.default_factory  # type: ignore[union-attr]
     flat_ref = list(ref.values()) if isinstance(ref, dict) else list(ref)  # type: ignore[union-attr,call-overload]
     flat_out = list(out.values()) if isinstance(out, dict) else list(out)  # type: ignore[union-attr,call-overload]
     if isinstance(flat_ref[1], dict):
@@ -350,3 +357,60 @@ def test_timm_generator_determinism_and_no_mutation() -> None:
     assert torch.equal(a[0], b[0])
     assert torch.equal(a[1], b[1])
     assert torch.equal(x, before)
+
+
+def test_timm_attributes_changed_after_construction_are_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+    """timm reads mixup_alpha, cutmix_alpha, mode and mix_prob on every call (schedules change them):
+    both libraries, changed the same way after construction, mix the same."""
+    x, y = torch.rand(6, 3, 20, 14), torch.tensor([1, 4, 2, 3, 0, 7])
+    ours = TimmMixup(mixup_alpha=0.4, num_classes=8, pairing="flip", generator=_g(3))
+    theirs = timm_mixup.Mixup(mixup_alpha=0.4, num_classes=8)
+    for fn in (ours, theirs):
+        fn.mixup_alpha, fn.cutmix_alpha = 0.0, 1.0  # now CutMix only
+    out_x, out_t = ours(x, y)
+    plan = ours.last_plan
+    assert isinstance(plan, BoxPlan)
+    y0, y1, x0, x1 = (int(v) for v in plan.boxes[0])
+    monkeypatch.setattr(timm_mixup, "rand_bbox", lambda *a, **k: (y0, y1, x0, x1))
+    assert theirs._params_per_batch()[1]  # timm too draws CutMix now
+    monkeypatch.setattr(theirs, "_params_per_batch", lambda: (0.5, True))
+    ref_x, ref_t = theirs(x.clone(), y)
+    assert torch.equal(out_x, ref_x)
+    torch.testing.assert_close(out_t, ref_t, atol=1e-6, rtol=0)
+    # mode: batch → elem gives one λ per sample; mix_prob 0 in elem mode mixes nothing, as timm
+    for fn in (ours, theirs):
+        fn.mode, fn.mixup_alpha, fn.cutmix_alpha = "elem", 0.5, 0.0
+    ours(x, y)
+    assert ours.last_plan is not None
+    assert ours.last_plan.scalar_lam is None
+    lam_theirs, _ = theirs._params_per_elem(6)
+    assert len(set(np.round(lam_theirs, 6).tolist())) > 1
+    for fn in (ours, theirs):
+        fn.mix_prob = 0.0
+    assert torch.equal(ours(x, y)[0], x)
+    assert torch.equal(theirs(x.clone(), y)[0], x)
+    # both alphas 0 while mixing is enabled: timm asserts, ours names the fix
+    ours.cutmix_alpha = ours.mixup_alpha = 0.0
+    with pytest.raises(ValueError, match="mixup_enabled=False"):
+        ours(x, y)
+    ours.mixup_enabled = False
+    assert torch.equal(ours(x, y)[0], x)
+
+
+@pytest.mark.parametrize(("ours", "theirs"), PAIRS)
+def test_torchvision_adapters_are_modules_like_torchvisions(ours: type, theirs: type) -> None:
+    """torchvision's v2 transforms are nn.Modules: both go into nn.Sequential and v2.Compose alike."""
+    images, labels = torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 2, 3])
+    assert isinstance(theirs(num_classes=4), torch.nn.Module)
+    assert isinstance(ours(num_classes=4), torch.nn.Module)
+    for wrap in (torch.nn.Sequential, lambda t: tv2.Compose([t])):
+        ref = wrap(theirs(num_classes=4))((images, labels))
+        out = wrap(ours(num_classes=4, generator=_g()))((images, labels))
+        assert type(out) is type(ref)
+        assert out[0].shape == ref[0].shape
+        assert out[1].shape == ref[1].shape == (4, 4)
+    # followed by one of torchvision's own transforms in a Compose
+    both = tv2.Compose([ours(num_classes=4, generator=_g(1)), tv2.RandomHorizontalFlip(p=1.0)])
+    x, soft = both(images, labels)
+    assert x.shape == images.shape
+    torch.testing.assert_close(soft.sum(1), torch.ones(4))

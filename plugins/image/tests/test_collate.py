@@ -125,3 +125,56 @@ def test_buffers_are_reused_and_outputs_are_fresh() -> None:
     assert collate._buffers is buffers
     assert a.data_ptr() != b.data_ptr()
     assert not torch.equal(a, b)  # the second batch drew another plan
+
+
+def _timm_items(n: int = 6, size: tuple[int, int] = (10, 7)) -> list[tuple[np.ndarray, int]]:
+    """Items as timm's ``ToNumpy`` gives them (a PIL image → a channels-first uint8 array), labels 0…n−1."""
+    pil = pytest.importorskip("PIL.Image")
+    transforms = pytest.importorskip("timm.data.transforms")
+    rng = np.random.default_rng(0)
+    to_numpy = transforms.ToNumpy()
+    items = []
+    for i in range(n):
+        image = pil.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8))
+        array = to_numpy(image)
+        assert array.shape == (3, *size)
+        items.append((array, i))
+    return items
+
+
+def test_timm_channels_first_numpy_items_and_mixup_enabled_match_fast_collate_mixup(monkeypatch: pytest.MonkeyPatch) -> None:
+    """timm's FastCollateMixup and ours on the same ToNumpy items: the same batches."""
+    mixup = pytest.importorskip("timm.data.mixup")
+    items = _timm_items()
+    theirs = mixup.FastCollateMixup(mixup_alpha=1.0, label_smoothing=0.0, num_classes=6)
+    ours = MixupCollate({"name": "core:mixup", "lam": 0.5, "pairing": "flip"}, num_classes=6, dense=True)
+    monkeypatch.setattr(theirs, "_params_per_batch", lambda: (0.5, False))
+    ref_x, ref_t = theirs(items)
+    out_x, out_t = ours(items)
+    assert ref_x.shape == out_x.shape == (6, 3, 10, 7)  # channels first, not taken as (H, W, C)
+    assert torch.equal(out_x, ref_x)
+    torch.testing.assert_close(out_t, ref_t)
+    # --mixup-off-epoch: timm sets mixup_enabled = False on the collate function
+    theirs.mixup_enabled = False
+    ours.mixup_enabled = False
+    monkeypatch.undo()
+    ref_x, ref_t = theirs(items)
+    out_x, out_t = ours(items)
+    assert torch.equal(out_x, ref_x)
+    assert torch.equal(out_x, torch.stack([torch.from_numpy(a) for a, _ in items]))
+    torch.testing.assert_close(out_t, ref_t)
+
+
+def test_numpy_layout_is_detected_or_asked_for() -> None:
+    chw = np.zeros((3, 5, 3), dtype=np.uint8)  # could be either
+    with pytest.raises(ValueError, match=r"cannot tell.*\(3, 5, 3\).*layout='chw'"):
+        MixupCollate("core:mixup", num_classes=2)([(chw, 0), (chw, 1)])
+    images, _ = MixupCollate("core:mixup", num_classes=2, layout="chw")([(chw, 0), (chw, 1)])
+    assert images.shape == (2, 3, 5, 3)
+    images, _ = MixupCollate("core:mixup", num_classes=2, layout="hwc")([(chw, 0), (chw, 1)])
+    assert images.shape == (2, 3, 3, 5)
+    hwc = np.zeros((8, 6, 3), dtype=np.uint8)
+    images, _ = MixupCollate("core:mixup", num_classes=2)([(hwc, 0), (hwc, 1)])
+    assert images.shape == (2, 3, 8, 6)
+    with pytest.raises(ValueError, match="layout"):
+        MixupCollate("core:mixup", num_classes=2, layout="cwh")  # type: ignore[arg-type]

@@ -150,17 +150,59 @@ def test_input_gradients_and_where_input() -> None:
     assert x.grad.abs().sum() > 0
 
 
-def test_empty_layers_is_input_mixup() -> None:
+def test_input_layer_alone_is_input_mixup() -> None:
     net = _net()
     x = torch.randn(6, 3, 8, 8, dtype=torch.float64)
-    mixer = ManifoldMixup(alpha=1.0)
+    mixer = ManifoldMixup(alpha=1.0, layers=["input"])
     res = mixer.forward(net, x, generator=torch.Generator().manual_seed(0))
     assert res.layer == ""
     assert res.targets is None
-    plain = create_mixer("core:mixup")(x, generator=torch.Generator().manual_seed(0))
+    g = torch.Generator().manual_seed(0)
+    torch.randint(1, (1,), generator=g)  # the layer draw
+    plain = create_mixer("core:mixup")(x, generator=g)
     torch.testing.assert_close(res.output, net(plain.inputs), rtol=0, atol=0)
     assert res.plan.to_dict() == plain.plan.to_dict()
 
+
+def test_default_layers_are_the_input_and_the_first_half_of_the_blocks() -> None:
+    """The reference (PreActResNet ``mixup_hidden``) draws k = randint(0, 2): the input, layer1, layer2."""
+    torchvision = pytest.importorskip("torchvision")
+    timm = pytest.importorskip("timm")
+    from mixup_image.manifold import default_layers
+
+    resnet = torchvision.models.resnet18(num_classes=5)
+    assert default_layers(resnet) == ["input", "layer1", "layer2"]
+    assert default_layers(timm.create_model("resnet18", num_classes=5)) == ["input", "layer1", "layer2"]
+    vit = timm.create_model("vit_tiny_patch16_224", img_size=32, patch_size=8, depth=5, num_classes=5)
+    assert default_layers(vit) == ["input", "blocks.0", "blocks.1", "blocks.2"]
+    assert default_layers(_net()) == ["input", "stem", "block1"]  # a Sequential: its weighted children but the head
+    # the drawn layer is uniform over the three, as the reference's randint(0, 2)
+    mixer = ManifoldMixup(num_classes=5)
+    x, y = torch.rand(4, 3, 32, 32), torch.arange(4)
+    counts: dict[str, int] = {}
+    for seed in range(150):
+        layer = mixer.draw_layer(torch.Generator().manual_seed(seed), model=resnet)
+        assert layer == ["", "layer1", "layer2"][int(torch.randint(3, (1,), generator=torch.Generator().manual_seed(seed)))]
+        counts[layer] = counts.get(layer, 0) + 1
+    assert set(counts) == {"", "layer1", "layer2"}
+    assert min(counts.values()) > 30
+    res = mixer.forward(resnet, x, y, generator=torch.Generator().manual_seed(1))
+    assert res.layer in ("", "layer1", "layer2")
+
+
+def test_a_model_without_recognised_blocks_is_refused() -> None:
+    class Opaque(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+            self.head = nn.Linear(4, 5)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(self.conv(x).mean(dim=(2, 3)))
+
+    with pytest.raises(ValueError, match=r"layers were not given.*Opaque.*layers=\['input'\]"):
+        ManifoldMixup().forward(Opaque(), torch.rand(2, 3, 8, 8), generator=torch.Generator().manual_seed(0))
+    assert ManifoldMixup().draw_layer(torch.Generator()) == ""  # no model: the input (a plain mixer call)
 
 def test_errors_name_the_problem() -> None:
     net = _net()

@@ -349,3 +349,88 @@ def test_missing_gco_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "gco", None)
     with pytest.raises(ImportError, match=r'pip install "mixup-image\[puzzlemix\]"'):
         PuzzleMix()
+
+
+# ---------------------------------------------------------------------------------- the reference's choices
+def _reference_pairwise(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, indices: torch.Tensor, block_num: int, neigh_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The pairwise data terms of snu-mllab/PuzzleMix ``mixup_graph`` (before β·γ), re-derived:
+    ``avg_pool2d(x·std + mean, neigh_size)`` and ``neigh_penalty``; returned as [PP, PA, AP, AA]."""
+    block_size = x.shape[-1] // block_num
+    k = block_size // neigh_size
+    pool1 = F.avg_pool2d(x * std + mean, neigh_size)
+    pool2 = pool1[indices]
+
+    def penalty(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        px = (a[:, :, :-1, :] - b[:, :, 1:, :])[:, :, k - 1 :: k, :]
+        py = (a[:, :, :, :-1] - b[:, :, :, 1:])[:, :, :, k - 1 :: k]
+        return F.avg_pool2d(px.abs().mean(1), kernel_size=(1, k)), F.avg_pool2d(py.abs().mean(1), kernel_size=(k, 1))
+
+    pairs = [penalty(pool2, pool2), penalty(pool2, pool1), penalty(pool1, pool2), penalty(pool1, pool1)]
+    return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
+
+
+def test_data_term_unnormalises_as_the_reference() -> None:
+    from mixup_image._base import unnormalise
+    from mixup_image._puzzlemix import boundary_terms
+
+    mean, std = [0.4914, 0.4822, 0.4465], [0.247, 0.243, 0.261]
+    raw = torch.rand(6, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    m, s = torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1)
+    x = (raw - m) / s
+    index = torch.tensor([3, 0, 5, 1, 2, 4])
+    ref_v, ref_h = _reference_pairwise(x, m, s, index, block_num=4, neigh_size=4)
+    vertical, horizontal = boundary_terms(unnormalise(x, mean, std, mixer="PuzzleMix"), index, (4, 4), 4)
+    # ours: AA, AP, PA, PP (first letter: upper/left block); the reference's: PP, PA, AP, AA
+    torch.testing.assert_close(vertical, ref_v.flip(0), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(horizontal, ref_h.flip(0), rtol=1e-5, atol=1e-6)
+    # on the normalised values the terms are those of another image, larger by about 1/std
+    raw_v, _ = boundary_terms(x, index, (4, 4), 4)
+    assert raw_v.mean() > 3 * ref_v.mean()
+    # the mixer: mean/std on normalised inputs give the plan of the [0, 1] images
+    sal = raw.square().sum(1)
+    plan_norm = PuzzleMix(mean=mean, std=std, block_num=[4], gamma=5.0).sample(x, saliency=sal, generator=torch.Generator().manual_seed(1))
+    plan_raw = PuzzleMix(block_num=[4], gamma=5.0).sample(raw, saliency=sal, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(plan_norm.block_mask, plan_raw.block_mask)
+    assert PuzzleMix().neigh_size == 4  # the authors' README and OpenMixup's configs
+
+
+def test_mean_std_are_checked_against_the_channels() -> None:
+    with pytest.raises(ValueError, match=r"mean must hold one value or one per channel \(3"):
+        PuzzleMix(mean=[0.5, 0.5]).sample(torch.rand(2, 3, 8, 8), saliency=torch.rand(2, 8, 8), generator=torch.Generator().manual_seed(0))
+    with pytest.raises(Exception, match="std"):
+        create_mixer("image:puzzlemix", std=[0.0])
+
+
+class _BatchNormDropoutNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+        self.drop = nn.Dropout(0.5)
+        self.fc = nn.Linear(4, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.drop(F.adaptive_avg_pool2d(F.relu(self.bn(self.conv(x))), 1).flatten(1)))
+
+
+def test_saliency_is_computed_in_eval_mode_and_the_modes_are_restored() -> None:
+    """The reference: ``model.eval()`` for the saliency pass, then ``model.train()``."""
+    torch.manual_seed(0)
+    model = _BatchNormDropoutNet().train()
+    model.fc.eval()  # a submodule the user froze stays frozen
+    x = torch.rand(6, 3, 16, 16)
+    y = torch.arange(6) % 5
+    stats = model.bn.running_mean.clone()
+    plan = PuzzleMix(block_num=[4]).sample(x, y, model=model, generator=torch.Generator().manual_seed(2))
+    assert model.training
+    assert model.bn.training
+    assert model.drop.training
+    assert not model.fc.training
+    assert torch.equal(model.bn.running_mean, stats)  # no batch-norm update: eval mode
+    # the same plan as the saliency of the model in eval mode, computed by hand
+    model.eval()
+    xg = x.clone().requires_grad_(True)
+    F.cross_entropy(model(xg), y).backward()
+    assert xg.grad is not None
+    by_hand = PuzzleMix(block_num=[4]).sample(x, saliency=xg.grad.norm(dim=1), generator=torch.Generator().manual_seed(2))
+    assert plan.to_dict() == by_hand.to_dict()

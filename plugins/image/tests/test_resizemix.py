@@ -65,7 +65,7 @@ def test_tau_stays_in_scope_and_the_patch_fits() -> None:
     assert (boxes[:, 1] == h).any()
 
 
-def test_custom_scope_and_use_alpha_clip_tau() -> None:
+def test_custom_scope_and_a_fixed_lam_is_clipped_to_the_scope() -> None:
     x = torch.rand(8, 1, 40, 40)
     fixed = ResizeMix(mode="sample", scope=(0.5, 0.5)).sample(x, generator=torch.Generator().manual_seed(0))
     assert ((fixed.boxes[:, 1] - fixed.boxes[:, 0]) == 20).all()  # type: ignore[attr-defined]
@@ -100,3 +100,27 @@ def test_anchor_mask_gives_pixel_provenance() -> None:
     assert mask.shape == (10, 1, 21, 18)
     assert torch.equal(mask.bool().expand_as(x), out.inputs == x)  # 1 exactly where the anchor's pixels are
     torch.testing.assert_close(mask.mean(dim=(1, 2, 3)), out.plan.lam, rtol=0, atol=1e-7)
+
+
+def test_use_alpha_redraws_tau_outside_the_scope_as_openmixup() -> None:
+    """OpenMixup's ``resizemix``: τ ~ Beta(α, α); outside ``scope`` it is replaced by τ ~ U(scope).
+    The reference re-derived with NumPy and ours draw the same distribution of patch sides."""
+    np = pytest.importorskip("numpy")
+    h = 100
+    alpha, scope = 0.5, (0.1, 0.8)
+    x = torch.rand(2000, 1, h, h)
+    plan = ResizeMix(mode="sample", use_alpha=True, alpha=alpha, scope=scope).sample(x, generator=torch.Generator().manual_seed(0))
+    sides = (plan.boxes[:, 1] - plan.boxes[:, 0]).numpy()  # type: ignore[attr-defined]
+    sides = sides[sides > 0]  # self-paired samples are unmixed
+    rng = np.random.default_rng(0)
+    tau = rng.beta(alpha, alpha, 200_000)
+    outside = (tau < scope[0]) | (tau > scope[1])
+    tau[outside] = rng.uniform(*scope, outside.sum())
+    reference = np.floor(h * tau).astype(int)
+    grid = np.arange(10, 81)
+    ours_cdf = np.searchsorted(np.sort(sides), grid, side="right") / len(sides)
+    ref_cdf = np.searchsorted(np.sort(reference), grid, side="right") / len(reference)
+    assert np.abs(ours_cdf - ref_cdf).max() < 0.05  # Kolmogorov-Smirnov distance
+    # clipping would have put Beta(0.5, 0.5)'s mass below 0.1 (about 20 %) on the smallest patch
+    assert (sides == 10).mean() < 0.03
+    assert (sides == 80).mean() < 0.03

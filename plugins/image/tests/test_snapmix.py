@@ -222,8 +222,9 @@ def test_missing_cam_sources_are_type_errors_naming_the_arguments() -> None:
 
 def test_model_is_not_configuration_and_runs_only_when_mixing() -> None:
     trunk = Features()
-    mixer = SnapMix(model=trunk, classifier=HEAD, num_classes=16, same_label="reference")
-    assert mixer.to_config() == {"name": "image:snapmix", "num_classes": 16, "same_label": "reference"}
+    mixer = SnapMix(model=trunk, classifier=HEAD, num_classes=16, same_label="sum")
+    assert mixer.to_config() == {"name": "image:snapmix", "num_classes": 16, "same_label": "sum"}
+    assert SnapMix().same_label == "reference"  # the authors' counting is the default
     assert create_mixer(mixer.to_config(), model=trunk, classifier=HEAD) == mixer
     x, y = torch.rand(4, 3, 8, 8), torch.arange(4)
     SnapMix(model=trunk, classifier=HEAD, lam=1.0)(x, y, num_classes=16)

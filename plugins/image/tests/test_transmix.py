@@ -50,15 +50,17 @@ def test_relabel_gives_the_attention_mass_on_anchor_patches() -> None:
     # 8×8 images, 2×2 patches of 4×4; sample 0's box covers patch 0, sample 1's covers patches 1 and 3
     out = _out([[0, 4, 0, 4], [0, 8, 4, 8]], (8, 8), [0.75, 0.5])
     attention = torch.tensor([[0.4, 0.3, 0.2, 0.1], [0.1, 0.2, 0.3, 0.4]])
-    relabelled = TransMix().relabel(out, attention)
+    relabelled = TransMix(ratio=0.0).relabel(out, attention)
     expected = torch.tensor([0.3 + 0.2 + 0.1, 0.1 + 0.3])  # anchor patches: {1, 2, 3} and {0, 2}
     torch.testing.assert_close(relabelled.weights, torch.stack([expected, 1 - expected], dim=1))
     torch.testing.assert_close(relabelled.dense()[:, :2], torch.tensor([[0.6, 0.4], [0.6, 0.4]]))  # sample 1 is y=1, its partner y=0
     # heads are averaged, and masses need not be normalised
     heads = torch.stack([attention * 2, attention * 4], dim=1)  # (B, heads, N)
-    torch.testing.assert_close(TransMix().relabel(out, heads).weights[:, 0], expected)
-    # ratio blends in the area λ (0.5 is the authors' code and OpenMixup)
-    torch.testing.assert_close(TransMix(ratio=0.5).relabel(out, attention).weights[:, 0], 0.5 * torch.tensor([0.75, 0.5]) + 0.5 * expected)
+    torch.testing.assert_close(TransMix(ratio=0.0).relabel(out, heads).weights[:, 0], expected)
+    # ratio blends in the area λ; the default 0.5 is the authors' code and OpenMixup
+    # (``lam = ratio·lam_area + (1 − ratio)·lam_attention``)
+    assert TransMix().ratio == 0.5
+    torch.testing.assert_close(TransMix().relabel(out, attention).weights[:, 0], 0.5 * torch.tensor([0.75, 0.5]) + 0.5 * expected)
     torch.testing.assert_close(TransMix(ratio=1.0).relabel(out, attention).weights[:, 0], torch.tensor([0.75, 0.5]))
     # the targets of the call itself are untouched (area labels)
     torch.testing.assert_close(out.targets.lam, torch.tensor([0.75, 0.5]))  # type: ignore[union-attr]
@@ -78,7 +80,7 @@ def _check_composition(base: dict[str, Any], size: tuple[int, int] = (16, 16), g
     """Relabelled weights equal the attention on each patch times its anchor share, read from the
     mixed identity inputs (channel j of a mixed image is source j's weight at each pixel)."""
     n = 6
-    mixer = TransMix(base=base, mask_resize="area")
+    mixer = TransMix(base=base, mask_resize="area", ratio=0.0)
     x = identity_inputs(n, (3, *size))
     y = torch.arange(n)
     attention = torch.rand(n, 3, grid * grid, generator=torch.Generator().manual_seed(0)).softmax(dim=-1)
@@ -187,7 +189,7 @@ def test_timm_vit_forward_hook_recipe_end_to_end() -> None:
     attn = vit.blocks[-1].attn
     attn.fused_attn = False
     handle = attn.attn_drop.register_forward_hook(lambda mod, args, output: store.update(attn=args[0]))
-    mixer = TransMix(base={"name": "image:cutmix", "mode": "sample"}, num_classes=10)
+    mixer = TransMix(base={"name": "image:cutmix", "mode": "sample"}, num_classes=10, ratio=0.0)
     x, y = torch.rand(6, 3, 32, 32), torch.randint(0, 10, (6,), generator=torch.Generator().manual_seed(1))
     out = mixer(x, y, generator=torch.Generator().manual_seed(2))
     logits = vit(out.inputs)

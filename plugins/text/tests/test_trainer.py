@@ -284,3 +284,42 @@ def test_callback_switches_the_mixer_off_at_the_end(
     assert seen == mixed_steps
     assert trainer.mixer_calls == sum(mixed_steps)
     assert trainer.mixer.enabled  # restored after training
+
+
+def test_label_smoothing_factor_of_the_training_arguments_is_honoured(tmp_path: Path, tokenizer: Any) -> None:
+    """``TrainingArguments.label_smoothing_factor``: the same loss as transformers' own Trainer (its
+    LabelSmoother) on unmixed batches, and the smoothed mixed loss in training."""
+    from transformers import Trainer
+    from transformers.trainer_pt_utils import LabelSmoother
+
+    args = _args(tmp_path, label_smoothing_factor=0.2, per_device_eval_batch_size=8)
+    model = tiny_bert()
+    ours = MixupTrainer(model=model, args=args, eval_dataset=_dataset(), data_collator=MixupDataCollator(tokenizer), mixer="text:embedding")
+    assert ours.label_smoothing == 0.2
+    eval_batch = MixupDataCollator(tokenizer)(_dataset())
+    model.eval()
+    with torch.no_grad():
+        loss = ours.compute_loss(model, dict(eval_batch))
+        peer = Trainer(model=model, args=args, data_collator=MixupDataCollator(tokenizer))
+        peer_batch = {k: v for k, v in eval_batch.items() if k != "lengths"}
+        ref = peer.compute_loss(model, dict(peer_batch))
+        by_hand = LabelSmoother(epsilon=0.2)(model(**{k: v for k, v in peer_batch.items() if k != "labels"}), peer_batch["labels"])
+    assert float(ref) == pytest.approx(float(by_hand), rel=1e-6)
+    assert float(loss) == pytest.approx(float(ref), rel=1e-5)
+    # in training: the mixed loss is smoothed with the same ε
+    model.train()
+    ours.mixer_generator = torch.Generator().manual_seed(0)
+    ours.mixer = create_mixer("text:embedding")
+    torch.manual_seed(1)
+    got = ours.compute_loss(model, dict(eval_batch))
+    torch.manual_seed(1)
+    again = mixup_compute_loss(model, dict(eval_batch), create_mixer("text:embedding"), generator=torch.Generator().manual_seed(0), label_smoothing=0.2)
+    assert float(got.detach()) == pytest.approx(float(again.detach()), rel=1e-5)  # type: ignore[union-attr]
+    torch.manual_seed(1)
+    unsmoothed = mixup_compute_loss(model, dict(eval_batch), create_mixer("text:embedding"), generator=torch.Generator().manual_seed(0))
+    assert float(got.detach()) != pytest.approx(float(unsmoothed.detach()), rel=1e-5)  # type: ignore[union-attr]
+    # both given and different: refused
+    with pytest.raises(ValueError, match="label_smoothing_factor"):
+        MixupTrainer(model=tiny_bert(), args=args, data_collator=MixupDataCollator(tokenizer), mixer="text:embedding", label_smoothing=0.1)
+    same = MixupTrainer(model=tiny_bert(), args=args, data_collator=MixupDataCollator(tokenizer), mixer="text:embedding", label_smoothing=0.2)
+    assert same.label_smoothing == 0.2

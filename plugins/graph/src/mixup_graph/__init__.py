@@ -15,10 +15,12 @@ _LAZY = {
     "GMixup": ".gmixup",
     "GraphEmbeddingMixup": ".embedding",
     "IfMixup": ".ifmixup",
+    "MixupTransform": ".transforms",
     "NodeFeatureMixup": ".node",
     "NodePlan": ".node",
     "align_graphs": ".gmixup",
     "batch_targets": ".targets",
+    "check_edge_weight_model": ".ifmixup",
     "estimate_graphon": ".gmixup",
     "find_readout": ".embedding",
     "from_dense_graph_tensor": ".ifmixup",
@@ -31,11 +33,13 @@ __all__ = [
     "GMixup",
     "GraphEmbeddingMixup",
     "IfMixup",
+    "MixupTransform",
     "NodeFeatureMixup",
     "NodePlan",
     "__version__",
     "align_graphs",
     "batch_targets",
+    "check_edge_weight_model",
     "estimate_graphon",
     "find_readout",
     "from_dense_graph_tensor",
@@ -47,9 +51,10 @@ __all__ = [
 if TYPE_CHECKING:
     from .embedding import GraphEmbeddingMixup, find_readout
     from .gmixup import GMixup, align_graphs, estimate_graphon
-    from .ifmixup import IfMixup, from_dense_graph_tensor, to_dense_graph_tensor
+    from .ifmixup import IfMixup, check_edge_weight_model, from_dense_graph_tensor, to_dense_graph_tensor
     from .node import NodeFeatureMixup, NodePlan
     from .targets import batch_targets, graph_soft_cross_entropy, soft_labels
+    from .transforms import MixupTransform
 
 
 def __getattr__(name: str) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import warnings
 from typing import Any, ClassVar
 
 import torch
@@ -12,10 +14,57 @@ from mixup_core import MixedBatch, MixPlan, PairMixer, check_targets, mixer_data
 from ._dense import as_graph_batch, from_dense, is_graph_input, lerp_pairs, mix_graphs, to_dense
 from ._dense import graph_labels as _graph_labels
 
-__all__ = ["IfMixup", "from_dense_graph_tensor", "to_dense_graph_tensor"]
+__all__ = ["IfMixup", "check_edge_weight_model", "from_dense_graph_tensor", "to_dense_graph_tensor"]
 
 GraphInputs = Batch | list[Data] | torch.Tensor
 """What `IfMixup` mixes: a PyG `Batch`, a list of `Data`, or the dense graph tensor ``(B, N, N + F)``."""
+
+
+def _reads_edge_weight(layer: torch.nn.Module) -> bool:
+    try:
+        parameters = inspect.signature(layer.forward).parameters
+    except (TypeError, ValueError):  # a forward without a signature: assume it does
+        return True
+    return "edge_weight" in parameters
+
+
+def check_edge_weight_model(model: torch.nn.Module) -> None:
+    """Refuse a model whose message-passing layers all ignore ``edge_weight`` (warn if only some do).
+
+    ifMixup's mixed graphs carry their mixed adjacency in ``edge_weight`` (λ or 1 − λ on an edge of
+    one graph only); a layer whose ``forward`` takes no ``edge_weight`` (PyG's ``GINConv``,
+    ``GATConv``, ``EdgeConv`` …) sees every such edge at full weight, i.e. trains on the union graph.
+    The check reads the ``forward`` signatures of the model's
+    ``torch_geometric.nn.MessagePassing`` layers: it cannot tell whether your ``forward`` passes the
+    weights on, and a model without such layers passes unchecked.
+
+    Raises:
+        ValueError: every message-passing layer of ``model`` ignores ``edge_weight``; the message
+            names them.
+
+    Warns:
+        UserWarning: some of them do.
+    """
+    from torch_geometric.nn import MessagePassing
+
+    layers = [(name, m) for name, m in model.named_modules() if isinstance(m, MessagePassing)]
+    if not layers:
+        return
+    blind = [f"{name or 'model'} ({type(m).__name__})" for name, m in layers if not _reads_edge_weight(m)]
+    if len(blind) == len(layers):
+        raise ValueError(
+            "graph:ifmixup mixes the adjacency into edge_weight, but no message-passing layer of "
+            f"{type(model).__name__} reads edge_weight: {', '.join(blind)}; the model would train on the union of "
+            "each pair's edges. Use layers that take edge_weight (GCNConv, GraphConv, SAGEConv with a weighted "
+            "aggregation, or mixup_graph.lab's weighted GIN layer), or another graph mixer"
+        )
+    if blind:
+        warnings.warn(
+            f"graph:ifmixup: these message-passing layers of {type(model).__name__} ignore edge_weight and see the "
+            f"union of each pair's edges: {', '.join(blind)}",
+            UserWarning,
+            stacklevel=2,
+        )
 
 
 def _shape_proxy(num_graphs: int) -> torch.Tensor:
@@ -36,8 +85,11 @@ class IfMixup(PairMixer):
 
     ``A`` holds the edge weights (``edge_weight`` when the graphs have it, else 1), so the mixed
     graph has weighted edges, with weights in [0, 1] when the inputs' are; the model needs layers
-    that read ``edge_weight`` (``GCNConv``, ``GraphConv``, ``SAGEConv`` … or the paper's GIN with a
-    weighted neighbour sum; PyG's ``GINConv`` ignores weights).
+    that read ``edge_weight`` (``GCNConv``, ``GraphConv`` … or the paper's GIN with a weighted
+    neighbour sum; PyG's ``GINConv`` ignores weights, so a GIN trains on the union of the pair's
+    edges). The mixer never sees the model: call `check_edge_weight_model` on yours once (it
+    refuses a model none of whose message-passing layers takes ``edge_weight``, and warns when
+    only some do).
 
     **PyG inputs.** A `torch_geometric.data.Batch` (as a PyG ``DataLoader`` yields it) or a list of
     `Data` is mixed in one vectorised pass with no loop over graphs. The numbers are those of the

@@ -24,7 +24,32 @@ __all__ = [
     "centred_boxes",
     "check_images",
     "sample_boxes",
+    "unnormalise",
 ]
+
+
+def unnormalise(
+    images: torch.Tensor, mean: list[float] | None, std: list[float] | None, *, mixer: str
+) -> torch.Tensor:
+    """``images · std + mean`` per channel (float32, detached), the images on their [0, 1] scale.
+
+    ``mean`` and ``std`` hold one value or one per channel; ``None`` for both leaves the images as
+    they are. Used where a method compares pixel values on the scale of the source images.
+    """
+    x = images.detach().float()
+    if mean is None and std is None:
+        return x
+    channels = x.shape[1]
+    stats = []
+    for name, values, default in (("mean", mean, 0.0), ("std", std, 1.0)):
+        v = [default] if values is None else list(values)
+        if len(v) not in (1, channels):
+            raise ValueError(
+                f"{mixer}: {name} must hold one value or one per channel ({channels} for inputs.shape="
+                f"{tuple(images.shape)}), got {name}={values}"
+            )
+        stats.append(torch.tensor(v, dtype=torch.float32, device=x.device).view(1, -1, 1, 1))
+    return x * stats[1] + stats[0]
 
 
 def check_images(inputs: object, name: str = "inputs") -> torch.Tensor:

@@ -105,11 +105,25 @@ def compute_saliency(
 
     One forward and backward pass of ``model`` on a detached copy of ``inputs`` (cast to the dtype of
     the model's parameters for ``nn.Module`` models). Only the gradient with respect to the input
-    is taken (``torch.autograd.grad``), so no ``.grad`` of the model or the inputs is touched; the
-    model's mode (train/eval) is left as it is.
+    is taken (``torch.autograd.grad``), so no ``.grad`` of the model or the inputs is touched. An
+    ``nn.Module`` runs in ``eval()`` mode, as in the reference, and each submodule's train/eval mode
+    is restored afterwards (also when the pass raises).
     """
     dtype = _model_dtype(model) or inputs.dtype
     x = inputs.detach().to(dtype).requires_grad_(True)
+    modes = [(m, m.training) for m in model.modules()] if isinstance(model, torch.nn.Module) else []
+    try:
+        if isinstance(model, torch.nn.Module):
+            model.eval()
+        return _input_gradient_norm(model, loss_fn, x, inputs, targets)
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
+def _input_gradient_norm(
+    model: Callable[..., Any], loss_fn: LossFn | None, x: torch.Tensor, inputs: torch.Tensor, targets: torch.Tensor | None
+) -> torch.Tensor:
     with torch.enable_grad():
         output = model(x)
         if loss_fn is not None:

@@ -31,6 +31,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import torch
+import torch.utils._pytree as _pytree
+from torch import nn
 
 from mixup_core import MixedTargets, MixPlan, PairMixer, create_mixer
 
@@ -44,24 +46,18 @@ LabelsGetter = Literal["default"] | Callable[[Any], Any]
 
 # ---------------------------------------------------------------------- small tree helpers
 def _leaves(tree: Any) -> list[Any]:
-    """Leaves of nested tuples, lists and mappings, depth first (the order torchvision uses)."""
-    if isinstance(tree, (tuple, list)):
-        return [leaf for item in tree for leaf in _leaves(item)]
-    if isinstance(tree, collections.abc.Mapping):
-        return [leaf for item in tree.values() for leaf in _leaves(item)]
-    return [tree]
+    """Leaves of nested containers, in the order torchvision v2 uses (``torch.utils._pytree``)."""
+    return _pytree.tree_flatten(tree)[0]
 
 
 def _replace(tree: Any, new: dict[int, Any]) -> Any:
-    """A copy of ``tree`` whose leaves ``l`` with ``id(l)`` in ``new`` are replaced."""
-    if isinstance(tree, tuple):
-        items = [_replace(item, new) for item in tree]
-        return type(tree)(*items) if hasattr(tree, "_fields") else tuple(items)
-    if isinstance(tree, list):
-        return [_replace(item, new) for item in tree]
-    if isinstance(tree, collections.abc.Mapping):
-        return {key: _replace(value, new) for key, value in tree.items()}
-    return new.get(id(tree), tree)
+    """A copy of ``tree`` whose leaves ``l`` with ``id(l)`` in ``new`` are replaced.
+
+    Rebuilt by ``torch.utils._pytree`` as torchvision v2 does, so every container keeps its type
+    (``OrderedDict``, ``defaultdict`` with its factory, named tuples, lists, tuples).
+    """
+    leaves, spec = _pytree.tree_flatten(tree)
+    return _pytree.tree_unflatten([new.get(id(leaf), leaf) for leaf in leaves], spec)
 
 
 def _default_labels(inputs: Any) -> Any:
@@ -113,8 +109,9 @@ def _float_probe(x: torch.Tensor) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------- torchvision
-class _TorchvisionAdapter:
-    """Shared call logic of `TorchvisionMixUp` and `TorchvisionCutMix`."""
+class _TorchvisionAdapter(nn.Module):
+    """Shared call logic of `TorchvisionMixUp` and `TorchvisionCutMix` (``nn.Module``s, like
+    torchvision's v2 transforms, so they go into ``nn.Sequential`` and ``v2.Compose``)."""
 
     def __init__(
         self,
@@ -125,6 +122,7 @@ class _TorchvisionAdapter:
         generator: torch.Generator | None = None,
         **mixer_params: Any,
     ) -> None:
+        super().__init__()
         if labels_getter != "default" and not callable(labels_getter):
             raise ValueError(f"labels_getter must be 'default' or a callable, got {labels_getter!r}")
         if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1):
@@ -153,7 +151,7 @@ class _TorchvisionAdapter:
     def _as_mixer_input(self, x: torch.Tensor) -> torch.Tensor:
         return x
 
-    def __call__(self, *inputs: Any, generator: torch.Generator | None = None) -> Any:
+    def forward(self, *inputs: Any, generator: torch.Generator | None = None) -> Any:
         """Mix ``(images, labels)``, a ``(images, labels)`` tuple or a mapping, like torchvision.
 
         Returns the same structure with the images mixed and the labels replaced by float soft
@@ -225,6 +223,9 @@ class TorchvisionMixUp(_TorchvisionAdapter):
     (or ``tv_tensors.Image``/``Video``, which stay wrapped); the labels become float soft labels
     ``(B, num_classes)``. mixup is by Zhang et al., *mixup: Beyond Empirical Risk Minimization*,
     ICLR 2018 (arXiv:1710.09412).
+
+    Like torchvision's, it is an ``nn.Module`` (``nn.Sequential``, ``v2.Compose``) and returns the
+    input's own containers (``OrderedDict``, ``defaultdict``, named tuples are kept).
 
     Differences from torchvision: the partner of each sample is the plan's (a random permutation
     without fixed points), not ``roll(1)``, so the batch need not be shuffled; integer images are
@@ -306,6 +307,9 @@ class TimmMixup:
     * partners come from ``pairing`` (default ``"random"``: a permutation without fixed points);
       ``pairing="flip"`` gives timm's ``flip(0)`` partners.
     * ``x`` is not modified in place; odd batch sizes are accepted.
+    * as in timm, ``mixup_alpha``, ``cutmix_alpha``, ``mode``, ``mix_prob`` (and ``correct_lam``)
+      may be changed between calls (a schedule, ``mixup_enabled = False`` at timm's
+      ``--mixup-off-epoch``); each call uses their current values.
     * ``cutmix_minmax`` draws each box side uniformly from the integers in
       [⌊min·size⌋, ⌊max·size⌋) and places the box uniformly inside the image (timm's
       ``rand_bbox_minmax``); λ is then the exact kept pixel share. As in timm, ``cutmix_alpha`` is
@@ -386,20 +390,43 @@ class TimmMixup:
         """Set to ``False`` to stop mixing (the targets are still smoothed), as in timm."""
         self.last_plan: MixPlan | None = None
         """The plan of the last call (partners and anchor shares), for audits."""
-        per_sample = mode != "batch"
+        self.pairing = pairing
+        self._mixup: PairMixer | None = None
+        self._cutmix: CutMix | None = None
+        self._built: tuple[Any, ...] | None = None
+        self._build_mixers()
+
+    def _build_mixers(self) -> None:
+        """(Re)build the mixers from the current attributes.
+
+        timm reads ``mixup_alpha``, ``cutmix_alpha``, ``mode`` and ``mix_prob`` on every call (a
+        schedule may change them between epochs), so every call checks them and rebuilds the
+        mixers when one has changed.
+        """
+        key = (self.mixup_alpha, self.cutmix_alpha, self.mode, self.mix_prob, self.correct_lam, repr(self.pairing))
+        if key == self._built:
+            return
+        if self.mode not in ("batch", "pair", "elem"):
+            raise ValueError(f"mode must be 'batch', 'pair' or 'elem', got {self.mode!r}")
+        if self.mixup_alpha < 0 or self.cutmix_alpha < 0:
+            raise ValueError(f"mixup_alpha and cutmix_alpha must be >= 0, got {self.mixup_alpha!r} and {self.cutmix_alpha!r}")
+        if not (0.0 <= self.mix_prob <= 1.0):
+            raise ValueError(f"mix_prob must be in [0, 1], got {self.mix_prob!r}")
+        per_sample = self.mode != "batch"
         common: dict[str, Any] = {
             "mode": "sample" if per_sample else "batch",
             "p": self.mix_prob if per_sample else 1.0,  # per batch, ``prob`` is drawn here
-            "pairing": pairing,
+            "pairing": self.pairing,
         }
-        self._mixup: PairMixer | None = None
-        self._cutmix: CutMix | None = None
+        self._mixup = None
+        self._cutmix = None
         if self.mixup_alpha > 0:
-            mixer = create_mixer("core:mixup", alpha=self.mixup_alpha, **common)
+            mixer = create_mixer("core:mixup", alpha=float(self.mixup_alpha), **common)
             assert isinstance(mixer, PairMixer)
             self._mixup = mixer
         if self.cutmix_alpha > 0:
-            self._cutmix = CutMix(alpha=self.cutmix_alpha, correct_lam=correct_lam, **common)
+            self._cutmix = CutMix(alpha=float(self.cutmix_alpha), correct_lam=self.correct_lam, **common)
+        self._built = key
 
     def __repr__(self) -> str:
         return (
@@ -483,6 +510,12 @@ class TimmMixup:
             raise ValueError(f"target must have shape {want}, got shape {tuple(target.shape)}")
         g = generator if generator is not None else self.generator
         if self.mixup_enabled:
+            self._build_mixers()
+            if self._mixup is None and self._cutmix is None:
+                raise ValueError(
+                    "one of mixup_alpha > 0, cutmix_alpha > 0 or cutmix_minmax must be set to mix, got "
+                    f"mixup_alpha={self.mixup_alpha!r}, cutmix_alpha={self.cutmix_alpha!r} (set mixup_enabled=False to stop mixing)"
+                )
             mixed, plan = self._mix(x, labels, g)
         else:
             mixed, plan = x, MixPlan.identity(n)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
-from mixup_core import MixedTargets, Mixer, MixerSpec, create_mixer
+from mixup_core import MixedTargets, Mixer, MixerSpec, MixPlan, create_mixer
 
 __all__ = ["MixupCollate"]
 
@@ -16,8 +16,9 @@ __all__ = ["MixupCollate"]
 class MixupCollate:
     """A ``collate_fn`` that stacks uint8 images and mixes them in the loader's workers.
 
-    Each item is ``(image, label)`` with a uint8 image, either a ``(C, H, W)`` tensor or an
-    ``(H, W, C)``/``(H, W)`` NumPy array (as decoded by PIL), and a label (an int, a 0-d tensor, or a
+    Each item is ``(image, label)`` with a uint8 image, either a ``(C, H, W)`` tensor or a NumPy
+    array: ``(H, W, C)``/``(H, W)`` as decoded by PIL, or ``(C, H, W)`` as timm's ``ToNumpy``
+    transform gives it (see ``layout``), and a label (an int, a 0-d tensor, or a
     float vector of soft/multi-hot targets). The images are stacked into a ``(B, C, H, W)`` uint8
     batch, converted to float32 in a buffer that is reused from batch to batch, mixed with the
     mixer's buffer path (``mixer(x, y, out=buf)``), rounded and returned as uint8, so the GPU side
@@ -44,6 +45,15 @@ class MixupCollate:
             instead of `MixedTargets` (the default, which keeps the class indices
             for `mixed_cross_entropy` and densifies on demand).
         label_smoothing: smoothing of dense targets, ``(1 − s)·t + s/C`` (only with ``dense=True``).
+        layout: the axes of 3-D NumPy images: ``"hwc"`` (PIL), ``"chw"`` (timm's ``ToNumpy``), or
+            ``"auto"`` (default): channels-first when the first axis has 1, 3 or 4 entries and the
+            last does not, channels-last in the converse case; an array that could be either (such
+            as ``(3, 5, 3)``) is refused with a message asking for ``layout``.
+
+    Attributes:
+        mixup_enabled: ``True``; set it to ``False`` to stop mixing (the batches are only stacked,
+            with unmixed targets), as timm's ``--mixup-off-epoch`` does to ``FastCollateMixup``.
+            With ``persistent_workers=True`` the workers keep the value they were started with.
 
     Returns (on call):
         ``(images, targets)``: uint8 ``(B, C, H, W)`` and `MixedTargets` (or a
@@ -65,7 +75,10 @@ class MixupCollate:
         seed: int = 0,
         dense: bool = False,
         label_smoothing: float = 0.0,
+        layout: Literal["auto", "hwc", "chw"] = "auto",
     ) -> None:
+        if layout not in ("auto", "hwc", "chw"):
+            raise ValueError(f"layout must be 'auto', 'hwc' or 'chw', got {layout!r}")
         mixer = create_mixer(mixer_spec)
         if getattr(mixer, "modality", "any") not in ("image", "any"):
             raise ValueError(f"MixupCollate needs an image mixer (or a modality-agnostic one), got {mixer!r} of modality {mixer.modality!r}")
@@ -87,6 +100,8 @@ class MixupCollate:
         self.seed = seed
         self.dense = dense
         self.label_smoothing = float(label_smoothing)
+        self.layout = layout
+        self.mixup_enabled = True
         self.epoch = 0
         self._counter = 0
         self._worker: int | None = None
@@ -121,8 +136,7 @@ class MixupCollate:
         return g
 
     # ------------------------------------------------------------------ collation
-    @staticmethod
-    def _image(item: Any, position: int) -> torch.Tensor:
+    def _image(self, item: Any, position: int) -> torch.Tensor:
         if isinstance(item, np.ndarray):
             if item.dtype != np.uint8:
                 raise TypeError(
@@ -132,7 +146,9 @@ class MixupCollate:
             if item.ndim == 2:
                 item = item[:, :, None]
             if item.ndim != 3:
-                raise ValueError(f"NumPy images must be (H, W) or (H, W, C); item {position} has shape {item.shape}")
+                raise ValueError(f"NumPy images must be (H, W), (H, W, C) or (C, H, W); item {position} has shape {item.shape}")
+            if self._channels_first(item.shape, position):
+                return torch.from_numpy(np.ascontiguousarray(item))
             return torch.from_numpy(np.ascontiguousarray(item)).permute(2, 0, 1)
         if isinstance(item, torch.Tensor):
             if item.dtype != torch.uint8:
@@ -144,6 +160,18 @@ class MixupCollate:
                 raise ValueError(f"image tensors must be (C, H, W); item {position} has shape {tuple(item.shape)}")
             return item
         raise TypeError(f"item {position}: the image must be a uint8 torch.Tensor (C, H, W) or NumPy array (H, W, C), got {type(item).__name__}")
+
+    def _channels_first(self, shape: tuple[int, ...], position: int) -> bool:
+        if self.layout != "auto":
+            return self.layout == "chw"
+        channels = (1, 3, 4)
+        first, last = shape[0] in channels, shape[-1] in channels
+        if first != last:
+            return first
+        raise ValueError(
+            f"item {position}: cannot tell whether the NumPy image of shape {shape} is (C, H, W) or (H, W, C); "
+            "pass layout='chw' (timm's ToNumpy) or layout='hwc' (PIL) to MixupCollate"
+        )
 
     @staticmethod
     def _labels(labels: list[Any]) -> torch.Tensor:
@@ -175,12 +203,17 @@ class MixupCollate:
             labels = labels.float()
         else:
             labels = labels.long()
-        x, out = self._float_buffers(images)
-        x.copy_(images)
         g = self._next_generator()
-        mixed = self.mixer(x, labels, generator=g, num_classes=self.num_classes, out=out)
-        result = mixed.inputs.round_().clamp_(0, 255).to(torch.uint8)  # a fresh tensor: the buffers stay private
-        targets = mixed.targets
+        targets: MixedTargets | None
+        if self.mixup_enabled:
+            x, out = self._float_buffers(images)
+            x.copy_(images)
+            mixed = self.mixer(x, labels, generator=g, num_classes=self.num_classes, out=out)
+            result = mixed.inputs.round_().clamp_(0, 255).to(torch.uint8)  # a fresh tensor: the buffers stay private
+            targets = mixed.targets
+        else:
+            result = images
+            targets = self.mixer.mix_targets(labels, MixPlan.identity(images.shape[0]), num_classes=self.num_classes)
         assert targets is not None
         if not self.dense:
             return result, targets

@@ -10,10 +10,63 @@ from torch import nn
 
 from mixup_core import MixedForward, MixPlan, PairMixer, forward_mixed, lerp_pairs, mixer_dataclass
 
-__all__ = ["INPUT_LAYER", "ManifoldMixup"]
+__all__ = ["INPUT_LAYER", "ManifoldMixup", "default_layers"]
 
 INPUT_LAYER = "input"
 """The entry of ``ManifoldMixup.layers`` that stands for the input itself (layer k = 0 of the paper)."""
+
+_BLOCK_CONTAINERS = ("layers", "stages", "blocks", "features", "layer")
+
+
+def _stages(model: nn.Module) -> list[str]:
+    """The dotted names of the model's sequence of blocks, or ``[]`` when none is recognised."""
+    children = dict(model.named_children())
+    numbered = [f"layer{k}" for k in range(1, 100) if f"layer{k}" in children]
+    if len(numbered) >= 2:  # torchvision / timm ResNet family: layer1 … layer4
+        return numbered
+    for prefix in ("", "encoder.", "backbone.", "model."):
+        for name in _BLOCK_CONTAINERS:
+            container = model.get_submodule(prefix + name) if _has(model, prefix + name) else None
+            if isinstance(container, (nn.Sequential, nn.ModuleList)) and len(container) >= 2:
+                return [f"{prefix}{name}.{child}" for child, _ in container.named_children()]
+    if isinstance(model, nn.Sequential):
+        # a plain stack: the children that hold parameters, all but the last (the head)
+        weighted = [n for n, m in model.named_children() if any(True for _ in m.parameters())]
+        return weighted[:-1]
+    return []
+
+
+def _has(model: nn.Module, name: str) -> bool:
+    try:
+        model.get_submodule(name)
+    except AttributeError:
+        return False
+    return True
+
+
+def default_layers(model: nn.Module) -> list[str]:
+    """The layers ``ManifoldMixup`` draws from when none are given: the input and the first half
+    (rounded up) of the model's blocks, as the reference does for its ResNets (k ∈ {0, 1, 2}: the
+    input and the outputs of the first two of four residual stages).
+
+    The blocks are the ``layer1``, ``layer2``, … children (torchvision's and timm's ResNets), else the
+    children of the first ``nn.Sequential``/``nn.ModuleList`` named ``layers``, ``stages``,
+    ``blocks``, ``features`` or ``layer`` (also under ``encoder.``, ``backbone.`` or ``model.``: timm's
+    ViT and ConvNeXt, Hugging Face encoders), else, for an ``nn.Sequential`` model, its children
+    with parameters but the last.
+
+    Raises:
+        ValueError: when no block sequence is found; pass ``layers`` explicitly then.
+    """
+    stages = _stages(model)
+    if not stages:
+        known = [n for n, _ in model.named_children()]
+        raise ValueError(
+            f"ManifoldMixup: layers were not given and no sequence of blocks was found in {type(model).__name__} "
+            f"(children: {', '.join(known[:12]) or 'none'}); pass layers=[...] with the modules to mix after, "
+            f"e.g. layers=['input', '{known[0] if known else 'block1'}'], or layers=['input'] for input mixup"
+        )
+    return [INPUT_LAYER, *stages[: (len(stages) + 1) // 2]]
 
 
 @mixer_dataclass
@@ -21,7 +74,8 @@ class ManifoldMixup(PairMixer):
     """Manifold Mixup: mix the hidden states of a random layer, one stream, labels as in mixup.
 
     `forward` draws a layer k uniformly from ``layers`` (``"input"`` stands for k = 0, the
-    input itself, as in the paper), samples a pairing and λ for the batch, and runs the model once
+    input itself, as in the paper; without ``layers``, from `default_layers` of the model: the
+    input and the first half of its blocks, as the reference), samples a pairing and λ for the batch, and runs the model once
     with the output of layer k replaced by λ·h + (1 − λ)·h[index] (a forward hook, through
     `mixup_core.forward_mixed` / `mixup_core.replay_at`); the targets are mixed with
     the same λ (Verma, Lamb, Beckham, Najafi, Mitliagkas, Lopez-Paz, Bengio, *Manifold Mixup:
@@ -32,9 +86,11 @@ class ManifoldMixup(PairMixer):
 
     Args:
         layers: dotted names of submodules (as in ``model.named_modules()``) to draw from, and
-            ``"input"`` for the input level; empty (default) mixes the input only. The paper uses
-            the input and the outputs of the first residual stages, e.g. ``["input", "layer1",
-            "layer2"]`` for a torchvision-style ResNet. Repeating a name makes it more likely.
+            ``"input"`` for the input level. Empty (default): `default_layers` of the model given
+            to `forward` — the input and the first half of its blocks, ``["input", "layer1",
+            "layer2"]`` for a torchvision or timm ResNet, as the reference code; a model whose
+            blocks are not recognised is refused with an error. ``["input"]`` is input mixup.
+            Repeating a name makes it more likely.
         where: mix the chosen module's ``"output"`` (default) or its ``"input"``.
         alpha: Beta(α, α) concentration of λ; default 2.0, the paper's CIFAR setting.
         **kwargs: the λ, ``mode``, pairing and protection options of `PairMixer`
@@ -76,14 +132,16 @@ class ManifoldMixup(PairMixer):
             )
         return value
 
-    def draw_layer(self, generator: torch.Generator | None = None) -> str:
+    def draw_layer(self, generator: torch.Generator | None = None, *, model: nn.Module | None = None) -> str:
         """Draw the layer to mix at: a name from ``layers``, or ``""`` for the input.
 
-        One ``torch.randint`` draw from ``generator`` when ``layers`` is not empty, none otherwise.
+        Without ``layers``, the names come from `default_layers` of ``model`` (the input alone when
+        no model is given, without a draw). One ``torch.randint`` draw from ``generator`` otherwise.
         """
-        if not self.layers:
+        if not self.layers and model is None:
             return ""
-        choice = self.layers[int(torch.randint(len(self.layers), (1,), generator=generator))]
+        layers = self.layers or default_layers(model)  # type: ignore[arg-type]
+        choice = layers[int(torch.randint(len(layers), (1,), generator=generator))]
         return "" if choice == INPUT_LAYER else choice
 
     def forward(
@@ -119,7 +177,7 @@ class ManifoldMixup(PairMixer):
             raise TypeError(
                 f"generator must be a CPU torch.Generator or None, got {type(generator).__name__}: {generator!r}"
             )
-        layer = self.draw_layer(generator)
+        layer = self.draw_layer(generator, model=model)
         k = num_classes if num_classes is not None else self.num_classes
         return forward_mixed(
             model,

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from mixup_core import MixedBatch, MixPlan, mixer_dataclass
 
-from ._base import MaskPlan, apply_mask
+from ._base import MaskPlan, apply_mask, unnormalise
 from ._guided import GuidedImageMixer, keep_memory_format
 from ._puzzlemix import (
     LossFn,
@@ -86,10 +86,12 @@ class PuzzleMix(GuidedImageMixer):
         mixer = PuzzleMix(model=model)                           # then mixer(x, y, generator=g)
 
     ``sample`` takes the same ``model``/``loss_fn``/``saliency`` arguments and runs the saliency pass
-    (only when something is mixed); ``apply`` replays a `PuzzleMixPlan` without a model. The
-    model runs as it is (train or eval mode; batch-norm statistics are updated in train mode) and
-    only the gradient with respect to the inputs is taken, so no ``.grad`` is accumulated. The model
-    and loss are runtime objects, not configuration: `to_config` leaves them out.
+    (only when something is mixed); ``apply`` replays a `PuzzleMixPlan` without a model. As in the
+    reference (``clean_lam=0``, its default), an ``nn.Module`` runs the saliency pass in ``eval()``
+    mode (no batch-norm statistics are updated, no dropout) and every submodule's mode is restored
+    afterwards; only the gradient with respect to the inputs is taken, so no ``.grad`` is
+    accumulated. The model and loss are runtime objects, not configuration: `to_config` leaves them
+    out.
 
     Args:
         block_num: grid sides to draw from per batch: an integer ``n`` gives ``2, 4, …, 2**(n−1)``
@@ -99,9 +101,14 @@ class PuzzleMix(GuidedImageMixer):
         smooth_beta: label smoothness β between neighbouring blocks (1.2). Named ``beta`` in the
             paper; ``beta`` here is the λ distribution's second parameter.
         gamma: weight γ of the data local-smoothness term (0.5). It compares pixel values across
-            block boundaries, so it assumes inputs on roughly unit scale.
+            block boundaries on the images' [0, 1] scale: give ``mean`` and ``std`` for normalised
+            inputs, as the reference un-normalises (``x·std + mean``) before this term.
         eta: weight η of the λ prior (0.2).
-        neigh_size: width in pixels of the boundary strips compared by the data term (2).
+        neigh_size: width in pixels of the boundary strips compared by the data term (4, the
+            authors' README and OpenMixup's configs).
+        mean: the per-channel means the inputs were normalised with (one value or one per channel),
+            or ``None`` (default) for inputs already on the [0, 1] scale.
+        std: the per-channel standard deviations, likewise.
         n_labels: 2 (mask values {0, 1}) or 3 (values {0, ½, 1}, default).
         transport: move salient blocks into the visible region (default ``True``).
         t_eps: weight of the transport distance cost (0.8).
@@ -135,12 +142,14 @@ class PuzzleMix(GuidedImageMixer):
     smooth_beta: float = Field(1.2, ge=0, allow_inf_nan=False)
     gamma: float = Field(0.5, ge=0, allow_inf_nan=False)
     eta: float = Field(0.2, ge=0, allow_inf_nan=False)
-    neigh_size: int = Field(2, ge=1)
+    neigh_size: int = Field(4, ge=1)
     n_labels: Literal[2, 3] = 3
     transport: bool = True
     t_eps: float = Field(0.8, gt=0, allow_inf_nan=False)
     t_size: Literal[-1] | Annotated[int, Field(ge=1)] = -1
     algorithm: Literal["swap", "expansion"] = "swap"
+    mean: list[float] | None = None
+    std: list[Annotated[float, Field(gt=0, allow_inf_nan=False)]] | None = None
     model: Any = dataclasses.field(default=None, compare=False, repr=False)
     loss_fn: Any = dataclasses.field(default=None, compare=False, repr=False)
 
@@ -259,7 +268,8 @@ class PuzzleMix(GuidedImageMixer):
         if bool(active.any()):
             saliency = self._cached("saliency", lambda: self._saliency(inputs))
             unary = block_saliency(saliency, grid)
-            vertical, horizontal = boundary_terms(inputs, index, grid, self.neigh_size)
+            images = unnormalise(inputs, self.mean, self.std, mixer="PuzzleMix")
+            vertical, horizontal = boundary_terms(images, index, grid, self.neigh_size)
             costs, w_v, w_h = label_costs(
                 unary.cpu(), vertical.cpu(), horizontal.cpu(), index, lam,
                 n_labels=self.n_labels, beta=self.smooth_beta, gamma=self.gamma, eta=self.eta,

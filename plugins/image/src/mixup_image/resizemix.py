@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from pydantic import field_validator
 
-from mixup_core import MixPlan, mixer_dataclass
+from mixup_core import FixedLambda, MixPlan, mixer_dataclass
 
 from ._base import BoxPlan, ImageMixer, box_area_share, box_mask
 
@@ -94,8 +94,10 @@ class ResizeMix(ImageMixer):
 
     Args:
         scope: ``(low, high)`` range of τ, with ``0 < low <= high <= 1``; default ``(0.1, 0.8)``.
-        use_alpha: draw τ from the λ policy (``alpha``/``beta``/``lam``) clipped to ``scope``,
-            instead of U(scope) (default ``False``).
+        use_alpha: take τ from the λ policy (``alpha``/``beta``/``lam``) instead of U(scope)
+            (default ``False``); as OpenMixup, a drawn τ outside ``scope`` is replaced by a fresh
+            U(scope) draw (not clipped, which would pile the mass on the two ends), and a fixed
+            ``lam`` is clipped to ``scope``.
         interpolation: ``"nearest"`` (default, as OpenMixup) or ``"bilinear"``.
         **kwargs: λ, pairing, protection and ``mode`` options of `PairMixer`.
             Without ``use_alpha`` the drawn λ only decides which samples stay unmixed (λ = 1 from
@@ -142,7 +144,13 @@ class ResizeMix(ImageMixer):
         m = 1 if self.mode == "batch" else b
         lo, hi = self.scope
         uniform = lo + (hi - lo) * torch.rand(m, generator=generator, dtype=torch.float64).expand(b)
-        tau = lam.double().clamp(lo, hi) if self.use_alpha else uniform
+        tau = uniform
+        if self.use_alpha:
+            drawn = lam.double()
+            if isinstance(self.lam_policy, FixedLambda):
+                tau = drawn.clamp(lo, hi)
+            else:
+                tau = torch.where((drawn >= lo) & (drawn <= hi), drawn, uniform)
         cut_h = torch.floor(h * tau).long().clamp(1, h)
         cut_w = torch.floor(w * tau).long().clamp(1, w)
         corner = torch.rand((m, 2), generator=generator, dtype=torch.float64).expand(b, 2)

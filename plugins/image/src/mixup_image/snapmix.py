@@ -112,9 +112,10 @@ class SnapMix(GuidedImageMixer):
     Args:
         relu_features: apply ReLU to the features before the classifier weights, as the reference
             code does (default ``True``; a no-op for ResNet features).
-        same_label: ``"sum"`` (default) gives a pair of the same class the single weight
-            ρ_a + ρ_b (weights ``(ρ_a + ρ_b, 0)``); ``"reference"`` sets both weights to ρ_a + ρ_b
-            as the authors' code does, so that class counts twice in the two-term loss.
+        same_label: ``"reference"`` (default) sets both weights of a pair of the same class to
+            ρ_a + ρ_b, as the authors' code does (``lam_a[same] += lam_b[same]`` and the converse),
+            so that class counts twice in the two-term loss; ``"sum"`` gives it the single weight
+            ρ_a + ρ_b (weights ``(ρ_a + ρ_b, 0)``), counted once.
         model: a feature extractor mapping the inputs to ``(B, C, h, w)`` (the network's last
             convolutional features). Runtime references, left out of `to_config`.
         classifier: the linear head on the pooled features: an ``nn.Linear`` (or a ``(K, C)`` weight
@@ -147,7 +148,7 @@ class SnapMix(GuidedImageMixer):
     label_follows_share: ClassVar[bool] = False
 
     relu_features: bool = True
-    same_label: Literal["sum", "reference"] = "sum"
+    same_label: Literal["sum", "reference"] = "reference"
     model: Any = dataclasses.field(default=None, compare=False, repr=False)
     classifier: Any = dataclasses.field(default=None, compare=False, repr=False)
     cam: Any = dataclasses.field(default=None, compare=False, repr=False)

@@ -60,8 +60,8 @@ class TransMix(Mixer):
         base: the mixer that mixes the inputs (a spec for `create_mixer` or an
             instance), default ``"image:cutmix"``. A model-guided base (AttentiveMix, SnapMix) must
             hold its model from construction.
-        ratio: weight of the area λ in the label (default 0: pure attention, as in the paper's
-            equations; the authors' code and OpenMixup use 0.5).
+        ratio: weight of the area λ in the label (default 0.5, as the authors' code and OpenMixup,
+            which blend the area and the attention; 0 is the paper's equations, pure attention).
         mask_resize: how the pixel mask is brought to the patch grid: ``"nearest"`` (default, as
             the reference's ``nn.Upsample``: each patch takes the mask value at its top-left pixel)
             or ``"area"`` (the mean over the patch, so a patch cut by a box edge counts fractionally).
@@ -89,7 +89,7 @@ class TransMix(Mixer):
     feature_dim: ClassVar[int] = 1
 
     base: Any = "image:cutmix"
-    ratio: float = Field(0.0, ge=0, le=1)
+    ratio: float = Field(0.5, ge=0, le=1)
     mask_resize: Literal["nearest", "area"] = "nearest"
 
     def __post_init__(self) -> None:

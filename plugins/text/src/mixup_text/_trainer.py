@@ -258,8 +258,10 @@ class MixupTrainer(Trainer):
         num_labels: the number of classes (default: the mixer's ``num_classes``, else
             ``model.config.num_labels``).
         mixer_generator_seed: seed of the mixer's generator (default: ``args.seed``).
-        label_smoothing: ε of label smoothing in the loss (``args.label_smoothing_factor`` is not
-            used by this loss: give it here).
+        label_smoothing: ε of label smoothing in the loss, mixed and unmixed; default
+            ``args.label_smoothing_factor`` (``TrainingArguments``), as ``transformers.Trainer``'s
+            ``LabelSmoother``: the same loss on unmixed batches. Giving both with different values
+            is refused.
         **kwargs: the keyword arguments of ``transformers.Trainer``.
 
     Attributes:
@@ -282,7 +284,7 @@ class MixupTrainer(Trainer):
         mixer: MixerSpec,
         num_labels: int | None = None,
         mixer_generator_seed: int | None = None,
-        label_smoothing: float = 0.0,
+        label_smoothing: float | None = None,
         **kwargs: Any,
     ) -> None:
         if importlib.util.find_spec("accelerate") is None:
@@ -290,14 +292,22 @@ class MixupTrainer(Trainer):
         self.mixer: Mixer = create_mixer(mixer)
         if num_labels is not None and (isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 1):
             raise ValueError(f"num_labels must be a positive int or None, got {num_labels!r}")
-        if not 0.0 <= label_smoothing <= 1.0:
+        if label_smoothing is not None and not 0.0 <= label_smoothing <= 1.0:
             raise ValueError(f"label_smoothing must lie in [0, 1], got {label_smoothing!r}")
         super().__init__(*args, **kwargs)
+        factor = float(getattr(self.args, "label_smoothing_factor", 0.0) or 0.0)
+        if label_smoothing is not None and factor and float(label_smoothing) != factor:
+            raise ValueError(
+                f"label_smoothing={label_smoothing!r} and TrainingArguments.label_smoothing_factor={factor!r} disagree: "
+                "give one of them"
+            )
+        # transformers.Trainer's own LabelSmoother is not used: compute_loss below smooths every loss
+        self.label_smoother = None
         # the loss is a per-batch mean, normalised here: never pass num_items_in_batch to the model,
         # and let every transformers version divide it by the gradient accumulation steps
         self.model_accepts_loss_kwargs = False
         self.num_labels = num_labels
-        self.label_smoothing = float(label_smoothing)
+        self.label_smoothing = float(label_smoothing) if label_smoothing is not None else factor
         seed = self.args.seed if mixer_generator_seed is None else int(mixer_generator_seed)
         self.mixer_generator: torch.Generator = torch.Generator().manual_seed(seed)
         self.mixer_calls = 0
