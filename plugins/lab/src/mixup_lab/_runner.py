@@ -246,11 +246,20 @@ def run_compare(
     if devices:
         _workers._visible_devices(cfg, devices)  # checked before anything is written
         workers = workers or len(devices)
+    # the local workers import torch and load the data while this process checks and prepares the folder
+    pool = None
+    if workers >= 1 and launcher is None:
+        pool = _workers.LocalPool(cfg, workers=workers, devices=devices, stale_after=stale_after)
     # everything is checked before the folder is touched: a refused call changes no byte of it
-    study = _prepare(cfg, out, chosen)
-    planned = plan_jobs(cfg, chosen, run_seeds)
-    if not resume and not worker:
-        _store.remove_runs(out, planned)
+    try:
+        study = _prepare(cfg, out, chosen)
+        planned = plan_jobs(cfg, chosen, run_seeds)
+        if not resume and not worker:
+            _store.remove_runs(out, planned)
+    except BaseException:
+        if pool is not None:
+            pool.cancel()
+        raise
     if worker:
         summary = _workers.run_jobs(cfg, out, planned, study=study, stale_after=stale_after,
                                     worker={"threads": torch.get_num_threads()})
@@ -259,19 +268,18 @@ def run_compare(
             raise FailedRunsError(out, failed, [])
         return out
     jobs = [j for j in planned if not _store.is_finished(out, *j)]
-    if launcher is not None:
-        _workers.run_submitit(cfg, out, jobs, launcher, workers=workers or max(1, len(jobs)), stale_after=stale_after,
-                              progress=progress)
-        if not launcher.wait:
-            return out
-    elif workers >= 1:
+    if pool is not None:
         try:
-            _workers.run_local_workers(cfg, out, jobs, workers=workers, devices=devices, stale_after=stale_after,
-                                       progress=progress)
+            pool.run(out, jobs, progress=progress)
         except KeyboardInterrupt:
             finished = sum(_store.is_finished(out, a, s) for a, s in jobs)
             raise KeyboardInterrupt(f"{finished} of {len(jobs)} runs finished and kept in {out}; run the same "
                                     "command to resume") from None
+    elif launcher is not None:
+        _workers.run_submitit(cfg, out, jobs, launcher, workers=workers or max(1, len(jobs)), stale_after=stale_after,
+                              progress=progress)
+        if not launcher.wait:
+            return out
     else:
         _run_here(cfg, out, jobs, study, progress=progress, stale_after=stale_after)
     if report:

@@ -29,6 +29,7 @@ from . import _store
 from ._config import StudyConfig
 
 __all__ = [
+    "LocalPool",
     "SlurmLauncher",
     "WorkSummary",
     "available_cores",
@@ -188,11 +189,12 @@ def _worker_record(out: Path, spec: dict[str, Any], **extra: Any) -> None:
     _store._write_json(path, {**old, **{k: spec.get(k) for k in ("name", "index", "device", "threads")}, **extra})
 
 
-def worker_main(spec: dict[str, Any]) -> dict[str, Any]:
+def worker_main(spec: dict[str, Any], queue: Any = None) -> dict[str, Any]:
     """The body of one spawned or submitted worker: set threads, load the data once, run `run_jobs`.
 
     ``spec`` holds ``config`` (the study as JSON), ``out``, ``jobs``, ``index``, ``threads``, ``device``,
-    ``stale_after`` and ``spawned_at`` (for the start-up cost recorded in ``<out>/.workers/``).
+    ``stale_after`` and ``spawned_at`` (for the start-up cost recorded in ``<out>/.workers/``). With a
+    ``queue``, ``out``, ``jobs`` and ``since`` arrive on it once the data are loaded (``None``: stop).
     """
     import socket
 
@@ -204,13 +206,18 @@ def worker_main(spec: dict[str, Any]) -> dict[str, Any]:
     if spec.get("threads"):
         torch.set_num_threads(int(spec["threads"]))
     spec = {**spec, "name": f"{socket.gethostname()}-{os.getpid()}"}
-    out = Path(spec["out"])
     cfg = load_study_config(spec["config"], check=False)
     if spec.get("setup_hash") and cfg.setup_hash() != spec["setup_hash"]:  # pragma: no cover - a safety net
         raise MixupError(f"worker: the config did not survive the trip to the worker ({cfg.setup_hash()} != "
                          f"{spec['setup_hash']})")
     study = load_study_data(cfg)
     ready = time.time()
+    if queue is not None:  # started before the coordinator prepared the folder: wait for the jobs
+        go = queue.get()
+        if go is None:
+            return {"finished": [], "failed": [], "discarded": []}
+        spec.update(go)
+    out = Path(spec["out"])
     spawned = spec.get("spawned_at")
     _worker_record(out, spec, host=socket.gethostname(), pid=os.getpid(), spawned_at=spawned, ready_at=ready,
                    startup_s=None if spawned is None else ready - float(spawned), threads=torch.get_num_threads())
@@ -223,9 +230,9 @@ def worker_main(spec: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def _spawned_worker(spec: dict[str, Any]) -> None:  # the target of a spawned process
+def _spawned_worker(spec: dict[str, Any], queue: Any = None) -> None:  # the target of a spawned process
     try:
-        worker_main(spec)
+        worker_main(spec, queue)
     except KeyboardInterrupt:
         sys.exit(130)
     except MixupError as exc:
@@ -266,6 +273,96 @@ def _progress(out: Path, jobs: Sequence[Job], epochs: int) -> tuple[float, int, 
     return done, finished, failed
 
 
+class LocalPool:
+    """``workers`` spawned processes on this machine, started early and given their jobs later.
+
+    The workers import torch and load the data while the coordinator checks the config and prepares the
+    study folder (`start`); `run` hands them the jobs and waits; `cancel` stops them when the coordinator
+    refused the call. Worker ``i`` sees one device, ``devices[i % len(devices)]`` (default: every GPU torch
+    sees, in turn, when ``train.device`` is not ``"cpu"``), through ``CUDA_VISIBLE_DEVICES`` set before it
+    imports torch, and runs `worker_threads` torch threads (also ``OMP_NUM_THREADS``).
+    """
+
+    def __init__(self, cfg: StudyConfig, *, workers: int, devices: Sequence[str] | None = None,
+                 stale_after: float = _store.DEFAULT_STALE_AFTER) -> None:
+        import multiprocessing
+
+        if workers < 1:
+            raise ConfigError(f"--workers: at least 1 (got {workers})")
+        self.cfg, self.workers, self.stale_after = cfg, workers, stale_after
+        visible = _visible_devices(cfg, devices)
+        self.threads = worker_threads(cfg, workers)
+        ctx = multiprocessing.get_context("spawn")
+        self.queue = ctx.Queue()
+        self.procs: list[Any] = []
+        base = {"config": cfg.model_dump(mode="json"), "setup_hash": cfg.setup_hash(), "threads": self.threads,
+                "stale_after": stale_after}
+        for i in range(workers):
+            device = visible[i % len(visible)] if visible else None
+            env = {"OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads)}
+            if device is not None:
+                env["CUDA_VISIBLE_DEVICES"] = device
+            spec = {**base, "index": i, "device": device, "spawned_at": time.time()}
+            with _environ(env):
+                proc = ctx.Process(target=_spawned_worker, args=(spec, self.queue), name=f"mixup-worker-{i}")
+                proc.start()
+            self.procs.append(proc)
+
+    def cancel(self) -> None:
+        """Stop the workers before they were given jobs."""
+        for _ in self.procs:
+            self.queue.put(None)
+        for p in self.procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.terminate()
+                p.join()
+
+    def run(self, out: Path, jobs: Sequence[Job], *, progress: bool = True) -> None:
+        """Give the workers ``jobs`` on ``out`` and wait for them, with one progress bar (epochs over all runs).
+
+        Raises:
+            MixupError: a worker stopped with an error of its own (not a failed run: those are recorded).
+            KeyboardInterrupt: Ctrl-C; the workers are stopped, their claims released.
+        """
+        go = {"out": str(out), "jobs": [list(j) for j in jobs], "since": time.time()}
+        for _ in self.procs:
+            self.queue.put(go)
+        procs, epochs, bar = self.procs, self.cfg.train.epochs, None
+        if progress and jobs:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(jobs) * epochs, desc=f"mixup compare {self.cfg.name} ({self.workers} workers)",
+                       unit="epoch", file=sys.stderr)
+        shown: tuple[float, int, int] | None = None
+        try:
+            while any(p.is_alive() for p in procs):
+                if bar is not None:
+                    now = _progress(out, jobs, epochs)
+                    if now != shown:
+                        shown = now
+                        bar.n = now[0]
+                        bar.set_postfix_str(f"{now[1]}/{len(jobs)} runs" + (f", {now[2]} failed" if now[2] else ""))
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            for p in procs:
+                p.join(timeout=10)
+                if p.is_alive():
+                    p.terminate()
+            raise
+        finally:
+            for p in procs:
+                p.join()
+            if bar is not None:
+                bar.n = _progress(out, jobs, epochs)[0]
+                bar.close()
+        bad = [(i, p.exitcode) for i, p in enumerate(procs) if p.exitcode]
+        if bad:
+            raise MixupError(f"--workers: worker {bad[0][0]} stopped with exit code {bad[0][1]}"
+                             + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else "")
+                             + "; its message is above. Finished runs are kept: run the same command to resume")
+
+
 def run_local_workers(
     cfg: StudyConfig,
     out: Path,
@@ -276,69 +373,14 @@ def run_local_workers(
     stale_after: float = _store.DEFAULT_STALE_AFTER,
     progress: bool = True,
 ) -> None:
-    """Train ``jobs`` with ``workers`` spawned processes on this machine and wait for them.
-
-    Worker ``i`` sees one device, ``devices[i % len(devices)]`` (default: every GPU torch sees, in turn,
-    when ``train.device`` is not ``"cpu"``), through ``CUDA_VISIBLE_DEVICES`` set before it imports torch,
-    and runs `worker_threads` torch threads (also ``OMP_NUM_THREADS``). One progress bar (epochs over all
-    runs) is fed by the runs' ``progress.json`` files.
+    """Train ``jobs`` of the prepared study folder ``out`` with a `LocalPool` of ``workers`` and wait for them.
 
     Raises:
         ConfigError: ``workers`` < 1, or ``devices`` with ``train.device: cpu``.
         MixupError: a worker stopped with an error of its own (not a failed run: those are recorded).
         KeyboardInterrupt: Ctrl-C; the workers are stopped, their claims released.
     """
-    import multiprocessing
-
-    if workers < 1:
-        raise ConfigError(f"--workers: at least 1 (got {workers})")
-    visible = _visible_devices(cfg, devices)
-    threads = worker_threads(cfg, workers)
-    ctx = multiprocessing.get_context("spawn")
-    procs = []
-    base = {"config": cfg.model_dump(mode="json"), "setup_hash": cfg.setup_hash(), "out": str(out), "jobs": [list(j) for j in jobs],
-            "threads": threads, "stale_after": stale_after, "since": time.time()}
-    for i in range(workers):
-        device = visible[i % len(visible)] if visible else None
-        env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-        if device is not None:
-            env["CUDA_VISIBLE_DEVICES"] = device
-        spec = {**base, "index": i, "device": device, "spawned_at": time.time()}
-        with _environ(env):
-            proc = ctx.Process(target=_spawned_worker, args=(spec,), name=f"mixup-worker-{i}")
-            proc.start()
-        procs.append(proc)
-    bar = None
-    epochs = cfg.train.epochs
-    if progress and jobs:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(jobs) * epochs, desc=f"mixup compare {cfg.name} ({workers} workers)", unit="epoch",
-                   file=sys.stderr)
-    try:
-        while any(p.is_alive() for p in procs):
-            if bar is not None:
-                done, finished, failed = _progress(out, jobs, epochs)
-                bar.n = done
-                bar.set_postfix_str(f"{finished}/{len(jobs)} runs" + (f", {failed} failed" if failed else ""))
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        for p in procs:
-            p.join(timeout=10)
-            if p.is_alive():
-                p.terminate()
-        raise
-    finally:
-        for p in procs:
-            p.join()
-        if bar is not None:
-            bar.n = _progress(out, jobs, epochs)[0]
-            bar.close()
-    bad = [(i, p.exitcode) for i, p in enumerate(procs) if p.exitcode]
-    if bad:
-        raise MixupError(f"--workers: worker {bad[0][0]} stopped with exit code {bad[0][1]}"
-                         + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else "")
-                         + "; its message is above. Finished runs are kept: run the same command to resume")
+    LocalPool(cfg, workers=workers, devices=devices, stale_after=stale_after).run(out, jobs, progress=progress)
 
 
 # --------------------------------------------------------------------------------------------- submitit / Slurm
