@@ -402,3 +402,14 @@ def test_mixup_status_lists_every_state(tmp_path: Path, capsys: pytest.CaptureFi
     assert "mixup seed 0: running (epoch 1/2" in text
     shutil.rmtree(tmp_path / "runs")
     assert main(["status", str(tmp_path / "nothing")]) == 2
+
+
+def test_a_refused_call_with_workers_prints_one_line_and_writes_nothing(tmp_path: Path,
+                                                                       capfd: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "s.yaml"
+    config.write_text(yaml.safe_dump({**RAW, "critical": {"classes": ["zz"]}}))
+    assert main(["compare", str(config), "--out", str(tmp_path / "out"), "--quiet", "--workers", "1"]) == 2
+    err = capfd.readouterr().err.strip()  # the worker's output too: it is a child process
+    assert err.startswith("mixup: error: critical.classes[0]: no class 'zz'")
+    assert len(err.splitlines()) == 1, err
+    assert not (tmp_path / "out").exists()

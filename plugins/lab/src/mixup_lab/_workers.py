@@ -206,16 +206,24 @@ def worker_main(spec: dict[str, Any], queue: Any = None) -> dict[str, Any]:
     if spec.get("threads"):
         torch.set_num_threads(int(spec["threads"]))
     spec = {**spec, "name": f"{socket.gethostname()}-{os.getpid()}"}
-    cfg = load_study_config(spec["config"], check=False)
-    if spec.get("setup_hash") and cfg.setup_hash() != spec["setup_hash"]:  # pragma: no cover - a safety net
-        raise MixupError(f"worker: the config did not survive the trip to the worker ({cfg.setup_hash()} != "
-                         f"{spec['setup_hash']})")
-    study = load_study_data(cfg)
+    error: MixupError | None = None
+    try:
+        cfg = load_study_config(spec["config"], check=False)
+        if spec.get("setup_hash") and cfg.setup_hash() != spec["setup_hash"]:  # pragma: no cover - a safety net
+            raise MixupError(f"worker: the config did not survive the trip to the worker ({cfg.setup_hash()} != "
+                             f"{spec['setup_hash']})")
+        study = load_study_data(cfg)
+    except MixupError as exc:
+        if queue is None:
+            raise
+        error = exc  # the coordinator meets the same error and reports it once; raised only if it goes on
     ready = time.time()
     if queue is not None:  # started before the coordinator prepared the folder: wait for the jobs
         go = queue.get()
         if go is None:
             return {"finished": [], "failed": [], "discarded": []}
+        if error is not None:
+            raise error
         spec.update(go)
     out = Path(spec["out"])
     spawned = spec.get("spawned_at")
