@@ -3,7 +3,7 @@
 Usage::
 
     nice -n -10 .venv/bin/python benchmarks/bench_workers.py [examples/configs/digits.yaml] [--workers 2]
-        [--repeats 3] [--set KEY.PATH=VALUE ...] [--quick] [--device cuda] [--devices 0,0]
+        [--repeats 3] [--epochs E] [--set KEY.PATH=VALUE ...] [--quick] [--device cuda] [--devices 0,0]
 
 Each round runs ``mixup compare CONFIG --quiet`` twice into fresh folders, as the user would, in a
 fresh order each round: once sequentially and once with ``--workers N``; both include starting
@@ -45,12 +45,15 @@ def main() -> None:
     parser.add_argument("config", nargs="?", default=str(ROOT / "examples" / "configs" / "digits.yaml"))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=None, help="train.epochs (default: the config's)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE")
     parser.add_argument("--quick", action="store_true", help="a smoke run: one round, one epoch")
     parser.add_argument("--device", default=None, help="train.device (default: the config's)")
     parser.add_argument("--devices", default=None, help="passed to --devices of the parallel call")
     args = parser.parse_args()
     overrides = ["seeds=[0, 1]", "train.threads=1", "examples=0", *args.set]
+    if args.epochs:
+        overrides.append(f"train.epochs={args.epochs}")
     if args.quick:
         args.repeats = 1
         overrides.append("train.epochs=1")
@@ -77,9 +80,8 @@ def main() -> None:
             print(f"round {r + 1}: sequential {round_times['sequential']:.1f} s, --workers {args.workers} "
                   f"{round_times['parallel']:.1f} s, ratio {ratios[-1]:.2f}x", flush=True)
     load_after = os.getloadavg()
-    runs = json.loads(json.dumps(overrides))
     print()
-    print(f"config {args.config}, overrides {runs}, {os.cpu_count()} CPU cores, {args.repeats} rounds")
+    print(f"config {args.config}, overrides {overrides}, {os.cpu_count()} CPU cores, {args.repeats} rounds")
     print(f"load average (1, 5, 15 min) before: {', '.join(f'{x:.2f}' for x in load_before)}; "
           f"after: {', '.join(f'{x:.2f}' for x in load_after)}")
     print()
