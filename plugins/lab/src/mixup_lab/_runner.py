@@ -260,7 +260,8 @@ def run_compare(
         if pool is not None:
             pool.cancel()
         raise
-    if worker:
+    if worker:  # torch threads: train.threads, else the cores this process may use (a Slurm task's own)
+        torch.set_num_threads(_workers.worker_threads(cfg, 1))
         summary = _workers.run_jobs(cfg, out, planned, study=study, stale_after=stale_after,
                                     worker={"threads": torch.get_num_threads()})
         failed = [(a, s, _store.run_state(out, a, s).error or "") for a, s in summary.failed]
