@@ -41,10 +41,11 @@ env: $(STAMP)
 
 demo: env
 	$(PY) examples/demo.py
-	$(VENV)/bin/mixup compare examples/configs/fashion-mnist.yaml
+	$(VENV)/bin/mixup compare examples/configs/fashion-mnist-noisy-labels.yaml
 
 lint: env
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 docs: env
 	$(VENV)/bin/mkdocs build --strict --quiet

@@ -14,8 +14,9 @@ scipy, matplotlib, Optuna) are imported on first use of the names below, not her
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from mixup_core.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -38,11 +39,14 @@ _LAZY = {
     "RunState": "._store",
     "study_status": "._store",
     "SlurmLauncher": "._workers",
+    "LabelNoise": "._noise",
+    "NoisyLabels": "._noise",
+    "add_label_noise": "._noise",
     "compute_metrics": "._metrics",
     "reliability_bins": "._metrics",
-    "Study": "._report",
-    "load_study": "._report",
-    "summarise": "._report",
+    "Study": "._store",
+    "load_study": "._store",
+    "summarise": "._stats",
     "write_report": "._report",
 }
 
@@ -51,6 +55,8 @@ __all__ = [
     "ComponentConfig",
     "CriticalConfig",
     "FailedRunsError",
+    "LabelNoise",
+    "NoisyLabels",
     "RunResult",
     "RunState",
     "SlurmLauncher",
@@ -60,6 +66,7 @@ __all__ = [
     "TrainConfig",
     "TuneConfig",
     "__version__",
+    "add_label_noise",
     "compute_metrics",
     "load_study",
     "load_study_config",
@@ -85,19 +92,14 @@ if TYPE_CHECKING:
         load_study_config,
     )
     from ._metrics import compute_metrics, reliability_bins
-    from ._report import Study, load_study, summarise, write_report
+    from ._noise import LabelNoise, NoisyLabels, add_label_noise
+    from ._report import write_report
     from ._runner import FailedRunsError, run_compare
-    from ._store import RunState, study_status
+    from ._stats import summarise
+    from ._store import RunState, Study, load_study, study_status
     from ._train import RunResult, StudyData, load_study_data, split_validation, train_and_evaluate
     from ._tune import run_tune
     from ._workers import SlurmLauncher
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

@@ -18,10 +18,9 @@ from html import escape
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ._metrics import METRIC_LABELS
-
 # report.md's number formats, so that both reports print the same digits
-from ._report import _fmt_ci, _fmt_diff, _fmt_mean_sd, _fmt_p, _fmt_value, _header, _metrics_shown
+from ._format import _fmt_ci, _fmt_diff, _fmt_mean_sd, _fmt_p, _fmt_value, _header, _metrics_shown
+from ._metrics import METRIC_LABELS
 
 __all__ = ["render_html", "write_html"]
 

@@ -1,4 +1,5 @@
-"""The study folder: checks before anything is written, per-arm records, claims, atomic commits, the lock.
+"""The study folder: checks before anything is written, per-arm records, claims, atomic commits, the lock,
+and loading it back (`load_study`: the study record and every finished run).
 
 The folder is the study's work queue: any number of processes, on one machine or many that share the
 file system, may work on it at once, and each (arm, seed) is trained once::
@@ -15,6 +16,9 @@ while training (every epoch and from a heartbeat thread), writes every file of t
 temporary folder, and commits by renaming that folder to ``seed-<s>`` under the study lock: the first
 commit wins and a duplicate is discarded. A claim whose heartbeat is older than ``stale_after`` seconds,
 or whose process is gone from this machine, is stale and is taken over (under the lock, so by one worker).
+
+`load_study` reads the folder into a `Study` of `StoredRun` (and the failed runs); the statistics are
+`mixup_lab._stats`, the rendering `mixup_lab._report` and `mixup_lab._html`.
 """
 
 from __future__ import annotations
@@ -23,12 +27,14 @@ import contextlib
 import json
 import math
 import os
+import re
 import shutil
 import socket
 import threading
 import time
 import traceback
 import uuid
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +46,7 @@ from mixup_core import ConfigError, one_line
 
 from ._audit import AUDIT_FILE, write_audit
 from ._config import ArmConfig, StudyConfig, arm_folder_name
+from ._noise import LABEL_NOISE_FILE
 
 if TYPE_CHECKING:
     from ._train import RunResult, StudyData
@@ -48,12 +55,15 @@ __all__ = [
     "DEFAULT_STALE_AFTER",
     "Claim",
     "RunState",
+    "StoredRun",
+    "Study",
     "arm_dir",
     "check_study_folder",
     "claim_run",
     "commit_failure",
     "commit_run",
     "is_finished",
+    "load_study",
     "remove_runs",
     "run_state",
     "save_run",
@@ -99,7 +109,7 @@ def _jsonable(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def _read_json(path: Path) -> Any:
+def _try_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -259,6 +269,8 @@ def write_study(out: Path, cfg: StudyConfig, study: StudyData) -> None:
             record["config"]["arms"] = list(arms.values())
             record["config"]["seeds"] = sorted(set(old["config"].get("seeds", [])) | set(cfg.seeds))
         _write_json(path, record)
+        if study.label_noise is not None:  # which training labels are wrong, for audits of memorisation
+            study.label_noise.write(out / LABEL_NOISE_FILE)
 
 
 def write_arm_records(out: Path, cfg: StudyConfig, arms: Sequence[ArmConfig]) -> None:
@@ -303,7 +315,7 @@ def _claim_info(path: Path) -> tuple[dict[str, Any] | None, float | None]:
         age = time.time() - path.stat().st_mtime
     except FileNotFoundError:
         return None, None
-    record = _read_json(path)
+    record = _try_json(path)
     return (record if isinstance(record, dict) else {}), age
 
 
@@ -346,7 +358,7 @@ class Claim:
 
     def owned(self) -> bool:
         """Whether the claim file is still this claim (not taken over as stale)."""
-        record = _read_json(self.path)
+        record = _try_json(self.path)
         return isinstance(record, dict) and record.get("token") == self.token
 
     def heartbeat(self, epoch: int | None = None, epochs: int | None = None) -> bool:
@@ -560,11 +572,11 @@ def run_state(out: Path, arm: str, seed: int, *, stale_after: float = DEFAULT_ST
         return RunState(arm, seed, "finished")
     record, age = _claim_info(_claim_path(out, arm, seed))
     if record is not None and age is not None:
-        progress = _read_json(_tmp_dir(out, arm, seed, str(record.get("token"))) / PROGRESS_FILE) or {}
+        progress = _try_json(_tmp_dir(out, arm, seed, str(record.get("token"))) / PROGRESS_FILE) or {}
         worker = {k: v for k, v in record.items() if k not in ("arm", "seed", "token", "claimed_at")}
         return RunState(arm, seed, "stale" if _stale(record, age, stale_after) else "running", progress.get("epoch"),
                         progress.get("epochs"), worker, round(age, 1))
-    failed = _read_json(target / FAILED_FILE)
+    failed = _try_json(target / FAILED_FILE)
     if isinstance(failed, dict):
         return RunState(arm, seed, "failed", worker=failed.get("worker"),
                         error=f"{failed.get('error_type')}: {failed.get('error')}", failed_at=failed.get("time"))
@@ -577,7 +589,7 @@ def study_status(out: Path, *, stale_after: float = DEFAULT_STALE_AFTER) -> list
     Raises:
         ConfigError: ``out`` has no readable ``study.json``.
     """
-    record = _read_json(Path(out) / "study.json")
+    record = _try_json(Path(out) / "study.json")
     if not isinstance(record, dict):
         raise ConfigError(f"{out} is not a study folder (no readable study.json); run `mixup compare` first")
     config = record.get("config") or {}
@@ -596,3 +608,190 @@ def study_status(out: Path, *, stale_after: float = DEFAULT_STALE_AFTER) -> list
                 if digits.lstrip("-").isdigit() and (arm, int(digits)) not in pairs:
                     pairs.append((arm, int(digits)))
     return [run_state(out, a, s, stale_after=stale_after) for a, s in pairs]
+
+
+# ------------------------------------------------------------------------------------------------ loading
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """One finished run of a study folder.
+
+    Args:
+        arm: the arm's name (from ``metrics.json``; the folder name when it is missing).
+        seed: the run's seed.
+        folder: ``<out>/runs/<arm>/seed-<s>``.
+        metrics: the contents of ``metrics.json``.
+    """
+
+    arm: str
+    seed: int
+    folder: Path
+    metrics: dict[str, Any]
+
+    @property
+    def has_predictions(self) -> bool:
+        """Whether ``predictions.npz`` is there."""
+        return (self.folder / "predictions.npz").is_file()
+
+    def predictions(self) -> tuple[np.ndarray, np.ndarray]:
+        """The stored test-split ``probs`` ``(N, C)`` and ``labels`` ``(N,)``.
+
+        Raises:
+            FileNotFoundError: the run folder has no ``predictions.npz``.
+        """
+        path = self.folder / "predictions.npz"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: the run of arm {self.arm!r}, seed {self.seed} has no stored predictions")
+        with np.load(path) as npz:
+            return np.asarray(npz["probs"]), np.asarray(npz["labels"])
+
+
+@dataclass
+class Study:
+    """A study folder as read by `load_study`.
+
+    Args:
+        out_dir: the study folder.
+        record: the contents of ``study.json``.
+        arms: arm names, in config order (arms found only on disk last).
+        baseline: the baseline arm (the first arm without a mixer), or ``None``.
+        seeds: the seeds of the config (plus any found on disk).
+        class_names: one name per class.
+        critical_classes: indices of the critical classes.
+        runs: the finished runs.
+        mixers: each arm's mixer config (``None`` for the baseline).
+        failed: the failed runs (``runs/<arm>/seed-<s>/failed.json``): ``{"arm", "seed", "error", "folder"}``.
+    """
+
+    out_dir: Path
+    record: dict[str, Any]
+    arms: list[str]
+    baseline: str | None
+    seeds: list[int]
+    class_names: list[str]
+    critical_classes: list[int]
+    runs: list[StoredRun] = field(default_factory=list)
+    mixers: dict[str, Any] = field(default_factory=dict)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The study config as stored (a mapping)."""
+        cfg = self.record.get("config")
+        return cfg if isinstance(cfg, dict) else {}
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes."""
+        return len(self.class_names)
+
+    def runs_of(self, arm: str) -> list[StoredRun]:
+        """The finished runs of an arm, by seed."""
+        return sorted((r for r in self.runs if r.arm == arm), key=lambda r: r.seed)
+
+    def missing(self) -> list[tuple[str, int]]:
+        """``(arm, seed)`` pairs of the config that have no finished run."""
+        done = {(r.arm, r.seed) for r in self.runs}
+        return [(a, s) for a in self.arms for s in self.seeds if (a, s) not in done]
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc}); delete the file to redo this part of the study") from None
+
+
+def _seed_of(folder: Path) -> int | None:
+    m = re.fullmatch(r"seed-(-?\d+)", folder.name)
+    return int(m.group(1)) if m else None
+
+
+def load_study(out_dir: str | Path) -> Study:
+    """Read ``study.json`` and every finished run (``metrics.json`` present) of a study folder.
+
+    Runs without ``metrics.json`` (interrupted, still running or failed) are left out; `Study.missing`
+    lists the arm × seed pairs of the config that have no finished run, `Study.failed` the failed ones.
+
+    Args:
+        out_dir: the study folder written by ``mixup compare``.
+
+    Raises:
+        FileNotFoundError: the folder has no ``study.json``.
+        ValueError: ``study.json`` or a ``metrics.json`` is not valid JSON (the message names the file).
+
+    Examples:
+        >>> study = load_study("runs/digits")   # doctest: +SKIP
+        >>> [(r.arm, r.seed, r.metrics["accuracy"]) for r in study.runs]   # doctest: +SKIP
+    """
+    out = Path(out_dir)
+    path = out / "study.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"out_dir {str(out)!r} is not a study folder: it has no study.json (run `mixup compare` first)")
+    record = _read_json(path)
+    if not isinstance(record, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(record).__name__}")
+    config = record.get("config") if isinstance(record.get("config"), dict) else {}
+    arm_cfgs = [a for a in config.get("arms", []) if isinstance(a, dict) and "name" in a]
+    arms = [str(a["name"]) for a in arm_cfgs]
+    mixers: dict[str, Any] = {str(a["name"]): a.get("mixer") for a in arm_cfgs}
+    seeds = [int(s) for s in config.get("seeds", [])]
+
+    runs: list[StoredRun] = []
+    seen: set[tuple[str, int]] = set()
+    for mpath in sorted(out.glob("runs/*/seed-*/metrics.json")):
+        metrics = _read_json(mpath)
+        if not isinstance(metrics, dict):
+            raise ValueError(f"{mpath}: expected a JSON object, got {type(metrics).__name__}")
+        arm = str(metrics.get("arm", mpath.parent.parent.name))
+        seed = metrics.get("seed", _seed_of(mpath.parent))
+        if seed is None:
+            continue
+        key = (arm, int(seed))
+        if key in seen:
+            warnings.warn(f"{mpath}: a second finished run of arm {arm!r}, seed {seed}; ignored", stacklevel=2)
+            continue
+        seen.add(key)
+        runs.append(StoredRun(arm, int(seed), mpath.parent, metrics))
+        if arm not in arms:
+            arms.append(arm)
+        if "mixer" in metrics:  # an arm is labelled by what its runs stored, never by the latest call
+            mixers[arm] = metrics["mixer"]
+        elif arm not in mixers:
+            mixers[arm] = None
+        if int(seed) not in seeds:
+            seeds.append(int(seed))
+
+    failed = []
+    for fpath in sorted(out.glob(f"runs/*/seed-*/{FAILED_FILE}")):
+        if (fpath.parent / "metrics.json").exists():
+            continue
+        info = _try_json(fpath)
+        if isinstance(info, dict) and info.get("seed") is not None:
+            failed.append({"arm": str(info.get("arm", fpath.parent.parent.name)), "seed": int(info["seed"]),
+                           "error": f"{info.get('error_type')}: {info.get('error')}",
+                           "folder": fpath.parent.relative_to(out).as_posix()})
+
+    baseline = next((a for a in arms if a in mixers and mixers[a] is None), None)
+    names = record.get("class_names")
+    num_classes = record.get("num_classes")
+    if not names:
+        if num_classes is None and runs:
+            num_classes = runs[0].metrics.get("num_classes") or len(runs[0].metrics.get("per_class_recall") or [])
+        names = [str(i) for i in range(int(num_classes or 0))]
+    critical = record.get("critical_classes")
+    if critical is None:
+        critical = runs[0].metrics.get("critical_classes", []) if runs else []
+    return Study(
+        out_dir=out,
+        record=record,
+        arms=arms,
+        baseline=baseline,
+        seeds=seeds,
+        class_names=[str(n) for n in names],
+        critical_classes=[int(k) for k in critical],
+        runs=sorted(runs, key=lambda r: (arms.index(r.arm), r.seed)),
+        mixers=mixers,
+        failed=failed,
+    )

@@ -22,6 +22,7 @@ from mixup_core import ConfigError, Mixer, TaskData, create_mixer, get_datasets,
 
 from ._audit import AuditRecorder
 from ._config import ArmConfig, StudyConfig
+from ._noise import LabelNoise, add_label_noise, pop_label_noise
 
 __all__ = [
     "EpochCallback",
@@ -46,11 +47,13 @@ class StudyData:
         data: what the data-set loader returned.
         critical_classes: indices of the critical classes.
         critical_train: bool mask over the training split of critical examples (or ``None``).
+        label_noise: the corrupted training labels (``dataset.label_noise``), or ``None``.
     """
 
     data: TaskData
     critical_classes: list[int]
     critical_train: torch.Tensor | None = None
+    label_noise: LabelNoise | None = None
 
 
 @dataclass
@@ -115,13 +118,16 @@ def load_study_data(cfg: StudyConfig) -> StudyData:
     (``{"name": ..., **params}``, unless the ``dataset`` section sets it): a text table is then
     tokenised with the model's own tokenizer, and the model's files are checked before anything is written.
 
+    ``label_noise`` (with ``label_noise_kind`` and ``label_noise_seed``) is not passed to the loader: it
+    corrupts that share of the training labels of any data set (`add_label_noise`); the test split is untouched.
+
     Raises:
         ConfigError: a loader parameter is wrong, the data are missing, or a critical class or
             example does not exist (each naming the config field).
     """
     info = get_datasets().get(cfg.dataset.name)
     loader = info.load()
-    params = cfg.dataset.params
+    params, noise = pop_label_noise(cfg.dataset.params)
     try:
         wants_model = "study_model" in inspect.signature(loader).parameters
     except (TypeError, ValueError):  # a callable without a readable signature
@@ -136,6 +142,9 @@ def load_study_data(cfg: StudyConfig) -> StudyData:
         raise ConfigError(f"dataset.name: {info.name} cannot be loaded: {exc}") from exc
     if not isinstance(data, TaskData):
         raise ConfigError(f"dataset loader {info.name} returned {type(data).__name__}, not a mixup_core.TaskData")
+    record = None
+    if noise is not None:
+        data, record = add_label_noise(data, noise["rate"], kind=noise["kind"], seed=noise["seed"])
     critical = _resolve_classes(cfg, data)
     mask = None
     if cfg.critical.train_indices:
@@ -145,7 +154,7 @@ def load_study_data(cfg: StudyConfig) -> StudyData:
             raise ConfigError(f"critical.train_indices: {bad[:5]} out of range for a training split of {n} examples")
         mask = torch.zeros(n, dtype=torch.bool)
         mask[torch.tensor(cfg.critical.train_indices)] = True
-    return StudyData(data, critical, mask)
+    return StudyData(data, critical, mask, record)
 
 
 def split_validation(data: TaskData, fraction: float, seed: int = 0) -> TaskData:

@@ -185,7 +185,7 @@ def _worker_record(out: Path, spec: dict[str, Any], **extra: Any) -> None:
     folder = Path(out) / _WORKERS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{spec.get('name', 'worker')}.json"
-    old = _store._read_json(path) or {}
+    old = _store._try_json(path) or {}
     _store._write_json(path, {**old, **{k: spec.get(k) for k in ("name", "index", "device", "threads")}, **extra})
 
 
@@ -530,7 +530,7 @@ def worker_records(out: Path) -> list[dict[str, Any]]:
     """The records of the workers that ran on a study folder (``<out>/.workers/*.json``)."""
     found = []
     for path in sorted((Path(out) / _WORKERS_DIR).glob("*.json")):
-        record = _store._read_json(path)
+        record = _store._try_json(path)
         if isinstance(record, dict) and path.name != "submitted.json":
             found.append(record)
     return found
