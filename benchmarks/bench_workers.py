@@ -13,8 +13,8 @@ It prints the wall time of both, their ratio (sequential ÷ parallel, per round,
 each worker's start-up cost (from its spawn to its data being loaded, recorded in
 ``<out>/.workers/``), the same cost for one process alone, the load average of the machine before
 and after, and how many cores N busy processes really got then (N × the time of a fixed loop ÷ its
-time when N copies run at once: N on an idle machine with N free cores). ``--devices 0,0`` puts
-two workers on one GPU (with ``--device cuda``), ``--devices 0`` one.
+time when N copies run at once: N on an idle machine with N free cores). With ``--device cuda
+--devices 0`` it compares one process on the GPU with N workers sharing GPU 0.
 """
 
 from __future__ import annotations
