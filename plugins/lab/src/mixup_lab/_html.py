@@ -226,6 +226,9 @@ def _setup(summary: Mapping[str, Any]) -> list[str]:
     out += [f"<dt>{_e(k)}</dt><dd>{v}</dd>" for k, v in items]
     out.append("</dl>")
     out += _counts(info.get("counts"))
+    for f in runs.get("failed") or []:
+        out.append(f'<p class="warning"><strong>Failed</strong>: {_e(f["arm"])} seed {f["seed"]}: {_e(f["error"])} '
+                   f'(<code>{_e(f["folder"])}/failed.json</code>); running <code>mixup compare</code> again retries it.</p>')
     if runs["missing"]:
         miss = ", ".join(f"{m['arm']} seed {m['seed']}" for m in runs["missing"])
         out.append(f'<p class="warning">Not finished yet: {_e(miss)}. Run <code>mixup compare</code> on the same '

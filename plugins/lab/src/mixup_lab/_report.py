@@ -184,8 +184,14 @@ def _md_setup(summary: Mapping[str, Any]) -> list[str]:
             f"- **Critical classes**: {', '.join(f'{names[k] if k < len(names) else k} ({k})' for k in crit)}"
             + (f" — protected while mixing ({(st.get('critical') or {}).get('protect_mode')})" if protect else "")
         )
-    if runs["missing"]:
-        miss = ", ".join(f"{m['arm']} seed {m['seed']}" for m in runs["missing"])
+    failed = runs.get("failed") or []
+    if failed:
+        listed = "; ".join(f"{f['arm']} seed {f['seed']} ({f['error']}, `{f['folder']}/failed.json`)" for f in failed)
+        lines += ["", f"**Failed runs**: {listed}. Running `mixup compare` again retries them."]
+    failed_keys = {(f["arm"], f["seed"]) for f in failed}
+    pending = [m for m in runs["missing"] if (m["arm"], m["seed"]) not in failed_keys]
+    if pending:
+        miss = ", ".join(f"{m['arm']} seed {m['seed']}" for m in pending)
         lines += ["", f"Not finished yet: {miss}. Run `mixup compare` on the same config again to finish them."]
     differs = summary.get("provenance_differs") or {}
     if differs:
