@@ -203,7 +203,7 @@ def plan_budget(
         else:
             epochs = int(min(MAX_EPOCHS, math.floor((left - per_run) / per_epoch)))
             fits = epochs >= 1
-        if fits or count == counts[-1] and fixed_epochs is not None:
+        if fits or (count == counts[-1] and fixed_epochs is not None):
             capped = fixed_epochs is None and epochs == MAX_EPOCHS and per_epoch > 0
             return BudgetPlan(budget, max(1, epochs), planned, list(arms), dict(timings), elapsed,
                               elapsed + cost(max(1, epochs), planned), [s for s in seeds if s not in planned],
@@ -248,7 +248,7 @@ def calibrate(
     for arm in arms:
         marks: list[float] = []
         start = time.perf_counter()
-        train(short, arm, 0, sub_study, epoch_callback=lambda epoch, evaluate: marks.append(time.perf_counter()))
+        train(short, arm, 0, sub_study, epoch_callback=lambda epoch, evaluate, marks=marks: marks.append(time.perf_counter()))
         end = time.perf_counter()
         epoch = (marks[1] - marks[0]) if len(marks) >= 2 else (end - start) / 2
         rest = max(0.0, (end - start) - 2 * epoch)
@@ -340,3 +340,55 @@ def budget_lines(outcome: dict[str, Any] | None) -> list[str]:
                      f"spent and about {stop['needed']:.0f} s needed for that seed would overrun the budget. Run the "
                      "same command again (with a new budget) to finish them.")
     return [*lines, ""]
+
+
+def _stored_study(out: Path) -> dict[str, Any] | None:
+    try:
+        raw = json.loads((Path(out) / "study.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return raw if isinstance(raw, dict) else None
+
+
+def with_stored_epochs(cfg: Any, out: Path) -> Any:
+    """``cfg`` with the epochs of the study stored in ``out`` (a budgeted study resumes with its planned epochs)."""
+    stored = _stored_study(out)
+    epochs = ((stored or {}).get("config") or {}).get("train", {}).get("epochs")
+    if not isinstance(epochs, int) or epochs == cfg.train.epochs:
+        return cfg
+    return cfg.model_copy(update={"train": cfg.train.model_copy(update={"epochs": epochs})})
+
+
+def prepare(
+    cfg: Any,
+    study: Any,
+    out: Path,
+    arms: Sequence[Any],
+    seeds: Sequence[int],
+    *,
+    finished: set[tuple[str, int]],
+    announce: Callable[[str], None] | None = None,
+) -> tuple[Any, list[int], BudgetClock]:
+    """Calibrate (or reuse the stored calibration), plan, announce the plan, and return the planned study.
+
+    Returns:
+        ``(cfg, seeds, clock)``: the study with the planned epochs (and seeds), the seeds to run, and the
+        `BudgetClock` that admits the runs.
+    """
+    budget = parse_budget(cfg.train.budget)
+    start = time.perf_counter()
+    names = [a.name for a in arms]
+    stored_plan = (read_outcome(out) or {}).get("plan")
+    timings: dict[str, ArmTiming] = {}
+    if isinstance(stored_plan, dict):
+        timings = {k: v for k, v in BudgetPlan.from_json(stored_plan).timings.items() if k in names}
+    has_runs = _stored_study(out) is not None and bool(finished)
+    if set(timings) != set(names):
+        timings = calibrate(cfg, study, arms)
+    plan = plan_budget(budget, timings, arms=names, seeds=list(seeds), elapsed=time.perf_counter() - start,
+                       finished=finished, fixed_epochs=cfg.train.epochs if has_runs else None)
+    if announce is not None:
+        announce(f"plan: {plan.describe()}")
+    planned = cfg.model_copy(update={"train": cfg.train.model_copy(update={"epochs": plan.epochs}),
+                                     "seeds": [s for s in cfg.seeds if s not in plan.dropped_seeds] or plan.seeds})
+    return planned, plan.seeds, BudgetClock(plan, start)

@@ -23,7 +23,7 @@ Errors stop the study before it writes anything (``checks.on_error: warn`` turns
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -34,11 +34,13 @@ from torch.utils.data import Subset
 
 from mixup_core import ConfigError, TaskData
 
-__all__ = ["MIN_TEST_PER_CLASS", "Finding", "check_data", "finding_lines", "raise_on_errors"]
+__all__ = ["CHECKS_FILE", "MIN_TEST_PER_CLASS", "Finding", "check_data", "finding_lines", "raise_on_errors"]
 
 MIN_TEST_PER_CLASS = 5
 """Fewer test examples than this in a class is a warning: its recall moves in steps of at least 20 pp."""
 
+CHECKS_FILE = "data_checks.json"
+"""The findings of the data checks, kept in the study folder for the report."""
 _SHOWN = 5  # paths named per finding in a message (the report's JSON keeps up to 50)
 _KEPT = 50
 
@@ -238,16 +240,19 @@ def _small_classes(data: TaskData, y_train: np.ndarray, y_test: np.ndarray, seed
             out.append(Finding("error", "small-class", f"class {names[c]!r} has {total} example{'s' if total != 1 else ''} "
                                f"({n_tr[c]} training, {n_te[c]} test), none in the {side} split, so {consequence}; "
                                "add examples of it or remove the class", where, total))
-        elif n_te[c] < MIN_TEST_PER_CLASS:
-            step = 100.0 / n_te[c]
-            out.append(Finding("warning", "small-class", f"class {names[c]!r} has {n_te[c]} test example"
-                               f"{'s' if n_te[c] > 1 else ''} ({n_tr[c]} training): its recall moves in steps of "
-                               f"{step:.0f} pp, so over {seeds} seed{'s' if seeds != 1 else ''} its per-class verdict "
-                               f"is mostly noise", where, total))
         if val_fraction is not None and n_tr[c] > 0 and round(val_fraction * n_tr[c]) < 1:
             out.append(Finding("warning", "small-class", f"class {names[c]!r} has {n_tr[c]} training example"
                                f"{'s' if n_tr[c] > 1 else ''}: train.val_fraction {val_fraction} still holds one out for "
                                "validation, which leaves fewer to learn from", where, total))
+    few = [c for c in range(k) if 0 < n_te[c] < MIN_TEST_PER_CLASS and n_tr[c] > 0]
+    if few:
+        listed = ", ".join(f"{names[c]!r} {n_te[c]}" for c in few)
+        step = 100.0 / max(int(n_te[c]) for c in few)
+        where = [_name(names, test_src, "test", int(i)) for i in np.flatnonzero(np.isin(y_test, few))[:_KEPT]]
+        out.append(Finding("warning", "small-class", f"{len(few)} class{'es have' if len(few) > 1 else ' has'} fewer "
+                           f"than {MIN_TEST_PER_CLASS} test examples ({listed}): their recall moves in steps of "
+                           f"{step:.0f} pp or more, so over {seeds} seed{'s' if seeds != 1 else ''} their per-class "
+                           "verdicts are mostly noise", where, int(np.isin(y_test, few).sum())))
     return out
 
 
@@ -316,7 +321,7 @@ def check_data(
         >>> data = TaskData(LabeledTensors(x[:4], torch.tensor([0, 0, 1, 1])),
         ...                 LabeledTensors(x[3:5], torch.tensor([1, 0])), 2, ["a", "b"], "tabular")
         >>> [f.check for f in check_data(data)]
-        ['duplicates', 'small-class', 'small-class']
+        ['duplicates', 'small-class']
     """
     y_train, y_test = labels_of(data.train), labels_of(data.test)
     found = [*_duplicates(data, perceptual, perceptual_distance), *_group_leak(data),
@@ -344,3 +349,22 @@ def finding_lines(findings: Sequence[dict[str, Any]]) -> list[str]:
         where = f": {'; '.join(f'`{p}`' for p in paths[:_SHOWN])}{more}" if paths else ""
         lines.append(f"- **{f['level']}** ({f['check']}): {f['message']}{where}")
     return [*lines, ""]
+
+
+def run_checks(cfg: Any, data: TaskData, seeds: int, *, announce: Callable[[str], None] | None = None) -> list[Finding]:
+    """The study's data checks (``cfg.checks``): errors raise (or warn with ``on_error: warn``), warnings are announced.
+
+    Raises:
+        ConfigError: an error was found and ``checks.on_error`` is ``"stop"``.
+    """
+    checks = cfg.checks
+    if not checks.enabled:
+        return []
+    findings = check_data(data, seeds=seeds, val_fraction=cfg.train.val_fraction, perceptual=checks.perceptual,
+                          perceptual_distance=checks.perceptual_distance, imbalance_ratio=checks.imbalance_ratio)
+    if checks.on_error == "stop":
+        raise_on_errors(findings)
+    if announce is not None:
+        for f in findings:
+            announce(f"{f.level}: data: {f.line()}")
+    return findings

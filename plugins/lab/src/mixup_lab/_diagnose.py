@@ -59,7 +59,7 @@ def _loss_trend(runs: Sequence[Any]) -> dict[str, Any] | None:
         last.append(end)
     if not epochs:
         return None
-    e = int(round(float(np.mean(epochs))))
+    e = round(float(np.mean(epochs)))
     if not falls:
         return {"epochs": e, "fall": None, "window": 0, "from": None, "to": None, "seeds": len(epochs)}
     return {"epochs": e, "window": max(1, e // 4), "fall": float(np.mean(falls)), "from": float(np.mean(first)),

@@ -144,8 +144,11 @@ def advice_lines(advice: Sequence[dict[str, Any]], *, base: str, percent: Sequen
         return []
     lines = ["## How many seeds are enough", ""]
     for a in advice:
-        scale, unit = (100.0, " pp") if a["metric"] in percent else (1.0, "")
-        fmt = (lambda v: f"{scale * v:.2f}{unit}") if unit else (lambda v: f"{v:.4f}")
+        pct = a["metric"] in percent
+
+        def fmt(v: float, pct: bool = pct) -> str:
+            return f"{100 * v:.2f} pp" if pct else f"{v:.4f}"
+
         needed = (f"about {a['needed']} seeds ({a['more']} more: `mixup compare … --more-seeds {a['more']}`)"
                   if a["needed"] is not None and a["more"] else
                   f"about {a['needed']} seeds" if a["needed"] is not None else f"more than {SEEDS_CAP} seeds")

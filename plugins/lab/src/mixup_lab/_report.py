@@ -450,7 +450,44 @@ def summarise(study: Study) -> dict[str, Any]:
         _holm(comparisons)
     summary["verdict"] = _verdict_lines(summary)
     summary["headline"] = _headlines(summary)
+    summary.update(_advice(study, summary))
     return summary
+
+
+def _advice(study: Study, summary: Mapping[str, Any]) -> dict[str, Any]:
+    """What the study's own figures advise: seeds needed, why an arm is worse, the budget, the data checks."""
+    from ._budget import read_outcome
+    from ._datacheck import CHECKS_FILE
+    from ._diagnose import diagnose
+    from ._power import seed_advice
+
+    primary = "cost_per_1000" if (summary.get("business") or {}).get("prices_errors") else "accuracy"
+    advice = [seed_advice(arm, cs[primary]) for arm, cs in summary["comparisons"].items() if primary in cs]
+    try:
+        checks = json.loads((study.out_dir / CHECKS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        checks = []
+    return {"seeds_advice": [a.to_json() for a in advice if a is not None], "diagnosis": diagnose(study, summary),
+            "budget": read_outcome(study.out_dir), "data_checks": checks if isinstance(checks, list) else []}
+
+
+def advice_markdown(summary: Mapping[str, Any], part: Literal["top", "after_verdict"]) -> list[str]:
+    """The report's sections on the budget and data checks (``top``), or on seeds and worse arms (``after_verdict``)."""
+    from ._budget import budget_lines
+    from ._datacheck import finding_lines
+    from ._diagnose import diagnosis_lines
+    from ._power import advice_lines
+
+    if part == "top":
+        budget = summary.get("budget") or {}
+        label = []
+        if budget.get("partial"):
+            runs = summary["runs"]
+            label = [(f"**Partial report**: the time budget ran out after {runs['finished']} of {runs['expected']} "
+                      "runs; the numbers below cover the finished runs only (see *Time budget*)."), ""]
+        return [*label, *budget_lines(budget or None), *finding_lines(summary.get("data_checks") or [])]
+    return [*advice_lines(summary.get("seeds_advice") or [], base=str(summary["baseline"]), percent=PERCENT_METRICS),
+            *diagnosis_lines(summary.get("diagnosis") or {}, base=summary["baseline"])]
 
 
 def headline_lines(out_dir: str | Path) -> list[str]:
@@ -875,6 +912,7 @@ def _markdown(summary: Mapping[str, Any], plots: Sequence[Path], out: Path) -> s
         lines += ["", (f"**Warning**: the runs of this study differ in {facts}. Results then differ in the last bits; "
                   "rerun the odd ones out with the same settings for an exact comparison.")]
     lines.append("")
+    lines += advice_markdown(summary, "top")
 
     # --- headline: one sentence per arm in the terms the decision is made in
     if summary.get("headline"):
@@ -898,6 +936,7 @@ def _markdown(summary: Mapping[str, Any], plots: Sequence[Path], out: Path) -> s
         ),
         "",
     ]
+    lines += advice_markdown(summary, "after_verdict")
 
     # --- metrics table
     lines += ["## Metrics (mean ± sd over seeds)", ""]

@@ -21,7 +21,11 @@ from torch.utils.data import DataLoader, Dataset, Subset, default_collate
 from mixup_core import ConfigError, Mixer, TaskData, create_mixer, get_datasets, get_models, mixed_step, one_line
 
 from ._audit import AUDIT_FILE, AuditRecorder, write_audit
+from ._budget import prepare as prepare_budget
+from ._budget import with_stored_epochs
+from ._budget import write_outcome as write_budget
 from ._config import ArmConfig, StudyConfig, arm_folder_name
+from ._datacheck import CHECKS_FILE, run_checks
 
 __all__ = [
     "RunResult",
@@ -399,7 +403,7 @@ def train_and_evaluate(
     start = time.perf_counter()
     for epoch in range(cfg.train.epochs):
         model.train()
-        t0, loss_sum, count = time.perf_counter(), 0.0, 0
+        t0, loss_sum, count, correct, seen = time.perf_counter(), 0.0, 0, 0, 0
         for inputs, targets, idx in loader:
             if not (targets.is_floating_point() and targets.ndim == 2):  # float (B, C) soft targets pass unchanged
                 targets = targets.reshape(-1).long()
@@ -429,7 +433,12 @@ def train_and_evaluate(
                 sched.step()
             loss_sum += float(loss.detach()) * len(targets)
             count += len(targets)
+            if step.targets is None and targets.ndim == 1:  # unmixed steps: the running training accuracy
+                correct += int((step.logits.detach().argmax(1).cpu() == targets).sum())
+                seen += len(targets)
         record = {"epoch": epoch + 1, "train_loss": loss_sum / max(count, 1), "seconds": time.perf_counter() - t0}
+        if seen:
+            record["train_accuracy"] = correct / seen
         if val_split is not None:
             vp, vy = _predict(model, data, cfg, device, split=val_split)
             last_val = (vp, vy)
@@ -647,8 +656,13 @@ def run_compare(
     resume: bool = True,
     progress: bool = True,
     report: bool = True,
+    config_text: str | None = None,
 ) -> Path:
     """Run every arm × seed of a study that is not finished yet, then write the report.
+
+    The data checks (`mixup_lab._datacheck`) run before anything is written; with ``train.budget`` the
+    epochs (and, when needed, the seeds) are planned to fit it and the runs stop before overrunning it
+    (`mixup_lab._budget`).
 
     Args:
         cfg: the study.
@@ -658,6 +672,8 @@ def run_compare(
         resume: skip runs whose ``metrics.json`` exists (``False`` redoes them).
         progress: show a progress bar on stderr.
         report: write ``report.md``, ``report.json`` and the plots at the end.
+        config_text: written as ``study.yaml`` in the study folder once every check has passed
+            (``mixup compare PATH`` keeps the config it inferred there).
 
     Returns:
         The study folder.
@@ -678,10 +694,21 @@ def run_compare(
     _device(cfg.train.device)
     build_model(cfg, study.data)
     cfg.business.check_classes([str(c) for c in study.data.class_names])
+    say = (lambda line: sys.stderr.write(f"mixup: {line}\n")) if progress else None
+    findings = run_checks(cfg, study.data, len(run_seeds), announce=say)
+    if cfg.train.budget is not None:
+        cfg = with_stored_epochs(cfg, out)
     check_study_folder(out, cfg, chosen)
+    clock = None
+    if cfg.train.budget is not None:  # -- time budget: calibrate, plan the epochs, admit runs while they fit
+        done = {(a.name, s) for s in run_seeds for a in chosen if resume and _finished(out, a, s)}
+        cfg, run_seeds, clock = prepare_budget(cfg, study, out, chosen, run_seeds, finished=done, announce=say)
     try:
         _write_study(out, cfg, study)
         _write_arm_records(out, cfg, chosen)
+        _write_json(out / CHECKS_FILE, [f.to_json() for f in findings])
+        if config_text is not None:
+            (out / "study.yaml").write_text(config_text, encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"--out: cannot create or write the study folder ({exc.strerror}) (got {str(out)!r})") from None
     todo = [(arm, s) for s in run_seeds for arm in chosen if not (resume and _finished(out, arm, s))]
@@ -692,9 +719,14 @@ def run_compare(
         bar = tqdm(total=len(todo), desc=f"mixup compare {cfg.name}", unit="run", file=sys.stderr)
     done = 0
     try:
-        for arm, seed in todo:
+        for i, (arm, seed) in enumerate(todo):
+            if clock is not None and not clock.admit([(a.name, s) for a, s in todo], i):
+                break  # the budget would be overrun: the report is labelled partial
+            started = time.perf_counter()
             result = train_and_evaluate(cfg, arm, seed, study, progress=bar)
             save_run(out, result)
+            if clock is not None:
+                clock.record(arm.name, seed, time.perf_counter() - started)
             done += 1
             if bar is not None:
                 bar.update(1)
@@ -704,6 +736,8 @@ def run_compare(
     finally:
         if bar is not None:
             bar.close()
+        if clock is not None:
+            write_budget(out, clock)
     if report:
         from ._plots import plot_example_mixes
         from ._report import write_report
