@@ -3,7 +3,7 @@
 ``train.budget`` (or ``mixup compare --budget 10m``) replaces ``train.epochs`` by a plan made on this
 machine, now:
 
-1. **Calibration**: every arm trains two epochs on a few batches of the training split (the whole split
+1. **Calibration**: after one untimed warm-up pass, every arm trains two epochs on a few batches of the training split (the whole split
    when an epoch is that short), with the study's model, optimiser and mixer, and is evaluated on the
    whole test split. The second epoch's wall time, scaled to a full epoch, is the arm's *seconds per
    epoch*; the rest (model set-up, the first epoch's warm-up, evaluation) is its *seconds per run*.
@@ -13,7 +13,8 @@ machine, now:
    not fit either, the study stops before training and says the smallest budget that would.
 3. **Run**: the runs go seed by seed (every arm of seed 0, then of seed 1 …). Before a seed starts, its
    runs' planned time, scaled by how the finished runs compared with their plan (the machine's load now),
-   must fit in what is left; otherwise the study stops there and the report is labelled partial.
+   must fit in what is left, and so must each later run of the seed; otherwise the study stops there
+   and the report is labelled partial.
 
 The budget covers calibration, training and evaluation; loading the data before it and writing the
 report after it are not counted. ``budget.json`` in the study folder keeps the plan and what happened.
@@ -208,9 +209,10 @@ def plan_budget(
             return BudgetPlan(budget, max(1, epochs), planned, list(arms), dict(timings), elapsed,
                               elapsed + cost(max(1, epochs), planned), [s for s in seeds if s not in planned],
                               capped, fixed_epochs is not None)
-    need = elapsed + cost(1, list(seeds[: counts[-1]])) / _SAFETY
+    one = cost(1, list(seeds[: counts[-1]]))
+    need = elapsed + one / _SAFETY
     raise ConfigError(f"train.budget: one epoch of every arm over {counts[-1]} seed{'s' if counts[-1] != 1 else ''} "
-                      f"takes about {need - elapsed:.0f} s on this machine (measured), over the budget of "
+                      f"takes about {one:.0f} s on this machine (measured), over the budget of "
                       f"{_minutes(budget)}; give at least {math.ceil(need)}s, a smaller model or fewer arms "
                       f"(got {_minutes(budget)})")
 
@@ -245,6 +247,9 @@ def calibrate(
     short = cfg.model_copy(update={"train": cfg.train.model_copy(update={"epochs": 2, "checkpoint": "none"})})
     sub_study = StudyData(sub, study.critical_classes, None)
     timings: dict[str, ArmTiming] = {}
+    if arms:  # one untimed pass first: the process's one-time costs (imports, first kernels) are not a run's
+        warm = cfg.model_copy(update={"train": short.train.model_copy(update={"epochs": 1})})
+        train(warm, arms[0], 0, sub_study, audit=False)
     for arm in arms:
         marks: list[float] = []
         start = time.perf_counter()
@@ -279,11 +284,10 @@ class BudgetClock:
         return self.actual_done / self.planned_done if self.planned_done > 0 else 1.0
 
     def admit(self, todo: Sequence[tuple[str, int]], index: int) -> bool:
-        """Whether run ``todo[index]`` may start; at the first run of a seed, every run of that seed must fit."""
+        """Whether run ``todo[index]`` may start: at the first run of a seed every run of that seed must fit,
+        later only this run (with the load measured so far)."""
         arm, seed = todo[index]
-        if seed == self.admitted_seed:
-            return True
-        group = [a for a, s in todo[index:] if s == seed]
+        group = [arm] if seed == self.admitted_seed else [a for a, s in todo[index:] if s == seed]
         need = sum(self.plan.timings[a].seconds(self.plan.epochs) for a in group) * self.load
         elapsed = time.perf_counter() - self.start
         if elapsed + need > self.plan.budget:
@@ -336,9 +340,10 @@ def budget_lines(outcome: dict[str, Any] | None) -> list[str]:
     stop = outcome.get("stopped")
     if stop:
         lines.append(f"- **Partial**: stopped before arm {stop['at']['arm']!r}, seed {stop['at']['seed']} "
-                     f"({stop['runs_left']} run{'s' if stop['runs_left'] != 1 else ''} left): {stop['elapsed']:.0f} s "
-                     f"spent and about {stop['needed']:.0f} s needed for that seed would overrun the budget. Run the "
-                     "same command again (with a new budget) to finish them.")
+                     f"({stop['runs_left']} run{'s' if stop['runs_left'] != 1 else ''} left): {stop['elapsed']:.1f} s "
+                     f"spent, and the next runs need about {stop['needed']:.1f} s at the speed measured, which would "
+                     "overrun the budget. Run the same command again to finish them (the budget then applies "
+                     "to the runs left).")
     return [*lines, ""]
 
 
