@@ -45,6 +45,7 @@ demo: env
 
 lint: env
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 docs: env
 	$(VENV)/bin/mkdocs build --strict --quiet

@@ -43,7 +43,7 @@ from mixup_core.data import LabeledTensors, stratified_subset
 from mixup_image.lab import (
     FASHION_MNIST_CLASSES,
     FASHION_MNIST_DIR,
-    load_fashion_mnist,
+    load_fashion_mnist_task,
     load_folder_task,
     read_idx,
     small_cnn,
@@ -54,7 +54,7 @@ from _harness import Case, run_rounds
 
 
 def write_pngs(root: Path, n: int, seed: int) -> None:
-    """The training subset of ``load_fashion_mnist(train_size=n, split_seed=seed)`` as ``root/<class>/<k>.png``."""
+    """The training subset of ``load_fashion_mnist_task(train_size=n, split_seed=seed)`` as ``root/<class>/<k>.png``."""
     images = read_idx(Path(FASHION_MNIST_DIR) / "train-images-idx3-ubyte.gz")
     labels = read_idx(Path(FASHION_MNIST_DIR) / "train-labels-idx1-ubyte.gz")
     keep = stratified_subset(labels, n, (seed, 0))  # the loader's own draw
@@ -102,7 +102,7 @@ def main() -> None:
         write_pngs(root, n, seed=0)
         t_write = time.perf_counter() - t0
         t0 = time.perf_counter()
-        memory = load_fashion_mnist(train_size=n, test_size=100, split_seed=0)
+        memory = load_fashion_mnist_task(train_size=n, test_size=100, split_seed=0)
         t_memory = time.perf_counter() - t0
         t0 = time.perf_counter()
         folder = load_folder_task(root=root, test_fraction=0.2, split_seed=0)  # cache: auto (in memory here)

@@ -14,6 +14,7 @@ from mixup_core import (
     ComponentRegistry,
     ConfigError,
     MixedForward,
+    ModelContext,
     TaskData,
     UnknownComponentError,
     create_mixer,
@@ -168,8 +169,10 @@ def test_mixed_step_passes_protected_and_model() -> None:
     seen: dict[str, Any] = {}
 
     class Spy(type(create_mixer("mixup"))):  # type: ignore[misc]
-        def __call__(self, inputs: Any, targets: Any = None, *, model: Any = None, **kw: Any) -> Any:
-            seen["model"], seen["protected"] = model, kw.get("protected")
+        context_type = ModelContext  # its call arguments include model=, so mixed_step passes the model
+
+        def __call__(self, inputs: Any, targets: Any = None, **kw: Any) -> Any:
+            seen["model"], seen["protected"] = kw.get("model"), kw.get("protected")
             return super().__call__(inputs, targets, **kw)
 
     data = _data()
@@ -216,24 +219,25 @@ def test_hook_mixup_register_models(mixup_temp_plugin: Any) -> None:
     torch.testing.assert_close(a[0].weight, b[0].weight)
 
 
-def test_hook_mixup_mixed_step(mixup_temp_plugin: Any) -> None:
-    from mixup_core import MixedStep
+def test_a_mixer_that_runs_the_step_itself() -> None:
+    from mixup_core import MixedStep, Mixup, mixer_dataclass
 
     calls: list[Any] = []
 
-    @hookimpl
-    def mixup_mixed_step(mixer: Any, model: Any, inputs: Any, targets: Any, num_classes: int) -> Any:
-        calls.append(inputs)
-        if isinstance(inputs, dict):
-            return MixedStep(model(inputs["x"]), None, targets)
-        return None
+    @mixer_dataclass
+    class Stepper(Mixup):
+        def runs_step(self, inputs: Any) -> bool:
+            calls.append(inputs)
+            return isinstance(inputs, dict)
 
-    mixup_temp_plugin(_module(mixup_mixed_step=mixup_mixed_step), "stepper")
+        def mixed_step(self, model: Any, inputs: Any, targets: Any, **kwargs: Any) -> MixedStep:
+            return MixedStep(model(inputs["x"]), None, targets)
+
     model = torch.nn.Linear(3, 2)
-    mixer = create_mixer("mixup")
+    mixer = Stepper()
     y = torch.tensor([0, 1])
     step = mixed_step(model, {"x": torch.ones(2, 3)}, y, mixer=mixer, num_classes=2)
     torch.testing.assert_close(step.logits, model(torch.ones(2, 3)))
     step = mixed_step(model, torch.ones(2, 3), y, mixer=mixer, num_classes=2, generator=torch.Generator().manual_seed(0))
-    assert step.targets is not None  # the hook declined; the generic path mixed
+    assert step.targets is not None  # the mixer declined; the generic path mixed
     assert len(calls) == 2

@@ -221,7 +221,7 @@ def test_choice_with_nested_composites() -> None:
 
 
 def test_choice_weights() -> None:
-    mixer = Choice(mixers=["mixup", {"name": "mixup", "alpha": 0.2}], weights=[0.0, 1.0])
+    mixer = Choice(mixers=[Mixup(), Mixup(alpha=0.2)], weights=[0.0, 1.0])
     x = torch.randn(4, 3, generator=g(0))
     assert {mixer.sample(x, generator=g(s)).choice for s in range(20)} == {1}  # type: ignore[attr-defined]
 

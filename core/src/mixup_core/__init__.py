@@ -12,9 +12,7 @@ Examples:
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from ._components import ComponentInfo, ComponentRegistry, TaskData, UnknownComponentError
+from ._components import ComponentInfo, ComponentRegistry, TaskData, UnknownComponentError, normalize_name
 from ._config import (
     MixerSpec,
     check_requires,
@@ -23,7 +21,10 @@ from ._config import (
     list_mixers,
     load_config,
     mixer_from_config,
+    qualified_name,
+    to_config,
 )
+from ._context import CallContext, ModelContext
 from ._cpu import numpy_view
 from ._errors import (
     AmbiguousMixerError,
@@ -46,7 +47,7 @@ from ._pairing import (
     WithinGroupPairing,
     resolve_pairing,
 )
-from ._plan import MixedBatch, MixPlan
+from ._plan import MixPlan
 from ._plugins import (
     ENTRY_POINT_GROUP,
     get_datasets,
@@ -58,10 +59,11 @@ from ._plugins import (
     unregister_plugin,
 )
 from ._random import check_generator
-from ._registry import MixerInfo, MixerRegistry, PluginInfo, normalize_name
+from ._registry import MixerInfo, MixerRegistry, PluginInfo
 from ._replay import MixedForward, forward_mixed, replay_at
 from ._step import MixedStep, mixed_step, output_logits
-from ._targets import LabelMix, MixedTargets, check_targets
+from ._targets import LabelMix, MixedBatch, MixedTargets, check_targets
+from ._version import __version__
 from .builtin import Choice, ChoicePlan, Mixup, lerp_pairs
 from .hookspecs import hookimpl
 
@@ -69,6 +71,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "AmbiguousMixerError",
     "BetaLambda",
+    "CallContext",
     "Choice",
     "ChoicePlan",
     "ComponentInfo",
@@ -92,6 +95,7 @@ __all__ = [
     "MixerSpec",
     "Mixup",
     "MixupError",
+    "ModelContext",
     "PairMixer",
     "PairingPolicy",
     "PluginInfo",
@@ -127,6 +131,7 @@ __all__ = [
     "numpy_view",
     "one_line",
     "output_logits",
+    "qualified_name",
     "register_plugin",
     "replay_at",
     "reset_registry",
@@ -134,5 +139,6 @@ __all__ = [
     "resolve_pairing",
     "smooth_targets",
     "soft_cross_entropy",
+    "to_config",
     "unregister_plugin",
 ]

@@ -1,4 +1,5 @@
-"""Named data sets and models that plugins register for experiments (``mixup compare``)."""
+"""Plain data of the plugin system: name matching, the data sets and models that plugins register for
+experiments (``mixup compare``), and what a plugin recognises at a path (``mixup init``)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,18 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ._errors import ConfigError, UnknownMixerError
-from ._registry import normalize_name
 
-__all__ = ["ComponentInfo", "ComponentRegistry", "TaskData", "UnknownComponentError"]
+__all__ = ["ComponentInfo", "ComponentRegistry", "DataGuess", "TaskData", "UnknownComponentError", "normalize_name"]
+
+
+def normalize_name(name: str) -> str:
+    """Normalise a mixer name for matching: case-insensitive, ``_`` and ``-`` equivalent.
+
+    Examples:
+        >>> normalize_name("Image:Time_CutMix")
+        'image:time-cutmix'
+    """
+    return name.strip().lower().replace("_", "-")
 
 
 class UnknownComponentError(UnknownMixerError):
@@ -285,3 +295,38 @@ class ComponentRegistry:
         known = ", ".join(self.names()) or "none"
         failed = f" (plugins that failed to register theirs: {', '.join(sorted(self.errors))})" if self.errors else ""
         raise UnknownComponentError(f"unknown {self.kind} {name!r}{hint} Known: {known}{failed}")
+
+
+@dataclass
+class DataGuess:
+    """What a plugin recognised at a path, for ``mixup init``: the data set to load and a study to run on it.
+
+    Returned by the ``mixup_detect_data`` hook; ``mixup init`` keeps the guess with the highest
+    ``score`` and writes a study config from it.
+
+    Args:
+        modality: ``"image"``, ``"audio"``, ``"text"``, ``"graph"``, ``"tabular"`` …
+        dataset: the config's ``dataset`` section (``{"name": "image:folder", "root": ...}``).
+        model: the config's ``model`` section.
+        arms: the arms after the baseline (mixer configs suited to the modality), as
+            ``[{"name": "mixup", "mixer": {...}}, ...]``.
+        summary: one line about what was found ("3 classes, 120 PNG files in class folders").
+        class_names: the classes found (``mixup init`` lists them beside the commented critical field).
+        score: confidence in (0, 1]; a layout that certainly belongs to the plugin scores 1.
+        train: overrides of the config's ``train`` section (epochs, batch size, learning rate).
+
+    Examples:
+        >>> g = DataGuess("image", {"name": "image:folder", "root": "photos"}, {"name": "image:small-cnn"},
+        ...               [{"name": "mixup", "mixer": {"name": "mixup", "alpha": 0.2}}], "2 classes", ["ok", "scratch"])
+        >>> g.score
+        1.0
+    """
+
+    modality: str
+    dataset: dict[str, Any]
+    model: dict[str, Any]
+    arms: list[dict[str, Any]]
+    summary: str
+    class_names: list[str]
+    score: float = 1.0
+    train: dict[str, Any] = field(default_factory=dict)

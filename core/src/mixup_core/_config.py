@@ -1,4 +1,4 @@
-"""Configuration by name: specs, config files, required plugins."""
+"""Configuration by name: specs, config files, required plugins, and the registry names of mixers."""
 
 from __future__ import annotations
 
@@ -12,10 +12,18 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Union
 
+import yaml
+from packaging.requirements import InvalidRequirement, Requirement
+
 from ._errors import ConfigError, MissingPluginError, UnknownMixerError, format_validation_error, one_line
 from ._mixer import Mixer, field_default
 from ._plugins import get_registry
 from ._registry import MixerInfo
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 __all__ = [
     "MixerSpec",
@@ -25,6 +33,8 @@ __all__ = [
     "list_mixers",
     "load_config",
     "mixer_from_config",
+    "qualified_name",
+    "to_config",
 ]
 
 MixerSpec = Union[Mixer, str, Mapping[str, Any]]
@@ -104,12 +114,63 @@ def create_mixer(spec: MixerSpec, **params: Any) -> Mixer:
         raise ConfigError(
             f"unknown parameter {', '.join(hints)} for mixer {qualified!r}; its parameters are: {', '.join(fields)}"
         )
+    for key in cls.nested_mixers:
+        if key in options:
+            options[key] = _build_nested(options[key])
     try:
         return cls(**options)
     except ConfigError:
         raise
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"invalid parameters for mixer {qualified!r}: {format_validation_error(exc)}") from exc
+
+def _build_nested(value: Any) -> Any:
+    """The mixers of a parameter that holds mixers (``Choice.mixers``): a spec or a list of specs, built."""
+    value = _to_container(value)
+    if isinstance(value, (list, tuple)):
+        return [create_mixer(v) for v in value]
+    return create_mixer(value)
+
+
+def qualified_name(mixer: type[Mixer] | Mixer) -> str:
+    """The registry name of a mixer class (or of an instance's class): ``plugin:name``, or
+    ``module:Class`` for a class that no plugin registers. Builds the registry when needed.
+
+    Examples:
+        >>> from mixup_core import Mixup
+        >>> qualified_name(Mixup)
+        'core:mixup'
+    """
+    cls = mixer if isinstance(mixer, type) else type(mixer)
+    name = get_registry().name_of(cls)
+    return name if name is not None else cls.qualified_name()
+
+
+def to_config(mixer: Mixer) -> dict[str, Any]:
+    """A mapping that `create_mixer` turns back into an equal mixer, named as the registry names it.
+
+    The same as ``mixer.to_config()`` once the registry has seen the mixer's class (and those of the
+    mixers it holds); this function builds the registry first, so the names are the registry's in any case.
+
+    Examples:
+        >>> from mixup_core import Mixup
+        >>> to_config(Mixup(alpha=0.2, mode="sample"))
+        {'name': 'core:mixup', 'alpha': 0.2, 'mode': 'sample'}
+    """
+    if not isinstance(mixer, Mixer):
+        raise TypeError(f"to_config takes a mixup_core.Mixer, got {type(mixer).__name__}: {mixer!r}")
+    _resolve_names(mixer)
+    return mixer.to_config()
+
+
+def _resolve_names(mixer: Mixer) -> None:
+    qualified_name(mixer)
+    for key in type(mixer).nested_mixers:
+        value = getattr(mixer, key, None)
+        for inner in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(inner, Mixer):
+                _resolve_names(inner)
+
 
 def list_mixers(pattern: str | None = None, modality: str | None = None) -> list[MixerInfo]:
     """Installed mixers, as `MixerInfo` records (``name``, ``modality``, ``plugin``,
@@ -172,14 +233,8 @@ def load_config(source: str | Path | Mapping[str, Any] | Any) -> dict[str, Any]:
         raise ConfigError(f"config file: a binary file, not YAML, TOML or JSON text (got {str(path)!r})")
     try:
         if suffix in (".yaml", ".yml"):
-            import yaml
-
             data = yaml.safe_load(text)
         elif suffix == ".toml":
-            if sys.version_info >= (3, 11):
-                import tomllib
-            else:  # pragma: no cover
-                import tomli as tomllib
             data = tomllib.loads(text)
         elif suffix == ".json":
             data = json.loads(text)
@@ -216,8 +271,6 @@ def check_requires(requires: Iterable[str] | str) -> None:
     Raises:
         MissingPluginError: naming the requirement and the ``pip install`` command that fixes it.
     """
-    from packaging.requirements import InvalidRequirement, Requirement
-
     if isinstance(requires, str):
         requires = [requires]
     for text in requires:

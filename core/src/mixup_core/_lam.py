@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from dataclasses import fields
 from typing import Any, ClassVar, Union
 
 import numpy as np
@@ -37,8 +38,6 @@ class LambdaPolicy(ABC):
 
     def to_config(self) -> dict[str, Any]:
         """A mapping that `resolve_lambda` turns back into an equal policy."""
-        from dataclasses import fields
-
         return {"dist": self.dist, **{f.name: getattr(self, f.name) for f in fields(self)}}  # type: ignore[arg-type]
 
     def __repr__(self) -> str:
@@ -50,8 +49,6 @@ class LambdaPolicy(ABC):
     def _positional_by_name(cls, data: Any) -> Any:
         # positional arguments become keywords, so that errors name the parameter (not its position)
         if isinstance(data, ArgsKwargs) and data.args:
-            from dataclasses import fields
-
             names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
             kwargs = dict(data.kwargs or {})
             if len(data.args) <= len(names) and not set(names[: len(data.args)]) & set(kwargs):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Callable
 from typing import Any, ClassVar, Literal, TypeVar
@@ -10,21 +11,26 @@ import numpy as np
 import torch
 from pydantic import ConfigDict, Field, TypeAdapter
 from pydantic.dataclasses import dataclass
+from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
+from torch import nn
 
+from ._context import CallContext
 from ._cpu import numpy_view, numpy_views
 from ._errors import ConfigError, format_validation_error
 from ._lam import LambdaPolicy, resolve_lambda
+from ._outputs import MixedStep, output_logits, run_model
 from ._pairing import PairingPolicy, resolve_pairing
-from ._plan import MixedBatch, MixPlan
+from ._plan import MixPlan
 from ._random import check_generator
-from ._targets import LabelMix, MixedTargets, check_targets
+from ._targets import LabelMix, MixedBatch, MixedTargets, check_targets
 
 __all__ = ["Mixer", "PairMixer", "mixer_dataclass"]
 
 MIXER_CONFIG = ConfigDict(extra="forbid", validate_assignment=True, arbitrary_types_allowed=True)
 
 _T = TypeVar("_T")
+_M = TypeVar("_M", bound="Mixer")
 
 
 def mixer_dataclass(cls: type[_T]) -> type[_T]:
@@ -58,6 +64,12 @@ class Mixer:
     mixes any tensor with that plan and is pure; `mix_targets` builds the
     `MixedTargets`. Subclasses implement ``_sample`` and ``_apply`` and set the class
     attributes ``name`` (registry name), ``modality``, ``paper`` and ``cost``.
+
+    Inputs of a call besides the batch (clip lengths, an attention mask, a model, feature maps) form
+    the mixer's typed call context, a `CallContext` of the class attribute ``context_type``: its
+    fields are keyword arguments of ``__call__``, ``sample`` and ``apply``
+    (``mixer(x, y, lengths=l)``), or given together as ``context=``. `bind` attaches them to a
+    shallow copy of the mixer, which reads them as ``self.context``; the mixer itself is never modified.
 
     Contract, checked for every registered mixer by `mixup_core.testing`: inputs are never
     modified unless ``inplace=True`` is asked; results are deterministic given the generator; shape,
@@ -103,6 +115,8 @@ class Mixer:
         protected: torch.Tensor | None = None,
         groups: torch.Tensor | None = None,
         out: torch.Tensor | None = None,
+        context: CallContext | None = None,
+        **call_args: Any,
     ) -> MixedBatch:
         """Mix a batch.
 
@@ -115,13 +129,17 @@ class Mixer:
             protected: boolean ``(B,)``: samples that must never be the minority of a mix.
             groups: integer ``(B,)`` group ids (for ``pairing="within-group"``).
             out: optional buffer of the inputs' shape and dtype that receives the result.
+            context: the call's inputs besides the batch, a ``context_type`` (see `bind`).
+            **call_args: the same, field by field (``lengths=``, ``attention_mask=``, ``model=`` …).
         """
-        inputs = self.check_inputs(inputs)
+        mixer = self._for_call(context, call_args)
+        inputs = mixer.check_inputs(inputs)
+        mixer = mixer._checked_context(inputs)
         k = num_classes if num_classes is not None else self.num_classes
         checked = check_targets(targets, inputs.shape[0], k, inputs_shape=tuple(inputs.shape))
-        plan = self.sample(inputs, checked, generator=generator, protected=protected, groups=groups)
-        mixed = self.apply(inputs, plan, out=out)
-        mixed_targets = None if checked is None else self.mix_targets(checked, plan, num_classes=k)
+        plan = mixer.sample(inputs, checked, generator=generator, protected=protected, groups=groups)
+        mixed = mixer.apply(inputs, plan, out=out)
+        mixed_targets = None if checked is None else mixer.mix_targets(checked, plan, num_classes=k)
         return MixedBatch(inputs=mixed, targets=mixed_targets, plan=plan)
 
     def sample(
@@ -132,25 +150,43 @@ class Mixer:
         generator: torch.Generator | None = None,
         protected: torch.Tensor | None = None,
         groups: torch.Tensor | None = None,
+        context: CallContext | None = None,
+        **call_args: Any,
     ) -> MixPlan:
-        """Draw a plan for ``inputs`` (read for its shape only) without applying it."""
+        """Draw a plan for ``inputs`` (read for its shape only) without applying it.
+
+        ``context`` and ``**call_args`` as in `__call__`.
+        """
+        mixer = self._for_call(context, call_args)
         generator = check_generator(generator)
-        inputs = self.check_inputs(inputs)
+        inputs = mixer.check_inputs(inputs)
+        mixer = mixer._checked_context(inputs)
         n = inputs.shape[0]
         protected = _check_mask("protected", protected, n)
         groups = _check_groups(groups, n)
-        if not self.enabled:
-            return self.identity_plan(inputs)
-        if self.p < 1.0 and not self._per_sample_p() and bool(torch.rand(1, generator=generator) >= self.p):
-            return self.identity_plan(inputs)
-        return self._sample(inputs, targets, generator=generator, protected=protected, groups=groups)
+        if not mixer.enabled:
+            return mixer.identity_plan(inputs)
+        if mixer.p < 1.0 and not mixer._per_sample_p() and bool(torch.rand(1, generator=generator) >= mixer.p):
+            return mixer.identity_plan(inputs)
+        return mixer._sample(inputs, targets, generator=generator, protected=protected, groups=groups)
 
-    def apply(self, inputs: torch.Tensor, plan: MixPlan, *, out: torch.Tensor | None = None) -> torch.Tensor:
+    def apply(
+        self,
+        inputs: torch.Tensor,
+        plan: MixPlan,
+        *,
+        out: torch.Tensor | None = None,
+        context: CallContext | None = None,
+        **call_args: Any,
+    ) -> torch.Tensor:
         """Mix ``inputs`` with ``plan``. Pure: ``inputs`` is modified only when ``inplace=True``.
 
-        An identity plan returns ``inputs`` itself (or copies it into ``out``).
+        An identity plan returns ``inputs`` itself (or copies it into ``out``). ``context`` and
+        ``**call_args`` as in `__call__`.
         """
-        inputs = self.check_inputs(inputs)
+        # the plan holds what the call's context decided: a bound copy only when arguments are given
+        mixer = self if context is None and not call_args else self.bind(context, **call_args)
+        inputs = mixer.check_inputs(inputs)
         if not isinstance(plan, MixPlan):
             raise TypeError(f"plan must be a MixPlan, got {type(plan).__name__}")
         if plan.batch_size != inputs.shape[0]:
@@ -162,7 +198,7 @@ class Mixer:
             )
         if plan.is_identity:
             return inputs if out is None else out.copy_(inputs)
-        mixed = self._apply(inputs, plan, out=out)
+        mixed = mixer._apply(inputs, plan, out=out)
         if out is not None and mixed is not out:
             mixed = out.copy_(mixed)
         return mixed
@@ -191,26 +227,175 @@ class Mixer:
             )
         return inputs
 
+    # ------------------------------------------------------------------ the call context
+    context_type: ClassVar[type[CallContext]] = CallContext
+    """The `CallContext` subclass whose fields are this mixer's call arguments (none by default)."""
+
+    def call_arguments(self) -> tuple[str, ...]:
+        """The keyword arguments of a call besides the standard ones: the fields of ``context_type``."""
+        return self.context_type.field_names()
+
+    def bind(self: _M, context: CallContext | None = None, /, **call_args: Any) -> _M:
+        """A shallow copy of this mixer carrying one call's context; the mixer itself is never modified.
+
+        Values given here are added to those of an earlier `bind` (``None`` keeps the earlier value),
+        so concurrent calls never interfere. ``mixer(x, y, lengths=l)`` is ``mixer.bind(lengths=l)(x, y)``.
+        The copy also holds a scratch space for the call (`call_state`), where a mixer keeps what it
+        computes once per call (a model's feature maps).
+
+        Args:
+            context: a `CallContext` (its given fields are taken).
+            **call_args: fields of ``context_type`` by name.
+
+        Raises:
+            TypeError: a name that is not one of `call_arguments` (the message lists them).
+
+        Examples:
+            >>> mixer = Mixup()
+            >>> mixer.bind().context
+            CallContext()
+        """
+        given: dict[str, Any] = {}
+        if context is not None:
+            if not isinstance(context, CallContext):
+                raise TypeError(f"context must be a mixup_core.CallContext, got {type(context).__name__}: {context!r}")
+            given.update(context.given())
+        given.update({k: v for k, v in call_args.items() if v is not None})
+        accepted = self.call_arguments()
+        unknown = [k for k in [*call_args, *given] if k not in accepted]
+        if unknown:
+            names = ", ".join(dict.fromkeys(repr(k) for k in unknown))
+            raise TypeError(
+                f"{type(self).__name__} takes no call argument {names}; its call arguments are: "
+                f"{', '.join(accepted) or 'none (only the batch, targets, generator, num_classes, protected, groups, out)'}"
+            )
+        bound = copy.copy(self)
+        bound.__dict__["_call_values"] = {**self.__dict__.get("_call_values", {}), **given}
+        bound.__dict__["_call_state"] = {}
+        bound.__dict__.pop("_call_context", None)
+        bound.__dict__.pop("_call_checked", None)
+        return bound
+
+    @property
+    def context(self) -> CallContext:
+        """The call context of a bound mixer (see `bind`); an empty ``context_type()`` otherwise."""
+        ctx = self.__dict__.get("_call_context")
+        if ctx is None:
+            fields = set(self.context_type.field_names())
+            values = {k: v for k, v in self.__dict__.get("_call_values", {}).items() if k in fields}
+            ctx = self.context_type(**values)
+            if "_call_values" in self.__dict__:
+                self.__dict__["_call_context"] = ctx
+        return ctx
+
+    def call_values(self) -> dict[str, Any]:
+        """The call arguments bound by `bind`, by name (empty for an unbound mixer)."""
+        return dict(self.__dict__.get("_call_values", {}))
+
+    def call_state(self) -> dict[str, Any]:
+        """The scratch space of one bound call (a new dict for each `bind`; a throw-away one when unbound)."""
+        state = self.__dict__.get("_call_state")
+        return {} if state is None else state  # type: ignore[no-any-return]
+
+    def check_context(self, context: CallContext, inputs: torch.Tensor) -> CallContext:
+        """Validate the call's context against ``inputs`` and return it (converted where needed).
+
+        Called once per call, after `check_inputs`; errors name the call argument and quote its shape
+        or value. Default: the context as given.
+        """
+        return context
+
+    def _for_call(self: _M, context: CallContext | None, call_args: dict[str, Any]) -> _M:
+        """The mixer that runs this call: bound to the call's arguments, or a fresh per-call copy for a
+        mixer with a context that is not bound yet (so that its call state is its own)."""
+        if context is not None or call_args:
+            return self.bind(context, **call_args)
+        if "_call_values" in self.__dict__ or not self.call_arguments():
+            return self
+        return self.bind()
+
+    def _checked_context(self: _M, inputs: torch.Tensor) -> _M:
+        if "_call_values" not in self.__dict__ or self.__dict__.get("_call_checked"):
+            return self
+        checked = self.check_context(self.context, inputs)
+        self.__dict__["_call_context"] = checked
+        self.__dict__["_call_checked"] = True
+        return self
+
+    # ------------------------------------------------------------------ the training step
+    def runs_step(self, inputs: object) -> bool:
+        """Whether this mixer runs the training step on ``inputs`` itself (`mixed_step`).
+
+        ``True`` for mixers that mix inside the model on inputs that cannot be mixed as they are (text
+        mixers on a batch of token ids). Default ``False``: `mixup_core.mixed_step` mixes the inputs (or
+        calls the mixer's ``forward``) and runs the model.
+        """
+        return False
+
+    def mixed_step(
+        self,
+        model: nn.Module,
+        inputs: Any,
+        targets: torch.Tensor,
+        *,
+        generator: torch.Generator | None = None,
+        num_classes: int,
+        protected: torch.Tensor | None = None,
+    ) -> MixedStep:
+        """Run ``model`` on ``inputs`` mixed by this mixer, for mixers whose `runs_step` is ``True``.
+
+        `mixup_core.mixed_step` calls it; a mixer that implements it draws its plan from ``generator``
+        itself, so nothing outside the mixer repeats its random draws.
+
+        Args:
+            model: the network.
+            inputs: the batch's inputs, as produced by the data set's collate function.
+            targets: class indices ``(B,)``.
+            generator: CPU generator of the plan.
+            num_classes: number of classes.
+            protected: bool ``(B,)`` mask of samples that must not be diluted, or ``None``.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not run the training step itself (runs_step is False)")
+
+    def unmixed_logits(self, model: nn.Module, inputs: Any) -> torch.Tensor:
+        """The logits of ``model`` on the unmixed ``inputs``, called as this mixer's `mixed_step` calls it
+        (the step of a batch that ``p`` leaves unmixed). Default: ``model(**inputs)`` for a mapping, else
+        ``model(inputs)``."""
+        return output_logits(run_model(model, inputs))
+
     # ------------------------------------------------------------------ config
+    nested_mixers: ClassVar[tuple[str, ...]] = ()
+    """Parameters that hold other mixers (a mixer or a list of mixers), such as ``Choice.mixers``:
+    `mixup_core.create_mixer` builds them from their specs first."""
+
     @classmethod
     def qualified_name(cls) -> str:
-        """The registry name (``plugin:name``), or ``module:Class`` for unregistered classes."""
-        from ._registry import qualified_name_of
+        """The name under which a registry registered this class (``plugin:name``), or ``module:Class``.
 
-        return qualified_name_of(cls)
+        The registry that registers the class records its name; before any registry has seen the class
+        (nothing was built by name yet), the import path stands in, which `create_mixer` also accepts.
+        `mixup_core.qualified_name` and `mixup_core.to_config` build the registry first.
+        """
+        registered = cls.__dict__.get("_registered_name")
+        return registered if isinstance(registered, str) else f"{cls.__module__}:{cls.__qualname__}"
 
     def to_config(self) -> dict[str, Any]:
-        """A mapping that `create_mixer` turns back into an equal mixer.
+        """A mapping that `create_mixer` turns back into an equal mixer: ``{"name": ..., **parameters}``.
 
-        Only parameters that differ from their defaults are listed.
+        Only parameters that differ from their defaults are listed (see `parameters`); the name is
+        `qualified_name` (use `mixup_core.to_config` for the registry's name in any case).
         """
-        config: dict[str, Any] = {"name": self.qualified_name()}
+        return {"name": self.qualified_name(), **{k: _plain(v) for k, v in self.parameters().items()}}
+
+    def parameters(self) -> dict[str, Any]:
+        """The parameters that differ from their defaults, by name (values as set; runtime objects such
+        as models are left out by the mixers that hold them)."""
+        params: dict[str, Any] = {}
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
             value = getattr(self, f.name)
-            if _is_default(f, value):
-                continue
-            config[f.name] = _plain(value)
-        return config
+            if not _is_default(f, value):
+                params[f.name] = value
+        return params
 
     @classmethod
     def example_call_kwargs(cls, inputs: torch.Tensor, targets: torch.Tensor | None, num_classes: int) -> dict[str, Any]:
@@ -224,7 +409,7 @@ class Mixer:
         return TypeAdapter(cls).json_schema()
 
     def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in self.to_config().items() if k != "name")
+        params = ", ".join(f"{k}={_for_repr(v)!r}" for k, v in self.parameters().items())
         return f"{type(self).__name__}({params})"
 
     def __eq__(self, other: object) -> bool:
@@ -233,7 +418,8 @@ class Mixer:
         given as a policy object."""
         if type(other) is not type(self):
             return NotImplemented
-        return self.to_config() == other.to_config()  # type: ignore[attr-defined]
+        mine, theirs = self.parameters(), other.parameters()  # type: ignore[attr-defined]
+        return {k: _plain(v) for k, v in mine.items()} == {k: _plain(v) for k, v in theirs.items()}
 
     __hash__ = None  # type: ignore[assignment]  # mutable configuration: not hashable, as before
 
@@ -261,8 +447,6 @@ class Mixer:
 
 def field_default(f: dataclasses.Field[Any]) -> Any:
     """The default value of a mixer parameter (``dataclasses.MISSING`` when it has none)."""
-    from pydantic.fields import FieldInfo
-
     default: Any = f.default
     factory: Any = f.default_factory
     if isinstance(default, FieldInfo):
@@ -293,6 +477,17 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     return value
+
+
+def _for_repr(value: Any) -> Any:
+    """A parameter as `Mixer.__repr__` shows it: nested mixers as their own repr, policies as plain config."""
+    if isinstance(value, Mixer):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_for_repr(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _for_repr(v) for k, v in value.items()}
+    return _plain(value)
 
 
 def _check_mask(name: str, mask: torch.Tensor | None, n: int) -> torch.Tensor | None:

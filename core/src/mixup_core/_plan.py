@@ -1,19 +1,16 @@
-"""The plan of a mix (sampled first, applied second) and the result of a mixer call."""
+"""The plan of a mix (sampled first, applied second)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
 from ._cpu import numpy_view, numpy_views
 
-if TYPE_CHECKING:
-    from ._targets import MixedTargets
-
-__all__ = ["MixPlan", "MixedBatch"]
+__all__ = ["MixPlan"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -135,22 +132,3 @@ def _describe(value: object) -> str:
     if isinstance(value, torch.Tensor):
         return f"tensor of dtype {value.dtype} and shape {tuple(value.shape)}"
     return f"{type(value).__name__}: {value!r}"
-
-
-@dataclass(frozen=True)
-class MixedBatch:
-    """What a mixer call returns.
-
-    Args:
-        inputs: the mixed inputs, with the input's shape, dtype, device and memory format.
-        targets: the mixed targets (``None`` when the call had no targets).
-        plan: the plan that produced them, for audits and replay.
-
-    Examples:
-        >>> out = mixer(x, y, generator=g)   # doctest: +SKIP
-        >>> loss = soft_cross_entropy(model(out.inputs), out.targets)   # doctest: +SKIP
-    """
-
-    inputs: torch.Tensor
-    targets: MixedTargets | None
-    plan: MixPlan

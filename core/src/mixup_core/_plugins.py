@@ -15,6 +15,9 @@ import pluggy
 from . import hookspecs
 from ._components import ComponentRegistry
 from ._registry import MixerRegistry, PluginInfo
+from ._version import __version__
+from .builtin import Choice, Mixup
+from .hookspecs import hookimpl
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -60,11 +63,28 @@ def _entry_points() -> list[md.EntryPoint]:
     return sorted(md.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
 
 
-def _candidates() -> list[tuple[str, Callable[[], object], str | None, str | None]]:
-    from . import __version__, builtin
+class CorePlugin:
+    """Core's own plugin (name ``core``): the mixers of `mixup_core.builtin` and the model family
+    ``python:<module>:<function>``, registered through the same hooks as every plugin."""
 
+    @staticmethod
+    @hookimpl
+    def mixup_register_mixers(registry: MixerRegistry) -> None:
+        """Register core's mixers: ``core:mixup`` and ``core:choice``."""
+        registry.add(Mixup)
+        registry.add(Choice)
+
+    @staticmethod
+    @hookimpl
+    def mixup_register_models(registry: ComponentRegistry) -> None:
+        """Register the ``python:<module>:<function>`` family: the user's own model factory (imports user code)."""
+        registry.add_family("mixup_core.models:python_model", prefix="python", param="target", modality="any",
+                            summary="your own factory function(data, **params) -> nn.Module; importing it runs its module")
+
+
+def _candidates() -> list[tuple[str, Callable[[], object], str | None, str | None]]:
     found: list[tuple[str, Callable[[], object], str | None, str | None]] = [
-        ("core", lambda: builtin, "mixup-core", __version__)
+        ("core", lambda: CorePlugin, "mixup-core", __version__)
     ]
     seen = {"core"}
     for ep in _entry_points():
@@ -157,6 +177,8 @@ def get_registry(*, refresh: bool = False) -> MixerRegistry:
     global _REGISTRY, _MANAGER
     with _LOCK:
         if _REGISTRY is None or refresh:
+            if _REGISTRY is not None:
+                _REGISTRY.release()
             _MANAGER, _REGISTRY = _build()
         return _REGISTRY
 
@@ -181,13 +203,12 @@ def get_plugin_manager() -> pluggy.PluginManager:
 def reset_registry() -> None:
     """Forget the cached registry; the next use rebuilds it from the entry points."""
     global _REGISTRY, _MANAGER
-    from ._registry import _CLASS_NAMES
-
     with _LOCK:
+        if _REGISTRY is not None:
+            # the names of classes are rebuilt with the registry, so a removed plugin's names go too
+            _REGISTRY.release()
         _REGISTRY = None
         _MANAGER = None
-        # class -> qualified name is rebuilt with the registry, so a removed plugin's names go too
-        _CLASS_NAMES.clear()
 
 
 def register_plugin(plugin: object, name: str, *, distribution: str | None = None, version: str | None = None) -> None:

@@ -6,38 +6,20 @@ import difflib
 import fnmatch
 import importlib
 import inspect
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ._components import ComponentRegistry, normalize_name
 from ._errors import AmbiguousMixerError, ConfigError, PluginLoadError, UnknownMixerError
+from ._mixer import Mixer
 
-if TYPE_CHECKING:
-    from ._mixer import Mixer
+__all__ = ["MixerInfo", "MixerRegistry", "PluginInfo"]
 
-__all__ = ["MixerInfo", "MixerRegistry", "PluginInfo", "normalize_name", "qualified_name_of"]
-
-# class -> qualified name, filled as classes are registered (used by Mixer.to_config)
-_CLASS_NAMES: dict[type, str] = {}
-
-
-def normalize_name(name: str) -> str:
-    """Normalise a mixer name for matching: case-insensitive, ``_`` and ``-`` equivalent.
-
-    Examples:
-        >>> normalize_name("Image:Time_CutMix")
-        'image:time-cutmix'
-    """
-    return name.strip().lower().replace("_", "-")
-
-
-def qualified_name_of(cls: type) -> str:
-    """The qualified registry name of a mixer class, or ``module:Class`` when it is not registered."""
-    if cls not in _CLASS_NAMES:
-        from ._plugins import get_registry
-
-        get_registry()
-    return _CLASS_NAMES.get(cls, f"{cls.__module__}:{cls.__qualname__}")
+_NAME_ATTRIBUTE = "_registered_name"
+"""The class attribute in which a registry records the name it registered a mixer class under
+(read by `mixup_core.Mixer.qualified_name`)."""
 
 
 @dataclass
@@ -104,6 +86,7 @@ class MixerInfo:
     cost: str
     target: Any
     aliases: tuple[str, ...] = ()
+    registry: Any = field(default=None, compare=False, repr=False)
 
     def load(self) -> type[Mixer]:
         """Import (if lazy) and return the mixer class."""
@@ -120,7 +103,8 @@ class MixerInfo:
                     f"imported from {target!r}: {type(exc).__name__}: {exc}"
                 ) from exc
             target = obj
-        _CLASS_NAMES.setdefault(target, self.name)
+        if isinstance(self.registry, MixerRegistry):
+            self.registry._record(target, self.name)
         return target  # type: ignore[no-any-return]
 
     def to_dict(self) -> dict[str, Any]:
@@ -144,8 +128,6 @@ def _summary_of(obj: Any) -> str:
 
 
 def _natural_key(text: str) -> list[Any]:
-    import re
-
     return [int(tok) if tok.isdigit() else tok for tok in re.split(r"(\d+)", text)]
 
 
@@ -164,9 +146,8 @@ class MixerRegistry:
     """
 
     def __init__(self) -> None:
-        from ._components import ComponentRegistry
-
         self._entries: dict[str, MixerInfo] = {}
+        self._names: dict[type, str] = {}
         self._plugins: dict[str, PluginInfo] = {}
         self._current: PluginInfo | None = None
         self.datasets = ComponentRegistry("dataset")
@@ -222,8 +203,6 @@ class MixerRegistry:
                 )
             bare, mod, summ, pap, cst = name, modality, summary or "", paper or "", cost or "none"
         else:
-            from ._mixer import Mixer
-
             if not (inspect.isclass(mixer) and issubclass(mixer, Mixer)):
                 raise ConfigError(f"registry.add() takes a Mixer subclass or 'module:Class', got {mixer!r}")
             bare = name or mixer.name
@@ -251,12 +230,41 @@ class MixerRegistry:
             cost=cst,
             target=mixer,
             aliases=tuple(normalize_name(a) for a in aliases),
+            registry=self,
         )
         self._entries[qualified] = info
         plugin.mixers.append(qualified)
         if not isinstance(mixer, str):
-            _CLASS_NAMES.setdefault(mixer, qualified)
+            self._record(mixer, qualified)
         return info
+
+    # -------------------------------------------------------------- names of classes
+    def _record(self, cls: type, qualified: str) -> None:
+        """Record ``cls``'s qualified name (the first registration wins) on the registry and the class."""
+        if cls in self._names:
+            return
+        self._names[cls] = qualified
+        if not isinstance(cls.__dict__.get(_NAME_ATTRIBUTE), str):
+            type.__setattr__(cls, _NAME_ATTRIBUTE, qualified)
+
+    def name_of(self, cls: type) -> str | None:
+        """The qualified name under which ``cls`` is registered (lazy entries are matched by their
+        ``"module:Class"`` path without importing anything), or ``None``."""
+        if cls in self._names:
+            return self._names[cls]
+        path = f"{cls.__module__}:{cls.__qualname__}"
+        for info in self._entries.values():
+            if info.target == path:
+                self._record(cls, info.name)
+                return info.name
+        return None
+
+    def release(self) -> None:
+        """Take back the names this registry recorded on classes (when the registry is replaced)."""
+        for cls, qualified in self._names.items():
+            if cls.__dict__.get(_NAME_ATTRIBUTE) == qualified:
+                type.__delattr__(cls, _NAME_ATTRIBUTE)
+        self._names.clear()
 
     # -------------------------------------------------------------- queries
     def plugins(self) -> list[PluginInfo]:

@@ -1,4 +1,5 @@
-"""Mixed targets: the label side of a mix, kept as (targets, sources, weights) until a loss needs them."""
+"""Mixed targets: the label side of a mix, kept as (targets, sources, weights) until a loss needs them; and
+the result of a mixer call (`MixedBatch`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import torch
 from ._cpu import numpy_view
 from ._plan import MixPlan
 
-__all__ = ["LabelMix", "MixedTargets", "check_targets"]
+__all__ = ["LabelMix", "MixedBatch", "MixedTargets", "check_targets"]
 
 LabelMix = Literal["linear", "union"]
 """How targets follow a mix: ``"linear"`` weights them by the shares, ``"union"`` takes the
@@ -183,3 +184,22 @@ def _all_finite(t: torch.Tensor) -> bool:
     if view is not None:
         return bool(np.isfinite(view).all())
     return bool(torch.isfinite(t).all())
+
+
+@dataclass(frozen=True)
+class MixedBatch:
+    """What a mixer call returns.
+
+    Args:
+        inputs: the mixed inputs, with the input's shape, dtype, device and memory format.
+        targets: the mixed targets (``None`` when the call had no targets).
+        plan: the plan that produced them, for audits and replay.
+
+    Examples:
+        >>> out = mixer(x, y, generator=g)   # doctest: +SKIP
+        >>> loss = soft_cross_entropy(model(out.inputs), out.targets)   # doctest: +SKIP
+    """
+
+    inputs: torch.Tensor
+    targets: MixedTargets | None
+    plan: MixPlan

@@ -1,4 +1,4 @@
-"""Core's own mixers, registered through the same hook as every plugin (plugin name ``core``)."""
+"""Core's own mixers (registered under the plugin name ``core`` by `mixup_core._plugins`)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ from typing import Any, ClassVar
 
 import torch
 from pydantic import Field
+from torch import nn
 
 from ._errors import ConfigError
 from ._mixer import Mixer, PairMixer, mixer_dataclass
+from ._outputs import MixedStep
 from ._plan import MixPlan
+from ._random import check_generator
 from ._targets import MixedTargets
-from .hookspecs import hookimpl
 
 __all__ = ["Choice", "ChoicePlan", "Mixup", "lerp_pairs"]
 
@@ -133,40 +135,51 @@ class Choice(Mixer):
     """RandomMix: pick one mixer per batch, with given weights.
 
     The composite of Liu et al., *RandomMix: A mixed sample data augmentation method with multiple
-    mixed modes* (arXiv:2205.08728), and of timm's mixup/cutmix switch. Mixers are given by name,
-    mapping or instance and may themselves be composites.
+    mixed modes* (arXiv:2205.08728), and of timm's mixup/cutmix switch. The candidates are built
+    mixers (`mixup_core.create_mixer` builds them from names or mappings in a config) and may
+    themselves be composites.
+
+    A call passes each candidate the call arguments it reads (``lengths=``, ``model=`` …), and the
+    training step (`mixup_core.mixed_step`) is delegated to the chosen candidate when the candidates
+    run it themselves (text mixers on token ids): `runs_step` is then ``True``, with the same draws
+    as `sample` (``p``, then one candidate by weight).
 
     Args:
-        mixers: the candidate mixers (specs accepted by `create_mixer`), at least one; required (a
-            choice among defaults would silently be one mixer).
+        mixers: the candidate mixers, at least one; required (a choice among defaults would silently
+            be one mixer).
         weights: relative probability of each mixer (default: uniform).
 
     Examples:
-        >>> mixer = Choice(mixers=[{"name": "mixup", "alpha": 0.2}, {"name": "mixup", "alpha": 1.0}],
-        ...                weights=[0.3, 0.7], num_classes=10)
+        >>> mixer = Choice(mixers=[Mixup(alpha=0.2), Mixup(alpha=1.0)], weights=[0.3, 0.7], num_classes=10)
         >>> out = mixer(torch.randn(4, 5), torch.arange(4), generator=torch.Generator().manual_seed(0))
         >>> out.plan.choice in (0, 1)
         True
+
+        By name, with ``create_mixer({"name": "choice", "mixers": ["mixup", "image:cutmix"]})``.
     """
 
     name: ClassVar[str] = "choice"
     modality: ClassVar[str] = "any"
     paper: ClassVar[str] = "Liu et al., RandomMix, arXiv 2022, https://arxiv.org/abs/2205.08728"
+    nested_mixers: ClassVar[tuple[str, ...]] = ("mixers",)
 
     mixers: list[Any] = Field(default_factory=list)
     example_params: ClassVar[dict[str, Any]] = {"mixers": ["mixup", {"name": "mixup", "mode": "sample"}]}
     weights: list[float] | None = None
 
     def __post_init__(self) -> None:
-        from ._config import create_mixer
-
         if not self.mixers:
             raise ConfigError("mixers: choice needs at least one mixer, e.g. mixers=['mixup', 'image:cutmix'] (got [])")
-        built = [create_mixer(m) for m in self.mixers]
-        object.__setattr__(self, "mixers", built)
+        specs = [m for m in self.mixers if not isinstance(m, Mixer)]
+        if specs:
+            raise ConfigError(
+                f"mixers: Choice takes built mixers (Mixer instances); build it from names with "
+                f"create_mixer({{'name': 'choice', 'mixers': [...]}}) (got {specs[0]!r})"
+            )
+        object.__setattr__(self, "mixers", list(self.mixers))
         if self.weights is not None:
-            if len(self.weights) != len(built):
-                raise ConfigError(f"weights must have one entry per mixer ({len(built)}), got weights={self.weights!r}")
+            if len(self.weights) != len(self.mixers):
+                raise ConfigError(f"weights must have one entry per mixer ({len(self.mixers)}), got weights={self.weights!r}")
             if any(not (w >= 0) for w in self.weights) or sum(self.weights) <= 0:
                 raise ConfigError(f"weights must be non-negative with a positive sum, got weights={self.weights!r}")
 
@@ -174,16 +187,35 @@ class Choice(Mixer):
     def min_ndim(self) -> int:  # type: ignore[override]
         return max(m.min_ndim for m in self.mixers)
 
-    def _sample(self, inputs, targets, *, generator, protected, groups):  # type: ignore[no-untyped-def]
+    def call_arguments(self) -> tuple[str, ...]:
+        """The call arguments of any candidate (each candidate receives those it reads)."""
+        return tuple(dict.fromkeys(name for m in self.mixers for name in m.call_arguments()))
+
+    def _args_for(self, mixer: Mixer) -> dict[str, Any]:
+        """The call arguments bound to this Choice that ``mixer`` reads."""
+        values = self.call_values()
+        if not values:
+            return {}
+        accepted = mixer.call_arguments()
+        return {k: v for k, v in values.items() if k in accepted}
+
+    def _draw_choice(self, generator: torch.Generator | None) -> int:
         w = torch.tensor(self.weights if self.weights is not None else [1.0] * len(self.mixers), dtype=torch.float64)
-        choice = int(torch.multinomial(w, 1, generator=generator))
-        inner = self.mixers[choice].sample(inputs, targets, generator=generator, protected=protected, groups=groups)
+        return int(torch.multinomial(w, 1, generator=generator))
+
+    def _sample(self, inputs, targets, *, generator, protected, groups):  # type: ignore[no-untyped-def]
+        choice = self._draw_choice(generator)
+        chosen = self.mixers[choice]
+        inner = chosen.sample(
+            inputs, targets, generator=generator, protected=protected, groups=groups, **self._args_for(chosen)
+        )
         return ChoicePlan(index=inner.index, lam=inner.lam, choice=choice, inner=inner)
 
     def _apply(self, inputs: torch.Tensor, plan: MixPlan, *, out: torch.Tensor | None) -> torch.Tensor:
         if not isinstance(plan, ChoicePlan):
             raise TypeError(f"Choice.apply needs a ChoicePlan, got {type(plan).__name__}")
-        return self.mixers[plan.choice].apply(inputs, plan.inner, out=out)
+        chosen = self.mixers[plan.choice]
+        return chosen.apply(inputs, plan.inner, out=out, **self._args_for(chosen))
 
     def mix_targets(self, targets: torch.Tensor, plan: MixPlan, *, num_classes: int | None = None) -> MixedTargets:
         if isinstance(plan, ChoicePlan):
@@ -191,16 +223,50 @@ class Choice(Mixer):
             return self.mixers[plan.choice].mix_targets(targets, plan.inner, num_classes=k)
         return super().mix_targets(targets, plan, num_classes=num_classes)
 
+    # ------------------------------------------------------------------ the training step
+    def runs_step(self, inputs: object) -> bool:
+        """``True`` when every candidate runs the step on ``inputs`` itself, ``False`` when none does.
 
-@hookimpl
-def mixup_register_mixers(registry: Any) -> None:
-    """Register core's mixers: ``core:mixup`` and ``core:choice``."""
-    registry.add(Mixup)
-    registry.add(Choice)
+        Raises:
+            ConfigError: only some candidates do (text mixers beside others on a batch of token ids):
+                the others could not mix this batch.
+        """
+        own = [m.runs_step(inputs) for m in self.mixers]
+        if all(own):
+            return True
+        if any(own):
+            runners = ", ".join(type(m).__name__ for m, o in zip(self.mixers, own, strict=True) if o)
+            others = ", ".join(type(m).__name__ for m, o in zip(self.mixers, own, strict=True) if not o)
+            raise ConfigError(
+                f"core:choice on this batch must choose among mixers that run the step themselves ({runners}) only; "
+                f"it also holds {others}, which cannot mix this batch"
+            )
+        return False
 
+    def mixed_step(
+        self,
+        model: nn.Module,
+        inputs: Any,
+        targets: torch.Tensor,
+        *,
+        generator: torch.Generator | None = None,
+        num_classes: int,
+        protected: torch.Tensor | None = None,
+    ) -> MixedStep:
+        """The chosen candidate's step, with the draws of `sample`: with probability ``p`` a mix, then one
+        candidate by weight (its plan wrapped in a `ChoicePlan`); a skipped batch runs unmixed with an
+        identity plan."""
+        generator = check_generator(generator)
+        if not self.enabled or (self.p < 1.0 and bool(torch.rand(1, generator=generator) >= self.p)):
+            plan = MixPlan.identity(int(targets.shape[0]))
+            logits = self.mixers[0].unmixed_logits(model, inputs)
+            return MixedStep(logits, self.mix_targets(targets, plan, num_classes=num_classes), targets, plan)
+        choice = self._draw_choice(generator)
+        step = self.mixers[choice].mixed_step(
+            model, inputs, targets, generator=generator, num_classes=num_classes, protected=protected
+        )
+        inner = step.plan if step.plan is not None else MixPlan.identity(int(targets.shape[0]))
+        return MixedStep(step.logits, step.targets, targets, ChoicePlan(index=inner.index, lam=inner.lam, choice=choice, inner=inner))
 
-@hookimpl
-def mixup_register_models(registry: Any) -> None:
-    """Register the ``python:<module>:<function>`` family: the user's own model factory (imports user code)."""
-    registry.add_family("mixup_core.models:python_model", prefix="python", param="target", modality="any",
-                        summary="your own factory function(data, **params) -> nn.Module; importing it runs its module")
+    def unmixed_logits(self, model: nn.Module, inputs: Any) -> torch.Tensor:
+        return self.mixers[0].unmixed_logits(model, inputs)

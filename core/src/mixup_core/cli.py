@@ -6,12 +6,16 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from . import __version__
-from ._config import describe_mixer, list_mixers
+import yaml
+
+from ._config import create_mixer, describe_mixer, list_mixers
 from ._errors import ConfigError, MixupError, one_line
-from ._plugins import get_registry
+from ._plugins import get_plugin_manager, get_registry
+from ._version import __version__
+from .hookspecs import PreviewOptions
 
 __all__ = ["main"]
 
@@ -93,8 +97,6 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
 
 def _parse_value(text: str, flag: str = "--param") -> Any:
     """A command-line value read as YAML (``1``, ``0.5``, ``[1, 2]``, ``true``), with the flag named on error."""
-    import yaml
-
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -102,12 +104,6 @@ def _parse_value(text: str, flag: str = "--param") -> Any:
 
 
 def _cmd_preview(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from ._config import create_mixer
-    from ._plugins import get_plugin_manager
-    from .hookspecs import PreviewOptions
-
     params: dict[str, Any] = {}
     for item in args.param or []:
         key, sep, value = item.partition("=")
@@ -174,8 +170,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("datasets", help="list data sets and models registered for experiments")
     p.add_argument("--json", action="store_true", help="print JSON records")
     p.set_defaults(func=_cmd_datasets)
-
-    from ._plugins import get_plugin_manager
 
     get_plugin_manager().hook.mixup_cli_commands(subparsers=sub)
     return parser

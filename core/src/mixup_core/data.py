@@ -2,7 +2,8 @@
 
 Shared by the modality plugins' loaders (and available to third-party ones): an error for missing
 data, a tensor data set of ``(input, class index)`` items, a class-stratified subset, checks of
-integer loader parameters that name the parameter in a `mixup_core.ConfigError`, and the pieces of
+integer loader parameters that name the parameter in a `mixup_core.ConfigError`, the cache folder of
+generated or processed data (`cache_root`), and the pieces of
 every "your own data" loader: reading a table (CSV, TSV, JSONL, Parquet), finding the files of a
 class-folder tree or a manifest (`scan_files`), and splitting train from test by class and by group
 (`split_indices`).
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,15 +23,18 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ._components import DataGuess
 from ._errors import ConfigError, MixupError
 
 __all__ = [
+    "CACHE_ENV",
     "TABLE_SUFFIXES",
     "DataError",
     "DataGuess",
     "DataNotFoundError",
     "FileRecords",
     "LabeledTensors",
+    "cache_root",
     "class_counts",
     "column_param",
     "int_param",
@@ -112,6 +117,32 @@ def column_param(name: str, value: object, *, optional: bool = False) -> str | N
     if not isinstance(value, str) or not value:
         raise ConfigError(f"{name} must be a column name{' or null' if optional else ''}, got {name}={value!r}")
     return value
+
+
+CACHE_ENV = "MIXUP_CACHE"
+"""The environment variable that moves the cache root of every plugin (default ``~/.cache/mixup``)."""
+
+
+def cache_root(root: str | os.PathLike[str] | None = None, subfolder: str | None = None) -> Path:
+    """The folder where a loader keeps data it generates or processes, to load them from there afterwards.
+
+    Args:
+        root: the caller's choice; when given it is used as it is (``~`` expanded, ``subfolder`` not added).
+        subfolder: the plugin's folder under the default root (``"graph"`` gives ``~/.cache/mixup/graph``).
+
+    Returns:
+        ``root``, else ``$MIXUP_CACHE/<subfolder>`` when the variable is set, else
+        ``~/.cache/mixup/<subfolder>``. Nothing is created.
+
+    Examples:
+        >>> cache_root("/data/cache", "graph").as_posix()
+        '/data/cache'
+    """
+    if root is not None:
+        return Path(root).expanduser()
+    env = os.environ.get(CACHE_ENV)
+    base = Path(env).expanduser() if env else Path.home() / ".cache" / "mixup"
+    return base / subfolder if subfolder else base
 
 
 def optional_int_param(name: str, value: object, minimum: int) -> int | None:
@@ -546,36 +577,3 @@ def class_counts(labels: Sequence[int] | np.ndarray, class_names: Sequence[str])
     return {str(name): int(c) for name, c in zip(class_names, counts, strict=False)}
 
 
-@dataclass
-class DataGuess:
-    """What a plugin recognised at a path, for ``mixup init``: the data set to load and a study to run on it.
-
-    Returned by the ``mixup_detect_data`` hook; ``mixup init`` keeps the guess with the highest
-    ``score`` and writes a study config from it.
-
-    Args:
-        modality: ``"image"``, ``"audio"``, ``"text"``, ``"graph"``, ``"tabular"`` …
-        dataset: the config's ``dataset`` section (``{"name": "image:folder", "root": ...}``).
-        model: the config's ``model`` section.
-        arms: the arms after the baseline (mixer configs suited to the modality), as
-            ``[{"name": "mixup", "mixer": {...}}, ...]``.
-        summary: one line about what was found ("3 classes, 120 PNG files in class folders").
-        class_names: the classes found (``mixup init`` lists them beside the commented critical field).
-        score: confidence in (0, 1]; a layout that certainly belongs to the plugin scores 1.
-        train: overrides of the config's ``train`` section (epochs, batch size, learning rate).
-
-    Examples:
-        >>> g = DataGuess("image", {"name": "image:folder", "root": "photos"}, {"name": "image:small-cnn"},
-        ...               [{"name": "mixup", "mixer": {"name": "mixup", "alpha": 0.2}}], "2 classes", ["ok", "scratch"])
-        >>> g.score
-        1.0
-    """
-
-    modality: str
-    dataset: dict[str, Any]
-    model: dict[str, Any]
-    arms: list[dict[str, Any]]
-    summary: str
-    class_names: list[str]
-    score: float = 1.0
-    train: dict[str, Any] = field(default_factory=dict)

@@ -36,8 +36,8 @@ import numpy as np
 import torch
 
 from ._mixer import Mixer
-from ._plan import MixedBatch
 from ._random import check_generator
+from ._targets import MixedBatch
 
 __all__ = ["mix_across_ranks", "rank_generator", "shared_generator"]
 
@@ -315,6 +315,7 @@ def mix_across_ranks(
     dist.all_gather(metas, meta, group=group)
     _check_consensus([m.cpu().tolist() for m in metas], inputs, targets)
 
+    # imported here: torch builds without distributed support have no torch.distributed.nn (optional)
     from torch.distributed.nn.functional import all_gather as autograd_all_gather
 
     n = int(inputs.shape[0])

@@ -17,14 +17,9 @@ import pluggy
 if TYPE_CHECKING:
     import argparse
 
-    import torch
-    from torch import nn
-
-    from ._components import ComponentRegistry
+    from ._components import ComponentRegistry, DataGuess
     from ._mixer import Mixer
     from ._registry import MixerInfo, MixerRegistry
-    from ._step import MixedStep
-    from .data import DataGuess
 
 __all__ = [
     "PreviewOptions",
@@ -32,7 +27,6 @@ __all__ = [
     "hookspec",
     "mixup_cli_commands",
     "mixup_detect_data",
-    "mixup_mixed_step",
     "mixup_preview",
     "mixup_register_datasets",
     "mixup_register_mixers",
@@ -129,33 +123,6 @@ def mixup_register_models(registry: ComponentRegistry) -> None:
     tensor, or an object with a ``logits`` attribute).
 
     :param registry: the model `ComponentRegistry`.
-    """
-
-
-@hookspec(firstresult=True)
-def mixup_mixed_step(
-    mixer: Mixer,
-    model: nn.Module,
-    inputs: object,
-    targets: torch.Tensor,
-    generator: torch.Generator | None,
-    num_classes: int,
-    protected: torch.Tensor | None,
-) -> MixedStep | None:
-    """Run ``model`` on a batch mixed by ``mixer``; used by `mixup_core.mixed_step`.
-
-    Implement it for mixers or inputs that the generic step cannot handle (for example text
-    mixers on a mapping of token tensors, which mix inside the model). Return ``None`` for
-    anything else. The generic step calls ``mixer.forward(model, …)`` for mixers that have one
-    (hidden-layer mixers), and otherwise mixes the inputs and calls the model on the result.
-
-    :param mixer: the mixer of this training step.
-    :param model: the network.
-    :param inputs: the batch's inputs, as produced by the data set's collate function.
-    :param targets: class indices ``(B,)``.
-    :param generator: CPU generator of the plan.
-    :param num_classes: number of classes.
-    :param protected: bool ``(B,)`` mask of samples that must not be diluted, or ``None``.
     """
 
 

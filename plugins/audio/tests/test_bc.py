@@ -12,10 +12,6 @@ from mixup_core import create_mixer, soft_cross_entropy
 from mixup_core.testing import MixerConformanceTests
 
 
-class TestBetweenClass(MixerConformanceTests):
-    mixer_name = "audio:bc"
-
-
 class TestBetweenClassBatchRmseStereo(MixerConformanceTests):
     mixer_name = "bc"
     mixer_params = {"mode": "batch", "gain_mode": "rmse", "sample_rate": 44100, "alpha": 0.5, "lam": None, "pairing": "random"}

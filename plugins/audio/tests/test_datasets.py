@@ -24,6 +24,7 @@ from mixup_audio.datasets import (
     load_spoken_digits,
     speaker_is_test,
 )
+from mixup_core import ConfigError
 
 HAVE_ESPEAK = shutil.which("espeak-ng") is not None
 HAVE_FLITE = shutil.which("flite") is not None
@@ -266,14 +267,14 @@ def test_without_flite_generates_with_espeak_only_and_warns(tmp_path: Path) -> N
     ("kwargs", "error", "match"),
     [
         ({"split": "val"}, ValueError, "split must be 'train' or 'test', got 'val'"),
-        ({"num_clips": 0}, ValueError, "num_clips must be >= 1, got 0"),
-        ({"num_clips": 2.5}, TypeError, "num_clips must be an int, got float 2.5"),
-        ({"seed": -1}, ValueError, "seed must be >= 0, got -1"),
-        ({"sample_rate": 100}, ValueError, "sample_rate must be >= 1000, got 100"),
+        ({"num_clips": 0}, ConfigError, "num_clips must be >= 1, got num_clips=0"),
+        ({"num_clips": 2.5}, ConfigError, "num_clips must be an int, got float 2.5"),
+        ({"seed": -1}, ConfigError, "seed must be >= 0, got seed=-1"),
+        ({"sample_rate": 100}, ConfigError, "sample_rate must be >= 1000, got sample_rate=100"),
         ({"duration": 0}, ValueError, r"duration must be in \(0, 60\] seconds, got 0"),
         ({"duration": "1"}, TypeError, "duration must be a number of seconds, got str '1'"),
         ({"flite_fraction": 1.5}, ValueError, r"flite_fraction must be in \[0, 1\], got 1.5"),
-        ({"workers": 0}, ValueError, "workers must be >= 1, got 0"),
+        ({"workers": 0}, ConfigError, "workers must be >= 1, got workers=0"),
     ],
 )
 def test_bad_arguments_are_named(tmp_path: Path, kwargs: dict, error: type[Exception], match: str) -> None:

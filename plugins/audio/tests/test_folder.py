@@ -30,7 +30,7 @@ from mixup_audio.datasets import (
     audio_info,
     read_audio,
 )
-from mixup_audio.lab import LOGMEL_MIXERS, audio_cnn, load_audio_folder_task
+from mixup_audio.lab import LOGMEL_MIXERS, audio_cnn, load_folder_task
 from mixup_core import ConfigError, TaskData, get_datasets
 from mixup_core.cli import main
 from mixup_core.data import DataError
@@ -262,7 +262,7 @@ def test_crop_and_pad(tmp_path: Path) -> None:
 
 
 def test_audio_files_pickle_and_workers_reproduce(tmp_path: Path) -> None:
-    data = load_audio_folder_task(make_folders(tmp_path / "clips", per_class=4, seconds=0.6), seconds=0.25)
+    data = load_folder_task(make_folders(tmp_path / "clips", per_class=4, seconds=0.6), seconds=0.25)
     assert len(pickle.loads(pickle.dumps(data.train))) == len(data.train)
     clone = pickle.loads(pickle.dumps(data.test))
     torch.testing.assert_close(clone[1][0], data.test[1][0])
@@ -282,7 +282,7 @@ def test_audio_files_pickle_and_workers_reproduce(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------- the loader
 def test_folder_layout_log_mel_fits_audio_cnn(tmp_path: Path) -> None:
     root = make_folders(tmp_path / "clips", rates=(8000, 16000, 11025), seconds=0.5)
-    data = load_audio_folder_task(root, sample_rate=16000, seconds=0.5, n_mels=32)
+    data = load_folder_task(root, sample_rate=16000, seconds=0.5, n_mels=32)
     assert isinstance(data, TaskData)
     assert data.class_names == sorted(TONES)
     assert data.modality == "audio"
@@ -308,7 +308,7 @@ def test_folder_layout_log_mel_fits_audio_cnn(tmp_path: Path) -> None:
 @pytest.mark.parametrize("channels", ["mono", "stereo"])
 def test_waveform_features_and_resampled_length(tmp_path: Path, channels: str) -> None:
     root = make_folders(tmp_path / "clips", per_class=3, rates=(8000, 22050), seconds=0.4)
-    data = load_audio_folder_task(root, sample_rate=16000, features="waveform", channels=channels)
+    data = load_folder_task(root, sample_rate=16000, features="waveform", channels=channels)
     c = 1 if channels == "mono" else 2
     assert data.input_shape == (c, 6400)  # seconds not given: the longest clip, 0.4 s at 16 kHz
     assert data.info["num_samples"] == 6400
@@ -320,7 +320,7 @@ def test_waveform_features_and_resampled_length(tmp_path: Path, channels: str) -
 
 
 def test_one_rate_needs_no_sample_rate(tmp_path: Path) -> None:
-    data = load_audio_folder_task(make_folders(tmp_path / "c", per_class=3, rates=(11025,)), features="waveform",
+    data = load_folder_task(make_folders(tmp_path / "c", per_class=3, rates=(11025,)), features="waveform",
                                   seconds=0.2)
     assert data.info["sample_rate"] == 11025
     assert data.input_shape == (1, 2205)
@@ -329,7 +329,7 @@ def test_one_rate_needs_no_sample_rate(tmp_path: Path) -> None:
 @pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl", ".parquet"])
 def test_manifest_with_group_and_split_columns(tmp_path: Path, suffix: str) -> None:
     manifest = make_manifest(tmp_path, suffix=suffix)
-    data = load_audio_folder_task(manifest, path_column="file", label_column="sound", group_column="speaker",
+    data = load_folder_task(manifest, path_column="file", label_column="sound", group_column="speaker",
                                   features="waveform")
     assert data.info["layout"] == "manifest"
     assert data.class_names == sorted(TONES)
@@ -348,7 +348,7 @@ def test_manifest_group_aware_split_without_split_column(tmp_path: Path) -> None
             rel = f"clips/{name}{i}.wav"
             write_wav(tmp_path / rel, tone(freq, 0.2, 8000, seed=i + 10 * c), 8000)
             rows.append({"path": rel, "label": name, "group": f"mic{i % 4}"})
-    data = load_audio_folder_task(make_manifest(tmp_path, rows=rows), test_fraction=0.25, split_seed=3,
+    data = load_folder_task(make_manifest(tmp_path, rows=rows), test_fraction=0.25, split_seed=3,
                                   features="waveform")
     assert data.train_groups is not None
     assert data.test_groups is not None
@@ -359,7 +359,7 @@ def test_manifest_group_aware_split_without_split_column(tmp_path: Path) -> None
 def test_on_error_skip_leaves_bad_files_out(tmp_path: Path) -> None:
     root = make_folders(tmp_path / "clips", per_class=4)
     (root / "beep" / "broken.wav").write_bytes(b"RIFF....WAVEjunk")
-    data = load_audio_folder_task(root, on_error="skip", features="waveform")
+    data = load_folder_task(root, on_error="skip", features="waveform")
     assert data.info["skipped"] == 1
     assert "broken.wav: unreadable (ValueError" in data.info["skipped_files"][0]
     assert len(data.train) + len(data.test) == 12
@@ -371,7 +371,7 @@ def test_missing_soundfile_is_one_error_even_with_skip(tmp_path: Path, monkeypat
     monkeypatch.setitem(sys.modules, "soundfile", None)
     for on_error in ("stop", "skip"):
         with pytest.raises(DataError, match="needs the soundfile package") as info:
-            load_audio_folder_task(root, on_error=on_error)
+            load_folder_task(root, on_error=on_error)
         assert FORMATS_INSTALL_COMMAND in str(info.value)
 
 
@@ -392,12 +392,12 @@ def test_missing_soundfile_is_one_error_even_with_skip(tmp_path: Path, monkeypat
 def test_bad_parameters_name_themselves(tmp_path: Path, params: dict[str, Any], message: str) -> None:
     root = make_folders(tmp_path / "clips", per_class=2)
     with pytest.raises(ConfigError) as info:
-        load_audio_folder_task(root, **params)
+        load_folder_task(root, **params)
     assert message in str(info.value)
 
 
 def test_registered_as_audio_folder() -> None:
-    assert get_datasets().get("audio:folder").load() is load_audio_folder_task
+    assert get_datasets().get("audio:folder").load() is load_folder_task
 
 
 # ---------------------------------------------------------------------------------------------- mixup init

@@ -12,11 +12,6 @@ from mixup_core import ConfigError, Mixer, create_mixer
 from mixup_core.testing import MixerConformanceTests
 
 
-class TestWaveformMono(MixerConformanceTests):
-    mixer_name = "audio:waveform"
-    sample_shape = (1, 400)
-
-
 class TestWaveformStereoSample(MixerConformanceTests):
     mixer_name = "audio:waveform"
     mixer_params = {"mode": "sample", "length_mode": "longer"}

@@ -14,6 +14,7 @@ import torch
 from torch_geometric.data import Batch, Data
 from torch_geometric.utils import is_undirected
 
+from mixup_core import ConfigError
 from mixup_graph import datasets as ds
 from mixup_graph.datasets import (
     DATAMOL_INSTALL,
@@ -327,7 +328,7 @@ def test_ba_motif_bad_input() -> None:
         ba_motif(10, motifs=("house", "star"))
     with pytest.raises(ValueError, match="at least two motif names"):
         ba_motif(10, motifs=("house",))
-    with pytest.raises(ValueError, match="num_graphs must be an int >= 1, got 0"):
+    with pytest.raises(ConfigError, match="num_graphs must be >= 1, got num_graphs=0"):
         ba_motif(0)
     with pytest.raises(ValueError, match="noise_edges=400 exceeds"):
         ba_motif(2, noise_edges=400)

@@ -19,10 +19,6 @@ from mixup_graph import GraphEmbeddingMixup, find_readout
 C = 3
 
 
-class TestEmbeddingConformance(MixerConformanceTests):
-    mixer_name = "graph:embedding"
-
-
 class TestEmbeddingConformanceSampleMode(MixerConformanceTests):
     mixer_name = "graph:embedding"
     mixer_params = {"mode": "sample", "alpha": 0.4, "pairing": "within-class"}

@@ -18,10 +18,6 @@ from mixup_graph import NodeFeatureMixup, NodePlan
 C = 4  # karate club communities
 
 
-class TestNodeConformance(MixerConformanceTests):
-    mixer_name = "graph:node"
-
-
 class TestNodeConformanceSampleMode(MixerConformanceTests):
     mixer_name = "graph:node"
     mixer_params = {"mode": "sample", "alpha": 0.4}

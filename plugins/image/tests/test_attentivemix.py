@@ -30,10 +30,6 @@ EXTRACTOR = Extractor()
 
 
 # the kit calls (and samples) with the mixer's example_call_kwargs: features= of the batch
-class TestAttentiveMixBatch(MixerConformanceTests):
-    mixer_name = "image:attentivemix"
-
-
 class TestAttentiveMixSample(MixerConformanceTests):
     mixer_name = "attentivemix"
     mixer_params = {"mode": "sample", "top_k": None, "alpha": 0.5}

@@ -10,10 +10,6 @@ from mixup_core.testing import MixerConformanceTests
 from mixup_image import BoxPlan, CutMix
 
 
-class TestCutMixBatch(MixerConformanceTests):
-    mixer_name = "image:cutmix"
-
-
 class TestCutMixSample(MixerConformanceTests):
     mixer_name = "cutmix"
     mixer_params = {"mode": "sample", "alpha": 0.5}

@@ -11,10 +11,6 @@ from mixup_image import FMix, MaskPlan
 from mixup_image.fmix import binarise_noise, fourier_noise
 
 
-class TestFMixBatch(MixerConformanceTests):
-    mixer_name = "image:fmix"
-
-
 class TestFMixSample(MixerConformanceTests):
     mixer_name = "fmix"
     mixer_params = {"mode": "sample", "alpha": 0.5}

@@ -13,10 +13,6 @@ from mixup_image import GridMix
 from mixup_image.gridmix import GridPlan
 
 
-class TestGridMixBatch(MixerConformanceTests):
-    mixer_name = "image:gridmix"
-
-
 class TestGridMixSample(MixerConformanceTests):
     mixer_name = "gridmix"
     mixer_params = {"mode": "sample", "alpha": 0.5}

@@ -22,8 +22,8 @@ from mixup_image.lab import (
     FASHION_MNIST_CLASSES,
     FASHION_MNIST_DIR,
     DataNotFoundError,
-    load_digits,
-    load_fashion_mnist,
+    load_digits_task,
+    load_fashion_mnist_task,
     mlp,
     read_idx,
     small_cnn,
@@ -98,7 +98,7 @@ def test_read_idx_reads_header_and_data(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------------------------------------- Fashion-MNIST
 def test_fashion_mnist_loader_on_small_files(fake_fashion: Path) -> None:
-    data = load_fashion_mnist(data_dir=fake_fashion, train_size=20, test_size=10, normalise=False)
+    data = load_fashion_mnist_task(data_dir=fake_fashion, train_size=20, test_size=10, normalise=False)
     assert isinstance(data, TaskData)
     assert (data.num_classes, data.modality, data.input_shape) == (10, "image", (1, 28, 28))
     assert data.class_names == list(FASHION_MNIST_CLASSES)
@@ -122,14 +122,14 @@ def test_fashion_mnist_loader_on_small_files(fake_fashion: Path) -> None:
 
 
 def test_fashion_mnist_subset_fixed_by_split_seed_and_normalised(fake_fashion: Path) -> None:
-    a = load_fashion_mnist(data_dir=fake_fashion, train_size=20, test_size=10, split_seed=1)
-    b = load_fashion_mnist(data_dir=fake_fashion, train_size=20, test_size=10, split_seed=1)
-    c = load_fashion_mnist(data_dir=fake_fashion, train_size=20, test_size=10, split_seed=2)
+    a = load_fashion_mnist_task(data_dir=fake_fashion, train_size=20, test_size=10, split_seed=1)
+    b = load_fashion_mnist_task(data_dir=fake_fashion, train_size=20, test_size=10, split_seed=1)
+    c = load_fashion_mnist_task(data_dir=fake_fashion, train_size=20, test_size=10, split_seed=2)
     assert torch.equal(a.train.inputs, b.train.inputs)
     assert torch.equal(a.test.labels, b.test.labels)
     assert not torch.equal(a.train.inputs, c.train.inputs)
     # standardised with the kept training pixels' mean and std: those become 0 and 1, the test set uses the same
-    raw = load_fashion_mnist(data_dir=fake_fashion, train_size=20, test_size=10, split_seed=1, normalise=False)
+    raw = load_fashion_mnist_task(data_dir=fake_fashion, train_size=20, test_size=10, split_seed=1, normalise=False)
     mean, std = raw.train.inputs.mean().item(), raw.train.inputs.std().item()
     assert a.info["normalise"] == pytest.approx({"mean": mean, "std": std})
     torch.testing.assert_close(a.train.inputs, (raw.train.inputs - mean) / std)
@@ -137,24 +137,24 @@ def test_fashion_mnist_subset_fixed_by_split_seed_and_normalised(fake_fashion: P
     assert abs(a.train.inputs.mean().item()) < 1e-5
     assert a.train.inputs.std().item() == pytest.approx(1.0, abs=1e-5)
     # None keeps the whole split
-    full = load_fashion_mnist(data_dir=fake_fashion, train_size=None, test_size=None)
+    full = load_fashion_mnist_task(data_dir=fake_fashion, train_size=None, test_size=None)
     assert (len(full.train), len(full.test)) == (40, 20)
 
 
 def test_fashion_mnist_bad_parameters(fake_fashion: Path) -> None:
     with pytest.raises(ConfigError, match=r"train_size=41 exceeds the 40 images"):
-        load_fashion_mnist(data_dir=fake_fashion, train_size=41)
+        load_fashion_mnist_task(data_dir=fake_fashion, train_size=41)
     with pytest.raises(ConfigError, match=r"test_size must be >= 1, got test_size=0"):
-        load_fashion_mnist(data_dir=fake_fashion, test_size=0)
+        load_fashion_mnist_task(data_dir=fake_fashion, test_size=0)
     with pytest.raises(ConfigError, match=r"split_seed must be an int, got str '1'"):
-        load_fashion_mnist(data_dir=fake_fashion, split_seed="1")  # type: ignore[arg-type]
+        load_fashion_mnist_task(data_dir=fake_fashion, split_seed="1")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"normalise must be true or false"):
-        load_fashion_mnist(data_dir=fake_fashion, normalise="yes")  # type: ignore[arg-type]
+        load_fashion_mnist_task(data_dir=fake_fashion, normalise="yes")  # type: ignore[arg-type]
 
 
 def test_fashion_mnist_missing_files_say_how_to_install(tmp_path: Path, fake_fashion: Path) -> None:
     with pytest.raises(DataNotFoundError) as info:
-        load_fashion_mnist(data_dir=tmp_path / "nowhere")
+        load_fashion_mnist_task(data_dir=tmp_path / "nowhere")
     message = str(info.value)
     assert "apt-get install -y dataset-fashion-mnist" in message
     assert "data_dir=" in message
@@ -164,7 +164,7 @@ def test_fashion_mnist_missing_files_say_how_to_install(tmp_path: Path, fake_fas
     # one file missing: named
     (fake_fashion / "t10k-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(FileNotFoundError, match=r"t10k-labels-idx1-ubyte.gz missing"):
-        load_fashion_mnist(data_dir=fake_fashion)
+        load_fashion_mnist_task(data_dir=fake_fashion)
 
 
 def test_fashion_mnist_default_path_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -179,7 +179,7 @@ def test_fashion_mnist_default_path_missing(monkeypatch: pytest.MonkeyPatch, tmp
 def fashion() -> TaskData:
     if not HAVE_FASHION:
         pytest.skip(f"Fashion-MNIST is not installed in {FASHION_MNIST_DIR} (apt-get install dataset-fashion-mnist)")
-    return load_fashion_mnist(train_size=100, test_size=50)
+    return load_fashion_mnist_task(train_size=100, test_size=50)
 
 
 @needs_fashion
@@ -202,7 +202,7 @@ def test_fashion_mnist_from_debian_package(fashion: TaskData) -> None:
 # ---------------------------------------------------------------------------------------------- digits
 @pytest.fixture(scope="module")
 def digits() -> TaskData:
-    return load_digits(test_fraction=0.25, split_seed=0)
+    return load_digits_task(test_fraction=0.25, split_seed=0)
 
 
 def test_digits_split_is_stratified_and_complete(digits: TaskData) -> None:
@@ -233,23 +233,23 @@ def test_digits_split_is_stratified_and_complete(digits: TaskData) -> None:
 
 
 def test_digits_same_seed_same_split_and_train_subset(digits: TaskData) -> None:
-    again = load_digits(test_fraction=0.25, split_seed=0)
+    again = load_digits_task(test_fraction=0.25, split_seed=0)
     assert torch.equal(again.test.inputs, digits.test.inputs)
     assert torch.equal(again.train.labels, digits.train.labels)
-    other = load_digits(test_fraction=0.25, split_seed=1)
+    other = load_digits_task(test_fraction=0.25, split_seed=1)
     assert not torch.equal(other.test.inputs, digits.test.inputs)
-    few = load_digits(split_seed=0, train_size=50)
+    few = load_digits_task(split_seed=0, train_size=50)
     assert np.bincount(few.train.labels.numpy(), minlength=10).tolist() == [5] * 10
     assert torch.equal(few.test.inputs, digits.test.inputs)  # the test split does not depend on train_size
 
 
 def test_digits_bad_parameters() -> None:
     with pytest.raises(ConfigError, match=r"test_fraction must be a number in \(0, 1\), got test_fraction=1.5"):
-        load_digits(test_fraction=1.5)
+        load_digits_task(test_fraction=1.5)
     with pytest.raises(ConfigError, match=r"split_seed must be >= 0, got split_seed=-1"):
-        load_digits(split_seed=-1)
+        load_digits_task(split_seed=-1)
     with pytest.raises(ConfigError, match=r"train_size=2000 exceeds the 1348 training images"):
-        load_digits(train_size=2000)
+        load_digits_task(train_size=2000)
 
 
 # ---------------------------------------------------------------------------------------------- models
@@ -275,7 +275,7 @@ def test_small_cnn_parameter_count_and_layer_names() -> None:
 
 
 def test_small_cnn_and_mlp_on_loader_shapes(digits: TaskData, fake_fashion: Path) -> None:
-    fashion = load_fashion_mnist(data_dir=fake_fashion, train_size=10, test_size=10)
+    fashion = load_fashion_mnist_task(data_dir=fake_fashion, train_size=10, test_size=10)
     for data in (digits, fashion):
         x, _ = next(iter(DataLoader(data.train, batch_size=5)))
         assert small_cnn(data)(x).shape == (5, 10)
@@ -311,9 +311,9 @@ def test_model_factories_refuse_bad_input() -> None:
 def test_registered_by_name() -> None:
     datasets, models = mixup_core.get_datasets(), mixup_core.get_models()
     fm = datasets.get("fashion-mnist")
-    assert (fm.name, fm.modality, fm.target) == ("image:fashion-mnist", "image", "mixup_image.lab:load_fashion_mnist")
-    assert fm.load() is load_fashion_mnist
-    assert datasets.get("image:digits").load() is load_digits
+    assert (fm.name, fm.modality, fm.target) == ("image:fashion-mnist", "image", "mixup_image.lab:load_fashion_mnist_task")
+    assert fm.load() is load_fashion_mnist_task
+    assert datasets.get("image:digits").load() is load_digits_task
     assert models.get("small-cnn").load() is small_cnn
     assert models.get("image:mlp").modality == "any"
     assert models.get("image:mlp").load() is mlp

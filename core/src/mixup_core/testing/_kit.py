@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pytest
 import torch
 
+from .._components import normalize_name
 from .._config import create_mixer
 from .._errors import ConfigError
 from .._mixer import Mixer
-from .._plan import MixedBatch, MixPlan
-from .._registry import normalize_name
+from .._plan import MixPlan
+from .._targets import MixedBatch
 
 __all__ = ["STANDARD_TESTS", "MixerConformanceTests", "identity_inputs", "source_shares"]
 
@@ -157,8 +159,6 @@ class MixerConformanceTests:
         return type(self.make_mixer()).label_follows_share
 
     def _has(self, mixer: Mixer, field: str) -> bool:
-        import dataclasses
-
         return field in {f.name for f in dataclasses.fields(mixer)}  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ standard tests

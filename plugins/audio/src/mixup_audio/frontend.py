@@ -171,7 +171,7 @@ class LogMelMixupFrontEnd(nn.Module):
             mixer.enabled = False
         extra: dict[str, Any] = {}
         if lengths is not None:
-            if not isinstance(mixer, WaveformMixup):
+            if "lengths" not in mixer.call_arguments():
                 raise ValueError(
                     "lengths= is used by a WaveformMixup (mix_at='waveform'); "
                     f"this front end mixes with {type(mixer).__name__} at {self.mix_at!r}"

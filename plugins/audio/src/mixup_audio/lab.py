@@ -4,7 +4,7 @@
   `mixup_audio.datasets.SpokenDigits` (espeak-ng and flite voices, test speakers held out) as a
   `mixup_core.TaskData`, either as log-mel spectrograms in dB (``features="logmel"``, the default)
   or as waveforms (``features="waveform"``).
-- `load_audio_folder_task` (``audio:folder``): your own clips, in class folders or listed in a
+- `load_folder_task` (``audio:folder``): your own clips, in class folders or listed in a
   manifest, streamed from disk as log-mel spectrograms in dB or as waveforms.
 - `audio_cnn` (``audio:audio-cnn``): a small CNN over log-mel input (`AudioCNN`); for waveform
   data it puts a log-mel front end inside the model, so waveform mixers mix the signals.
@@ -78,7 +78,7 @@ __all__ = [
     "DataNotFoundError",
     "LabeledTensors",
     "audio_cnn",
-    "load_audio_folder_task",
+    "load_folder_task",
     "load_spoken_digits_task",
     "stratified_subset",
 ]
@@ -282,7 +282,7 @@ def _extensions_param(value: object) -> tuple[str, ...]:
     return tuple(e.lower() for e in value)
 
 
-def load_audio_folder_task(
+def load_folder_task(
     root: str | os.PathLike[str],
     *,
     sample_rate: int | None = None,
@@ -367,7 +367,7 @@ def load_audio_folder_task(
         ConfigError: a bad parameter (named with its value).
 
     Examples:
-        >>> data = load_audio_folder_task("clips", sample_rate=16000, seconds=1.0)   # doctest: +SKIP
+        >>> data = load_folder_task("clips", sample_rate=16000, seconds=1.0)   # doctest: +SKIP
         >>> data.input_shape, data.info["counts"]["train"]                          # doctest: +SKIP
         ((1, 64, 101), {'dog': 32, 'rain': 32})
     """

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, cast
 
 import torch
 
-from mixup_core import ConfigError, MixedBatch, MixPlan, PairMixer, mixer_dataclass
+from mixup_core import CallContext, ConfigError, MixPlan, PairMixer, mixer_dataclass
 
 from ._signal import ValueCheck, check_lengths, check_waveforms
 
-__all__ = ["WaveformMixup", "WaveformPlan"]
+__all__ = ["AudioContext", "WaveformMixup", "WaveformPlan"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AudioContext(CallContext):
+    """The call context of the waveform mixers: ``mixer(x, y, lengths=lengths)``.
+
+    Args:
+        lengths: valid samples of each clip, integer ``(B,)`` with values in ``[0, T]``; ``None`` when
+            every clip spans the whole tensor. The mixed clips' lengths are ``plan.lengths``.
+    """
+
+    lengths: torch.Tensor | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,6 +105,7 @@ class WaveformMixup(PairMixer):
         "waveform mixing as in Gong et al., AST, Interspeech 2021, https://arxiv.org/abs/2104.01778"
     )
     min_ndim: ClassVar[int] = 2
+    context_type: ClassVar[type[CallContext]] = AudioContext
     example_shape: ClassVar[tuple[int, ...]] = (1, 400)
     feature_dim: ClassVar[int] = 1
 
@@ -110,54 +122,19 @@ class WaveformMixup(PairMixer):
             )
 
     # ------------------------------------------------------------------ public protocol
-    def __call__(  # type: ignore[override]
-        self,
-        inputs: torch.Tensor,
-        targets: torch.Tensor | None = None,
-        *,
-        lengths: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-        num_classes: int | None = None,
-        protected: torch.Tensor | None = None,
-        groups: torch.Tensor | None = None,
-        out: torch.Tensor | None = None,
-    ) -> MixedBatch:
-        """Mix a batch of waveforms.
-
-        Args:
-            inputs: ``(B, C, T)`` or ``(B, T)`` floating waveforms.
-            targets: class indices ``(B,)``, or float targets ``(B, ...)``: multi-hot ``(B, K)``,
-                frame-level ``(B, T_frames, K)`` for sound event detection.
-            lengths: valid samples of each clip, integer ``(B,)`` with values in ``[0, T]``;
-                ``None`` when every clip spans ``T``. The mixed clips' lengths are ``plan.lengths``.
-            generator, num_classes, protected, groups, out: as in `Mixer.__call__`.
-        """
-        bound = self._bind(inputs, lengths)
-        return PairMixer.__call__(
-            bound, inputs, targets, generator=generator, num_classes=num_classes, protected=protected, groups=groups, out=out
-        )
-
-    def sample(  # type: ignore[override]
-        self,
-        inputs: torch.Tensor,
-        targets: torch.Tensor | None = None,
-        *,
-        lengths: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-        protected: torch.Tensor | None = None,
-        groups: torch.Tensor | None = None,
-    ) -> MixPlan:
-        """Draw a plan for ``inputs`` (read for its shape only) and ``lengths``, without applying it."""
-        # inside __call__ the mixer is already bound to the call's lengths
-        bound = self if (lengths is None and "_lengths" in self.__dict__) else self._bind(inputs, lengths)
-        return PairMixer.sample(bound, inputs, targets, generator=generator, protected=protected, groups=groups)
+    def check_context(self, context: CallContext, inputs: torch.Tensor) -> CallContext:
+        """Check ``lengths``: integer ``(B,)`` with values in ``[0, T]`` for inputs of ``T`` samples."""
+        lengths = cast(AudioContext, context).lengths
+        if lengths is None:
+            return context
+        return context.replace(lengths=check_lengths(lengths, inputs.shape[0], inputs.shape[-1]))
 
     def check_inputs(self, inputs: object) -> torch.Tensor:
         # structure only: the values are checked once per mix, in _apply
         return check_waveforms(inputs, when="never")
 
     def identity_plan(self, inputs: torch.Tensor) -> MixPlan:
-        lengths = self.__dict__.get("_lengths")
+        lengths = self._lengths()
         n = inputs.shape[0]
         return WaveformPlan(
             index=torch.arange(n), lam=torch.ones(n), source_lengths=lengths,
@@ -165,21 +142,15 @@ class WaveformMixup(PairMixer):
         )
 
     # ------------------------------------------------------------------ internals
-    def _bind(self, inputs: object, lengths: torch.Tensor | None) -> WaveformMixup:
-        """A shallow copy carrying this call's checked ``lengths`` (the mixer itself is never modified)."""
-        bound = copy.copy(self)
-        checked = None
-        if lengths is not None:
-            x = check_waveforms(inputs, when="never")
-            checked = check_lengths(lengths, x.shape[0], x.shape[-1])
-        bound.__dict__["_lengths"] = checked
-        return bound
+    def _lengths(self) -> torch.Tensor | None:
+        """The call's checked ``lengths`` (see `AudioContext`), or ``None``."""
+        return cast(AudioContext, self.context).lengths
 
     def _make_plan(
         self, inputs: torch.Tensor, index: torch.Tensor, lam: torch.Tensor, *, generator: torch.Generator | None
     ) -> MixPlan:
         n = index.shape[0]
-        lengths: torch.Tensor | None = self.__dict__.get("_lengths")
+        lengths = self._lengths()
         offsets = torch.zeros(n, dtype=torch.long)
         if self.partner_offset == "random":
             # always one draw per sample, so the stream of random numbers does not depend on the lengths

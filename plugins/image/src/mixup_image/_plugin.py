@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mixup_core import ComponentRegistry, MixerRegistry, hookimpl
-from mixup_core.data import TABLE_SUFFIXES, DataError, DataGuess
+from mixup_core.data import DataGuess
 
-from ._preview import mixup_preview  # noqa: F401  (the `mixup preview` hook)
 from .attentivemix import AttentiveMix
 from .cutmix import CutMix
-from .datasets import IMAGE_EXTENSIONS
 from .fmix import FMix
 from .gridmix import GridMix
 from .manifold import ManifoldMixup
@@ -23,6 +22,10 @@ from .saliencymix import SaliencyMix
 from .smoothmix import SmoothMix
 from .snapmix import SnapMix
 from .transmix import TransMix
+
+if TYPE_CHECKING:
+    from mixup_core import Mixer, MixerInfo
+    from mixup_core.hookspecs import PreviewOptions
 
 
 @hookimpl
@@ -47,9 +50,9 @@ def mixup_register_mixers(registry: MixerRegistry) -> None:
 @hookimpl
 def mixup_register_datasets(registry: ComponentRegistry) -> None:
     """Register the image data sets of `mixup_image.lab` (lazily: listing imports nothing)."""
-    registry.add("mixup_image.lab:load_fashion_mnist", name="fashion-mnist", modality="image",
+    registry.add("mixup_image.lab:load_fashion_mnist_task", name="fashion-mnist", modality="image",
                  summary="Fashion-MNIST from the Debian package dataset-fashion-mnist, 10 classes of 28x28 (stratified subset)")
-    registry.add("mixup_image.lab:load_digits", name="digits", modality="image",
+    registry.add("mixup_image.lab:load_digits_task", name="digits", modality="image",
                  summary="scikit-learn's bundled 8x8 digits, 10 classes, stratified split (small; for tests and CI)")
     registry.add("mixup_image.lab:load_folder_task", name="folder", modality="image",
                  summary="Your own image files: class folders or a manifest (path, label, group, split), streamed from "
@@ -70,127 +73,17 @@ def mixup_register_models(registry: ComponentRegistry) -> None:
                                 "pretrained_path")
 
 
-# ---------------------------------------------------------------------------------------------- mixup init
-_PATH_COLUMNS = ("path", "file", "filename", "filepath", "file_path", "image", "image_path", "img")
-_LABEL_COLUMNS = ("label", "class", "category", "target", "labels", "y")
-_ARMS = [
-    {"name": "mixup", "mixer": {"name": "mixup", "alpha": 0.2}},
-    {"name": "cutmix", "mixer": {"name": "image:cutmix", "alpha": 1.0}},
-]
-_TRAIN = {"batch_size": 32, "workers": 2}  # benchmarks/bench_folder.py: 2 workers hide the decoding
-_SAMPLE_ROWS = 20
-_SAMPLES_PER_CLASS = 5  # headers read per class folder for the size written into the config
-_SIZE_CAP = 224
+@hookimpl
+def mixup_detect_data(path: Path) -> DataGuess | None:
+    """Recognise class folders of image files, or a manifest of image files, as ``image:folder`` (see `mixup_image._detect`)."""
+    from ._detect import detect_images
 
-
-def _is_image(name: object) -> bool:
-    return isinstance(name, str) and Path(name.strip()).suffix.lower() in IMAGE_EXTENSIONS
-
-
-def _guess(dataset: dict[str, object], summary: str, classes: list[str], score: float) -> DataGuess:
-    return DataGuess("image", dataset, {"name": "image:small-cnn"}, [dict(a) for a in _ARMS], summary, classes,
-                     score=score, train=dict(_TRAIN))
-
-
-def _size_of(samples: list[Path]) -> list[int] | None:
-    """The ``size`` to write: the files' one size, or the median shorter side (at most 224); from a few headers."""
-    from .datasets import read_header
-
-    sizes = []
-    for f in samples:
-        try:
-            header = read_header(f)
-        except Exception:  # unreadable files are the loader's to report, with their paths
-            continue
-        sizes.append((header.height, header.width))
-    if not sizes:
-        return None
-    if len(set(sizes)) == 1:
-        return list(sizes[0])
-    side = int(min(_SIZE_CAP, sorted(min(s) for s in sizes)[len(sizes) // 2]))
-    return [side, side]
-
-
-def _detect_folders(path: Path) -> DataGuess | None:
-    folders = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
-    classes, images, others = [], 0, 0
-    suffixes: dict[str, int] = {}
-    samples: list[Path] = []
-    for folder in folders:
-        found = 0
-        for f in folder.rglob("*"):
-            if f.name.startswith(".") or not f.is_file():
-                continue
-            if f.suffix.lower() in IMAGE_EXTENSIONS:
-                found += 1
-                if found <= _SAMPLES_PER_CLASS:
-                    samples.append(f)
-                key = f.suffix.lower().lstrip(".").replace("jpeg", "jpg").replace("tiff", "tif").upper()
-                suffixes[key] = suffixes.get(key, 0) + 1
-            else:
-                others += 1
-        images += found
-        if found:
-            classes.append(folder.name)
-    if not images or others > images:
-        return None
-    kinds = ", ".join(f"{n} {k}" for k, n in sorted(suffixes.items(), key=lambda kv: -kv[1]))
-    summary = f"{len(classes)} classes, {images} image files ({kinds}) in class folders"
-    # certain when every class folder holds images and nothing else
-    score = 1.0 if len(classes) == len(folders) and not others else 0.7
-    dataset: dict[str, object] = {"name": "image:folder", "root": str(path)}
-    size = _size_of(samples)
-    if size is not None:
-        dataset["size"] = size
-    dataset["channels"] = "auto"
-    return _guess(dataset, summary, classes, score)
-
-
-def _detect_manifest(path: Path) -> DataGuess | None:
-    from mixup_core.data import read_table
-
-    try:
-        table = read_table(path)
-    except (DataError, ImportError, OSError):
-        return None
-    path_column = next((c for c in _PATH_COLUMNS if c in table and all(_is_image(v) for v in table[c][:_SAMPLE_ROWS])),
-                       None)
-    if path_column is None:  # any column whose values are image file names
-        path_column = next((c for c, v in table.items() if all(_is_image(x) for x in v[:_SAMPLE_ROWS])), None)
-    label_column = next((c for c in _LABEL_COLUMNS if c in table), None)
-    if path_column is None or label_column is None:
-        return None
-    classes = sorted({str(v).strip() for v in table[label_column] if v is not None and str(v).strip()})
-    dataset: dict[str, object] = {"name": "image:folder", "root": str(path)}
-    if path_column != "path":
-        dataset["path_column"] = path_column
-    if label_column != "label":
-        dataset["label_column"] = label_column
-    base = path.parent.resolve()
-    samples = [base / str(v).strip() for v in table[path_column][: _SAMPLES_PER_CLASS * 4]]
-    size = _size_of([f for f in samples if f.resolve().is_relative_to(base) and f.is_file()])
-    if size is not None:
-        dataset["size"] = size
-    dataset["channels"] = "auto"
-    extra = [c for c in ("group", "split") if c in table]
-    summary = (f"{len(classes)} classes, {len(table[path_column])} image files listed in {path.name}"
-               + (f" (with {' and '.join(extra)} columns)" if extra else ""))
-    return _guess(dataset, summary, classes, 1.0)
+    return detect_images(path)
 
 
 @hookimpl
-def mixup_detect_data(path: Path) -> DataGuess | None:
-    """Recognise class folders of image files, or a manifest whose paths are image files, as ``image:folder``.
+def mixup_preview(mixer: Mixer, info: MixerInfo, options: PreviewOptions) -> str | None:
+    """Draw ``mixup preview`` for the image mixers (see `mixup_image._preview`); ``None`` for other modalities."""
+    from ._preview import mixup_preview as preview
 
-    A folder whose top level holds such a manifest is read as that manifest. The guess writes the
-    ``size`` read from a few files' headers and ``channels: auto`` into the config.
-    """
-    if path.is_dir():
-        for table in sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES):
-            guess = _detect_manifest(table)
-            if guess is not None:
-                return guess
-        return _detect_folders(path)
-    if path.is_file() and path.suffix.lower() in TABLE_SUFFIXES:
-        return _detect_manifest(path)
-    return None
+    return preview(mixer, info, options)

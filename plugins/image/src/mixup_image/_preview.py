@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
-import math
-import struct
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from mixup_core import ConfigError, MixPlan, hookimpl
+
+from . import datasets
 
 if TYPE_CHECKING:
     from mixup_core import Mixer, MixerInfo
@@ -26,12 +25,9 @@ __all__ = [
     "render_preview",
 ]
 
-FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST_DIR = Path(datasets.FASHION_MNIST_DIR)
 """Where Debian's ``dataset-fashion-mnist`` package puts the IDX files."""
 
-FASHION_MNIST_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-)
 SYNTHETIC_CLASSES = ("disc", "square", "triangle", "ring", "cross")
 DATASETS = ("synthetic", "fashion-mnist", "digits")
 """The names accepted by ``--dataset``."""
@@ -83,20 +79,6 @@ def _synthetic(n: int, seed: int, size: int = 64) -> tuple[torch.Tensor, torch.T
     return images, labels, SYNTHETIC_CLASSES
 
 
-def _read_idx(path: Path) -> torch.Tensor:
-    """Read a gzipped IDX file (the MNIST format) of unsigned bytes."""
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    zero, dtype, ndim = struct.unpack(">HBB", data[:4])
-    if zero != 0 or dtype != 0x08:
-        raise ConfigError(f"{path} is not an IDX file of unsigned bytes (magic {data[:4].hex()})")
-    dims = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
-    body = data[4 + 4 * ndim :]
-    if len(body) != math.prod(dims):
-        raise ConfigError(f"{path}: expected {math.prod(dims)} values for shape {dims}, found {len(body)}")
-    return torch.frombuffer(bytearray(body), dtype=torch.uint8).reshape(dims)
-
-
 def _fashion_mnist(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]:
     images_path = FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz"
     labels_path = FASHION_MNIST_DIR / "t10k-labels-idx1-ubyte.gz"
@@ -105,9 +87,12 @@ def _fashion_mnist(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, tuple
             f"the fashion-mnist files are not in {FASHION_MNIST_DIR}: install them with "
             "`sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or use --images DIR or --dataset synthetic"
         )
-    images, labels = _read_idx(images_path), _read_idx(labels_path)
+    try:
+        images, labels = (torch.from_numpy(datasets.read_idx(p).copy()) for p in (images_path, labels_path))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
     pick = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(seed))[:n]
-    return images[pick, None].float() / 255.0, labels[pick].long(), FASHION_MNIST_CLASSES
+    return images[pick, None].float() / 255.0, labels[pick].long(), datasets.FASHION_MNIST_CLASSES
 
 
 def _digits(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]:
@@ -122,7 +107,7 @@ def _digits(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, tuple[str, .
     images = torch.as_tensor(digits.images, dtype=torch.float32) / 16.0
     labels = torch.as_tensor(digits.target, dtype=torch.long)
     pick = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(seed))[:n]
-    return images[pick, None], labels[pick], tuple(str(d) for d in range(10))
+    return images[pick, None], labels[pick], datasets.DIGITS_CLASSES
 
 
 def _folder(folder: Path, n: int) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]:

@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from pydantic import Field
 
-from mixup_core import MixedBatch, MixPlan, mixer_dataclass
+from mixup_core import MixPlan, mixer_dataclass
 
 from ._guided import GuidedImageMixer, check_feature_maps, energy_maps, run_model
 
@@ -91,6 +91,10 @@ class AttentiveMix(GuidedImageMixer):
             ``model=`` or ``features=`` in a call take precedence.
         **kwargs: λ, pairing, protection and ``mode`` options of `PairMixer`.
 
+    Call arguments (the call's `GuidanceContext`): ``features``, the batch's feature maps
+    ``(B, C, h, w)`` (or attention maps ``(B, h, w)``), or ``model``, a feature extractor for this
+    call (overrides the constructor's); the model runs only if something is mixed.
+
     Note: the top-k selection runs on the features' device; the chosen cells (``B×k``
        integers) are copied to the CPU for the plan, one small transfer per batch.
 
@@ -108,55 +112,12 @@ class AttentiveMix(GuidedImageMixer):
     paper: ClassVar[str] = "Walawalkar et al., Attentive CutMix, ICASSP 2020, https://arxiv.org/abs/2003.13048"
     cost: ClassVar[Literal["none", "forward", "gradients", "hook", "dataset"]] = "forward"
     runtime_fields: ClassVar[tuple[str, ...]] = ("model",)
+    guidance_args: ClassVar[tuple[str, ...]] = ("features", "model")
 
     top_k: int | None = Field(6, ge=1)
     model: Any = dataclasses.field(default=None, compare=False, repr=False)
 
     # ------------------------------------------------------------------ public protocol
-    def __call__(  # type: ignore[override]
-        self,
-        inputs: torch.Tensor,
-        targets: torch.Tensor | None = None,
-        *,
-        features: torch.Tensor | None = None,
-        model: Any = None,
-        generator: torch.Generator | None = None,
-        num_classes: int | None = None,
-        protected: torch.Tensor | None = None,
-        groups: torch.Tensor | None = None,
-        out: torch.Tensor | None = None,
-    ) -> MixedBatch:
-        """Mix a batch, with the attention from ``features`` or ``model`` (this call's or the mixer's).
-
-        Args:
-            inputs: ``(B, C, H, W)`` floating images.
-            targets: class indices ``(B,)`` or float targets ``(B, ...)``.
-            features: the batch's feature maps ``(B, C, h, w)`` (or attention maps ``(B, h, w)``).
-            model: a feature extractor for this call (overrides the constructor's).
-            generator, num_classes, protected, groups, out: as in `Mixer.__call__`.
-        """
-        bound = self._bind(features=features, model=model)
-        return GuidedImageMixer.__call__(
-            bound, inputs, targets, generator=generator, num_classes=num_classes, protected=protected, groups=groups, out=out
-        )
-
-    def sample(  # type: ignore[override]
-        self,
-        inputs: torch.Tensor,
-        targets: torch.Tensor | None = None,
-        *,
-        features: torch.Tensor | None = None,
-        model: Any = None,
-        generator: torch.Generator | None = None,
-        protected: torch.Tensor | None = None,
-        groups: torch.Tensor | None = None,
-    ) -> MixPlan:
-        """Draw a plan; ``features`` or ``model`` as in `__call__` (the model runs only if something is mixed)."""
-        inputs = self.check_inputs(inputs)
-        bound = self._bind(features=features, model=model)
-        bound._check_guidance(inputs)
-        return GuidedImageMixer.sample(bound, inputs, targets, generator=generator, protected=protected, groups=groups)
-
     @classmethod
     def example_call_kwargs(cls, inputs: torch.Tensor, targets: torch.Tensor | None, num_classes: int) -> dict[str, Any]:
         """``features=``: 7×7 local-energy maps of ``inputs``, a model-free stand-in for a network's attention."""
@@ -168,7 +129,7 @@ class AttentiveMix(GuidedImageMixer):
         return super().anchor_mask(plan, size, device)
 
     # ------------------------------------------------------------------ internals
-    def _check_guidance(self, inputs: torch.Tensor) -> None:
+    def check_guidance(self, inputs: torch.Tensor) -> None:
         source = self._source("features", "model")
         if source is None:
             raise TypeError(

@@ -1,5 +1,6 @@
-"""Reading image files: the header check and the decoder behind the ``image:folder`` data set.
+"""Raw readers of image data: IDX files (Fashion-MNIST) and the header check and decoder of ``image:folder``.
 
+- `read_idx`: an IDX file (the MNIST format), gzip-compressed or not, as a NumPy array.
 - `read_header`: a cheap check of one file with PIL (format, size, mode; PNG chunks are CRC-checked),
   which `mixup_core.data.scan_files` runs on every file before anything trains.
 - `decode_image_file`: one file as a ``uint8`` tensor ``(C, H, W)`` with 1 (grey) or 3 (RGB)
@@ -25,6 +26,8 @@ Examples:
 
 from __future__ import annotations
 
+import gzip
+import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -35,6 +38,10 @@ import numpy as np
 import torch
 
 __all__ = [
+    "DIGITS_CLASSES",
+    "FASHION_MNIST_CLASSES",
+    "FASHION_MNIST_DIR",
+    "FASHION_MNIST_INSTALL",
     "FOLDER_INSTALL",
     "GREY_MODES",
     "IMAGE_EXTENSIONS",
@@ -42,6 +49,7 @@ __all__ = [
     "decode_image_file",
     "fit_image",
     "read_header",
+    "read_idx",
     "require_image_io",
 ]
 
@@ -54,6 +62,30 @@ GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;
 FOLDER_INSTALL = 'pip install "mixup-image[folder]"'
 """The command that installs what decoding image files needs (torchvision and pillow)."""
 
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+"""Where the Debian package ``dataset-fashion-mnist`` installs the four IDX files."""
+
+FASHION_MNIST_INSTALL = "apt-get install -y dataset-fashion-mnist"
+"""The command (as root, after ``apt-get update``) that installs Fashion-MNIST on Debian and Ubuntu."""
+
+FASHION_MNIST_CLASSES: tuple[str, ...] = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+"""Class names of Fashion-MNIST in label order."""
+
+DIGITS_CLASSES: tuple[str, ...] = tuple(str(d) for d in range(10))
+"""Class names of scikit-learn's digits, ``"0"`` … ``"9"``."""
+
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _TORCHVISION_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp"})
 _EXIF_ORIENTATION = 0x0112
 _TRANSPOSED = frozenset({5, 6, 7, 8})  # EXIF orientations that swap width and height
@@ -265,3 +297,47 @@ def fit_image(
     else:
         top, left = (new_h - h) // 2, (new_w - w) // 2
     return image[:, top : top + h, left : left + w].clone(memory_format=torch.contiguous_format)  # not a view of the larger image
+
+
+# ---------------------------------------------------------------------------------------------- IDX files
+def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read an IDX file (the MNIST format), gzip-compressed (``.gz``) or not.
+
+    The header is two zero bytes, a type code (``0x08`` for unsigned bytes …), the number of
+    dimensions and one big-endian 32-bit size per dimension; the data follow in C order.
+
+    Args:
+        path: the file.
+
+    Returns:
+        The array, e.g. ``(60000, 28, 28)`` uint8 images or ``(60000,)`` uint8 labels.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file is not a well-formed IDX file (the message names it).
+
+    Examples:
+        >>> import tempfile
+        >>> raw = bytes([0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3]) + bytes(range(6))
+        >>> with tempfile.NamedTemporaryFile(suffix=".idx", delete=False) as f:
+        ...     _ = f.write(raw)
+        >>> read_idx(f.name).tolist()
+        [[0, 1, 2], [3, 4, 5]]
+        >>> Path(f.name).unlink()
+    """
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        buf = f.read()
+    if len(buf) < 4 or buf[0] != 0 or buf[1] != 0 or buf[2] not in _IDX_DTYPES:
+        raise ValueError(f"{path} is not an IDX file: header {buf[:4]!r}")
+    ndim = buf[3]
+    offset = 4 + 4 * ndim
+    if len(buf) < offset:
+        raise ValueError(f"{path} is truncated: its header announces {ndim} dimensions")
+    dims = [int.from_bytes(buf[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    dtype = np.dtype(_IDX_DTYPES[buf[2]])
+    expected = math.prod(dims) * dtype.itemsize
+    if len(buf) - offset != expected:
+        raise ValueError(f"{path} holds {len(buf) - offset} data bytes, but its header {dims} announces {expected}")
+    return np.frombuffer(buf, dtype, offset=offset).reshape(dims)

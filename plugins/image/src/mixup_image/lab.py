@@ -3,10 +3,10 @@
 Data-set loaders (called with the parameters of a study config's ``dataset`` section, they return a
 `mixup_core.TaskData` whose items are ``(float tensor (1, H, W), int label)``):
 
-- `load_fashion_mnist` (registered as ``image:fashion-mnist``): real Fashion-MNIST, read from the IDX
+- `load_fashion_mnist_task` (registered as ``image:fashion-mnist``): real Fashion-MNIST, read from the IDX
   files of the Debian package ``dataset-fashion-mnist`` (no torchvision, nothing downloaded), with a
   stratified subset of each split chosen by ``split_seed``.
-- `load_digits` (``image:digits``): scikit-learn's bundled 8×8 handwritten digits, a stratified
+- `load_digits_task` (``image:digits``): scikit-learn's bundled 8×8 handwritten digits, a stratified
   train/test split; small enough for end-to-end tests (needs ``pip install "mixup-image[lab]"``).
 
 - `load_folder_task` (``image:folder``): the user's own image files, a class-folder tree or a
@@ -31,14 +31,13 @@ Models of the two families carry the dotted name of their classifier module in t
 ``get_classifier()`` method or a ``classifier`` module.
 
 Examples:
-    >>> from mixup_image.lab import load_digits, small_cnn   # doctest: +SKIP
-    >>> data = load_digits(test_fraction=0.25, split_seed=0)   # doctest: +SKIP
+    >>> from mixup_image.lab import load_digits_task, small_cnn   # doctest: +SKIP
+    >>> data = load_digits_task(test_fraction=0.25, split_seed=0)   # doctest: +SKIP
     >>> model = small_cnn(data, channels=[16, 32])              # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import gzip
 import math
 import os
 from collections import OrderedDict
@@ -66,7 +65,19 @@ from mixup_core.data import (
 from mixup_core.data import int_param as _int_param
 from mixup_core.data import optional_int_param as _optional_int_param
 
-from .datasets import IMAGE_EXTENSIONS, ImageHeader, decode_image_file, fit_image, read_header, require_image_io
+from .datasets import (
+    DIGITS_CLASSES,
+    FASHION_MNIST_CLASSES,
+    FASHION_MNIST_DIR,
+    FASHION_MNIST_INSTALL,
+    IMAGE_EXTENSIONS,
+    ImageHeader,
+    decode_image_file,
+    fit_image,
+    read_header,
+    read_idx,
+    require_image_io,
+)
 
 __all__ = [
     "DIGITS_CLASSES",
@@ -80,8 +91,8 @@ __all__ = [
     "NormalizeImages",
     "SmallCNN",
     "find_classifier",
-    "load_digits",
-    "load_fashion_mnist",
+    "load_digits_task",
+    "load_fashion_mnist_task",
     "load_folder_task",
     "load_pretrained",
     "mlp",
@@ -92,36 +103,12 @@ __all__ = [
     "torchvision_model",
 ]
 
-FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
-"""Where the Debian package ``dataset-fashion-mnist`` installs the four IDX files."""
-
-FASHION_MNIST_INSTALL = "apt-get install -y dataset-fashion-mnist"
-"""The command (as root, after ``apt-get update``) that installs Fashion-MNIST on Debian and Ubuntu."""
-
-FASHION_MNIST_CLASSES: tuple[str, ...] = (
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-)
-"""Class names of Fashion-MNIST in label order."""
-
-DIGITS_CLASSES: tuple[str, ...] = tuple(str(d) for d in range(10))
-"""Class names of scikit-learn's digits, ``"0"`` … ``"9"``."""
-
 _FASHION_FILES = {
     ("train", "images"): "train-images-idx3-ubyte.gz",
     ("train", "labels"): "train-labels-idx1-ubyte.gz",
     ("test", "images"): "t10k-images-idx3-ubyte.gz",
     ("test", "labels"): "t10k-labels-idx1-ubyte.gz",
 }
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -131,55 +118,12 @@ def _bool_param(name: str, value: object) -> bool:
     return value
 
 
-def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an IDX file (the MNIST format), gzip-compressed (``.gz``) or not.
-
-    The header is two zero bytes, a type code (``0x08`` for unsigned bytes …), the number of
-    dimensions and one big-endian 32-bit size per dimension; the data follow in C order.
-
-    Args:
-        path: the file.
-
-    Returns:
-        The array, e.g. ``(60000, 28, 28)`` uint8 images or ``(60000,)`` uint8 labels.
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: the file is not a well-formed IDX file (the message names it).
-
-    Examples:
-        >>> import tempfile
-        >>> raw = bytes([0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3]) + bytes(range(6))
-        >>> with tempfile.NamedTemporaryFile(suffix=".idx", delete=False) as f:
-        ...     _ = f.write(raw)
-        >>> read_idx(f.name).tolist()
-        [[0, 1, 2], [3, 4, 5]]
-        >>> Path(f.name).unlink()
-    """
-    path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        buf = f.read()
-    if len(buf) < 4 or buf[0] != 0 or buf[1] != 0 or buf[2] not in _IDX_DTYPES:
-        raise ValueError(f"{path} is not an IDX file: header {buf[:4]!r}")
-    ndim = buf[3]
-    offset = 4 + 4 * ndim
-    if len(buf) < offset:
-        raise ValueError(f"{path} is truncated: its header announces {ndim} dimensions")
-    dims = [int.from_bytes(buf[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    dtype = np.dtype(_IDX_DTYPES[buf[2]])
-    expected = math.prod(dims) * dtype.itemsize
-    if len(buf) - offset != expected:
-        raise ValueError(f"{path} holds {len(buf) - offset} data bytes, but its header {dims} announces {expected}")
-    return np.frombuffer(buf, dtype, offset=offset).reshape(dims)
-
-
 def _class_counts(labels: torch.Tensor, num_classes: int) -> list[int]:
     return [int(c) for c in torch.bincount(labels, minlength=num_classes)]
 
 
 # ---------------------------------------------------------------------------------------------- loaders
-def load_fashion_mnist(
+def load_fashion_mnist_task(
     *,
     data_dir: str | os.PathLike[str] | None = None,
     train_size: int | None = 10000,
@@ -213,7 +157,7 @@ def load_fashion_mnist(
         ConfigError: a size or seed is invalid or larger than the split.
 
     Examples:
-        >>> data = load_fashion_mnist(train_size=1000, test_size=200)  # doctest: +SKIP
+        >>> data = load_fashion_mnist_task(train_size=1000, test_size=200)  # doctest: +SKIP
         >>> data.input_shape, len(data.train), data.class_names[0]     # doctest: +SKIP
         ((1, 28, 28), 1000, 'T-shirt/top')
     """
@@ -269,7 +213,7 @@ def load_fashion_mnist(
     )
 
 
-def load_digits(*, test_fraction: float = 0.25, split_seed: int = 0, train_size: int | None = None) -> TaskData:
+def load_digits_task(*, test_fraction: float = 0.25, split_seed: int = 0, train_size: int | None = None) -> TaskData:
     """scikit-learn's bundled handwritten digits (UCI optdigits test set: 1,797 images of 8×8, 10 classes).
 
     A class-stratified train/test split (`stratified_subset` draws the test part), fixed by
@@ -291,7 +235,7 @@ def load_digits(*, test_fraction: float = 0.25, split_seed: int = 0, train_size:
         ImportError: scikit-learn is missing (``pip install "mixup-image[lab]"``).
 
     Examples:
-        >>> data = load_digits(test_fraction=0.25, split_seed=0)   # doctest: +SKIP
+        >>> data = load_digits_task(test_fraction=0.25, split_seed=0)   # doctest: +SKIP
         >>> len(data.train), len(data.test), data.input_shape      # doctest: +SKIP
         (1348, 449, (1, 8, 8))
     """

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
 import torch
 from pydantic import Field
 
-from mixup_core import MixedBatch, MixPlan, mixer_dataclass
+from mixup_core import MixPlan, mixer_dataclass
 
 from ._base import MaskPlan, apply_mask, unnormalise
 from ._guided import GuidedImageMixer, keep_memory_format
 from ._puzzlemix import (
-    LossFn,
     assign_blocks,
     block_grid,
     block_saliency,
@@ -120,6 +118,13 @@ class PuzzleMix(GuidedImageMixer):
         **kwargs: λ (Beta(α, α), α=1 by default), pairing, protection and ``mode`` options of
             `PairMixer`.
 
+    Call arguments (the call's `GuidanceContext`, ``mixer(x, y, model=net)``): ``model``, the
+    network whose input gradients give the saliency (overrides the constructor's); ``loss_fn``,
+    ``loss_fn(model(inputs), targets)`` returning a scalar (default: cross-entropy against the
+    call's targets); ``saliency``, a precomputed ``(B, H, W)`` saliency (e.g. ``x.grad.norm(dim=1)``
+    from a backward pass you already ran), so that no extra pass is made. The pass is skipped when
+    nothing is mixed (``p``, ``enabled``, λ = 1 everywhere).
+
     Note: needs the gco-wrapper package: ``pip install "mixup-image[puzzlemix]"``. The graph
        cut is the one per-sample step (one C++ call per mixed pair, on the CPU); the saliency,
        energies, transport and mixing are batched torch on the inputs' device.
@@ -154,71 +159,13 @@ class PuzzleMix(GuidedImageMixer):
     loss_fn: Any = dataclasses.field(default=None, compare=False, repr=False)
 
     runtime_fields: ClassVar[tuple[str, ...]] = ("model", "loss_fn")
+    guidance_args: ClassVar[tuple[str, ...]] = ("model", "loss_fn", "saliency")
 
     def __post_init__(self) -> None:
         super().__post_init__()
         import_gco()
 
     # ------------------------------------------------------------------ public protocol
-    def __call__(  # type: ignore[override]
-        self,
-        inputs: torch.Tensor,
-        targets: torch.Tensor | None = None,
-        *,
-        model: Callable[..., Any] | None = None,
-        loss_fn: LossFn | None = None,
-        saliency: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-        num_classes: int | None = None,
-        protected: torch.Tensor | None = None,
-        groups: torch.Tensor | None = None,
-        out: torch.Tensor | None = None,
-    ) -> MixedBatch:
-        """Mix a batch; the saliency comes from ``model`` (and ``loss_fn``) or from ``saliency``.
-
-        Args:
-            inputs: ``(B, C, H, W)`` floating images.
-            targets: class indices ``(B,)`` or float targets ``(B, ...)``; the default loss is
-                ``cross_entropy(model(inputs), targets)``.
-            model: the network whose input gradients give the saliency.
-            loss_fn: ``loss_fn(model(inputs), targets)`` returning a scalar (or a tensor, summed).
-            saliency: a precomputed ``(B, H, W)`` saliency (e.g. ``x.grad.norm(dim=1)`` from a
-                backward pass you already ran); no extra pass is made.
-            generator, num_classes, protected, groups, out: as in `Mixer.__call__`.
-        """
-        bound = self._bind(model=model, loss_fn=loss_fn, saliency=saliency)
-        return GuidedImageMixer.__call__(
-            bound,
-            inputs,
-            targets,
-            generator=generator,
-            num_classes=num_classes,
-            protected=protected,
-            groups=groups,
-            out=out,
-        )
-
-    def sample(  # type: ignore[override]
-        self,
-        inputs: torch.Tensor,
-        targets: torch.Tensor | None = None,
-        *,
-        model: Callable[..., Any] | None = None,
-        loss_fn: LossFn | None = None,
-        saliency: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-        protected: torch.Tensor | None = None,
-        groups: torch.Tensor | None = None,
-    ) -> MixPlan:
-        """Draw a plan; runs the saliency pass of ``model`` unless ``saliency`` is given.
-
-        The pass is skipped when nothing is mixed (``p``, ``enabled``, λ = 1 everywhere).
-        """
-        inputs = self.check_inputs(inputs)
-        bound = self._bind(model=model, loss_fn=loss_fn, saliency=saliency, targets=targets)
-        bound._check_guidance(inputs)
-        return GuidedImageMixer.sample(bound, inputs, targets, generator=generator, protected=protected, groups=groups)
-
     def transport_images(self, inputs: torch.Tensor, plan: MixPlan) -> tuple[torch.Tensor, torch.Tensor]:
         """The anchors and partners after the plan's transport, each ``(B, C, H, W)``.
 
@@ -245,6 +192,11 @@ class PuzzleMix(GuidedImageMixer):
         return {"saliency": (x - x.mean(dim=(2, 3), keepdim=True)).square().sum(dim=1)}
 
     # ------------------------------------------------------------------ plan and mix
+    def _sample(self, inputs, targets, *, generator, protected, groups):  # type: ignore[no-untyped-def]
+        # the default loss of the saliency pass compares model(inputs) with the call's targets
+        self.call_state()["targets"] = targets
+        return super()._sample(inputs, targets, generator=generator, protected=protected, groups=groups)
+
     def grid_options(self) -> list[int]:
         """The grid sides a batch's block grid is drawn from."""
         if isinstance(self.block_num, int):
@@ -285,7 +237,7 @@ class PuzzleMix(GuidedImageMixer):
             anchor_source=anchor_source, partner_source=partner_source,
         )  # fmt: skip
 
-    def _check_guidance(self, inputs: torch.Tensor) -> None:
+    def check_guidance(self, inputs: torch.Tensor) -> None:
         model, loss_fn, saliency = self._arg("model"), self._arg("loss_fn"), self._arg("saliency")
         if model is None and saliency is None:
             raise TypeError(
@@ -303,7 +255,7 @@ class PuzzleMix(GuidedImageMixer):
         saliency = _check_saliency(self._arg("saliency"), inputs)
         if saliency is not None:
             return saliency
-        return compute_saliency(self._arg("model"), self._arg("loss_fn"), inputs, self._arg("targets"))
+        return compute_saliency(self._arg("model"), self._arg("loss_fn"), inputs, self.call_state().get("targets"))
 
     def _transport(
         self,

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from mixup_core import Choice, mixer_dataclass
+from mixup_core import Choice, create_mixer, mixer_dataclass
 
 __all__ = ["DEFAULT_MIXERS", "DEFAULT_WEIGHTS", "RandomMix"]
 
@@ -76,4 +76,6 @@ class RandomMix(Choice):
         if self.weights == list(DEFAULT_WEIGHTS) and len(self.mixers) != len(DEFAULT_WEIGHTS):
             # custom modes without custom weights: uniform
             object.__setattr__(self, "weights", None)
+        # the modes may be given by name (core's Choice takes built mixers only)
+        object.__setattr__(self, "mixers", [create_mixer(m) for m in self.mixers])
         super().__post_init__()

@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Literal
 import torch
 import torch.nn.functional as F
 
-from mixup_core import MixedBatch, MixedTargets, MixPlan, mixer_dataclass
+from mixup_core import MixedTargets, MixPlan, mixer_dataclass
 
 from ._base import BoxPlan, box_area_share, box_mask, sample_boxes
 from ._guided import GuidedImageMixer, check_feature_maps, energy_maps, keep_memory_format, labels_of, run_model
@@ -126,6 +126,12 @@ class SnapMix(GuidedImageMixer):
         **kwargs: λ (both λ and λ′ follow it; per batch or per sample by ``mode``), pairing and
             protection options of `PairMixer`.
 
+    Call arguments (the call's `GuidanceContext`, each overriding the constructor's): ``cam``,
+    ``(B, K, h, w)`` (or own-class ``(B, h, w)``) CAMs, or a callable producing them; ``features``, the
+    clean batch's ``(B, C, h, w)`` features (used with ``classifier``); ``model``, a feature extractor;
+    ``classifier``, the linear head. Targets may be class indices or ``(B, K)`` scores (their argmax
+    picks each CAM).
+
     Note: ``mode="batch"`` uses one cut box and one source box for the batch (as the reference)
        and resizes with ``F.interpolate``; ``mode="sample"`` draws both boxes per sample and resizes
        every pair in one ``grid_sample``. The ρ weights (``B`` floats) are copied to the CPU for the
@@ -145,6 +151,7 @@ class SnapMix(GuidedImageMixer):
     paper: ClassVar[str] = "Huang et al., SnapMix, AAAI 2021, https://arxiv.org/abs/2012.04846"
     cost: ClassVar[Literal["none", "forward", "gradients", "hook", "dataset"]] = "forward"
     runtime_fields: ClassVar[tuple[str, ...]] = ("model", "classifier", "cam")
+    guidance_args: ClassVar[tuple[str, ...]] = ("features", "model", "classifier", "cam")
     label_follows_share: ClassVar[bool] = False
 
     relu_features: bool = True
@@ -154,56 +161,6 @@ class SnapMix(GuidedImageMixer):
     cam: Any = dataclasses.field(default=None, compare=False, repr=False)
 
     # ------------------------------------------------------------------ public protocol
-    def __call__(  # type: ignore[override]
-        self,
-        inputs: torch.Tensor,
-        targets: torch.Tensor | None = None,
-        *,
-        features: torch.Tensor | None = None,
-        model: Any = None,
-        classifier: Any = None,
-        cam: Any = None,
-        generator: torch.Generator | None = None,
-        num_classes: int | None = None,
-        protected: torch.Tensor | None = None,
-        groups: torch.Tensor | None = None,
-        out: torch.Tensor | None = None,
-    ) -> MixedBatch:
-        """Mix a batch, with the CAMs from ``cam``, or ``features``/``model`` and ``classifier``.
-
-        Args:
-            inputs: ``(B, C, H, W)`` floating images.
-            targets: class indices ``(B,)`` or ``(B, K)`` scores (their argmax picks each CAM).
-            features: the clean batch's ``(B, C, h, w)`` features (used with ``classifier``).
-            model: a feature extractor for this call (overrides the constructor's).
-            classifier: the linear head for this call (overrides the constructor's).
-            cam: ``(B, K, h, w)`` (or own-class ``(B, h, w)``) CAMs, or a callable producing them.
-            generator, num_classes, protected, groups, out: as in `Mixer.__call__`.
-        """
-        bound = self._bind(features=features, model=model, classifier=classifier, cam=cam)
-        return GuidedImageMixer.__call__(
-            bound, inputs, targets, generator=generator, num_classes=num_classes, protected=protected, groups=groups, out=out
-        )
-
-    def sample(  # type: ignore[override]
-        self,
-        inputs: torch.Tensor,
-        targets: torch.Tensor | None = None,
-        *,
-        features: torch.Tensor | None = None,
-        model: Any = None,
-        classifier: Any = None,
-        cam: Any = None,
-        generator: torch.Generator | None = None,
-        protected: torch.Tensor | None = None,
-        groups: torch.Tensor | None = None,
-    ) -> MixPlan:
-        """Draw a plan, with the label weights ρ; the CAM arguments as in `__call__`."""
-        inputs = self.check_inputs(inputs)
-        bound = self._bind(features=features, model=model, classifier=classifier, cam=cam)
-        bound._check_guidance(inputs)
-        return GuidedImageMixer.sample(bound, inputs, targets, generator=generator, protected=protected, groups=groups)
-
     @classmethod
     def example_call_kwargs(cls, inputs: torch.Tensor, targets: torch.Tensor | None, num_classes: int) -> dict[str, Any]:
         """``cam=``: 7×7 local-energy maps of ``inputs`` as every image's own-class map (a model-free stand-in)."""
@@ -228,7 +185,7 @@ class SnapMix(GuidedImageMixer):
         return mixed.with_weights(torch.stack([w_a, w_b], dim=1))
 
     # ------------------------------------------------------------------ internals
-    def _check_guidance(self, inputs: torch.Tensor) -> None:
+    def check_guidance(self, inputs: torch.Tensor) -> None:
         n = inputs.shape[0]
         source = self._source("cam", "features", "model")
         if source is None:

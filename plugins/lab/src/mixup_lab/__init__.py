@@ -14,8 +14,9 @@ scipy, matplotlib, Optuna) are imported on first use of the names below, not her
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from mixup_core.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -36,9 +37,9 @@ _LAZY = {
     "run_tune": "._tune",
     "compute_metrics": "._metrics",
     "reliability_bins": "._metrics",
-    "Study": "._report",
-    "load_study": "._report",
-    "summarise": "._report",
+    "Study": "._store",
+    "load_study": "._store",
+    "summarise": "._stats",
     "write_report": "._report",
 }
 
@@ -77,16 +78,11 @@ if TYPE_CHECKING:
         load_study_config,
     )
     from ._metrics import compute_metrics, reliability_bins
-    from ._report import Study, load_study, summarise, write_report
+    from ._report import write_report
     from ._runner import RunResult, StudyData, load_study_data, run_compare, split_validation, train_and_evaluate
+    from ._stats import summarise
+    from ._store import Study, load_study
     from ._tune import run_tune
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

@@ -85,7 +85,7 @@ def _small_classes(summary: Mapping[str, Any]) -> list[int]:
 
 
 def _class_drops(summary: Mapping[str, Any], arm: str, base: str, classes: Sequence[int]) -> list[dict[str, Any]]:
-    from ._report import paired_comparison
+    from ._stats import paired_comparison
 
     a, b = summary["arms"][arm], summary["arms"][base]
     names = summary["study"]["class_names"]

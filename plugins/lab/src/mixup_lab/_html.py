@@ -19,10 +19,10 @@ from html import escape
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ._metrics import METRIC_LABELS
-
 # report.md's number formats, so that both reports print the same digits
-from ._report import _fmt_ci, _fmt_diff, _fmt_mean_sd, _fmt_p, _fmt_value, _header, _metrics_shown, advice_markdown
+from ._advice import advice_markdown
+from ._format import _fmt_ci, _fmt_diff, _fmt_mean_sd, _fmt_p, _fmt_value, _header, _metrics_shown
+from ._metrics import METRIC_LABELS
 
 __all__ = ["render_html", "write_html"]
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from ._report import Study
+    from ._store import Study
 
 __all__ = [
     "plot_class_pairs",

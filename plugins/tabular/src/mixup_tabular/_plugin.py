@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mixup_core import ComponentRegistry, MixerRegistry, hookimpl
 from mixup_core.data import DataGuess
 
-from ._preview import mixup_preview  # noqa: F401  (the `mixup preview` hook)
 from .rowmixup import RowMixup
+
+if TYPE_CHECKING:
+    from mixup_core import Mixer, MixerInfo
+    from mixup_core.hookspecs import PreviewOptions
 
 
 @hookimpl
@@ -37,3 +41,11 @@ def mixup_detect_data(path: Path) -> DataGuess | None:
     from ._detect import detect_table
 
     return detect_table(path)
+
+
+@hookimpl
+def mixup_preview(mixer: Mixer, info: MixerInfo, options: PreviewOptions) -> str | None:
+    """Draw ``mixup preview`` for the tabular mixers (see `mixup_tabular._preview`); ``None`` for other modalities."""
+    from ._preview import mixup_preview as preview
+
+    return preview(mixer, info, options)

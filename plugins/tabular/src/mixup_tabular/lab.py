@@ -32,6 +32,7 @@ from mixup_core.data import (
     DataError,
     LabeledTensors,
     class_counts,
+    int_param,
     read_table,
     split_indices,
 )
@@ -174,12 +175,10 @@ def load_table_task(
     ):
         raise ConfigError(f"missing_values must be a list of cell texts, got missing_values={missing_values!r}")
     missing_values = [v.strip() for v in missing_values]
-    if isinstance(max_categories, bool) or not isinstance(max_categories, int) or max_categories < 2:
-        raise ConfigError(f"max_categories must be an int >= 2, got max_categories={max_categories!r}")
+    int_param("max_categories", max_categories, 2)
     if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not 0 < test_fraction < 1:
         raise ConfigError(f"test_fraction must be a number in (0, 1), got test_fraction={test_fraction!r}")
-    if isinstance(split_seed, bool) or not isinstance(split_seed, int):
-        raise ConfigError(f"split_seed must be an int, got split_seed={split_seed!r}")
+    int_param("split_seed", split_seed, 0)
     if not isinstance(root, (str, os.PathLike)):
         raise ConfigError(f"root must be the path of a table file, got root={root!r}")
     path = Path(root).expanduser()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass as std_dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 import torch
 from pydantic import Field
 
-from mixup_core import ConfigError, MixedBatch, MixPlan, PairMixer, lerp_pairs, mixer_dataclass
+from mixup_core import CallContext, ConfigError, MixPlan, ModelContext, PairMixer, lerp_pairs, mixer_dataclass
 
 __all__ = ["RowMixup", "RowPlan"]
 
@@ -79,7 +79,8 @@ class RowMixup(PairMixer):
             ``enabled``, ``num_classes`` of `mixup_core.Mixer`.
 
     Note:
-        Called with ``model=`` (as `mixup_core.mixed_step` does), the mixer compares its layout
+        Called with ``model=`` (its call context is a `mixup_core.ModelContext`, so
+        `mixup_core.mixed_step` passes its model), the mixer compares its layout
         with the model's ``feature_layout`` when the model has one (``tabular:mlp`` does) and
         refuses a mismatch, so slices copied from another version of the table never pass silently.
 
@@ -92,6 +93,7 @@ class RowMixup(PairMixer):
     """
 
     name: ClassVar[str] = "row-mixup"
+    context_type: ClassVar[type[CallContext]] = ModelContext
     modality: ClassVar[str] = "tabular"
     paper: ClassVar[str] = (
         "Zhang et al., mixup, ICLR 2018, https://arxiv.org/abs/1710.09412 (numeric features); categories drawn per "
@@ -169,23 +171,14 @@ class RowMixup(PairMixer):
                 )
 
     # ------------------------------------------------------------------ protocol
-    def __call__(  # type: ignore[override]
-        self,
-        inputs: torch.Tensor,
-        targets: torch.Tensor | None = None,
-        *,
-        generator: torch.Generator | None = None,
-        num_classes: int | None = None,
-        protected: torch.Tensor | None = None,
-        groups: torch.Tensor | None = None,
-        out: torch.Tensor | None = None,
-        model: Any = None,
-    ) -> MixedBatch:
-        """Mix a batch of rows (see `mixup_core.Mixer.__call__`); ``model``, when given, is checked with `check_layout`."""
+    def bind(self, context: CallContext | None = None, /, **call_args: Any) -> RowMixup:
+        """`mixup_core.Mixer.bind`; a ``model`` given to the call is checked with `check_layout` first
+        (before the batch: a layout copied from another table is the likelier cause of a mismatch)."""
+        bound = super().bind(context, **call_args)
+        model = cast(ModelContext, bound.context).model
         if model is not None:
-            self.check_layout(model)
-        return super().__call__(inputs, targets, generator=generator, num_classes=num_classes, protected=protected,
-                                groups=groups, out=out)
+            bound.check_layout(model)
+        return bound
 
     def _draws(self) -> bool:
         return self.categorical == "draw" and bool(self.categorical_slices)

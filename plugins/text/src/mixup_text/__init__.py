@@ -2,19 +2,44 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from mixup_core.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
-from ._base import TextMixedForward, TextMixer, TextPlan, union_attention_mask
-from ._layers import LayerSite, find_embeddings, find_head, find_input_embeddings, find_layers
-from .collator import MixupDataCollator
-from .embed_output import EmbedMix
-from .embedding import WordMixup
-from .sentence import SentenceMixup
-from .ssmix import SpanPlan, SSMix, replace_spans, saliency_spans
-from .tmix import TMix
-from .tokens import IGNORE_INDEX, TokenTargets, check_token_labels, mix_token_labels, token_soft_cross_entropy
+_LAZY = {
+    "TextContext": "._base",
+    "TextMixedForward": "._base",
+    "TextMixer": "._base",
+    "TextPlan": "._base",
+    "union_attention_mask": "._base",
+    "LayerSite": "._layers",
+    "find_embeddings": "._layers",
+    "find_head": "._layers",
+    "find_input_embeddings": "._layers",
+    "find_layers": "._layers",
+    "MixupOffCallback": "._trainer",
+    "MixupTrainer": "._trainer",
+    "mix_forward": "._trainer",
+    "mixup_compute_loss": "._trainer",
+    "plain_compute_loss": "._trainer",
+    "MixupDataCollator": ".collator",
+    "EmbedMix": ".embed_output",
+    "WordMixup": ".embedding",
+    "SentenceMixup": ".sentence",
+    "SSMix": ".ssmix",
+    "SSMixContext": ".ssmix",
+    "SpanPlan": ".ssmix",
+    "replace_spans": ".ssmix",
+    "saliency_spans": ".ssmix",
+    "TMix": ".tmix",
+    "IGNORE_INDEX": ".tokens",
+    "TokenTargets": ".tokens",
+    "check_token_labels": ".tokens",
+    "mix_token_labels": ".tokens",
+    "token_soft_cross_entropy": ".tokens",
+}
 
 __all__ = [
     "IGNORE_INDEX",
@@ -24,9 +49,11 @@ __all__ = [
     "MixupOffCallback",
     "MixupTrainer",
     "SSMix",
+    "SSMixContext",
     "SentenceMixup",
     "SpanPlan",
     "TMix",
+    "TextContext",
     "TextMixedForward",
     "TextMixer",
     "TextPlan",
@@ -48,16 +75,16 @@ __all__ = [
     "union_attention_mask",
 ]
 
-# The Trainer integration imports transformers.Trainer (many seconds), so it is imported on first use.
-_TRAINER_NAMES = ("MixupOffCallback", "MixupTrainer", "mix_forward", "mixup_compute_loss", "plain_compute_loss")
-
 if TYPE_CHECKING:
+    from ._base import TextContext, TextMixedForward, TextMixer, TextPlan, union_attention_mask
+    from ._layers import LayerSite, find_embeddings, find_head, find_input_embeddings, find_layers
     from ._trainer import MixupOffCallback, MixupTrainer, mix_forward, mixup_compute_loss, plain_compute_loss
+    from .collator import MixupDataCollator
+    from .embed_output import EmbedMix
+    from .embedding import WordMixup
+    from .sentence import SentenceMixup
+    from .ssmix import SpanPlan, SSMix, SSMixContext, replace_spans, saliency_spans
+    from .tmix import TMix
+    from .tokens import IGNORE_INDEX, TokenTargets, check_token_labels, mix_token_labels, token_soft_cross_entropy
 
-
-def __getattr__(name: str) -> Any:
-    if name in _TRAINER_NAMES:
-        from . import _trainer
-
-        return getattr(_trainer, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

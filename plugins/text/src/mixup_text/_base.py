@@ -3,37 +3,42 @@
 Every text mixer is two things:
 
 * a **tensor mixer** over embeddings or hidden states ``(B, L, D)`` (``mixer(x, y,
-  attention_mask=m, generator=g)``), the object the conformance kit checks, whose plan can be
-  replayed at any layer; and
+  attention_mask=m, generator=g)``, the mask being the call's `TextContext`), the object the
+  conformance kit checks, whose plan can be replayed at any layer; and
 * a **model runner**, ``mixer.forward(model, input_ids, attention_mask, labels, *, generator,
   num_classes, **model_kwargs)``, that runs a Hugging Face encoder once with the mix at the
   mixer's place and returns a `TextMixedForward` (the model output, the mixed targets, the
   plan and the attention mask the model ran with). Token ids are never mixed arithmetically.
+  On a text batch (a mapping with ``input_ids``), `mixup_core.mixed_step` runs it through the
+  mixer's ``mixed_step`` (`text_mixed_step`).
 """
 
 from __future__ import annotations
 
-import copy
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, cast
 
 import torch
 from torch import nn
 
 from mixup_core import (
-    MixedBatch,
+    CallContext,
+    MixedStep,
     MixedTargets,
     Mixer,
     MixPlan,
     PairMixer,
     lerp_pairs,
     mixer_dataclass,
+    output_logits,
     soft_cross_entropy,
 )
 
 from .tokens import TokenTargets, check_token_labels, mix_token_labels, token_soft_cross_entropy
 
 __all__ = [
+    "TextContext",
     "TextMixedForward",
     "TextMixer",
     "TextPlan",
@@ -41,11 +46,24 @@ __all__ = [
     "check_embeddings",
     "check_input_ids",
     "check_sequence_labels",
+    "is_text_batch",
+    "text_mixed_step",
+    "text_unmixed_logits",
     "union_attention_mask",
 ]
 
-_M = TypeVar("_M", bound="TextMixer")
-_X = TypeVar("_X", bound=Mixer)
+
+@dataclass(frozen=True, kw_only=True)
+class TextContext(CallContext):
+    """The call context of the text mixers on embeddings or hidden states.
+
+    Args:
+        attention_mask: ``(B, L)`` 0/1 or boolean mask of the anchors, right padding; ``None``: no
+            padding. Kept in the plan (a `TextPlan`); `union_attention_mask` gives the mask of the
+            mixed batch.
+    """
+
+    attention_mask: torch.Tensor | None = None
 
 
 # ---------------------------------------------------------------------- checks
@@ -239,10 +257,12 @@ class TextMixer(PairMixer):
     A call ``mixer(x, y, attention_mask=m, generator=g)`` mixes the tensor; the plan (a
     `TextPlan`) records the anchors' mask, and `union_attention_mask` gives the mask of the
     mixed batch. `forward` runs a model with the mix at the mixer's place; subclasses implement it
-    with `_prepare`, `_draw_plan` and `_finish`.
+    with `_prepare`, `_draw_plan` and `_finish`. `mixed_step` runs `forward` on a text batch (a
+    mapping with ``input_ids``) for `mixup_core.mixed_step`.
     """
 
     modality: ClassVar[str] = "text"
+    context_type: ClassVar[type[CallContext]] = TextContext
     min_ndim: ClassVar[int] = 3
     example_shape: ClassVar[tuple[int, ...]] = (6, 8)
     feature_dim: ClassVar[int] = 2
@@ -253,51 +273,14 @@ class TextMixer(PairMixer):
     def check_inputs(self, inputs: object) -> torch.Tensor:
         return check_embeddings(inputs, ndims=self.input_ndims)
 
-    def __call__(  # type: ignore[override]
-        self,
-        inputs: torch.Tensor,
-        targets: torch.Tensor | None = None,
-        *,
-        attention_mask: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-        num_classes: int | None = None,
-        protected: torch.Tensor | None = None,
-        groups: torch.Tensor | None = None,
-        out: torch.Tensor | None = None,
-    ) -> MixedBatch:
-        """Mix a batch of embeddings or hidden states.
-
-        Args:
-            inputs: floating ``(B, L, D)``.
-            targets: class indices ``(B,)`` or float targets ``(B, ...)``.
-            attention_mask: ``(B, L)`` mask of the anchors (``None``: no padding); kept in the
-                plan, see `union_attention_mask` for the mask of the mixed batch.
-            generator, num_classes, protected, groups, out: as in `mixup_core.Mixer.__call__`.
-        """
-        inputs = self.check_inputs(inputs)
-        bound = self._bind(attention_mask=self._mask_for(inputs, attention_mask))
-        return PairMixer.__call__(
-            bound, inputs, targets, generator=generator, num_classes=num_classes, protected=protected, groups=groups, out=out
-        )
-
-    def sample(  # type: ignore[override]
-        self,
-        inputs: torch.Tensor,
-        targets: torch.Tensor | None = None,
-        *,
-        attention_mask: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-        protected: torch.Tensor | None = None,
-        groups: torch.Tensor | None = None,
-    ) -> MixPlan:
-        """Draw a `TextPlan` for ``inputs`` (read for its shape), recording ``attention_mask``."""
-        inputs = self.check_inputs(inputs)
-        bound = self._bind(attention_mask=self._mask_for(inputs, attention_mask))
-        return PairMixer.sample(bound, inputs, targets, generator=generator, protected=protected, groups=groups)
+    def check_context(self, context: CallContext, inputs: torch.Tensor) -> CallContext:
+        """Check ``attention_mask`` against ``inputs`` (``(B, L)`` 0/1 or booleans) and keep it as booleans."""
+        mask = cast(TextContext, context).attention_mask
+        return context if mask is None else context.replace(attention_mask=self._mask_for(inputs, mask))
 
     def identity_plan(self, inputs: torch.Tensor) -> MixPlan:
         n = inputs.shape[0]
-        return TextPlan(index=torch.arange(n), lam=torch.ones(n), attention_mask=self._call_arg("attention_mask"))
+        return TextPlan(index=torch.arange(n), lam=torch.ones(n), attention_mask=self._attention_mask())
 
     def mixed_attention_mask(self, plan: MixPlan, attention_mask: torch.Tensor | None = None) -> torch.Tensor | None:
         """The attention mask of the mixed batch: the union of each pair's masks (`union_attention_mask`).
@@ -311,17 +294,15 @@ class TextMixer(PairMixer):
         return None if attention_mask is None else union_attention_mask(attention_mask, plan)
 
     def _make_plan(self, inputs: torch.Tensor, index: torch.Tensor, lam: torch.Tensor, *, generator: torch.Generator | None) -> MixPlan:
-        return TextPlan(index=index, lam=lam, attention_mask=self._call_arg("attention_mask"))
+        return TextPlan(index=index, lam=lam, attention_mask=self._attention_mask())
 
     def _apply(self, inputs: torch.Tensor, plan: MixPlan, *, out: torch.Tensor | None) -> torch.Tensor:
         return lerp_pairs(inputs, plan, out=out, mixer=type(self).__name__)
 
     # ------------------------------------------------------------------ call-time arguments
-    def _bind(self: _M, **values: Any) -> _M:
-        return bind_call(self, **values)
-
-    def _call_arg(self, name: str) -> Any:
-        return call_arg(self, name)
+    def _attention_mask(self) -> torch.Tensor | None:
+        """The call's checked ``attention_mask`` (boolean), or ``None``."""
+        return cast(TextContext, self.context).attention_mask
 
     @staticmethod
     def _mask_for(inputs: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor | None:
@@ -368,6 +349,27 @@ class TextMixer(PairMixer):
         """
         raise NotImplementedError(f"{type(self).__name__} must implement forward")
 
+    def runs_step(self, inputs: object) -> bool:
+        """``True`` on a text batch (a mapping with ``input_ids``): `mixed_step` runs `forward` on it."""
+        return is_text_batch(inputs)
+
+    def mixed_step(
+        self,
+        model: nn.Module,
+        inputs: Any,
+        targets: torch.Tensor,
+        *,
+        generator: torch.Generator | None = None,
+        num_classes: int,
+        protected: torch.Tensor | None = None,
+    ) -> MixedStep:
+        """`forward` on a text batch, as `mixup_core.mixed_step` calls it (see `text_mixed_step`)."""
+        return text_mixed_step(self, model, inputs, targets, generator=generator, num_classes=num_classes, protected=protected)
+
+    def unmixed_logits(self, model: nn.Module, inputs: Any) -> torch.Tensor:
+        """The model on an unmixed text batch, with the mask of the batch (see `text_unmixed_logits`)."""
+        return text_unmixed_logits(model, inputs)
+
     def _prepare(
         self,
         model: nn.Module,
@@ -405,21 +407,45 @@ class TextMixer(PairMixer):
 
 
 # ---------------------------------------------------------------------- helpers shared with SSMix
-def bind_call(mixer: _X, **values: Any) -> _X:
-    """A shallow copy of ``mixer`` carrying one call's runtime arguments (``None`` keeps earlier ones).
-
-    The mixer itself is never modified, so concurrent calls do not interfere.
-    """
-    merged = dict(mixer.__dict__.get("_call_args", {}))
-    merged.update({k: v for k, v in values.items() if v is not None})
-    bound = copy.copy(mixer)
-    bound.__dict__["_call_args"] = merged
-    return bound
+def is_text_batch(inputs: object) -> bool:
+    """Whether ``inputs`` is a text batch as a data set's collate function makes it: a mapping with ``input_ids``."""
+    return isinstance(inputs, Mapping) and "input_ids" in inputs
 
 
-def call_arg(mixer: Mixer, name: str) -> Any:
-    """A runtime argument bound by `bind_call` (``None`` when absent)."""
-    return mixer.__dict__.get("_call_args", {}).get(name)
+def _model_kwargs(inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """The entries of a text batch passed to the model besides the tokens and the mask (``token_type_ids`` …);
+    an entry ``labels`` is left out (the step's targets are the labels, and the model computes no loss)."""
+    return {k: v for k, v in inputs.items() if k not in ("input_ids", "attention_mask", "labels")}
+
+
+def text_mixed_step(
+    mixer: Mixer,
+    model: nn.Module,
+    inputs: Mapping[str, Any],
+    targets: torch.Tensor,
+    *,
+    generator: torch.Generator | None,
+    num_classes: int,
+    protected: torch.Tensor | None,
+) -> MixedStep:
+    """The training step of a text mixer on a text batch: ``mixer.forward(model, input_ids, attention_mask,
+    labels=targets, …)`` with the batch's other entries passed to the model (see `is_text_batch`)."""
+    fw = mixer.forward(  # type: ignore[attr-defined]
+        model, inputs["input_ids"], inputs.get("attention_mask"), labels=targets, generator=generator,
+        num_classes=num_classes, protected=protected, **_model_kwargs(inputs),
+    )
+    return MixedStep(fw.logits, fw.targets, targets, fw.plan)
+
+
+def text_unmixed_logits(model: nn.Module, inputs: Any) -> torch.Tensor:
+    """The logits of ``model`` on an unmixed text batch (an all-ones mask when the batch has none), or of
+    ``model(inputs)`` for other inputs."""
+    if not is_text_batch(inputs):
+        return output_logits(model(inputs))
+    ids = inputs["input_ids"]
+    mask = inputs.get("attention_mask")
+    mask = mask if mask is not None else torch.ones_like(ids)
+    return output_logits(model(input_ids=ids, attention_mask=mask, **_model_kwargs(inputs)))
 
 
 def prepare_batch(

