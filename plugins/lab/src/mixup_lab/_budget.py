@@ -333,10 +333,12 @@ def budget_lines(outcome: dict[str, Any] | None) -> list[str]:
         return []
     plan = outcome.get("plan") or {}
     lines = ["## Time budget", "", f"- Plan: {plan.get('description', '—')}."]
-    actual, planned = outcome.get("actual_seconds"), plan.get("planned_seconds")
-    if actual is not None and planned:
-        lines.append(f"- Wall time: {actual:.1f} s actual vs {planned:.1f} s planned "
-                     f"({100 * (actual / planned - 1):+.0f} %), budget {plan.get('budget', 0):.0f} s.")
+    actual, runs = outcome.get("actual_seconds"), outcome.get("runs") or []
+    planned = (plan.get("calibration_seconds") or 0.0) + sum(r["planned"] for r in runs)
+    if actual is not None and runs and planned:
+        lines.append(f"- Wall time: {actual:.1f} s actual vs {planned:.1f} s planned for the {len(runs)} run"
+                     f"{'s' if len(runs) != 1 else ''} done (calibration included; {100 * (actual / planned - 1):+.0f} %), "
+                     f"budget {plan.get('budget', 0):.0f} s.")
     stop = outcome.get("stopped")
     if stop:
         lines.append(f"- **Partial**: stopped before arm {stop['at']['arm']!r}, seed {stop['at']['seed']} "
