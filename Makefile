@@ -41,7 +41,7 @@ env: $(STAMP)
 
 demo: env
 	$(PY) examples/demo.py
-	$(VENV)/bin/mixup compare examples/configs/fashion-mnist.yaml
+	$(VENV)/bin/mixup compare examples/configs/fashion-mnist-noisy-labels.yaml
 
 lint: env
 	$(VENV)/bin/ruff check .

@@ -311,11 +311,11 @@ def _shape_of(data: TaskData, model: str) -> tuple[int, ...]:
     return tuple(int(s) for s in data.input_shape)
 
 
-def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
+def _conv_block(c_in: int, c_out: int, batch_norm: bool = True) -> nn.Sequential:
     return nn.Sequential(
         OrderedDict(
-            conv=nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=False),
-            bn=nn.BatchNorm2d(c_out),
+            conv=nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=not batch_norm),
+            bn=nn.BatchNorm2d(c_out) if batch_norm else nn.Identity(),
             relu=nn.ReLU(inplace=True),
             pool=nn.MaxPool2d(2, ceil_mode=True),  # ceil: a 1-pixel map stays 1 pixel
         )
@@ -338,6 +338,9 @@ class SmallCNN(nn.Module):
         channels: output channels of the two blocks.
         pool: side of the adaptive average pooling's output (capped at the feature map's size).
         dropout: dropout probability before the classifier.
+        batch_norm: batch norm after each convolution (``False``: a biased convolution and no
+            normalisation, which with ``dropout=0`` and wide ``channels`` gives a model that
+            memorises its training set, the regime of mixup's published gains).
 
     Examples:
         >>> net = SmallCNN((1, 8, 8), 10, channels=(4, 8))
@@ -353,6 +356,7 @@ class SmallCNN(nn.Module):
         channels: tuple[int, int] = (32, 64),
         pool: int = 4,
         dropout: float = 0.25,
+        batch_norm: bool = True,
     ) -> None:
         super().__init__()
         if len(input_shape) != 3:
@@ -360,7 +364,8 @@ class SmallCNN(nn.Module):
         c, h, w = (int(s) for s in input_shape)
         c1, c2 = channels
         self.input_shape = (c, h, w)
-        self.features = nn.Sequential(OrderedDict(block1=_conv_block(c, c1), block2=_conv_block(c1, c2)))
+        self.features = nn.Sequential(OrderedDict(block1=_conv_block(c, c1, batch_norm),
+                                                  block2=_conv_block(c1, c2, batch_norm)))
         h2, w2 = math.ceil(math.ceil(h / 2) / 2), math.ceil(math.ceil(w / 2) / 2)
         cells = (min(pool, h2), min(pool, w2))
         self.pool = nn.AdaptiveAvgPool2d(cells)
@@ -382,6 +387,7 @@ def small_cnn(
     channels: int | Sequence[int] = (32, 64),
     pool: int = 4,
     dropout: float = 0.25,
+    batch_norm: bool = True,
 ) -> SmallCNN:
     """A small CNN for the images of ``data``: two conv blocks (conv, batch norm, ReLU, max pool) and a linear head.
 
@@ -394,6 +400,10 @@ def small_cnn(
             int ``c`` for ``[c, 2c]``.
         pool: side of the adaptive average pooling before the head (default 4; 1 = global pooling).
         dropout: dropout before the head, in [0, 1) (default 0.25).
+        batch_norm: batch norm after each convolution (default ``True``). ``batch_norm=False``,
+            ``dropout=0`` and wide ``channels`` (e.g. ``[128, 256]``) give an over-parameterised model
+            without implicit regularisation, which fits even noisy labels (Zhang et al. 2017,
+            "Understanding deep learning requires rethinking generalization").
 
     Raises:
         ConfigError: a bad parameter, or ``data.input_shape`` is not ``(C, H, W)``.
@@ -410,7 +420,8 @@ def small_cnn(
         raise ConfigError(f"small-cnn takes images (C, H, W), but the data set gives input_shape={shape!r}")
     pool_n = _int_param("pool", pool, 1)
     return SmallCNN(
-        shape, data.num_classes, channels=_channels_param(channels), pool=pool_n, dropout=_dropout_param(dropout)
+        shape, data.num_classes, channels=_channels_param(channels), pool=pool_n, dropout=_dropout_param(dropout),
+        batch_norm=_bool_param("batch_norm", batch_norm),
     )
 
 

@@ -35,6 +35,9 @@ _LAZY = {
     "split_validation": "._runner",
     "train_and_evaluate": "._runner",
     "run_tune": "._tune",
+    "LabelNoise": "._noise",
+    "NoisyLabels": "._noise",
+    "add_label_noise": "._noise",
     "compute_metrics": "._metrics",
     "reliability_bins": "._metrics",
     "Study": "._store",
@@ -47,6 +50,8 @@ __all__ = [
     "ArmConfig",
     "ComponentConfig",
     "CriticalConfig",
+    "LabelNoise",
+    "NoisyLabels",
     "RunResult",
     "Study",
     "StudyConfig",
@@ -54,6 +59,7 @@ __all__ = [
     "TrainConfig",
     "TuneConfig",
     "__version__",
+    "add_label_noise",
     "compute_metrics",
     "load_study",
     "load_study_config",
@@ -78,6 +84,7 @@ if TYPE_CHECKING:
         load_study_config,
     )
     from ._metrics import compute_metrics, reliability_bins
+    from ._noise import LabelNoise, NoisyLabels, add_label_noise
     from ._report import write_report
     from ._runner import RunResult, StudyData, load_study_data, run_compare, split_validation, train_and_evaluate
     from ._stats import summarise

@@ -26,6 +26,7 @@ from ._budget import with_stored_epochs
 from ._budget import write_outcome as write_budget
 from ._config import ArmConfig, StudyConfig, arm_folder_name
 from ._datacheck import CHECKS_FILE, run_checks
+from ._noise import LABEL_NOISE_FILE, LabelNoise, add_label_noise, pop_label_noise
 
 __all__ = [
     "RunResult",
@@ -51,11 +52,13 @@ class StudyData:
         data: what the data-set loader returned.
         critical_classes: indices of the critical classes.
         critical_train: bool mask over the training split of critical examples (or ``None``).
+        label_noise: the corrupted training labels (``dataset.label_noise``), or ``None``.
     """
 
     data: TaskData
     critical_classes: list[int]
     critical_train: torch.Tensor | None = None
+    label_noise: LabelNoise | None = None
 
 
 @dataclass
@@ -125,13 +128,16 @@ def load_study_data(cfg: StudyConfig) -> StudyData:
     (``{"name": ..., **params}``, unless the ``dataset`` section sets it): a text table is then
     tokenised with the model's own tokenizer, and the model's files are checked before anything is written.
 
+    ``label_noise`` (with ``label_noise_kind`` and ``label_noise_seed``) is not passed to the loader: it
+    corrupts that share of the training labels of any data set (`add_label_noise`); the test split is untouched.
+
     Raises:
         ConfigError: a loader parameter is wrong, the data are missing, or a critical class or
             example does not exist (each naming the config field).
     """
     info = get_datasets().get(cfg.dataset.name)
     loader = info.load()
-    params = cfg.dataset.params
+    params, noise = pop_label_noise(cfg.dataset.params)
     try:
         wants_model = "study_model" in inspect.signature(loader).parameters
     except (TypeError, ValueError):  # a callable without a readable signature
@@ -146,6 +152,9 @@ def load_study_data(cfg: StudyConfig) -> StudyData:
         raise ConfigError(f"dataset.name: {info.name} cannot be loaded: {exc}") from exc
     if not isinstance(data, TaskData):
         raise ConfigError(f"dataset loader {info.name} returned {type(data).__name__}, not a mixup_core.TaskData")
+    record = None
+    if noise is not None:
+        data, record = add_label_noise(data, noise["rate"], kind=noise["kind"], seed=noise["seed"])
     critical = _resolve_classes(cfg, data)
     mask = None
     if cfg.critical.train_indices:
@@ -155,7 +164,7 @@ def load_study_data(cfg: StudyConfig) -> StudyData:
             raise ConfigError(f"critical.train_indices: {bad[:5]} out of range for a training split of {n} examples")
         mask = torch.zeros(n, dtype=torch.bool)
         mask[torch.tensor(cfg.critical.train_indices)] = True
-    return StudyData(data, critical, mask)
+    return StudyData(data, critical, mask, record)
 
 
 def split_validation(data: TaskData, fraction: float, seed: int = 0) -> TaskData:
@@ -604,6 +613,8 @@ def _write_study(out: Path, cfg: StudyConfig, study: StudyData) -> None:
     }
     if study.data.test_groups is not None:  # the group of each test example, for breakdowns by group
         record["test_groups"] = [str(g) for g in study.data.test_groups]
+    if study.label_noise is not None:  # which training labels are wrong, for audits of memorisation
+        study.label_noise.write(out / LABEL_NOISE_FILE)
     if path.exists():  # same setup (check_study_folder); arms and seeds may grow: keep the union, in config order first
         old = json.loads(path.read_text(encoding="utf-8"))
         arms = {a["name"]: a for a in old["config"].get("arms", [])}
