@@ -3,7 +3,7 @@
 ``train.budget`` (or ``mixup compare --budget 10m``) replaces ``train.epochs`` by a plan made on this
 machine, now:
 
-1. **Calibration**: after one untimed warm-up pass, every arm trains two epochs on a few batches of the training split (the whole split
+1. **Calibration**: after an untimed warm-up pass of every arm, every arm trains two epochs on a few batches of the training split (the whole split
    when an epoch is that short), with the study's model, optimiser and mixer, and is evaluated on the
    whole test split. The second epoch's wall time, scaled to a full epoch, is the arm's *seconds per
    epoch*; the rest (model set-up, the first epoch's warm-up, evaluation) is its *seconds per run*.
@@ -247,9 +247,12 @@ def calibrate(
     short = cfg.model_copy(update={"train": cfg.train.model_copy(update={"epochs": 2, "checkpoint": "none"})})
     sub_study = StudyData(sub, study.critical_classes, None)
     timings: dict[str, ArmTiming] = {}
-    if arms:  # one untimed pass first: the process's one-time costs (imports, first kernels) are not a run's
-        warm = cfg.model_copy(update={"train": short.train.model_copy(update={"epochs": 1})})
-        train(warm, arms[0], 0, sub_study, audit=False)
+    # one untimed pass of every arm first, on a few test examples: the process's and each mixer's one-time costs
+    # (imports, first kernels) are not a run's
+    warm = cfg.model_copy(update={"train": short.train.model_copy(update={"epochs": 1})})
+    few = StudyData(replace(sub, test=Subset(sub.test, list(range(min(len(sub.test), bs))))), study.critical_classes, None)
+    for arm in arms:
+        train(warm, arm, 0, few)
     for arm in arms:
         marks: list[float] = []
         start = time.perf_counter()

@@ -3,8 +3,9 @@
 What is checked (`check_data`):
 
 - **duplicates**: the same content in the training and the test split. Items that come from files
-  (``paths`` of the own-data loaders) are compared by the SHA-256 of the file's bytes; other items by
-  the SHA-256 of their input tensors (the label left out). With ``perceptual=True`` image items are also
+  (``paths`` of the own-data loaders) are compared by the SHA-256 of the file's bytes, and a copy is an
+  error; other items (table rows, graphs, built-in tensors) by the SHA-256 of their input tensors (the
+  label left out), and a repeat is a warning, since equal rows or graphs can be genuine. With ``perceptual=True`` image items are also
   compared by a 64-bit difference hash (dHash: the grey image scaled to 9 × 8, one bit per horizontal
   neighbour pair; Krawetz, "Kind of Like That", 2013) at a Hamming distance of at most
   ``perceptual_distance`` bits, which catches re-encoded or rescaled copies that byte hashes miss.
@@ -201,12 +202,18 @@ def _duplicates(data: TaskData, perceptual: bool, distance: int) -> list[Finding
     pairs = [(first[h], j) for j, h in enumerate(te) if h in first]
     out = []
     if pairs:
-        how = "file bytes (SHA-256)" if train_src is not None and getattr(_base(data.train)[0], "paths", None) is not None \
-            else "input content (SHA-256)"
+        files = train_src is not None and getattr(_base(data.train)[0], "paths", None) is not None
         shown = [f"{_name([], train_src, 'train', i)} = {_name([], test_src, 'test', j)}" for i, j in pairs[:_KEPT]]
-        out.append(Finding("error", "duplicates", f"{len(pairs)} test example{'s' if len(pairs) > 1 else ''} "
-                           f"identical to a training example by {how}: the test would measure memory, not "
-                           "generalisation; remove one copy of each", shown, len(pairs)))
+        plural = "s" if len(pairs) > 1 else ""
+        if files:  # a copied file is a data mistake
+            out.append(Finding("error", "duplicates", f"{len(pairs)} test file{plural} identical to a training file "
+                               "(SHA-256 of the bytes): the test would measure memory, not generalisation; remove "
+                               "one copy of each", shown, len(pairs)))
+        else:  # equal rows or graphs can be genuine (few distinct values): reported, not refused
+            out.append(Finding("warning", "duplicates", f"{len(pairs)} test example{plural} with the same inputs as a "
+                               "training example (SHA-256 of the input tensors): if they are copies, the test partly "
+                               "measures memory; remove them, or keep them if such repeats are genuine", shown,
+                               len(pairs)))
     if perceptual and data.modality == "image":
         exact = {j for _, j in pairs}
         a = [dhash(_inputs(data.train[i])) for i in range(len(data.train))]
