@@ -98,10 +98,77 @@ def _launcher(args: argparse.Namespace) -> Any:
                          cluster="slurm" if args.launcher == "slurm" else "local", wait=not args.no_wait)
 
 
+def _is_data_path(path: Path) -> bool:
+    """A data folder or table for ``mixup compare PATH`` (not a config file, not a study folder)."""
+    from mixup_core.data import TABLE_SUFFIXES
+
+    if path.is_dir():
+        return not (path / "study.json").is_file()
+    return path.suffix.lower() in TABLE_SUFFIXES
+
+
+def _compare_overrides(args: argparse.Namespace) -> list[str]:
+    """``--set`` plus the shortcuts ``--budget`` and ``--critical`` as overrides."""
+    items = list(args.set or [])
+    if args.budget:
+        items.append(f"train.budget={json.dumps(args.budget)}")
+    if args.critical:
+        names = [c.strip() for c in args.critical.split(",") if c.strip()]
+        if not names:
+            raise ConfigError(f"--critical: comma-separated class names (got {args.critical!r})")
+        items.append(f"critical.classes={json.dumps(names)}")
+    return items
+
+
+def _study_from_data(args: argparse.Namespace) -> tuple[StudyConfig, Path, str]:
+    """``mixup compare PATH``: the study ``mixup init`` would write for PATH, its folder, and its YAML text."""
+    from ._init import detect_data, render_study, study_mapping, study_name
+
+    source = Path(args.config).expanduser()
+    guess = detect_data(source)
+    name = args.name or study_name(source.resolve())
+    out = Path(args.out) if args.out else Path("runs") / name
+    raw = apply_overrides({**study_mapping(guess, name=name), "output": str(out)}, _compare_overrides(args))
+    cfg = load_study_config(raw)
+    return cfg, out, render_study(raw, guess, writer=f"mixup compare {args.config}")
+
+
+def _more_seeds(cfg: StudyConfig, out: Path, n: int) -> list[int]:
+    """The stored study's seeds and the config's, then ``n`` new ones (the next unused integers)."""
+    record = _study_record(out)
+    if not record:
+        raise ConfigError(f"--more-seeds: {out} holds no study yet; run `mixup compare` first (got {str(out)!r})")
+    have = list(dict.fromkeys([*record.get("config", {}).get("seeds", []), *cfg.seeds]))
+    new, s = [], 0
+    while len(new) < n:
+        if s not in have:
+            new.append(s)
+        s += 1
+    return [*have, *new]
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
     from ._runner import FailedRunsError, run_compare
 
-    cfg = read_study(args.config, args.set)
+    source = Path(args.config)
+    text = None
+    if _is_data_path(source):
+        cfg, out, text = _study_from_data(args)
+    else:
+        if source.is_dir():  # a study folder: the config mixup compare PATH kept in it
+            source = source / "study.yaml"
+            if not source.is_file():
+                raise ConfigError(f"config: {args.config} is a study folder without study.yaml; give its config file "
+                                  f"(got {args.config!r})")
+        cfg = read_study(source, _compare_overrides(args))
+        out = Path(args.out) if args.out else cfg.output_dir()
+    seeds = _int_list(args.seeds)
+    if args.more_seeds is not None:
+        if args.more_seeds < 1:
+            raise ConfigError(f"--more-seeds: a positive number of seeds to add (got {args.more_seeds})")
+        if seeds:
+            raise ConfigError(f"--more-seeds: give it or --seeds, not both (got --seeds {args.seeds})")
+        cfg = cfg.model_copy(update={"seeds": _more_seeds(cfg, out, args.more_seeds)})
     arms = [a.strip() for a in args.arms.split(",")] if args.arms else None
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers: at least 1 (got {args.workers})")
@@ -113,9 +180,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     kwargs: dict[str, Any] = {} if args.stale_after is None else {"stale_after": args.stale_after}
     failure = None
     try:
-        out = run_compare(cfg, out=Path(args.out) if args.out else None, arms=arms, seeds=_int_list(args.seeds),
-                          resume=not args.fresh, progress=not args.quiet and not args.worker, workers=args.workers or 0,
-                          devices=_devices(args.devices), launcher=launcher, worker=args.worker, **kwargs)
+        out = run_compare(cfg, out=out, arms=arms, seeds=seeds, resume=not args.fresh,
+                          progress=not args.quiet and not args.worker, workers=args.workers or 0,
+                          devices=_devices(args.devices), launcher=launcher, worker=args.worker, config_text=text,
+                          **kwargs)
     except FailedRunsError as exc:
         out, failure = exc.out, exc
     if args.worker or (launcher is not None and not launcher.wait):
@@ -245,9 +313,18 @@ def add_commands(sub: Any) -> None:
     p.set_defaults(func=_cmd_init)
 
     p = sub.add_parser("compare", help="A/B-test mixers against a baseline over seeds and write a report",
-                       description="Train every arm x seed of a study config, then write report.md, report.json and plots.")
-    p.add_argument("config", help="study config (YAML, TOML or JSON)")
+                       description="Train every arm x seed of a study config, then write report.md, report.json and "
+                                   "plots. Given a data folder or table instead, infer the study as mixup init would, "
+                                   "keep it as <study folder>/study.yaml and run it.")
+    p.add_argument("config", help="study config (YAML, TOML or JSON), a study folder, or a data folder or table")
     p.add_argument("--out", default=None, help="study folder (default: the config's output, or runs/<name>)")
+    p.add_argument("--name", default=None, help="the study's name when CONFIG is a data path (default: from the path)")
+    p.add_argument("--critical", default=None, metavar="CLASS,CLASS",
+                   help="critical classes by name, reported on their own (sets critical.classes)")
+    p.add_argument("--budget", default=None, metavar="DURATION",
+                   help="wall-clock budget such as 90s, 10m or 1h: plan the epochs to fit it (sets train.budget)")
+    p.add_argument("--more-seeds", type=int, default=None, metavar="N",
+                   help="add N new seeds to the stored study, keeping its finished runs")
     p.add_argument("--arms", default=None, help="comma-separated arm names to run (default: all)")
     p.add_argument("--seeds", default=None, help="comma-separated seeds to run (default: the config's)")
     p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a config value, e.g. train.epochs=1")

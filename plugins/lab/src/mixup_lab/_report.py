@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ._advice import advice_markdown
 from ._format import _fmt_ci, _fmt_diff, _fmt_mean_sd, _fmt_p, _fmt_value, _header, _metrics_shown
 from ._metrics import METRIC_LABELS
 from ._stats import (
@@ -132,8 +133,10 @@ def _group_lines(summary: Mapping[str, Any]) -> list[str]:
 def _markdown(summary: Mapping[str, Any], plots: Sequence[Path], out: Path) -> str:
     lines = [f"# {summary['study']['name']}: mixup compare report", ""]
     lines += _md_setup(summary)
+    lines += advice_markdown(summary, "top")
     lines += _md_headline(summary)
     lines += _md_verdict(summary)
+    lines += advice_markdown(summary, "after_verdict")
     lines += _md_metrics(summary)
     lines += _md_comparison(summary)
     lines += _md_critical(summary)

@@ -9,6 +9,7 @@ still here.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,11 @@ from torch.utils.data import DataLoader
 from mixup_core import ConfigError, MixupError
 
 from . import _store, _train, _workers
+from ._budget import BudgetClock, with_stored_epochs
+from ._budget import prepare as prepare_budget
+from ._budget import write_outcome as write_budget
 from ._config import ArmConfig, StudyConfig
+from ._datacheck import CHECKS_FILE, run_checks
 from ._store import arm_dir, check_study_folder, save_run
 from ._train import (
     RunResult,
@@ -123,25 +128,50 @@ def _choose(cfg: StudyConfig, arms: Sequence[str] | None) -> list[ArmConfig]:
     return [a for a in cfg.arms if a.name in set(arms)]
 
 
-def _prepare(cfg: StudyConfig, out: Path, chosen: Sequence[ArmConfig]) -> StudyData:
-    """Check everything, then write ``study.json`` and the arm records (a refused call changes no byte)."""
+def _prepare(
+    cfg: StudyConfig,
+    out: Path,
+    chosen: Sequence[ArmConfig],
+    seeds: Sequence[int],
+    *,
+    resume: bool,
+    progress: bool,
+    config_text: str | None,
+) -> tuple[StudyConfig, StudyData, list[int], BudgetClock | None]:
+    """Check everything, then write ``study.json``, the arm records, the data checks and ``study.yaml``.
+
+    A refused call changes no byte. With ``train.budget`` the epochs (and, when needed, the seeds) are
+    planned here (`mixup_lab._budget`); returns the study as planned, its data, the seeds and the clock.
+    """
     study = load_study_data(cfg)
     for arm in chosen:  # every mixer must accept this data set's batches before hours of training
         build_mixer(cfg, arm)
     _train._device(cfg.train.device)
     build_model(cfg, study.data)
     cfg.business.check_classes([str(c) for c in study.data.class_names])
+    say = (lambda line: sys.stderr.write(f"mixup: {line}\n")) if progress else None
+    findings = run_checks(cfg, study.data, len(seeds), announce=say)
+    if cfg.train.budget is not None:
+        cfg = with_stored_epochs(cfg, out)
     check_study_folder(out, cfg, chosen)
+    clock = None
+    run_seeds = list(seeds)
+    if cfg.train.budget is not None:  # -- time budget: calibrate, plan the epochs, admit runs while they fit
+        done = {(a.name, s) for s in run_seeds for a in chosen if resume and _store.is_finished(out, a.name, s)}
+        cfg, run_seeds, clock = prepare_budget(cfg, study, out, chosen, run_seeds, finished=done, announce=say)
     try:
         _store.write_study(out, cfg, study)
         _store.write_arm_records(out, cfg, chosen)
+        _store._write_json(out / CHECKS_FILE, [f.to_json() for f in findings])
+        if config_text is not None:
+            (out / "study.yaml").write_text(config_text, encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"--out: cannot create or write the study folder ({exc.strerror}) (got {str(out)!r})") from None
-    return study
+    return cfg, study, run_seeds, clock
 
 
 def _run_here(cfg: StudyConfig, out: Path, jobs: list[tuple[str, int]], study: StudyData, *, progress: bool,
-              stale_after: float) -> None:
+              stale_after: float, clock: BudgetClock | None = None) -> None:
     """Train in this process (waiting for runs that other processes hold on the same folder)."""
     bar = None
     if progress and jobs:
@@ -156,8 +186,17 @@ def _run_here(cfg: StudyConfig, out: Path, jobs: list[tuple[str, int]], study: S
             bar.update(1)
 
     try:
-        _workers.run_jobs(cfg, out, jobs, study=study, stale_after=stale_after, wait=True, bar=bar, on_run=on_run,
-                          worker={"index": 0, "threads": torch.get_num_threads()})
+        if clock is None:
+            _workers.run_jobs(cfg, out, jobs, study=study, stale_after=stale_after, wait=True, bar=bar, on_run=on_run,
+                              worker={"index": 0, "threads": torch.get_num_threads()})
+        else:  # one run at a time, each admitted only while the budget holds it
+            for i, (arm, seed) in enumerate(jobs):
+                if not clock.admit(jobs, i):
+                    break  # the budget would be overrun: the report is labelled partial
+                started = time.perf_counter()
+                _workers.run_jobs(cfg, out, [(arm, seed)], study=study, stale_after=stale_after, wait=True, bar=bar,
+                                  on_run=on_run, worker={"index": 0, "threads": torch.get_num_threads()})
+                clock.record(arm, seed, time.perf_counter() - started)
     except KeyboardInterrupt:
         finished = sum(_store.is_finished(out, a, s) for a, s in jobs)
         raise KeyboardInterrupt(f"{finished} of {len(jobs)} runs finished and kept in {out}; run the same command to "
@@ -165,6 +204,8 @@ def _run_here(cfg: StudyConfig, out: Path, jobs: list[tuple[str, int]], study: S
     finally:
         if bar is not None:
             bar.close()
+        if clock is not None:
+            write_budget(out, clock)
 
 
 def _write_report(cfg: StudyConfig, out: Path, study: StudyData, chosen: Sequence[ArmConfig]) -> None:
@@ -205,8 +246,13 @@ def run_compare(
     launcher: SlurmLauncher | None = None,
     worker: bool = False,
     stale_after: float = _store.DEFAULT_STALE_AFTER,
+    config_text: str | None = None,
 ) -> Path:
     """Run every arm × seed of a study that is not finished yet, then write the report.
+
+    The data checks (`mixup_lab._datacheck`) run before anything is written; with ``train.budget`` the
+    epochs (and, when needed, the seeds) are planned to fit it and the runs stop before overrunning it
+    (`mixup_lab._budget`; a budget trains in this process, one run after the other).
 
     The study folder is a work queue (`mixup_lab._store`): each run is claimed by one process, trained,
     and committed atomically, so several calls on one folder, or workers on several machines, share the
@@ -228,6 +274,8 @@ def run_compare(
         launcher: submit the workers through submitit (`SlurmLauncher`) instead of starting them here.
         worker: be one worker of a launcher: claim and train runs until none is left, write no report.
         stale_after: seconds without a heartbeat after which a claim is taken over.
+        config_text: written as ``study.yaml`` in the study folder once every check has passed
+            (``mixup compare PATH`` keeps the config it inferred there).
 
     Returns:
         The study folder.
@@ -243,6 +291,9 @@ def run_compare(
         raise ConfigError(f"--workers: a number of worker processes >= 0 (got {workers!r})")
     if worker and (workers or launcher is not None or devices):
         raise ConfigError("--worker: a worker trains in its own process; leave out --workers, --devices and --launcher")
+    if cfg.train.budget is not None and (worker or workers or devices or launcher is not None):
+        raise ConfigError(f"train.budget: a time budget plans and admits the runs in one process; leave out --workers, "
+                          f"--devices, --worker and --launcher, or the budget (got {cfg.train.budget!r})")
     if devices:
         _workers._visible_devices(cfg, devices)  # checked before anything is written
         workers = workers or len(devices)
@@ -252,7 +303,8 @@ def run_compare(
         pool = _workers.LocalPool(cfg, workers=workers, devices=devices, stale_after=stale_after)
     # everything is checked before the folder is touched: a refused call changes no byte of it
     try:
-        study = _prepare(cfg, out, chosen)
+        cfg, study, run_seeds, clock = _prepare(cfg, out, chosen, run_seeds, resume=resume, progress=progress,
+                                                config_text=config_text)
         planned = plan_jobs(cfg, chosen, run_seeds)
         if not resume and not worker:
             _store.remove_runs(out, planned)
@@ -282,10 +334,12 @@ def run_compare(
         if not launcher.wait:
             return out
     else:
-        _run_here(cfg, out, jobs, study, progress=progress, stale_after=stale_after)
+        _run_here(cfg, out, jobs, study, progress=progress, stale_after=stale_after, clock=clock)
     if report:
         _write_report(cfg, out, study, chosen)
     failed, unfinished = _outcome(out, jobs)
+    if clock is not None:
+        unfinished = []  # the runs the budget did not admit: the report is labelled partial, not failed
     if failed or unfinished:
         raise FailedRunsError(out, failed, unfinished)
     return out

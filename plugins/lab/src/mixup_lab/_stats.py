@@ -342,6 +342,9 @@ def summarise(study: Study) -> dict[str, Any]:
         _holm(comparisons)
     summary["verdict"] = _verdict_lines(summary)
     summary["headline"] = _headlines(summary)
+    from ._advice import study_advice  # seeds needed, why an arm is worse, budget, data checks
+
+    summary.update(study_advice(study, summary))
     return summary
 
 

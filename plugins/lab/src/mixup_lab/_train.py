@@ -402,7 +402,7 @@ def train_and_evaluate(
     start = time.perf_counter()
     for epoch in range(cfg.train.epochs):
         model.train()
-        t0, loss_sum, count = time.perf_counter(), 0.0, 0
+        t0, loss_sum, count, correct, seen = time.perf_counter(), 0.0, 0, 0, 0
         for inputs, targets, idx in loader:
             if not (targets.is_floating_point() and targets.ndim == 2):  # float (B, C) soft targets pass unchanged
                 targets = targets.reshape(-1).long()
@@ -432,7 +432,12 @@ def train_and_evaluate(
                 sched.step()
             loss_sum += float(loss.detach()) * len(targets)
             count += len(targets)
+            if step.targets is None and targets.ndim == 1:  # unmixed steps: the running training accuracy
+                correct += int((step.logits.detach().argmax(1).cpu() == targets).sum())
+                seen += len(targets)
         record = {"epoch": epoch + 1, "train_loss": loss_sum / max(count, 1), "seconds": time.perf_counter() - t0}
+        if seen:
+            record["train_accuracy"] = correct / seen
         if val_split is not None:
             vp, vy = _predict(model, data, cfg, device, split=val_split)
             last_val = (vp, vy)
