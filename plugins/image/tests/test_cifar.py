@@ -12,8 +12,8 @@ import torch
 import mixup_core
 from mixup_core import ConfigError, TaskData
 from mixup_core.data import DataNotFoundError
-from mixup_image.cifar import CifarImages, load_cifar_task, preact_resnet18, read_cifar
-from mixup_image.lab import small_cnn
+from mixup_image.datasets import read_cifar
+from mixup_image.lab import CifarImages, load_cifar_task, preact_resnet18, small_cnn
 
 
 def _write(folder: Path, files: dict[str, dict[bytes, object]]) -> None:

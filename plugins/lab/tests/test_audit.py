@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader
 import mixup_lab._runner as runner
 from mixup_core import MixedStep, MixedTargets, MixPlan, create_mixer
 from mixup_core.cli import main
+from mixup_lab import _store
 from mixup_lab._audit import AUDIT_FILE, AuditRecorder, load_audit, summarise_audits, write_audit
 from mixup_lab._cli import read_study
 
@@ -172,7 +173,7 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("audit-study")
     cfg = read_study(CONFIG, TINY)
     order: list[tuple[str, bool]] = []
-    real = runner._write_json
+    real = _store._write_json
     mp = pytest.MonkeyPatch()
 
     def spy(path: Path, obj: Any) -> None:  # the audit must exist when metrics.json marks the run finished
@@ -180,7 +181,7 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
             order.append((path.parent.parent.name, (path.parent / AUDIT_FILE).is_file()))
         real(path, obj)
 
-    mp.setattr(runner, "_write_json", spy)
+    mp.setattr(_store, "_write_json", spy)
     try:
         runner.run_compare(cfg, out=out, progress=False, report=False)
     finally:

@@ -302,9 +302,9 @@ def test_report_warns_when_runs_differ_in_threads(finished: Path, tmp_path: Path
 
 
 def test_ctrl_c_stops_with_a_summary_and_130(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    import mixup_lab._runner as runner
+    from mixup_lab import _train
 
-    real = runner.train_and_evaluate
+    real = _train.train_and_evaluate
     calls = {"n": 0}
 
     def interrupted_on_second_run(*args: Any, **kwargs: Any) -> Any:
@@ -313,14 +313,14 @@ def test_ctrl_c_stops_with_a_summary_and_130(tmp_path: Path, monkeypatch: pytest
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(runner, "train_and_evaluate", interrupted_on_second_run)
+    monkeypatch.setattr(_train, "train_and_evaluate", interrupted_on_second_run)
     config = tmp_path / "s.yaml"
     config.write_text(yaml.safe_dump(BASE))
     code, err = _run(["compare", str(config), "--quiet", "--out", str(tmp_path / "out")], capsys)
     assert code == 130
     assert err.strip() == (f"mixup: interrupted: 1 of 2 runs finished and kept in {tmp_path / 'out'}; "
                            "run the same command to resume")
-    monkeypatch.setattr(runner, "train_and_evaluate", real)
+    monkeypatch.setattr(_train, "train_and_evaluate", real)
     assert main(["compare", str(config), "--quiet", "--out", str(tmp_path / "out")]) == 0
     assert len(list((tmp_path / "out").glob("runs/*/seed-0/metrics.json"))) == 2
 

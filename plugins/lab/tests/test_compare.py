@@ -12,6 +12,7 @@ import pytest
 
 import mixup_lab._runner as runner
 from mixup_core.cli import main
+from mixup_lab import _train
 from mixup_lab._cli import read_study
 from mixup_lab._metrics import compute_metrics
 
@@ -88,13 +89,13 @@ def test_a_resumed_study_runs_only_the_missing_runs(study_dir: Path, tmp_path: P
     shutil.copytree(study_dir, out)
     (runner.arm_dir(out, "mixup") / "seed-1" / "metrics.json").unlink()
     calls: list[tuple[str, int]] = []
-    real = runner.train_and_evaluate
+    real = _train.train_and_evaluate
 
     def spy(cfg: Any, arm: Any, seed: int, study: Any, **kw: Any) -> Any:
         calls.append((arm.name, seed))
         return real(cfg, arm, seed, study, **kw)
 
-    monkeypatch.setattr(runner, "train_and_evaluate", spy)
+    monkeypatch.setattr(_train, "train_and_evaluate", spy)
     cfg = read_study(CONFIG, TINY)
     runner.run_compare(cfg, out=out, progress=False, report=False)
     assert calls == [("mixup", 1)]
@@ -121,14 +122,14 @@ def test_changed_setup_or_arm_is_refused(study_dir: Path, tmp_path: Path) -> Non
 
 def test_protection_passes_the_critical_mask(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[tuple[Any, Any]] = []
-    real = runner.mixed_step
+    real = _train.mixed_step
 
     def spy(model: Any, inputs: Any, targets: Any, **kw: Any) -> Any:
         if kw.get("mixer") is not None:
             seen.append((targets.clone(), kw.get("protected")))
         return real(model, inputs, targets, **kw)
 
-    monkeypatch.setattr(runner, "mixed_step", spy)
+    monkeypatch.setattr(_train, "mixed_step", spy)
     cfg = read_study(CONFIG, [*TINY, "seeds=[0]", "critical.protect=true", "critical.protect_mode=exclude",
                               "arms=[{name: mixup, mixer: mixup}]"])
     assert runner.build_mixer(cfg, cfg.arms[0]).protect == "exclude"

@@ -124,7 +124,7 @@ def test_mean_sd_and_seed_values(summary: dict[str, Any]) -> None:
     assert one["seeds"] == [0]
     assert one["metrics"]["accuracy"] == {"mean": 0.9, "sd": None, "n": 1, "values": [0.9]}
     assert summary["runs"] == {"finished": 13, "expected": 16, "missing": [
-        {"arm": "single/one", "seed": 1}, {"arm": "single/one", "seed": 2}, {"arm": "single/one", "seed": 3}]}
+        {"arm": "single/one", "seed": 1}, {"arm": "single/one", "seed": 2}, {"arm": "single/one", "seed": 3}], "failed": []}
 
 
 def test_per_class_and_critical_recall(summary: dict[str, Any]) -> None:

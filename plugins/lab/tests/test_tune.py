@@ -17,7 +17,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from mixup_core import ConfigError, MixupError, TaskData, hookimpl
-from mixup_lab import _runner
+from mixup_lab import _runner, _train
 from mixup_lab._config import ArmConfig, StudyConfig, load_study_config
 from mixup_lab._tune import objective_direction, run_tune
 
@@ -102,7 +102,7 @@ def _no_training(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("training started although the config is invalid")
 
-    monkeypatch.setattr(_runner, "train_and_evaluate", refuse)
+    monkeypatch.setattr(_train, "train_and_evaluate", refuse)
 
 
 @pytest.fixture
@@ -315,7 +315,7 @@ def test_diverging_trials_fail_and_no_best_config_is_written(
     def diverge(*args: Any, **kwargs: Any) -> Any:
         raise FloatingPointError("the loss became nan")
 
-    monkeypatch.setattr(_runner, "train_and_evaluate", diverge)
+    monkeypatch.setattr(_train, "train_and_evaluate", diverge)
     with pytest.raises(MixupError, match=r"no trial of study 'blobs-study' has completed \(\{'FAIL': 2\}\)"):
         run_tune(_cfg(tmp_path), n_trials=2, progress=False)
     folder = tmp_path / "study" / "tune"

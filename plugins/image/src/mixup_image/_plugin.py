@@ -58,7 +58,7 @@ def mixup_register_datasets(registry: ComponentRegistry) -> None:
     registry.add("mixup_image.lab:load_folder_task", name="folder", modality="image",
                  summary="Your own image files: class folders or a manifest (path, label, group, split), streamed from "
                          "disk; needs mixup-image[folder]")
-    registry.add("mixup_image.cifar:load_cifar_task", name="cifar", modality="image",
+    registry.add("mixup_image.lab:load_cifar_task", name="cifar", modality="image",
                  summary="CIFAR-10/100 from your folder in torchvision's format (never "
                          "downloaded), crop+flip augmentation")
 
@@ -69,7 +69,7 @@ def mixup_register_models(registry: ComponentRegistry) -> None:
     registry.add("mixup_image.lab:small_cnn", name="small-cnn", modality="image",
                  summary="Two conv blocks (conv, batch norm, ReLU, max pool), adaptive pooling, "
                          "linear head; any (C, H, W)")
-    registry.add("mixup_image.cifar:preact_resnet18", name="preact-resnet18", modality="image",
+    registry.add("mixup_image.lab:preact_resnet18", name="preact-resnet18", modality="image",
                  summary="PreAct ResNet-18 for 32x32 images (3x3 stem), the model of the mixup and CutMix CIFAR tables")
     registry.add("mixup_image.lab:mlp", name="mlp", modality="any",
                  summary="Flatten and fully connected layers; any tensor input with a known input_shape")

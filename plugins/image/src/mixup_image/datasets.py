@@ -29,6 +29,7 @@ from __future__ import annotations
 import gzip
 import math
 import os
+import pickle
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,11 @@ import numpy as np
 import torch
 from numpy.typing import DTypeLike
 
+from mixup_core import ConfigError
+from mixup_core.data import DataNotFoundError
+
 __all__ = [
+    "CIFAR_FOLDERS",
     "DIGITS_CLASSES",
     "FASHION_MNIST_CLASSES",
     "FASHION_MNIST_DIR",
@@ -49,6 +54,7 @@ __all__ = [
     "ImageHeader",
     "decode_image_file",
     "fit_image",
+    "read_cifar",
     "read_header",
     "read_idx",
     "require_image_io",
@@ -347,3 +353,71 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     if len(buf) - offset != expected:
         raise ValueError(f"{path} holds {len(buf) - offset} data bytes, but its header {dims} announces {expected}")
     return np.frombuffer(buf, dtype, offset=offset).reshape(dims)
+
+
+# ---------------------------------------------------------------------------------------------- CIFAR
+CIFAR_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
+"""The folder that torchvision's ``CIFAR10`` / ``CIFAR100`` extract under their ``root``."""
+
+_FILES = {
+    "cifar10": {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"], "meta": "batches.meta",
+                "names": "label_names", "labels": "labels"},
+    "cifar100": {"train": ["train"], "test": ["test"], "meta": "meta", "names": "fine_label_names",
+                 "labels": "fine_labels"},
+}
+
+
+def _unpickle(path: Path) -> dict[str, Any]:
+    with open(path, "rb") as fh:
+        raw = pickle.load(fh, encoding="bytes")
+    return {(k.decode() if isinstance(k, bytes) else k): v for k, v in raw.items()}
+
+
+def _folder(root: str | os.PathLike[str], variant: str) -> Path:
+    base = Path(root).expanduser()
+    inner = base / CIFAR_FOLDERS[variant]
+    return inner if inner.is_dir() else base
+
+
+def read_cifar(root: str | os.PathLike[str], variant: str = "cifar10") -> dict[str, Any]:
+    """Read CIFAR-10/100 in the python-pickle format of the authors' archive (the one torchvision extracts).
+
+    Args:
+        root: torchvision's ``root`` (the folder holding ``cifar-10-batches-py``) or that folder itself.
+        variant: ``"cifar10"`` or ``"cifar100"`` (fine labels).
+
+    Returns:
+        ``{"train": (uint8 (N, 3, 32, 32), int64 (N,)), "test": (...), "class_names": [...], "folder": Path}``.
+
+    Raises:
+        DataNotFoundError: a file is missing (named, with what to put where).
+        ValueError: a file does not hold CIFAR arrays.
+    """
+    if variant not in _FILES:
+        raise ConfigError(f"variant must be one of {sorted(_FILES)}, got variant={variant!r}")
+    spec = _FILES[variant]
+    folder = _folder(root, variant)
+    names = [*spec["train"], *spec["test"], spec["meta"]]
+    missing = [n for n in names if not (folder / n).is_file()]
+    if missing:
+        raise DataNotFoundError(
+            f"{variant} not found: {', '.join(missing)} missing in {str(folder)!r}. Point root at the folder that holds "
+            f"{CIFAR_FOLDERS[variant]}/ (torchvision's CIFAR root), or at that folder itself; this loader never "
+            "downloads (get the python version of the archive from the authors' page and extract it)."
+        )
+    out: dict[str, Any] = {"folder": folder}
+    for split in ("train", "test"):
+        xs, ys = [], []
+        for name in spec[split]:
+            batch = _unpickle(folder / name)
+            if "data" not in batch or spec["labels"] not in batch:
+                raise ValueError(f"{folder / name}: not a CIFAR batch (keys {sorted(batch)})")
+            data = np.asarray(batch["data"], dtype=np.uint8)
+            if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+                raise ValueError(f"{folder / name}: expected rows of 3072 bytes, got an array of shape {data.shape}")
+            xs.append(data.reshape(-1, 3, 32, 32))
+            ys.append(np.asarray(batch[spec["labels"]], dtype=np.int64))
+        out[split] = (np.concatenate(xs), np.concatenate(ys))
+    meta = _unpickle(folder / spec["meta"])
+    out["class_names"] = [n.decode() if isinstance(n, bytes) else str(n) for n in meta[spec["names"]]]
+    return out

@@ -28,13 +28,17 @@ _LAZY = {
     "TrainConfig": "._config",
     "TuneConfig": "._config",
     "load_study_config": "._config",
-    "RunResult": "._runner",
-    "StudyData": "._runner",
-    "load_study_data": "._runner",
+    "RunResult": "._train",
+    "StudyData": "._train",
+    "load_study_data": "._train",
     "run_compare": "._runner",
-    "split_validation": "._runner",
-    "train_and_evaluate": "._runner",
+    "split_validation": "._train",
+    "train_and_evaluate": "._train",
     "run_tune": "._tune",
+    "FailedRunsError": "._runner",
+    "RunState": "._store",
+    "study_status": "._store",
+    "SlurmLauncher": "._workers",
     "LabelNoise": "._noise",
     "NoisyLabels": "._noise",
     "add_label_noise": "._noise",
@@ -50,9 +54,12 @@ __all__ = [
     "ArmConfig",
     "ComponentConfig",
     "CriticalConfig",
+    "FailedRunsError",
     "LabelNoise",
     "NoisyLabels",
     "RunResult",
+    "RunState",
+    "SlurmLauncher",
     "Study",
     "StudyConfig",
     "StudyData",
@@ -68,6 +75,7 @@ __all__ = [
     "run_compare",
     "run_tune",
     "split_validation",
+    "study_status",
     "summarise",
     "train_and_evaluate",
     "write_report",
@@ -86,10 +94,12 @@ if TYPE_CHECKING:
     from ._metrics import compute_metrics, reliability_bins
     from ._noise import LabelNoise, NoisyLabels, add_label_noise
     from ._report import write_report
-    from ._runner import RunResult, StudyData, load_study_data, run_compare, split_validation, train_and_evaluate
+    from ._runner import FailedRunsError, run_compare
     from ._stats import summarise
-    from ._store import Study, load_study
+    from ._store import RunState, Study, load_study, study_status
+    from ._train import RunResult, StudyData, load_study_data, split_validation, train_and_evaluate
     from ._tune import run_tune
+    from ._workers import SlurmLauncher
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

@@ -15,6 +15,7 @@ from mixup_core import ConfigError, create_mixer, get_datasets, get_models, load
 __all__ = [
     "ArmConfig",
     "BusinessConfig",
+    "ChecksConfig",
     "ComponentConfig",
     "CriticalConfig",
     "StudyConfig",
@@ -80,6 +81,9 @@ class TrainConfig(_Strict):
             ``"none"``. The reported metrics are always those of the last epoch.
         val_fraction: share of the training split held out (stratified, the same for every arm and
             seed) to pick the best epoch; ``None``: no validation split.
+        budget: a wall-clock budget (``"90s"``, ``"10m"``, ``"1h30m"`` or seconds): ``epochs`` is then planned
+            on this machine from a short calibration so that every arm × seed fits, and the study stops
+            with a partial report rather than overrun (`mixup_lab._budget`); ``None``: train ``epochs``.
     """
 
     epochs: StrictInt = Field(5, ge=1, le=100_000)
@@ -99,6 +103,19 @@ class TrainConfig(_Strict):
     amp: bool = False
     checkpoint: Literal["none", "last", "best", "both"] = "none"
     val_fraction: float | None = Field(None, gt=0, lt=1)
+    budget: str | float | None = None
+
+    @field_validator("budget")
+    @classmethod
+    def _budget(cls, v: str | float | None) -> str | float | None:
+        if v is not None:
+            from ._budget import parse_budget
+
+            try:
+                parse_budget(v)
+            except ConfigError as exc:
+                raise ValueError(str(exc).removeprefix("train.budget: ")) from None
+        return v
 
     @model_validator(mode="after")
     def _best_needs_validation(self) -> TrainConfig:
@@ -168,6 +185,26 @@ class CriticalConfig(_Strict):
     train_indices: list[int] = Field(default_factory=list)
     protect: bool = False
     protect_mode: Literal["floor", "exclude"] = "floor"
+
+
+class ChecksConfig(_Strict):
+    """The data checks run before anything trains (`mixup_lab._datacheck`).
+
+    Args:
+        enabled: run them (``false`` skips every check).
+        on_error: ``"stop"`` (default): an error (the same file in train and test, a class without test
+            or training examples, a group in both splits) stops the study before it writes anything;
+            ``"warn"`` reports it and trains anyway.
+        perceptual: also compare images by a 64-bit difference hash, to catch re-encoded or rescaled copies.
+        perceptual_distance: the most differing bits (of 64) for two images to count as near copies.
+        imbalance_ratio: warn when the largest training class has this many times the smallest's examples.
+    """
+
+    enabled: bool = True
+    on_error: Literal["stop", "warn"] = "stop"
+    perceptual: bool = False
+    perceptual_distance: StrictInt = Field(4, ge=0, le=32)
+    imbalance_ratio: float = Field(10.0, gt=1)
 
 
 class TuneConfig(_Strict):
@@ -279,6 +316,7 @@ class StudyConfig(_Strict):
         tune: the search of ``mixup tune``.
         examples: how many mixed examples the report's picture grid shows per arm.
         business: costs of errors and the accuracy target of automation (`BusinessConfig`).
+        checks: the data checks run before training (`ChecksConfig`).
 
     Examples:
         >>> cfg = StudyConfig.model_validate({"name": "t", "dataset": {"name": "digits"},
@@ -298,6 +336,7 @@ class StudyConfig(_Strict):
     tune: TuneConfig = Field(default_factory=TuneConfig)
     examples: StrictInt = Field(8, ge=0, le=64)
     business: BusinessConfig = Field(default_factory=BusinessConfig)
+    checks: ChecksConfig = Field(default_factory=ChecksConfig)
 
     @field_validator("seeds", mode="before")
     @classmethod
@@ -343,13 +382,15 @@ class StudyConfig(_Strict):
     def setup_hash(self) -> str:
         """A hash of what must be equal for runs to be comparable: data, model, budget, critical cases.
 
-        ``train.workers`` is left out (it changes how fast the data arrive, not what is trained), and the
+        ``train.workers`` is left out (it changes how fast the data arrive, not what is trained), so is
+        ``train.budget`` (the epochs it planned are in the hash), and the
         fine-tuning options enter only when they differ from their defaults, so study folders written
         before those options existed keep their hash.
         """
         keep = self.model_dump(mode="json", include={"dataset", "model", "train", "critical"})
         train = keep["train"]
         train.pop("workers", None)
+        train.pop("budget", None)
         for key, default in _LATER_TRAIN_DEFAULTS.items():
             if train.get(key) == default:
                 train.pop(key, None)

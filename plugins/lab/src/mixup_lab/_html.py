@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import struct
 from collections.abc import Mapping, Sequence
 from html import escape
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 # report.md's number formats, so that both reports print the same digits
+from ._advice import advice_markdown
 from ._format import _fmt_ci, _fmt_diff, _fmt_mean_sd, _fmt_p, _fmt_value, _header, _metrics_shown
 from ._metrics import METRIC_LABELS
 
@@ -226,6 +228,9 @@ def _setup(summary: Mapping[str, Any]) -> list[str]:
     out += [f"<dt>{_e(k)}</dt><dd>{v}</dd>" for k, v in items]
     out.append("</dl>")
     out += _counts(info.get("counts"))
+    for f in runs.get("failed") or []:
+        out.append(f'<p class="warning"><strong>Failed</strong>: {_e(f["arm"])} seed {f["seed"]}: {_e(f["error"])} '
+                   f'(<code>{_e(f["folder"])}/failed.json</code>); running <code>mixup compare</code> again retries it.</p>')
     if runs["missing"]:
         miss = ", ".join(f"{m['arm']} seed {m['seed']}" for m in runs["missing"])
         out.append(f'<p class="warning">Not finished yet: {_e(miss)}. Run <code>mixup compare</code> on the same '
@@ -361,6 +366,35 @@ def _figures(summary: Mapping[str, Any], plots: Sequence[Path]) -> list[str]:
     return [*out, "</div>", "</section>"]
 
 
+def _from_markdown(lines: Sequence[str]) -> list[str]:
+    """The report's plain advice sections (``## title``, ``- item`` and paragraphs) as escaped HTML."""
+    out: list[str] = []
+    items: list[str] = []
+    in_section = False
+
+    def inline(text: str) -> str:  # escaped first: the markup added after is ours
+        text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", _e(text))
+        return re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
+
+    def flush() -> None:
+        if items:
+            out.append("<ul>" + "".join(f"<li>{inline(i)}</li>" for i in items) + "</ul>")
+            items.clear()
+
+    for line in lines:
+        if line.startswith("## "):
+            flush()
+            out += [*(["</section>"] if in_section else []), "<section>", f"<h2>{_e(line[3:])}</h2>"]
+            in_section = True
+        elif line.startswith("- "):
+            items.append(line[2:])
+        elif line.strip():
+            flush()
+            out.append(f"<p>{inline(line)}</p>")
+    flush()
+    return [*out, "</section>"] if in_section else out
+
+
 def render_html(summary: Mapping[str, Any], plots: Sequence[str | Path], *, version: str | None = None) -> str:
     """The report of a study as one self-contained HTML page.
 
@@ -400,7 +434,9 @@ def render_html(summary: Mapping[str, Any], plots: Sequence[str | Path], *, vers
     body = [
         f'<nav class="toc" aria-label="Sections"><ul>{nav}</ul></nav>',
         *_headline(summary),
+        *_from_markdown(advice_markdown(summary, "top")),
         *_setup(summary),
+        *_from_markdown(advice_markdown(summary, "after_verdict")),
         *_metrics_table(summary),
         *_comparisons(summary),
         *_recall(summary),

@@ -11,7 +11,7 @@ import yaml
 from mixup_core import ConfigError, get_plugin_manager
 from mixup_core.data import DataGuess
 
-__all__ = ["detect_data", "init_study", "study_yaml"]
+__all__ = ["detect_data", "init_study", "render_study", "study_mapping", "study_name", "study_yaml"]
 
 # a study that answers "does mixup help?" in minutes on a CPU; the user grows it once it runs
 _TRAIN = {"epochs": 10, "batch_size": 32, "optimizer": "adam", "lr": 0.001}
@@ -38,28 +38,35 @@ def detect_data(path: str | Path) -> DataGuess:
     return max(guesses, key=lambda g: g.score)
 
 
-def _name(path: Path) -> str:
+def study_name(path: Path) -> str:
+    """The default study name of a data path: its folder or file stem, made filesystem-safe and lower-case."""
     stem = path.stem if path.is_file() else path.name
     return re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-._").lower() or "study"
 
 
-def study_yaml(guess: DataGuess, *, name: str) -> str:
-    """The study config of ``guess`` as YAML, with the critical classes as a commented field."""
-    config: dict[str, Any] = {
+def study_mapping(guess: DataGuess, *, name: str) -> dict[str, Any]:
+    """The study config ``mixup init`` writes for ``guess``, as a mapping (``mixup compare PATH`` runs the same)."""
+    return {
         "name": name,
-        "dataset": guess.dataset,
-        "model": guess.model,
+        "dataset": dict(guess.dataset),
+        "model": dict(guess.model),
         "train": {**_TRAIN, **guess.train},
         "seeds": list(_SEEDS),
-        "arms": [{"name": "baseline"}, *guess.arms],
+        "arms": [{"name": "baseline"}, *(dict(a) for a in guess.arms)],
     }
+
+
+def render_study(config: dict[str, Any], guess: DataGuess, *, writer: str = "mixup init") -> str:
+    """A study config mapping as commented YAML; without a ``critical`` section, a commented one lists the classes."""
     body = yaml.safe_dump(config, sort_keys=False, allow_unicode=True, default_flow_style=False)
     classes = ", ".join(guess.class_names[:20]) + (" …" if len(guess.class_names) > 20 else "")
     header = (
-        f"# Study written by `mixup init`: {guess.summary}.\n"
+        f"# Study written by `{writer}`: {guess.summary}.\n"
         f"# Run it with: mixup compare <this file>. Grow train.epochs to the budget you would really use:\n"
         f"# mixup's gains grow with training length, and a short study can show it as worse.\n"
     )
+    if config.get("critical"):
+        return header + body
     critical = (
         "# Classes whose recall must not drop (by name), reported on their own; protect: true also keeps\n"
         "# them from being diluted by the mixers. Classes found: " + classes + "\n"
@@ -68,6 +75,11 @@ def study_yaml(guess: DataGuess, *, name: str) -> str:
         "#   protect: false\n"
     )
     return header + body + critical
+
+
+def study_yaml(guess: DataGuess, *, name: str) -> str:
+    """The study config of ``guess`` as YAML, with the critical classes as a commented field."""
+    return render_study(study_mapping(guess, name=name), guess)
 
 
 def init_study(path: str | Path, *, out: str | Path | None = None, name: str | None = None, force: bool = False) -> Path:
@@ -84,7 +96,7 @@ def init_study(path: str | Path, *, out: str | Path | None = None, name: str | N
     """
     source = Path(path).expanduser().resolve()
     guess = detect_data(source)
-    study = name or _name(source)
+    study = name or study_name(source)
     target = Path(out) if out is not None else Path(f"{study}.yaml")
     if target.exists() and not force:
         raise ConfigError(f"--out: the file exists; pass --force to overwrite it (got {str(target)!r})")

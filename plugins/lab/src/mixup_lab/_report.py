@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ._advice import advice_markdown
 from ._format import _fmt_ci, _fmt_diff, _fmt_mean_sd, _fmt_p, _fmt_value, _header, _metrics_shown
 from ._metrics import METRIC_LABELS
 from ._stats import (
@@ -132,8 +133,10 @@ def _group_lines(summary: Mapping[str, Any]) -> list[str]:
 def _markdown(summary: Mapping[str, Any], plots: Sequence[Path], out: Path) -> str:
     lines = [f"# {summary['study']['name']}: mixup compare report", ""]
     lines += _md_setup(summary)
+    lines += advice_markdown(summary, "top")
     lines += _md_headline(summary)
     lines += _md_verdict(summary)
+    lines += advice_markdown(summary, "after_verdict")
     lines += _md_metrics(summary)
     lines += _md_comparison(summary)
     lines += _md_critical(summary)
@@ -184,8 +187,14 @@ def _md_setup(summary: Mapping[str, Any]) -> list[str]:
             f"- **Critical classes**: {', '.join(f'{names[k] if k < len(names) else k} ({k})' for k in crit)}"
             + (f" — protected while mixing ({(st.get('critical') or {}).get('protect_mode')})" if protect else "")
         )
-    if runs["missing"]:
-        miss = ", ".join(f"{m['arm']} seed {m['seed']}" for m in runs["missing"])
+    failed = runs.get("failed") or []
+    if failed:
+        listed = "; ".join(f"{f['arm']} seed {f['seed']} ({f['error']}, `{f['folder']}/failed.json`)" for f in failed)
+        lines += ["", f"**Failed runs**: {listed}. Running `mixup compare` again retries them."]
+    failed_keys = {(f["arm"], f["seed"]) for f in failed}
+    pending = [m for m in runs["missing"] if (m["arm"], m["seed"]) not in failed_keys]
+    if pending:
+        miss = ", ".join(f"{m['arm']} seed {m['seed']}" for m in pending)
         lines += ["", f"Not finished yet: {miss}. Run `mixup compare` on the same config again to finish them."]
     differs = summary.get("provenance_differs") or {}
     if differs:

@@ -256,7 +256,7 @@ def summarise(study: Study) -> dict[str, Any]:
 
         - ``study``: data set, model, budget, seeds, classes, critical classes.
         - ``baseline``: the baseline arm or ``None`` (then ``comparisons`` is empty).
-        - ``runs``: ``{"finished", "expected", "missing": [{"arm", "seed"}]}``.
+        - ``runs``: ``{"finished", "expected", "missing": [{"arm", "seed"}], "failed": [{"arm", "seed", "error", "folder"}]}`` (a failed run is missing too).
         - ``arms[arm]``: ``mixer``, ``seeds`` (finished, sorted), ``metrics[metric]`` with ``mean``, ``sd`` (sample standard deviation, ``None`` below 2 values), ``n`` and ``values`` (one per seed of ``seeds``, ``None`` where undefined), ``per_class_recall`` (``mean``, ``sd``, ``n`` lists over classes and per-seed ``values``), ``critical_class_recall[str(class)]`` and ``train_seconds``.
         - ``comparisons[arm][metric]``: `paired_comparison` against the baseline.
         - ``verdict``: the plain-language lines of `verdict_lines`.
@@ -328,6 +328,7 @@ def summarise(study: Study) -> dict[str, Any]:
             "finished": len(study.runs),
             "expected": len(study.arms) * len(study.seeds),
             "missing": [{"arm": a, "seed": s} for a, s in missing],
+            "failed": study.failed,
         },
         "arms": arms,
         "comparisons": comparisons,
@@ -341,6 +342,9 @@ def summarise(study: Study) -> dict[str, Any]:
         _holm(comparisons)
     summary["verdict"] = _verdict_lines(summary)
     summary["headline"] = _headlines(summary)
+    from ._advice import study_advice  # seeds needed, why an arm is worse, budget, data checks
+
+    summary.update(study_advice(study, summary))
     return summary
 
 

@@ -1,7 +1,7 @@
 """``mixup tune``: an Optuna search over mixer, α, probability and mode, on a validation split.
 
 The test split is never looked at: a stratified ``tune.val_fraction`` of the training split is
-held out (`mixup_lab._runner.split_validation`, seed 0) and every trial trains on the rest and
+held out (`mixup_lab._train.split_validation`, seed 0) and every trial trains on the rest and
 is scored on it. The study lives in an Optuna storage (SQLite in ``<out>/tune/optuna.db`` by
 default), so a second call continues it and several machines can share one through a storage URL.
 
@@ -205,25 +205,96 @@ def _optuna_logging() -> Iterator[None]:
         optuna.logging.set_verbosity(before)
 
 
+def _pruner(cfg: StudyConfig) -> optuna.pruners.BasePruner:
+    import optuna
+
+    if cfg.tune.pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=_PRUNE_STARTUP_TRIALS, n_warmup_steps=_PRUNE_WARMUP_STEPS)
+    return optuna.pruners.NopPruner()
+
+
+def _journal_path(url: str) -> str | None:
+    """The file of a journal storage (``journal:PATH`` or a path ending in ``.journal``), else ``None``."""
+    if url.startswith("journal:"):
+        return url[len("journal:"):].removeprefix("//")
+    if "://" not in url and url.endswith(".journal"):
+        return url
+    return None
+
+
+def _storage(url: str, workers: int) -> Any:
+    """The Optuna storage of a URL: a journal file, or an RDB (with heartbeats when several workers share it)."""
+    import optuna
+
+    path = _journal_path(url)
+    if path is not None:
+        from optuna.storages.journal import JournalFileBackend
+
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return optuna.storages.JournalStorage(JournalFileBackend(path))
+    if workers > 1 and not url.startswith("sqlite"):
+        # heartbeats let a later call fail the trials of a worker that died (optuna.storages.fail_stale_trials)
+        return optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
+    return url
+
+
+def _this_worker(index: int = 0) -> dict[str, Any]:
+    import os
+    import socket
+
+    return {"host": socket.gethostname(), "pid": os.getpid(), "index": index}
+
+
+def _fail_dead_trials(study: optuna.Study, url: str) -> int:
+    """Fail the trials left RUNNING by workers that died; returns how many.
+
+    A trial records its worker (``mixup_worker``: host, pid). On a single-host storage (a journal file, SQLite)
+    a running trial whose process is gone from this machine, or that records no worker, is dead; on an RDB the
+    heartbeats of `optuna.storages.fail_stale_trials` decide.
+    """
+    import os
+    import socket
+
+    import optuna
+
+    from ._store import _alive
+
+    host = socket.gethostname()
+    single_host = url.startswith("sqlite") or _journal_path(url) is not None
+    dead = 0
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        worker = t.user_attrs.get("mixup_worker") or {}
+        if worker.get("host") == host:
+            gone = worker.get("pid") != os.getpid() and not _alive(int(worker.get("pid", 0)) or 1 << 30)
+        else:
+            gone = single_host and not worker
+        if gone:
+            try:
+                study._storage.set_trial_state_values(t._trial_id, state=optuna.trial.TrialState.FAIL)
+                dead += 1
+            except optuna.exceptions.UpdateFinishedTrialError:  # another process got there first
+                pass
+    if not single_host:
+        optuna.storages.fail_stale_trials(study)
+    return dead
+
+
 def _open_study(
     cfg: StudyConfig,
     url: str,
     field: str,
     direction: Literal["minimize", "maximize"],
     candidates: Sequence[_Candidate],
+    workers: int = 1,
 ) -> optuna.Study:
     import optuna
 
     tune = cfg.tune
     name = tune.study_name or cfg.name
-    pruner: optuna.pruners.BasePruner = (
-        optuna.pruners.MedianPruner(n_startup_trials=_PRUNE_STARTUP_TRIALS, n_warmup_steps=_PRUNE_WARMUP_STEPS)
-        if tune.pruner == "median"
-        else optuna.pruners.NopPruner()
-    )
+    pruner = _pruner(cfg)
     try:
         study = optuna.create_study(
-            storage=url,
+            storage=_storage(url, workers),
             study_name=name,
             direction=direction,
             pruner=pruner,
@@ -241,7 +312,7 @@ def _open_study(
         if stored[key] is None or stored[key] == json.loads(json.dumps(value)):
             continue
         if key == "setup":
-            from ._runner import _differences
+            from ._store import _differences
 
             changed = "; ".join(d.lstrip(".") for d in _differences(stored[key], value, "")[:4])
             raise ConfigError(
@@ -265,6 +336,153 @@ def _open_study(
     done = len(study.get_trials(deepcopy=False))
     study.sampler = optuna.samplers.TPESampler(seed=(tune.seeds[0] + done) % 2**32)
     return study
+
+
+class _Objective:
+    """One trial: draw a mixer config, train it on every seed of ``tune.seeds``, return the mean objective.
+
+    A class, not a closure, so that spawned workers can build it from the config.
+    """
+
+    def __init__(self, cfg: StudyConfig, candidates: Sequence[_Candidate], study_data: Any, worker: dict[str, Any]) -> None:
+        self.cfg, self.candidates, self.study_data, self.worker = cfg, candidates, study_data, worker
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        import optuna
+
+        from . import _train
+
+        cfg, tune = self.cfg, self.cfg.tune
+        trial.set_user_attr("mixup_worker", self.worker)
+        spec = _suggest(trial, cfg, self.candidates)
+        arm = ArmConfig(name=f"trial-{trial.number}", mixer=spec)
+        values = []
+        for k, seed in enumerate(tune.seeds):
+            callback = None
+            if k == 0 and tune.pruner != "none":
+                def callback(epoch: int, evaluate: Any) -> None:
+                    step = epoch - 1
+                    if step < _PRUNE_WARMUP_STEPS or epoch >= cfg.train.epochs:
+                        return  # no pruning here: save the evaluation
+                    value = _scalar(evaluate().get(tune.objective))
+                    if math.isnan(value):
+                        return
+                    trial.report(value, step)
+                    if trial.should_prune():
+                        raise optuna.TrialPruned(f"{tune.objective} = {value:.4g} after epoch {epoch}")
+            # trials keep no run folder
+            result = _train.train_and_evaluate(cfg, arm, seed, self.study_data, epoch_callback=callback, audit=False)
+            values.append(_scalar(result.metrics.get(tune.objective)))
+        trial.set_user_attr("seed_values", values)
+        return float(np.mean(values))  # NaN marks the trial failed
+
+
+def _tune_data(cfg: StudyConfig) -> Any:
+    """The study's data with the validation split held out as its test split."""
+    from ._train import load_study_data, split_validation
+
+    full = load_study_data(cfg)
+    _check_objective(cfg.tune.objective, full.data.num_classes, full.critical_classes)
+    val_data = split_validation(full.data, cfg.tune.val_fraction, seed=0)
+    critical_train = full.critical_train
+    if critical_train is not None:
+        critical_train = critical_train[list(val_data.train.indices)]
+    return dataclasses.replace(full, data=val_data, critical_train=critical_train)
+
+
+def _ask_tell(study: optuna.Study, objective: _Objective, target: int, lock: Path) -> None:
+    """Run trials until the study holds ``target`` of them: the count is checked and the trial asked for under
+    a lock, so the workers of one machine stop at exactly ``target`` (across machines each call keeps its own
+    count, at most one extra trial per other worker)."""
+    import optuna
+
+    from ._store import study_lock
+
+    state = optuna.trial.TrialState
+    while True:
+        with study_lock(lock):
+            if len(study.get_trials(deepcopy=False)) >= target:
+                return
+            trial = study.ask()
+        try:
+            value = objective(trial)
+        except optuna.TrialPruned:
+            study.tell(trial, state=state.PRUNED)
+        except FloatingPointError:  # a diverging trial fails; the search goes on
+            study.tell(trial, state=state.FAIL)
+        except BaseException:
+            study.tell(trial, state=state.FAIL)
+            raise
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # Optuna warns when a NaN value fails the trial
+                study.tell(trial, value)
+
+
+def _tune_worker(spec: dict[str, Any]) -> None:
+    """A spawned tune worker: its own sampler seed (``seed + index``, constant liar), the shared storage."""
+    import optuna
+    import torch
+
+    torch.set_num_threads(int(spec["threads"]))
+    cfg = load_study_config(spec["config"], check=False)
+    objective = _Objective(cfg, _candidates(cfg), _tune_data(cfg), _this_worker(int(spec["index"])))
+    sampler = optuna.samplers.TPESampler(seed=int(spec["seed"]) % 2**32, constant_liar=True)
+    with _optuna_logging(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study = optuna.load_study(study_name=spec["study_name"], storage=_storage(spec["url"], 2), sampler=sampler,
+                                  pruner=_pruner(cfg))
+        _ask_tell(study, objective, int(spec["target"]), Path(spec["lock"]))
+
+
+def _run_workers(cfg: StudyConfig, study: optuna.Study, url: str, folder: Path, *, workers: int, n_trials: int,
+                 progress: bool) -> None:
+    """Spawn ``workers`` processes that share the study's storage until it holds ``n_trials`` more trials."""
+    import multiprocessing
+    import os
+    import time
+
+    import optuna
+
+    from ._workers import _environ, worker_threads
+
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
+    start = len(study.get_trials(deepcopy=False))
+    done_before = len(study.get_trials(deepcopy=False, states=finished))
+    target = start + n_trials
+    threads = worker_threads(cfg, workers)
+    base_seed = cfg.tune.seeds[0] + start
+    ctx = multiprocessing.get_context("spawn")
+    procs = []
+    for i in range(workers):
+        spec = {"config": cfg.model_dump(mode="json"), "url": url, "study_name": study.study_name, "index": i,
+                "seed": base_seed + i, "target": target, "lock": str(folder), "threads": threads}
+        with _environ({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}):
+            proc = ctx.Process(target=_tune_worker, args=(spec,), name=f"mixup-tune-worker-{i}")
+            proc.start()
+        procs.append(proc)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n_trials, desc=f"mixup tune {cfg.name} ({workers} workers)", unit="trial", file=sys.stderr)
+    try:
+        while any(p.is_alive() for p in procs):
+            if bar is not None:
+                done = len(study.get_trials(deepcopy=False, states=finished)) - done_before
+                if done != bar.n:
+                    bar.n = max(0, min(done, n_trials))
+                    bar.refresh()
+            time.sleep(1.0)
+    finally:
+        for p in procs:
+            p.join()
+        if bar is not None:
+            bar.close()
+    bad = [(i, p.exitcode) for i, p in enumerate(procs) if p.exitcode]
+    if bad:
+        raise MixupError(f"--workers: tune worker {bad[0][0]} stopped with exit code {bad[0][1]}; its message is "
+                         f"above (pid {os.getpid()} is the coordinator)")
 
 
 def _suggest(trial: optuna.Trial, cfg: StudyConfig, candidates: Sequence[_Candidate]) -> dict[str, Any]:
@@ -375,6 +593,44 @@ def _best_config(cfg: StudyConfig, spec: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
+def _storage_url(cfg: StudyConfig, folder: Path, storage: str | None, workers: int) -> tuple[str, str]:
+    """The storage URL and the field that chose it; SQLite with several workers is refused, naming the field.
+
+    Default: ``<out>/tune/optuna.db`` (SQLite) for one worker, ``<out>/tune/optuna.journal`` (Optuna's
+    journal file, safe for concurrent processes) for several, or whenever that journal already exists.
+    """
+    if storage:
+        url, field = storage, "--storage"
+    elif cfg.tune.storage:
+        url, field = cfg.tune.storage, "tune.storage"
+    else:
+        journal = folder / "optuna.journal"
+        if workers > 1 or journal.exists():
+            return f"journal:{journal.resolve()}", "output"
+        return f"sqlite:///{(folder / 'optuna.db').resolve()}", "output"
+    if workers > 1 and url.startswith("sqlite"):
+        raise ConfigError(
+            f"{field}: SQLite cannot serve {workers} workers writing at once (Optuna advises against it); give "
+            f"--storage journal:<file> for one machine or an RDB URL (postgresql://..., mysql://...) for several, or "
+            f"leave --storage out for a journal file in the output folder (got {_mask_url(url)!r})"
+        )
+    return url, field
+
+
+def _switch_to_journal(cfg: StudyConfig, folder: Path, url: str, field: str) -> None:
+    """When the default storage becomes the journal file, copy in the study an earlier call kept in SQLite."""
+    import optuna
+
+    db = folder / "optuna.db"
+    path = _journal_path(url)
+    if field != "output" or path is None or Path(path).exists() or not db.exists():
+        return
+    name = cfg.tune.study_name or cfg.name
+    source = f"sqlite:///{db.resolve()}"
+    if name in {s.study_name for s in optuna.get_all_study_summaries(source)}:
+        optuna.copy_study(from_study_name=name, from_storage=source, to_storage=_storage(url, 2))
+
+
 def run_tune(
     cfg: StudyConfig,
     *,
@@ -382,6 +638,7 @@ def run_tune(
     n_trials: int | None = None,
     storage: str | None = None,
     progress: bool = True,
+    workers: int = 1,
 ) -> Path:
     """Search the study's ``tune`` space with Optuna and write the best config for ``mixup compare``.
 
@@ -399,14 +656,24 @@ def run_tune(
     number of trials already in the study, so a call is reproducible and a continued study does
     not repeat its first draws.
 
+    With ``workers`` > 1 the study is created (or checked) once, then that many spawned processes share
+    its storage, Optuna's way: each samples with TPE seeded ``seed + worker index`` and a constant liar
+    (running trials count as bad, so workers spread out), the call stops when ``n_trials`` more trials
+    are in the study (all workers together), and the trials that dead workers left running are failed
+    first. The default storage is then a journal file, ``<out>/tune/optuna.journal`` (an earlier
+    SQLite study of the same name is copied into it); SQLite given explicitly is refused.
+
     Args:
         cfg: the study, with its ``tune`` section.
         out: the study folder (default ``cfg.output_dir()``); results go to ``out / "tune"``.
-        n_trials: trials to run in this call (default ``tune.n_trials``).
-        storage: an Optuna storage URL (default ``tune.storage``, else SQLite
-            ``<out>/tune/optuna.db``). A second call with the same storage and study name
-            continues the study; several machines can share one (e.g. PostgreSQL).
+        n_trials: trials to run in this call, all workers together (default ``tune.n_trials``).
+        storage: an Optuna storage: an RDB URL (``sqlite:///...``, ``postgresql://...``) or a journal
+            file (``journal:PATH``, or a path ending in ``.journal``); default ``tune.storage``, else
+            ``<out>/tune/optuna.db`` with one worker and ``<out>/tune/optuna.journal`` with several. A
+            second call with the same storage and study name continues the study; several machines can
+            share an RDB (e.g. PostgreSQL).
         progress: show Optuna's progress bar and log; ``False`` quiets Optuna.
+        workers: worker processes on this machine (each ``train.threads`` or cores ÷ workers threads).
 
     Returns:
         The path of ``best.yaml``.
@@ -414,7 +681,8 @@ def run_tune(
     Raises:
         ConfigError: a bad candidate mixer (naming ``tune.mixers[i]``), an unknown or undefined
             objective (``tune.objective``), a direction that cannot be inferred or that differs
-            from the stored study's, a storage that cannot be opened, or ``n_trials`` < 1.
+            from the stored study's, a storage that cannot be opened, ``n_trials`` < 1, or SQLite
+            named for more than one worker.
         MixupError: no trial of the study has completed (all pruned or failed).
 
     Examples:
@@ -424,63 +692,36 @@ def run_tune(
     """
     import optuna
 
-    from ._runner import load_study_data, split_validation, train_and_evaluate
-
     tune = cfg.tune
     if n_trials is None:
         n_trials = tune.n_trials
     if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
         raise ConfigError(f"--trials: the number of trials must be an integer >= 1, got {n_trials!r}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"--workers: the number of worker processes must be an integer >= 1, got {workers!r}")
     cfg.check_names()
     candidates = _candidates(cfg)
     _check_objective(tune.objective, 2, [], defined=False)
     direction = tune.direction or objective_direction(tune.objective)
-
-    full = load_study_data(cfg)
-    _check_objective(tune.objective, full.data.num_classes, full.critical_classes)
-    val_data = split_validation(full.data, tune.val_fraction, seed=0)
-    critical_train = full.critical_train
-    if critical_train is not None:
-        critical_train = critical_train[list(val_data.train.indices)]
-    study_data = dataclasses.replace(full, data=val_data, critical_train=critical_train)
+    study_data = _tune_data(cfg)
+    val_data = study_data.data
 
     out = Path(out) if out is not None else cfg.output_dir()
     folder = out / "tune"
+    url, field = _storage_url(cfg, folder, storage, workers)
     folder.mkdir(parents=True, exist_ok=True)
-    if storage:
-        url, field = storage, "--storage"
-    elif tune.storage:
-        url, field = tune.storage, "tune.storage"
-    else:
-        url, field = f"sqlite:///{(folder / 'optuna.db').resolve()}", "output"
-
-    def objective(trial: optuna.Trial) -> float:
-        spec = _suggest(trial, cfg, candidates)
-        arm = ArmConfig(name=f"trial-{trial.number}", mixer=spec)
-        values = []
-        for k, seed in enumerate(tune.seeds):
-            callback = None
-            if k == 0 and tune.pruner != "none":
-                def callback(epoch: int, evaluate: Any) -> None:
-                    step = epoch - 1
-                    if step < _PRUNE_WARMUP_STEPS or epoch >= cfg.train.epochs:
-                        return  # no pruning here: save the evaluation
-                    value = _scalar(evaluate().get(tune.objective))
-                    if math.isnan(value):
-                        return
-                    trial.report(value, step)
-                    if trial.should_prune():
-                        raise optuna.TrialPruned(f"{tune.objective} = {value:.4g} after epoch {epoch}")
-            result = train_and_evaluate(cfg, arm, seed, study_data, epoch_callback=callback, audit=False)  # trials keep no run folder
-            values.append(_scalar(result.metrics.get(tune.objective)))
-        trial.set_user_attr("seed_values", values)
-        return float(np.mean(values))  # NaN marks the trial failed
 
     with _optuna_logging():
-        study = _open_study(cfg, url, field, direction, candidates)
+        _switch_to_journal(cfg, folder, url, field)
+        study = _open_study(cfg, url, field, direction, candidates, workers)
+        _fail_dead_trials(study, url)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.optimize(objective, n_trials=n_trials, catch=(FloatingPointError,), show_progress_bar=progress)
+            if workers > 1:
+                _run_workers(cfg, study, url, folder, workers=workers, n_trials=n_trials, progress=progress)
+            else:
+                objective = _Objective(cfg, candidates, study_data, _this_worker())
+                study.optimize(objective, n_trials=n_trials, catch=(FloatingPointError,), show_progress_bar=progress)
 
     trials = study.get_trials(deepcopy=False)
     states = Counter(t.state.name for t in trials)

@@ -303,9 +303,14 @@ def load_table_task(
         "missing": gaps,
         "unseen_categories": {"test": {k: v for k, v in unseen.items() if v}},
     }
+    train_set = LabeledTensors(torch.from_numpy(x_train), torch.from_numpy(y[train]))
+    test_set = LabeledTensors(torch.from_numpy(x_test), torch.from_numpy(y[test]))
+    # where each example comes from, for the data checks' messages (data rows numbered from 1, as above)
+    train_set.sources = [f"{path.name} row {int(keep[i]) + 1}" for i in train]  # type: ignore[attr-defined]
+    test_set.sources = [f"{path.name} row {int(keep[i]) + 1}" for i in test]  # type: ignore[attr-defined]
     return TaskData(
-        train=LabeledTensors(torch.from_numpy(x_train), torch.from_numpy(y[train])),
-        test=LabeledTensors(torch.from_numpy(x_test), torch.from_numpy(y[test])),
+        train=train_set,
+        test=test_set,
         num_classes=len(classes),
         class_names=classes,
         modality="tabular",
