@@ -33,7 +33,7 @@ import pickle
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import torch
@@ -359,7 +359,15 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
 CIFAR_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
 """The folder that torchvision's ``CIFAR10`` / ``CIFAR100`` extract under their ``root``."""
 
-_FILES = {
+class _CifarFiles(TypedDict):
+    train: list[str]
+    test: list[str]
+    meta: str
+    names: str
+    labels: str
+
+
+_FILES: dict[str, _CifarFiles] = {
     "cifar10": {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"], "meta": "batches.meta",
                 "names": "label_names", "labels": "labels"},
     "cifar100": {"train": ["train"], "test": ["test"], "meta": "meta", "names": "fine_label_names",

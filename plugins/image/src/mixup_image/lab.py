@@ -1431,7 +1431,7 @@ class PreActResNet(nn.Module):
         """Logits ``(B, num_classes)`` of images ``(B, C, H, W)``."""
         out = self.layer4(self.layer3(self.layer2(self.layer1(self.stem(x)))))
         out = F.adaptive_avg_pool2d(F.relu(self.bn(out)), 1).flatten(1)
-        return self.classifier(out)  # type: ignore[no-any-return]
+        return self.classifier(out)
 
 
 def preact_resnet18(data: TaskData, *, width: int = 64) -> PreActResNet:

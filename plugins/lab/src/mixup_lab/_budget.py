@@ -217,6 +217,11 @@ def plan_budget(
                       f"(got {_minutes(budget)})")
 
 
+def _stamp(marks: list[float]) -> Callable[..., None]:
+    """An epoch callback that appends the time at the end of each epoch to ``marks``."""
+    return lambda *_: marks.append(time.perf_counter())
+
+
 def calibrate(
     cfg: Any, study: Any, arms: Sequence[Any], *, train: Callable[..., Any] | None = None, batches: int = _CAL_BATCHES
 ) -> dict[str, ArmTiming]:
@@ -230,7 +235,9 @@ def calibrate(
         batches: training batches per calibration epoch (the whole split when an epoch has no more).
     """
     if train is None:
-        from ._runner import train_and_evaluate as train
+        from ._runner import train_and_evaluate
+
+        train = train_and_evaluate
     from ._runner import StudyData
 
     data = study.data
@@ -256,7 +263,7 @@ def calibrate(
     for arm in arms:
         marks: list[float] = []
         start = time.perf_counter()
-        train(short, arm, 0, sub_study, epoch_callback=lambda epoch, evaluate, marks=marks: marks.append(time.perf_counter()))
+        train(short, arm, 0, sub_study, epoch_callback=_stamp(marks))
         end = time.perf_counter()
         epoch = (marks[1] - marks[0]) if len(marks) >= 2 else (end - start) / 2
         rest = max(0.0, (end - start) - 2 * epoch)

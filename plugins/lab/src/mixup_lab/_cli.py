@@ -139,7 +139,8 @@ def _more_seeds(cfg: StudyConfig, out: Path, n: int) -> list[int]:
     if not record:
         raise ConfigError(f"--more-seeds: {out} holds no study yet; run `mixup compare` first (got {str(out)!r})")
     have = list(dict.fromkeys([*record.get("config", {}).get("seeds", []), *cfg.seeds]))
-    new, s = [], 0
+    new: list[int] = []
+    s = 0
     while len(new) < n:
         if s not in have:
             new.append(s)
@@ -251,7 +252,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _study_record(folder: Path) -> dict[str, Any]:
     try:
-        return json.loads((folder / "study.json").read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+        return json.loads((folder / "study.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
 

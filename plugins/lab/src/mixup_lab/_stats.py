@@ -185,7 +185,7 @@ def paired_test(
     b = np.array([_num(baseline_values[s]) for s in seeds], dtype=np.float64)
     d = a - b
     n = len(seeds)
-    same = {"metric": metric, "direction": direction, "n": n, "seeds": seeds, "differences": [float(x) for x in d],
+    same: dict[str, Any] = {"metric": metric, "direction": direction, "n": n, "seeds": seeds, "differences": [float(x) for x in d],
             "mean_diff": float(d.mean()) if n else None, "confidence": confidence}
     if n < 2:
         return Comparison(**same, sd_diff=None, t=None, p_value=None, ci_low=None, ci_high=None,

@@ -249,7 +249,7 @@ def build_mixer(cfg: StudyConfig, arm: ArmConfig) -> Mixer | None:
         probe = create_mixer(spec)
         import dataclasses
 
-        if "protect" in {f.name for f in dataclasses.fields(probe)}:  # type: ignore[arg-type]
+        if "protect" in {f.name for f in dataclasses.fields(probe)}:
             spec = {**spec, "protect": cfg.critical.protect_mode}
     return create_mixer(spec)
 
@@ -473,7 +473,7 @@ def _provenance(cfg: StudyConfig) -> dict[str, Any]:
     """What makes two runs of one config bit-identical or not: threads, versions, the setup."""
     from importlib.metadata import PackageNotFoundError, version
 
-    versions = {}
+    versions: dict[str, str | None] = {}
     for dist in ("torch", "mixup-core", "mixup-lab"):
         try:
             versions[dist] = version(dist)

@@ -230,7 +230,7 @@ def worker_main(spec: dict[str, Any], queue: Any = None) -> dict[str, Any]:
     _worker_record(out, spec, host=socket.gethostname(), pid=os.getpid(), spawned_at=spawned, ready_at=ready,
                    startup_s=None if spawned is None else ready - float(spawned), threads=torch.get_num_threads())
     worker = {"index": spec.get("index"), "device": spec.get("device"), "threads": torch.get_num_threads()}
-    summary = run_jobs(cfg, out, [tuple(j) for j in spec["jobs"]], study=study,  # type: ignore[misc]
+    summary = run_jobs(cfg, out, [tuple(j) for j in spec["jobs"]], study=study,
                        stale_after=float(spec.get("stale_after", _store.DEFAULT_STALE_AFTER)), worker=worker,
                        since=spec.get("since"))
     record = {"finished": summary.finished, "failed": summary.failed, "discarded": summary.discarded}
@@ -520,8 +520,8 @@ def run_submitit(
     if errors:
         from mixup_core import one_line
 
-        job_id, exc = errors[0]
-        raise MixupError(f"--launcher: task {job_id} stopped with an error: {one_line(exc)[:400]}; logs in "
+        job_id, error = errors[0]
+        raise MixupError(f"--launcher: task {job_id} stopped with an error: {one_line(error)[:400]}; logs in "
                          f"{launcher.logs or Path(out) / 'slurm'}")
     return list(submitted)
 

@@ -359,7 +359,7 @@ class TabularMLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, num_classes)`` of rows ``(B, F)``."""
-        return self.net(x)  # type: ignore[no-any-return]
+        return self.net(x)
 
 
 def mlp(data: TaskData, *, hidden: int | Sequence[int] = (128, 128), dropout: float = 0.1) -> TabularMLP:
