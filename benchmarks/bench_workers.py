@@ -67,7 +67,9 @@ def _capacity(workers: int) -> float:
 
 def _standalone_startup(config: str, overrides: list[str]) -> float:
     """Seconds for one process alone to import the lab and load the study's data (after Python's own start)."""
-    out = subprocess.run([sys.executable, "-c", _STARTUP, config, *overrides], check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _STARTUP, config, *overrides], check=True, capture_output=True, text=True
+    )
     return float(out.stdout.strip().splitlines()[-1])
 
 

@@ -147,7 +147,9 @@ def test_the_table_has_at_least_80_cases() -> None:
     assert len(CONFIG_CASES) + len(FILE_CASES) + len(OTHER_COMMANDS) >= 80
 
 
-@pytest.mark.parametrize(("changes", "flags", "expected"), [c[1:] for c in CONFIG_CASES], ids=[c[0] for c in CONFIG_CASES])
+@pytest.mark.parametrize(
+    ("changes", "flags", "expected"), [c[1:] for c in CONFIG_CASES], ids=[c[0] for c in CONFIG_CASES]
+)
 def test_bad_study_input_is_one_line_and_writes_nothing(
     changes: dict[str, Any], flags: list[str], expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -191,7 +193,9 @@ FILE_CASES: list[tuple[str, str, bytes, str]] = [
 
 
 @pytest.mark.parametrize(("name", "content", "expected"), [c[1:] for c in FILE_CASES], ids=[c[0] for c in FILE_CASES])
-def test_bad_config_files(name: str, content: bytes, expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_config_files(
+    name: str, content: bytes, expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = tmp_path / name
     config.write_bytes(content)
     code, err = _run(["compare", str(config), "--quiet", "--out", str(tmp_path / "out")], capsys)
@@ -213,7 +217,9 @@ OTHER_COMMANDS: list[tuple[str, list[str], str]] = [
 
 
 @pytest.mark.parametrize(("args", "expected"), [c[1:] for c in OTHER_COMMANDS], ids=[c[0] for c in OTHER_COMMANDS])
-def test_bad_flags_of_other_commands(args: list[str], expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_flags_of_other_commands(
+    args: list[str], expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg = tmp_path / "study.yaml"
     cfg.write_text(yaml.safe_dump(BASE))
     (tmp_path / "afile").write_text("not a folder")
@@ -224,7 +230,11 @@ def test_bad_flags_of_other_commands(args: list[str], expected: str, tmp_path: P
 
 # ---------------------------------------------------------------------------------------------- integrity
 def _checksums(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -301,7 +311,9 @@ def test_report_warns_when_runs_differ_in_threads(finished: Path, tmp_path: Path
     assert "**Warning**: the runs of this study differ in threads:" in (out / "report.md").read_text()
 
 
-def test_ctrl_c_stops_with_a_summary_and_130(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_ctrl_c_stops_with_a_summary_and_130(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from mixup_lab import _train
 
     real = _train.train_and_evaluate

@@ -257,7 +257,9 @@ def calibrate(
     # one untimed pass of every arm first, on a few test examples: the process's and each mixer's one-time costs
     # (imports, first kernels) are not a run's
     warm = cfg.model_copy(update={"train": short.train.model_copy(update={"epochs": 1})})
-    few = StudyData(replace(sub, test=Subset(sub.test, list(range(min(len(sub.test), bs))))), study.critical_classes, None)
+    few = StudyData(
+        replace(sub, test=Subset(sub.test, list(range(min(len(sub.test), bs))))), study.critical_classes, None
+    )
     for arm in arms:
         train(warm, arm, 0, few)
     for arm in arms:

@@ -328,7 +328,9 @@ def add_commands(sub: Any) -> None:
                    help="add N new seeds to the stored study, keeping its finished runs")
     p.add_argument("--arms", default=None, help="comma-separated arm names to run (default: all)")
     p.add_argument("--seeds", default=None, help="comma-separated seeds to run (default: the config's)")
-    p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a config value, e.g. train.epochs=1")
+    p.add_argument(
+        "--set", action="append", metavar="KEY.PATH=VALUE", help="override a config value, e.g. train.epochs=1"
+    )
     p.add_argument("--fresh", action="store_true", help="redo finished runs instead of resuming")
     p.add_argument("--quiet", action="store_true", help="no progress bar or verdict on the terminal")
     g = p.add_argument_group("workers", "train the runs in parallel; see the docs' 'Scaling a study' page")
@@ -363,7 +365,9 @@ def add_commands(sub: Any) -> None:
     p = sub.add_parser("tune", help="search mixer, alpha and probability with Optuna on a validation split",
                        description="Optuna study over the config's tune section; writes the best study config for compare.")
     p.add_argument("config", help="study config (YAML, TOML or JSON) with a tune section")
-    p.add_argument("--out", default=None, help="output folder (default: the config's output, or runs/<name>, plus /tune)")
+    p.add_argument(
+        "--out", default=None, help="output folder (default: the config's output, or runs/<name>, plus /tune)"
+    )
     p.add_argument("--trials", type=int, default=None,
                    help="trials to run now, all workers together (default: tune.n_trials)")
     p.add_argument("--storage", default=None,

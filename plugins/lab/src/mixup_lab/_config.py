@@ -361,7 +361,9 @@ class StudyConfig(_Strict):
             if not folder:
                 raise ValueError(f"arm name {arm!r} has no letter or digit to name its folder")
             if folder in folders:
-                raise ValueError(f"arms {folders[folder]!r} and {arm!r} would share the folder runs/{folder}; rename one")
+                raise ValueError(
+                    f"arms {folders[folder]!r} and {arm!r} would share the folder runs/{folder}; rename one"
+                )
             folders[folder] = arm
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds must be distinct, got {self.seeds}")

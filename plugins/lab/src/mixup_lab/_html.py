@@ -224,7 +224,11 @@ def _setup(summary: Mapping[str, Any]) -> list[str]:
         if critical.get("protect"):
             text += f" — protected while mixing ({critical.get('protect_mode')})"
         items.append(("Critical classes", _e(text)))
-    out = ['<section id="setup" aria-labelledby="setup-title">', '<h2 id="setup-title">Setup</h2>', '<dl class="setup">']
+    out = [
+        '<section id="setup" aria-labelledby="setup-title">',
+        '<h2 id="setup-title">Setup</h2>',
+        '<dl class="setup">',
+    ]
     out += [f"<dt>{_e(k)}</dt><dd>{v}</dd>" for k, v in items]
     out.append("</dl>")
     out += _counts(info.get("counts"))

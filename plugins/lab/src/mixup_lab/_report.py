@@ -268,7 +268,9 @@ def _md_comparison(summary: Mapping[str, Any]) -> list[str]:
                 c = comps[m]
                 rows.append([arm, METRIC_LABELS[m], str(c["n"]), _fmt_diff(m, c["mean_diff"]),
                              _fmt_ci(m, c["ci_low"], c["ci_high"]), _fmt_p(c["p_value"]), c["verdict"]])
-        lines += _table(["arm", "metric", "paired seeds", "Δ vs " + base, "95% CI of Δ", "p (paired t)", "verdict"], rows)
+        lines += _table(
+            ["arm", "metric", "paired seeds", "Δ vs " + base, "95% CI of Δ", "p (paired t)", "verdict"], rows
+        )
         lines += [
             "",
             (
@@ -295,7 +297,11 @@ def _md_critical(summary: Mapping[str, Any]) -> list[str]:
             cells = [_fmt_mean_sd("critical_recall", a["critical_class_recall"][str(k)]) for k in crit]
             rows.append([arm, *cells, _fmt_mean_sd("critical_recall", a["metrics"]["critical_recall"])])
         lines += _table(header, rows)
-        lines += ["", "Mean ± sd over seeds; *all critical* is the recall over every example of the critical classes together.", ""]
+        lines += [
+            "",
+            "Mean ± sd over seeds; *all critical* is the recall over every example of the critical classes together.",
+            "",
+        ]
     return lines
 
 

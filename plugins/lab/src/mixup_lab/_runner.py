@@ -170,7 +170,9 @@ def _prepare(
         if config_text is not None:
             (out / "study.yaml").write_text(config_text, encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"--out: cannot create or write the study folder ({exc.strerror}) (got {str(out)!r})") from None
+        raise ConfigError(
+            f"--out: cannot create or write the study folder ({exc.strerror}) (got {str(out)!r})"
+        ) from None
     return cfg, study, run_seeds, clock
 
 

@@ -435,7 +435,9 @@ def _group_summary(study: Study, base: str | None) -> dict[str, Any]:
 
 def _holm(comparisons: dict[str, dict[str, dict[str, Any]]]) -> None:
     """Holm's step-down adjustment over every arm × metric p-value; verdicts follow the adjusted values."""
-    tests = [(arm, m, c["p_value"]) for arm, cs in comparisons.items() for m, c in cs.items() if c.get("p_value") is not None]
+    tests = [
+        (arm, m, c["p_value"]) for arm, cs in comparisons.items() for m, c in cs.items() if c.get("p_value") is not None
+    ]
     tests.sort(key=lambda t: t[2])
     running = 0.0
     for rank, (arm, m, p) in enumerate(tests):
@@ -495,9 +497,13 @@ def _headlines(summary: Mapping[str, Any]) -> list[str]:
             bad |= verdict == "worse"
         if groups.get("comparisons", {}).get(arm):
             worse = [g for g, gc in groups["comparisons"][arm].items() if gc["verdict"] == "worse"]
-            parts.append(f"group{'s' if len(worse) > 1 else ''} {', '.join(worse)} worse" if worse else "no group worse")
+            parts.append(
+                f"group{'s' if len(worse) > 1 else ''} {', '.join(worse)} worse" if worse else "no group worse"
+            )
             bad |= bool(worse)
-        decision = "do not adopt" if bad else "adopt" if good else "no clear difference yet (more seeds or the real budget)"
+        decision = (
+            "do not adopt" if bad else "adopt" if good else "no clear difference yet (more seeds or the real budget)"
+        )
         out.append(f"{arm}: {'; '.join(parts)} → {decision}.")
     return out
 

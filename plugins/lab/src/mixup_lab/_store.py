@@ -421,7 +421,12 @@ def claim_run(out: Path, arm: str, seed: int, *, stale_after: float = DEFAULT_ST
             return None
         with study_lock(out):  # take over, once: re-read under the lock
             again, age = _claim_info(path)
-            if again is None or age is None or again.get("token") != old.get("token") or not _stale(again, age, stale_after):
+            if (
+                again is None
+                or age is None
+                or again.get("token") != old.get("token")
+                or not _stale(again, age, stale_after)
+            ):
                 return None
             _write_json(path, record)
             if old.get("token"):
@@ -729,7 +734,9 @@ def load_study(out_dir: str | Path) -> Study:
     out = Path(out_dir)
     path = out / "study.json"
     if not path.is_file():
-        raise FileNotFoundError(f"out_dir {str(out)!r} is not a study folder: it has no study.json (run `mixup compare` first)")
+        raise FileNotFoundError(
+            f"out_dir {str(out)!r} is not a study folder: it has no study.json (run `mixup compare` first)"
+        )
     record = _read_json(path)
     if not isinstance(record, dict):
         raise ValueError(f"{path}: expected a JSON object, got {type(record).__name__}")

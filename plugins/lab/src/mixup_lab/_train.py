@@ -107,7 +107,9 @@ def _resolve_classes(cfg: StudyConfig, data: TaskData) -> list[int]:
             continue
         close = difflib.get_close_matches(c, names, n=2)
         hint = f"; did you mean {' or '.join(repr(n) for n in close)}?" if close else ""
-        raise ConfigError(f"critical.classes[{i}]: no class {c!r} in data set {cfg.dataset.name!r}{hint} Classes: {names}")
+        raise ConfigError(
+            f"critical.classes[{i}]: no class {c!r} in data set {cfg.dataset.name!r}{hint} Classes: {names}"
+        )
     return sorted(set(out))
 
 
@@ -420,7 +422,9 @@ def train_and_evaluate(
             if recorder is not None:  # -- audit trail
                 recorder.record(step, idx, targets, epoch)
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"arm {arm.name!r}, seed {seed}, epoch {epoch + 1}: the loss became {loss.item()}")
+                raise FloatingPointError(
+                    f"arm {arm.name!r}, seed {seed}, epoch {epoch + 1}: the loss became {loss.item()}"
+                )
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if cfg.train.grad_clip is not None:
@@ -446,7 +450,9 @@ def train_and_evaluate(
                 best = (record["val_nll"], epoch + 1, _cpu_state(model))
         history.append(record)
         if progress is not None:
-            progress.set_postfix_str(f"{arm.name} seed {seed} epoch {epoch + 1}/{cfg.train.epochs} loss {record['train_loss']:.3f}")
+            progress.set_postfix_str(
+                f"{arm.name} seed {seed} epoch {epoch + 1}/{cfg.train.epochs} loss {record['train_loss']:.3f}"
+            )
         if epoch_callback is not None:
             def evaluate() -> dict[str, Any]:
                 p, y = _predict(model, data, cfg, device)

@@ -344,7 +344,9 @@ class _Objective:
     A class, not a closure, so that spawned workers can build it from the config.
     """
 
-    def __init__(self, cfg: StudyConfig, candidates: Sequence[_Candidate], study_data: Any, worker: dict[str, Any]) -> None:
+    def __init__(
+        self, cfg: StudyConfig, candidates: Sequence[_Candidate], study_data: Any, worker: dict[str, Any]
+    ) -> None:
         self.cfg, self.candidates, self.study_data, self.worker = cfg, candidates, study_data, worker
 
     def __call__(self, trial: optuna.Trial) -> float:

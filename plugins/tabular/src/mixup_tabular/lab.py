@@ -70,7 +70,9 @@ def _choice_param(name: str, value: object, choices: Sequence[str]) -> str:
 
 def _rows(rows: Sequence[int]) -> str:
     shown = ", ".join(str(r + 1) for r in rows[:_SHOWN])
-    return f"row{'s' if len(rows) > 1 else ''} {shown}" + (f" and {len(rows) - _SHOWN} more" if len(rows) > _SHOWN else "")
+    return f"row{'s' if len(rows) > 1 else ''} {shown}" + (
+        f" and {len(rows) - _SHOWN} more" if len(rows) > _SHOWN else ""
+    )
 
 
 def _class_order(names: set[str]) -> list[str]:
@@ -280,7 +282,9 @@ def load_table_task(
     y = np.asarray([index[v] for v in labels], dtype=np.int64)
 
     try:
-        train, test = split_indices(y, groups=groups, splits=splits, test_fraction=float(test_fraction), seed=split_seed)
+        train, test = split_indices(
+            y, groups=groups, splits=splits, test_fraction=float(test_fraction), seed=split_seed
+        )
     except DataError as exc:
         raise DataError(f"{path}: {exc}") from exc
     encoder = TableEncoder.fit(cols, train)
@@ -394,6 +398,9 @@ def mlp(data: TaskData, *, hidden: int | Sequence[int] = (128, 128), dropout: fl
         raise ConfigError(f"dropout must be a number in [0, 1), got dropout={dropout!r}")
     layout = None
     if "categorical_slices" in data.info:
-        layout = {"num_features": int(shape[0]), "categorical_slices": [list(s) for s in data.info["categorical_slices"]]}
+        layout = {
+            "num_features": int(shape[0]),
+            "categorical_slices": [list(s) for s in data.info["categorical_slices"]],
+        }
     return TabularMLP(int(shape[0]), data.num_classes, hidden=[int(h) for h in widths], dropout=float(dropout),
                       feature_layout=layout)
