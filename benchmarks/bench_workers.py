@@ -131,8 +131,8 @@ def main() -> None:
     print()
     print(f"speed-up (sequential ÷ parallel, per round): median {statistics.median(ratios):.2f}x, "
           f"min–max {min(ratios):.2f}–{max(ratios):.2f}x")
-    print(f"worker start-up (spawn → data loaded), {len(startups)} workers: median {statistics.median(startups):.1f} s, "
-          f"min–max {min(startups):.1f}–{max(startups):.1f} s (the workers and the coordinator start at once)")
+    print(f"worker start-up (spawn → data loaded), {len(startups)} workers: median {statistics.median(startups):.1f} "
+          f"s, min–max {min(startups):.1f}–{max(startups):.1f} s (the workers and the coordinator start at once)")
     print(f"one process alone, import the lab and load the data: {min(alone):.1f} s")
 
 

@@ -204,8 +204,8 @@ def test_the_page_is_well_formed_and_loads_nothing_from_outside(toy: Path) -> No
     assert html.startswith("<!DOCTYPE html>\n<html lang=\"en\">")
     assert page.h1 == ["toy: mixup compare report"]
     # the toy comparison is within noise, so the seeds advice follows the setup
-    assert page.h2 == ["In short", "Setup", "How many seeds are enough", "Metrics", "Paired comparison with the baseline",
-                       "Recall by class", "Seed-level numbers", "Plots"]
+    assert page.h2 == ["In short", "Setup", "How many seeds are enough", "Metrics",
+                       "Paired comparison with the baseline", "Recall by class", "Seed-level numbers", "Plots"]
     # a class name is text, never markup
     assert "a&lt;b&amp;c (2)" in html
     assert "a<b&c" not in html

@@ -36,8 +36,9 @@ def _metrics(arm: str, seed: int, values: dict[str, float], i: int, critical: li
     acc = values["accuracy"][i]
     # the third class has no test example: its recall is null
     return {
-        "accuracy": acc, "error_rate": 1 - acc, "macro_f1": acc - 0.01, "nll": values["nll"][i], "ece": values["ece"][i],
-        "brier": 0.3, "per_class_recall": [acc + 0.02, values["critical_recall"][i], None], "absent_classes": [2],
+        "accuracy": acc, "error_rate": 1 - acc, "macro_f1": acc - 0.01, "nll": values["nll"][i],
+        "ece": values["ece"][i], "brier": 0.3, "per_class_recall": [acc + 0.02, values["critical_recall"][i], None],
+        "absent_classes": [2],
         "critical_classes": critical,
         "critical_recall": values["critical_recall"][i] if critical else None,
         "critical_class_recall": {str(k): values["critical_recall"][i] for k in critical},

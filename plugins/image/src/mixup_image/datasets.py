@@ -409,8 +409,8 @@ def read_cifar(root: str | os.PathLike[str], variant: str = "cifar10") -> dict[s
     missing = [n for n in names if not (folder / n).is_file()]
     if missing:
         raise DataNotFoundError(
-            f"{variant} not found: {', '.join(missing)} missing in {str(folder)!r}. Point root at the folder that holds "
-            f"{CIFAR_FOLDERS[variant]}/ (torchvision's CIFAR root), or at that folder itself; this loader never "
+            f"{variant} not found: {', '.join(missing)} missing in {str(folder)!r}. Point root at the folder that "
+            f"holds {CIFAR_FOLDERS[variant]}/ (torchvision's CIFAR root), or at that folder itself; this loader never "
             "downloads (get the python version of the archive from the authors' page and extract it)."
         )
     out: dict[str, Any] = {"folder": folder}

@@ -349,8 +349,8 @@ def budget_lines(outcome: dict[str, Any] | None) -> list[str]:
     planned = (plan.get("calibration_seconds") or 0.0) + sum(r["planned"] for r in runs)
     if actual is not None and runs and planned:
         lines.append(f"- Wall time: {actual:.1f} s actual vs {planned:.1f} s planned for the {len(runs)} run"
-                     f"{'s' if len(runs) != 1 else ''} done (calibration included; {100 * (actual / planned - 1):+.0f} %), "
-                     f"budget {plan.get('budget', 0):.0f} s.")
+                     f"{'s' if len(runs) != 1 else ''} done (calibration included; {100 * (actual / planned - 1):+.0f} "
+                     f"%), budget {plan.get('budget', 0):.0f} s.")
     stop = outcome.get("stopped")
     if stop:
         lines.append(f"- **Partial**: stopped before arm {stop['at']['arm']!r}, seed {stop['at']['seed']} "

@@ -337,7 +337,8 @@ def add_commands(sub: Any) -> None:
     g.add_argument("--workers", type=int, default=None, metavar="N",
                    help="N worker processes on this machine (with --launcher slurm: N array tasks)")
     g.add_argument("--devices", default=None, metavar="0,1,...",
-                   help="CUDA devices, one per worker in turn (default: every visible GPU when train.device is not cpu)")
+                   help="CUDA devices, one per worker in turn (default: every visible GPU when "
+                        "train.device is not cpu)")
     g.add_argument("--worker", action="store_true",
                    help="be one worker of any launcher: claim and train runs until none is left; no report")
     g.add_argument("--stale-after", type=float, default=None, metavar="SECONDS",
@@ -363,7 +364,8 @@ def add_commands(sub: Any) -> None:
     p.set_defaults(func=_cmd_status)
 
     p = sub.add_parser("tune", help="search mixer, alpha and probability with Optuna on a validation split",
-                       description="Optuna study over the config's tune section; writes the best study config for compare.")
+                       description="Optuna study over the config's tune section; writes the best "
+                                   "study config for compare.")
     p.add_argument("config", help="study config (YAML, TOML or JSON) with a tune section")
     p.add_argument(
         "--out", default=None, help="output folder (default: the config's output, or runs/<name>, plus /tune)"

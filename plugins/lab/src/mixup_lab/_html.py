@@ -234,7 +234,8 @@ def _setup(summary: Mapping[str, Any]) -> list[str]:
     out += _counts(info.get("counts"))
     for f in runs.get("failed") or []:
         out.append(f'<p class="warning"><strong>Failed</strong>: {_e(f["arm"])} seed {f["seed"]}: {_e(f["error"])} '
-                   f'(<code>{_e(f["folder"])}/failed.json</code>); running <code>mixup compare</code> again retries it.</p>')
+                   f'(<code>{_e(f["folder"])}/failed.json</code>); running <code>mixup '
+                   'compare</code> again retries it.</p>')
     if runs["missing"]:
         miss = ", ".join(f"{m['arm']} seed {m['seed']}" for m in runs["missing"])
         out.append(f'<p class="warning">Not finished yet: {_e(miss)}. Run <code>mixup compare</code> on the same '
@@ -364,7 +365,8 @@ def _figures(summary: Mapping[str, Any], plots: Sequence[Path]) -> list[str]:
         out += [
             f'<figure id="plot-{_e(path.stem)}" style="width: {width}px">',
             f'<img src="{uri}" width="{width}" height="{height}" alt="{_e(alt)}">',
-            f'<figcaption><strong>Figure {i}.</strong> {_e(caption)} <span class="note">({_e(path.name)})</span></figcaption>',
+            (f'<figcaption><strong>Figure {i}.</strong> {_e(caption)} <span '
+             f'class="note">({_e(path.name)})</span></figcaption>'),
             "</figure>",
         ]
     return [*out, "</div>", "</section>"]

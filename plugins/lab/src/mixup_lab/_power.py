@@ -117,7 +117,8 @@ class SeedAdvice:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready mapping (``more`` included)."""
-        return {"arm": self.arm, "metric": self.metric, "n": self.n, "mean_diff": self.mean_diff, "sd_diff": self.sd_diff,
+        return {"arm": self.arm, "metric": self.metric, "n": self.n,
+                "mean_diff": self.mean_diff, "sd_diff": self.sd_diff,
                 "detectable": self.detectable, "needed": self.needed, "more": self.more, "alpha": self.alpha,
                 "power": self.power}
 

@@ -168,12 +168,14 @@ def _md_setup(summary: Mapping[str, Any]) -> list[str]:
     if tr:
         budget = (
             f"{tr.get('epochs')} epochs, batch {tr.get('batch_size')}, {tr.get('optimizer')} lr {tr.get('lr')}, "
-            f"{tr.get('schedule')} schedule, weight decay {tr.get('weight_decay')}, label smoothing {tr.get('label_smoothing')}"
+            f"{tr.get('schedule')} schedule, weight decay {tr.get('weight_decay')}, label smoothing "
+            f"{tr.get('label_smoothing')}"
         )
         lines.append(f"- **Budget** (the same for every arm): {budget}")
     runs = summary["runs"]
     lines.append(
-        f"- **Seeds**: {', '.join(str(s) for s in st['seeds']) or '—'} — {runs['finished']} of {runs['expected']} runs finished"
+        f"- **Seeds**: {', '.join(str(s) for s in st['seeds']) or '—'} — {runs['finished']} of "
+        f"{runs['expected']} runs finished"
     )
     arm_desc = []
     for arm, a in arms.items():

@@ -185,7 +185,8 @@ def paired_test(
     b = np.array([_num(baseline_values[s]) for s in seeds], dtype=np.float64)
     d = a - b
     n = len(seeds)
-    same: dict[str, Any] = {"metric": metric, "direction": direction, "n": n, "seeds": seeds, "differences": [float(x) for x in d],
+    same: dict[str, Any] = {"metric": metric, "direction": direction, "n": n, "seeds": seeds,
+                            "differences": [float(x) for x in d],
             "mean_diff": float(d.mean()) if n else None, "confidence": confidence}
     if n < 2:
         return Comparison(**same, sd_diff=None, t=None, p_value=None, ci_low=None, ci_high=None,
@@ -553,7 +554,8 @@ def _verdict_lines(summary: Mapping[str, Any]) -> list[str]:
             elif comp["verdict"] in ("better", "worse"):
                 lower_higher = "higher" if comp["mean_diff"] > 0 else "lower"
                 differ.append(
-                    f"{METRIC_LABELS[m]} {_fmt_diff(m, comp['mean_diff'])} (95% CI {_fmt_ci(m, comp['ci_low'], comp['ci_high'])},"
+                    f"{METRIC_LABELS[m]} {_fmt_diff(m, comp['mean_diff'])} (95% CI "
+                    f"{_fmt_ci(m, comp['ci_low'], comp['ci_high'])},"
                     f" p {_fmt_p(comp['p_value'])}): {lower_higher}, {comp['verdict']}"
                 )
             elif comp["n"] >= 2:

@@ -484,7 +484,8 @@ def run_submitit(
         raise ConfigError(f"--workers: at least 1 (got {workers})")
     executor = launcher.executor(out, f"mixup-{cfg.name}")
     threads = cfg.train.threads or launcher.cpus_per_task
-    base = {"config": cfg.model_dump(mode="json"), "setup_hash": cfg.setup_hash(), "out": str(out), "jobs": [list(j) for j in jobs],
+    base = {"config": cfg.model_dump(mode="json"),
+            "setup_hash": cfg.setup_hash(), "out": str(out), "jobs": [list(j) for j in jobs],
             "threads": threads, "stale_after": stale_after, "device": None, "since": time.time()}
     specs = [{**base, "index": i, "spawned_at": time.time()} for i in range(workers)]
     submitted = executor.map_array(_submitit_task, specs)

@@ -265,8 +265,8 @@ def load_table_task(
             distinct = len(set(col.values.tolist()))
             if distinct > max_categories:
                 raise DataError(f"{path}: column {name!r} has {distinct} distinct values, more than max_categories="
-                                f"{max_categories}: is it free text or an identifier? Drop it (drop: [{name}]) or raise "
-                                "max_categories")
+                                f"{max_categories}: is it free text or an identifier? Drop it (drop: [{name}]) or "
+                                "raise max_categories")
 
     # -- classes
     classes = _class_order(set(labels))
