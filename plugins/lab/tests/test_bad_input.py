@@ -226,7 +226,8 @@ OTHER_COMMANDS: list[tuple[str, list[str], str]] = [
      "--out: the folder '{tmp}/missing/dir' does not exist"),
     ("preview-param-unparsable", ["preview", "mixup", "--param", "alpha=[1", "--out", "{tmp}/p.png"],
      "--param: not a YAML value"),
-    ("preview-param-no-equals", ["preview", "mixup", "--param", "alpha", "--out", "{tmp}/p.png"], "--param takes KEY=VALUE"),
+    ("preview-param-no-equals", ["preview", "mixup", "--param", "alpha", "--out", "{tmp}/p.png"],
+     "--param takes KEY=VALUE"),
     ("init-missing-path", ["init", "{tmp}/nothing-here"], "PATH: no such file or folder"),
 ]
 

@@ -124,8 +124,16 @@ def test_mean_sd_and_seed_values(summary: dict[str, Any]) -> None:
     one = summary["arms"]["single/one"]
     assert one["seeds"] == [0]
     assert one["metrics"]["accuracy"] == {"mean": 0.9, "sd": None, "n": 1, "values": [0.9]}
-    assert summary["runs"] == {"finished": 13, "expected": 16, "missing": [
-        {"arm": "single/one", "seed": 1}, {"arm": "single/one", "seed": 2}, {"arm": "single/one", "seed": 3}], "failed": []}
+    assert summary["runs"] == {
+        "finished": 13,
+        "expected": 16,
+        "missing": [
+            {"arm": "single/one", "seed": 1},
+            {"arm": "single/one", "seed": 2},
+            {"arm": "single/one", "seed": 3},
+        ],
+        "failed": [],
+    }
 
 
 def test_per_class_and_critical_recall(summary: dict[str, Any]) -> None:

@@ -130,7 +130,8 @@ class TrainConfig(_Strict):
 
 # train options added after study folders existed: at their defaults they leave the setup hash unchanged
 _LATER_TRAIN_DEFAULTS: dict[str, Any] = {
-    "freeze_backbone": False, "head_lr": None, "grad_clip": None, "amp": False, "checkpoint": "none", "val_fraction": None,
+    "freeze_backbone": False, "head_lr": None, "grad_clip": None, "amp": False, "checkpoint": "none",
+    "val_fraction": None,
 }
 
 

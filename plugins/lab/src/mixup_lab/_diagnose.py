@@ -97,9 +97,17 @@ def _class_drops(summary: Mapping[str, Any], arm: str, base: str, classes: Seque
         if c["mean_diff"] is None or c["n"] < 1:
             continue
         if c["verdict"] == "worse" or c["mean_diff"] <= -_RECALL_DROP:
-            out.append({"class": names[k] if k < len(names) else str(k), "index": k, "baseline": b["per_class_recall"]["mean"][k],
-                        "arm": a["per_class_recall"]["mean"][k], "mean_diff": c["mean_diff"], "verdict": c["verdict"],
-                        "n": c["n"]})
+            out.append(
+                {
+                    "class": names[k] if k < len(names) else str(k),
+                    "index": k,
+                    "baseline": b["per_class_recall"]["mean"][k],
+                    "arm": a["per_class_recall"]["mean"][k],
+                    "mean_diff": c["mean_diff"],
+                    "verdict": c["verdict"],
+                    "n": c["n"],
+                }
+            )
     return out
 
 

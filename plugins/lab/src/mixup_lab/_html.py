@@ -306,8 +306,13 @@ def _recall(summary: Mapping[str, Any]) -> list[str]:
                    "together.</p>")
     else:
         out.append("<p>No critical classes in this study (<code>critical.classes</code> in the config).</p>")
-    rows = [[f"{name} ({k})" + (" ★" if k in crit else ""), *(_fmt_value("critical_recall", a["per_class_recall"]["mean"][k]) for a in arms.values())]
-            for k, name in enumerate(names)]
+    rows = [
+        [
+            f"{name} ({k})" + (" ★" if k in crit else ""),
+            *(_fmt_value("critical_recall", a["per_class_recall"]["mean"][k]) for a in arms.values()),
+        ]
+        for k, name in enumerate(names)
+    ]
     out += _table("Per-class recall (%, mean over seeds)", ["class", *arms], rows,
                   row_classes=["critical" if k in crit else "" for k in range(len(names))])
     out.append('<p class="note">★ marks a critical class. — : no test example of the class (recall undefined) or no '

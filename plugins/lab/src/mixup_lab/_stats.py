@@ -239,7 +239,9 @@ def _overview(study: Study) -> dict[str, Any]:
         "num_classes": study.num_classes,
         "class_names": study.class_names,
         "critical_classes": study.critical_classes,
-        "critical_class_names": [study.class_names[k] if k < study.num_classes else str(k) for k in study.critical_classes],
+        "critical_class_names": [
+            study.class_names[k] if k < study.num_classes else str(k) for k in study.critical_classes
+        ],
         "dataset_info": rec.get("dataset_info", {}),
         "train_size": rec.get("train_size"),
         "test_size": rec.get("test_size"),

@@ -314,8 +314,13 @@ def _predict(
     model: nn.Module, data: TaskData, cfg: StudyConfig, device: torch.device, split: Any = None
 ) -> tuple[np.ndarray, np.ndarray]:
     model.eval()
-    loader = DataLoader(_Indexed(data.test if split is None else split), batch_size=cfg.train.eval_batch_size, shuffle=False,
-                        collate_fn=_Collate(data.collate_fn), num_workers=cfg.train.workers)
+    loader = DataLoader(
+        _Indexed(data.test if split is None else split),
+        batch_size=cfg.train.eval_batch_size,
+        shuffle=False,
+        collate_fn=_Collate(data.collate_fn),
+        num_workers=cfg.train.workers,
+    )
     probs, labels = [], []
     for inputs, targets, _ in loader:
         step = mixed_step(model, _to(inputs, device), _to(targets, device), mixer=None, num_classes=data.num_classes)
@@ -398,9 +403,22 @@ def train_and_evaluate(
     critical = torch.tensor(study.critical_classes, dtype=torch.long)
     history: list[dict[str, Any]] = []
     # -- audit trail (_audit): who was mixed with whom at every step, and the anchors' label weights
-    recorder = AuditRecorder(mixer, arm=arm.name, seed=seed, mixer_config=arm.mixer_config(), num_classes=data.num_classes,
-                             train_size=len(study.data.train), train_map=train_map, critical_classes=study.critical_classes,
-                             critical_train=study.critical_train, protect=cfg.critical.protect) if audit else None
+    recorder = (
+        AuditRecorder(
+            mixer,
+            arm=arm.name,
+            seed=seed,
+            mixer_config=arm.mixer_config(),
+            num_classes=data.num_classes,
+            train_size=len(study.data.train),
+            train_map=train_map,
+            critical_classes=study.critical_classes,
+            critical_train=study.critical_train,
+            protect=cfg.critical.protect,
+        )
+        if audit
+        else None
+    )
     start = time.perf_counter()
     for epoch in range(cfg.train.epochs):
         model.train()

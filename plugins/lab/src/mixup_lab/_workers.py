@@ -491,8 +491,10 @@ def run_submitit(
     submitted = executor.map_array(_submitit_task, specs)
     ids = sorted({str(j.job_id).split("_")[0] for j in submitted})
     (Path(out) / _WORKERS_DIR).mkdir(parents=True, exist_ok=True)
-    _store._write_json(Path(out) / _WORKERS_DIR / "submitted.json",
-                       {"cluster": launcher.cluster, "job_ids": [str(j.job_id) for j in submitted], "time": time.time()})
+    _store._write_json(
+        Path(out) / _WORKERS_DIR / "submitted.json",
+        {"cluster": launcher.cluster, "job_ids": [str(j.job_id) for j in submitted], "time": time.time()},
+    )
     if not launcher.wait:
         return list(submitted)
     bar = None
