@@ -42,7 +42,10 @@ def _compare(config: str, out: Path, overrides: list[str], extra: list[str]) -> 
     return time.perf_counter() - t0
 
 
-_SPIN = "import time\nt = time.perf_counter()\nx = 0\nfor i in range(20_000_000):\n    x += i\nprint(time.perf_counter() - t)"
+_SPIN = (
+    "import time\nt = time.perf_counter()\nx = 0\nfor i in range(20_000_000):\n    x += i\n"
+    "print(time.perf_counter() - t)"
+)
 
 _STARTUP = """
 import sys, time

@@ -101,8 +101,8 @@ class IfMixup(PairMixer):
     coalesced (sorted by source, target) and ``to_data_list()`` works. Mixed graph ``i`` has
     ``max(n_i, n_j)`` nodes (``n_i`` where its λ is 1: such graphs, and every graph of an unmixed
     batch, come back as given, with weight-1 edges where they had no weights). Targets come from
-    ``batch.y`` (class indices ``(B,)`` or ``(B, 1)``, or float soft labels ``(B, C)``) unless ``targets`` is given, and are mixed by
-    `MixedTargets`; the mixed batch itself carries no ``y``, so unmixed labels cannot be used by
+    ``batch.y`` (class indices ``(B,)`` or ``(B, 1)``, or float soft labels ``(B, C)``) unless ``targets`` is given, and
+    are mixed by `MixedTargets`; the mixed batch itself carries no ``y``, so unmixed labels cannot be used by
     mistake. ``edge_attr`` (float) is mixed densely like the adjacency,
     ``λ·E_i[u, v] + (1 − λ)·E_j[u, v]`` with zeros where a graph has no edge ``(u, v)``, and kept on
     the edges of the mixed graph. Every other field (``pos``, node-level labels, masks, graph-level

@@ -3,10 +3,11 @@
 ``train.budget`` (or ``mixup compare --budget 10m``) replaces ``train.epochs`` by a plan made on this
 machine, now:
 
-1. **Calibration**: after an untimed warm-up pass of every arm, every arm trains two epochs on a few batches of the training split (the whole split
-   when an epoch is that short), with the study's model, optimiser and mixer, and is evaluated on the
-   whole test split. The second epoch's wall time, scaled to a full epoch, is the arm's *seconds per
-   epoch*; the rest (model set-up, the first epoch's warm-up, evaluation) is its *seconds per run*.
+1. **Calibration**: after an untimed warm-up pass of every arm, every arm trains two epochs on a few
+   batches of the training split (the whole split when an epoch is that short), with the study's
+   model, optimiser and mixer, and is evaluated on the whole test split. The second epoch's wall time,
+   scaled to a full epoch, is the arm's *seconds per epoch*; the rest (model set-up, the first epoch's
+   warm-up, evaluation) is its *seconds per run*.
 2. **Plan**: the most epochs ``E`` (at most `MAX_EPOCHS`) such that every arm × seed, at ``E`` epochs,
    fits in 90 % of what is left of the budget after calibration. Every arm gets the same ``E``. When not
    even one epoch fits, seeds are dropped down to 2 (the fewest a paired verdict needs); when that does

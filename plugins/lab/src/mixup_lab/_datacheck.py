@@ -5,8 +5,8 @@ What is checked (`check_data`):
 - **duplicates**: the same content in the training and the test split. Items that come from files
   (``paths`` of the own-data loaders) are compared by the SHA-256 of the file's bytes, and a copy is an
   error; other items (table rows, graphs, built-in tensors) by the SHA-256 of their input tensors (the
-  label left out), and a repeat is a warning, since equal rows or graphs can be genuine. With ``perceptual=True`` image items are also
-  compared by a 64-bit difference hash (dHash: the grey image scaled to 9 × 8, one bit per horizontal
+  label left out), and a repeat is a warning, since equal rows or graphs can be genuine. With ``perceptual=True`` image
+  items are also compared by a 64-bit difference hash (dHash: the grey image scaled to 9 × 8, one bit per horizontal
   neighbour pair; Krawetz, "Kind of Like That", 2013) at a Hamming distance of at most
   ``perceptual_distance`` bits, which catches re-encoded or rescaled copies that byte hashes miss.
 - **small classes**: a class with no training or no test example (its recall cannot be measured, or it
