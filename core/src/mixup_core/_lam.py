@@ -38,6 +38,7 @@ class LambdaPolicy(ABC):
 
     def to_config(self) -> dict[str, Any]:
         """A mapping that `resolve_lambda` turns back into an equal policy."""
+        # every policy class is a dataclass (the base class is not)
         return {"dist": self.dist, **{f.name: getattr(self, f.name) for f in fields(self)}}  # type: ignore[arg-type]
 
     def __repr__(self) -> str:
@@ -49,7 +50,7 @@ class LambdaPolicy(ABC):
     def _positional_by_name(cls, data: Any) -> Any:
         # positional arguments become keywords, so that errors name the parameter (not its position)
         if isinstance(data, ArgsKwargs) and data.args:
-            names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+            names = [f.name for f in fields(cls)]  # type: ignore[arg-type]  # a policy class: a dataclass
             kwargs = dict(data.kwargs or {})
             if len(data.args) <= len(names) and not set(names[: len(data.args)]) & set(kwargs):
                 return ArgsKwargs((), {**dict(zip(names, data.args, strict=False)), **kwargs})

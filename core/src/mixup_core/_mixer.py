@@ -54,6 +54,7 @@ def mixer_dataclass(cls: type[_T]) -> type[_T]:
         ...     sigma: float = Field(default=0.1, ge=0)
     """
     # equality is `Mixer.__eq__` (same class and configuration), inherited rather than generated
+    # pydantic types the result as its own dataclass type; it is ``cls``, decorated
     return dataclass(config=MIXER_CONFIG, repr=False, eq=False)(cls)  # type: ignore[return-value]
 
 

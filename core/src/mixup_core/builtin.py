@@ -186,7 +186,7 @@ class Choice(Mixer):
                 raise ConfigError(f"weights must be non-negative with a positive sum, got weights={self.weights!r}")
 
     @property
-    def min_ndim(self) -> int:  # type: ignore[override]
+    def min_ndim(self) -> int:  # type: ignore[override]  # a property in place of the class attribute
         return max(m.min_ndim for m in self.mixers)
 
     def call_arguments(self) -> tuple[str, ...]:

@@ -217,7 +217,9 @@ class MixerConformanceTests:
         a = self.call(mixer, x, y, generator=torch.Generator().manual_seed(123))
         b = self.call(mixer, x, y, generator=torch.Generator().manual_seed(123))
         torch.testing.assert_close(a.inputs, b.inputs, rtol=0, atol=0)
-        torch.testing.assert_close(a.targets.dense(self.num_classes), b.targets.dense(self.num_classes), rtol=0, atol=0)  # type: ignore[union-attr]
+        assert a.targets is not None
+        assert b.targets is not None
+        torch.testing.assert_close(a.targets.dense(self.num_classes), b.targets.dense(self.num_classes), rtol=0, atol=0)
         assert a.plan.to_dict() == b.plan.to_dict()
         outputs = set()
         for s in range(6):
@@ -233,7 +235,8 @@ class MixerConformanceTests:
         plan = self.sample(mixer, x, y, generator=torch.Generator().manual_seed(7))
         assert plan.to_dict() == out.plan.to_dict(), "sample() and __call__ must draw the same plan from the same seed"
         again = mixer.mix_targets(y, out.plan, num_classes=self.num_classes)
-        torch.testing.assert_close(again.dense(), out.targets.dense(), rtol=0, atol=0)  # type: ignore[union-attr]
+        assert out.targets is not None
+        torch.testing.assert_close(again.dense(), out.targets.dense(), rtol=0, atol=0)
 
     def test_no_input_mutation(self) -> None:
         mixer = self.make_mixer()
@@ -279,7 +282,8 @@ class MixerConformanceTests:
                 y = torch.arange(b)
                 for seed in range(3):
                     out = self.call(mixer, x, y, generator=torch.Generator().manual_seed(seed), num_classes=b)
-                    weights = out.targets.dense(b)  # type: ignore[union-attr]
+                    assert out.targets is not None
+                    weights = out.targets.dense(b)
                     if not self.follows_share():
                         assert torch.isfinite(weights).all()
                         continue
@@ -321,8 +325,9 @@ class MixerConformanceTests:
                     torch.testing.assert_close(self.apply(mixer, x, out.plan), out.inputs, rtol=0, atol=0)
                 shares = source_shares(out.inputs, feature_dim)
                 if self.follows_share():  # each class's label weight is the share of its samples
+                    assert out.targets is not None
                     torch.testing.assert_close(
-                        out.targets.dense(self.num_classes), shares @ onehot, atol=self.share_atol, rtol=0,  # type: ignore[union-attr]
+                        out.targets.dense(self.num_classes), shares @ onehot, atol=self.share_atol, rtol=0,
                         msg=_share_message(where),
                     )
                 # a ratio per mixed sample (amplitude-normalised mixers such as BC do not sum to 1)
@@ -384,7 +389,8 @@ class MixerConformanceTests:
                 out = self.call(mixer, x, y, generator=torch.Generator().manual_seed(0))
                 assert out.inputs.dtype == dtype, f"dtype {dtype} became {out.inputs.dtype}"
                 assert out.inputs.device == x.device
-                assert out.targets.dense(self.num_classes).device == x.device  # type: ignore[union-attr]
+                assert out.targets is not None
+                assert out.targets.dense(self.num_classes).device == x.device
             if len(self.get_sample_shape()) == 3:
                 x = self.make_inputs(4).to(device).contiguous(memory_format=torch.channels_last)
                 out = self.call(mixer, x, self.make_targets(4).to(device), generator=torch.Generator().manual_seed(0))

@@ -331,7 +331,7 @@ class AudioFiles(Dataset[tuple[torch.Tensor, int]]):
         x = self.waveform(i)
         if self.frontend is not None:
             with torch.no_grad():
-                x = self.frontend.featurize(x[None])[0]  # type: ignore[operator]
+                x = self.frontend.featurize(x[None])[0]  # type: ignore[operator]  # typed nn.Module: has featurize
         return x, int(self.labels[i])
 
     def __repr__(self) -> str:

@@ -57,7 +57,7 @@ def mix_frame_targets(targets: torch.Tensor, plan: MixPlan, *, label_mix: str = 
 
 
 def _frame_targets(targets: torch.Tensor, plan: MixPlan, label_mix: str) -> MixedTargets:
-    mixed = MixedTargets.from_plan(targets, plan, label_mix=label_mix)  # type: ignore[arg-type]
+    mixed = MixedTargets.from_plan(targets, plan, label_mix=label_mix)  # type: ignore[arg-type]  # validated by the mixer
     if not isinstance(plan, SpanPlan):
         return mixed
     w = frame_anchor_weights(plan, int(targets.shape[1])).float()

@@ -162,7 +162,7 @@ def _anchor_mask(mixer: Mixer, plan: MixPlan, size: tuple[int, int]) -> torch.Te
     inner_mixer, inner_plan = mixer, plan
     choice = getattr(plan, "choice", None)
     if choice is not None and hasattr(mixer, "mixers"):  # core:choice: look at the chosen mixer
-        inner_mixer, inner_plan = mixer.mixers[choice], plan.inner  # type: ignore[attr-defined]
+        inner_mixer, inner_plan = mixer.mixers[choice], plan.inner  # type: ignore[attr-defined]  # a Choice and its plan
     n = plan.batch_size
     if hasattr(inner_mixer, "anchor_mask"):
         mask = inner_mixer.anchor_mask(inner_plan, size)

@@ -481,6 +481,7 @@ class TimmMixup:
             return self._mixup.apply(x, plan), plan
         # per sample: one switch, one λ and one box per sample, applied as one per-pixel mask
         if not both:
+            # not both: exactly one of the two is built
             mixer: PairMixer = self._mixup if self._mixup is not None else self._cutmix  # type: ignore[assignment]
             plan = self._cutmix_plan(x, targets, g) if mixer is self._cutmix else mixer.sample(x, targets, generator=g)
             return mixer.apply(x, plan), plan

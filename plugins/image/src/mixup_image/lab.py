@@ -312,7 +312,7 @@ def _channels_param(value: object) -> tuple[int, int]:
         )
     if not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) and c >= 1 for c in pair):
         raise ConfigError(f"channels must be positive ints, got channels={value!r}")
-    return int(pair[0]), int(pair[1])  # type: ignore[call-overload]
+    return int(pair[0]), int(pair[1])  # type: ignore[call-overload]  # ints, checked above
 
 
 def _dropout_param(value: object) -> float:
@@ -722,7 +722,7 @@ def _size_param(value: object) -> tuple[int, int] | None:
         raise ConfigError(f"size must be an int (a square side) or [height, width], got size={value!r}")
     if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in pair):
         raise ConfigError(f"size must hold positive ints, got size={value!r}")
-    return int(pair[0]), int(pair[1])  # type: ignore[call-overload]
+    return int(pair[0]), int(pair[1])  # type: ignore[call-overload]  # ints, checked above
 
 
 def _choice(name: str, value: object, allowed: Sequence[str]) -> str:

@@ -140,7 +140,7 @@ class ManifoldMixup(PairMixer):
         """
         if not self.layers and model is None:
             return ""
-        layers = self.layers or default_layers(model)  # type: ignore[arg-type]
+        layers = self.layers or default_layers(model)  # type: ignore[arg-type]  # model: given, checked above
         choice = layers[int(torch.randint(len(layers), (1,), generator=generator))]
         return "" if choice == INPUT_LAYER else choice
 

@@ -163,7 +163,7 @@ def load_table_task(
         >>> data.class_names, data.input_shape, data.info["categorical_slices"]
         (['fault', 'ok'], (3,), [[1, 3]])
     """
-    label_column = _name_param("label_column", label_column)  # type: ignore[assignment]
+    label_column = _name_param("label_column", label_column)  # type: ignore[assignment]  # not optional: a str
     group_column = _name_param("group_column", group_column, optional=True)
     split_column = _name_param("split_column", split_column, optional=True)
     chosen = None if columns is None else _names_param("columns", columns)
@@ -273,7 +273,7 @@ def load_table_task(
     if len(classes) < 2:
         raise DataError(f"{path}: column {label_column!r} holds one class only ({classes}); a classification study "
                         "needs at least two")
-    values = [parse_number(c, ()) for c in classes]
+    values = [parse_number(c, ()) for c in classes]  # float(v) below: after the check that none is None
     if all(v is not None and math.isfinite(v) for v in values) and not all(float(v).is_integer() for v in values):  # type: ignore[arg-type]
         real = next(c for c, v in zip(classes, values, strict=True) if not float(v).is_integer())  # type: ignore[arg-type]
         raise DataError(f"{path}: column {label_column!r} holds real numbers (e.g. {real!r}), not classes; a "
@@ -309,7 +309,8 @@ def load_table_task(
     }
     train_set = LabeledTensors(torch.from_numpy(x_train), torch.from_numpy(y[train]))
     test_set = LabeledTensors(torch.from_numpy(x_test), torch.from_numpy(y[test]))
-    # where each example comes from, for the data checks' messages (data rows numbered from 1, as above)
+    # where each example comes from, for the data checks' messages (data rows numbered from 1, as above); an
+    # attribute of these two data sets only
     train_set.sources = [f"{path.name} row {int(keep[i]) + 1}" for i in train]  # type: ignore[attr-defined]
     test_set.sources = [f"{path.name} row {int(keep[i]) + 1}" for i in test]  # type: ignore[attr-defined]
     return TaskData(
