@@ -260,11 +260,11 @@ def summarise(study: Study) -> dict[str, Any]:
         - ``study``: data set, model, budget, seeds, classes, critical classes.
         - ``baseline``: the baseline arm or ``None`` (then ``comparisons`` is empty).
         - ``runs``: ``{"finished", "expected", "missing": [{"arm", "seed"}],
-          "failed": [{"arm", "seed", "error", "folder"}]}`` (a failed run is missing too).
+            "failed": [{"arm", "seed", "error", "folder"}]}`` (a failed run is missing too).
         - ``arms[arm]``: ``mixer``, ``seeds`` (finished, sorted), ``metrics[metric]`` with ``mean``, ``sd``
-          (sample standard deviation, ``None`` below 2 values), ``n`` and ``values`` (one per seed of
-          ``seeds``, ``None`` where undefined), ``per_class_recall`` (``mean``, ``sd``, ``n`` lists over
-          classes and per-seed ``values``), ``critical_class_recall[str(class)]`` and ``train_seconds``.
+            (sample standard deviation, ``None`` below 2 values), ``n`` and ``values`` (one per seed of
+            ``seeds``, ``None`` where undefined), ``per_class_recall`` (``mean``, ``sd``, ``n`` lists over
+            classes and per-seed ``values``), ``critical_class_recall[str(class)]`` and ``train_seconds``.
         - ``comparisons[arm][metric]``: `paired_comparison` against the baseline.
         - ``verdict``: the plain-language lines of `verdict_lines`.
 
