@@ -304,10 +304,11 @@ def test_a_budget_of_seconds_is_planned_printed_and_respected(
     if outcome["partial"]:  # the machine slowed down after the calibration: the stop must be the clock's own call
         stop = outcome["stopped"]
         assert stop["elapsed"] + stop["needed"] > budget
-    # each run against its plan from the calibration (not absolute seconds): a shared, loaded machine moves single
-    # runs, so the median ratio is the figure judged, with room for the load to change between calibration and run
+    # each run against its plan from the calibration (not absolute seconds): the median ratio is judged, with room
+    # for the load to change between calibration and run (the other test worker of `make test` can make a run 4x
+    # slower than its calibration); a planning error of an order of magnitude (epochs vs batches) still fails
     ratios = sorted(r["actual"] / r["planned"] for r in outcome["runs"])
-    assert 1 / 3 <= ratios[len(ratios) // 2] <= 3.0
+    assert 1 / 8 <= ratios[len(ratios) // 2] <= 8.0
     stored = json.loads((out / "study.json").read_text())
     assert stored["config"]["train"]["epochs"] == plan["epochs"]  # every arm trained the planned epochs
     runs = [json.loads(p.read_text()) for p in out.glob("runs/*/seed-*/metrics.json")]
