@@ -43,9 +43,11 @@ demo: env
 	$(PY) examples/demo.py
 	$(VENV)/bin/mixup compare examples/configs/fashion-mnist-noisy-labels.yaml
 
+# ruff, the import contract of mixup-core, and mypy on the public packages ([tool.mypy] in pyproject.toml)
 lint: env
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
+	$(PY) -m mypy
 
 docs: env
 	$(VENV)/bin/mkdocs build --strict --quiet

@@ -56,7 +56,10 @@ def main() -> None:
 
     _audit.AuditRecorder.record = timed(_audit.AuditRecorder.record)  # type: ignore[method-assign]
     _audit.AuditRecorder.arrays = timed(_audit.AuditRecorder.arrays)  # type: ignore[method-assign]
-    print(f"{cfg.name}: {len(study.data.train)} training examples, {cfg.train.epochs} epochs, batch {cfg.train.batch_size}")
+    print(
+        f"{cfg.name}: {len(study.data.train)} training examples, {cfg.train.epochs} epochs, "
+        f"batch {cfg.train.batch_size}"
+    )
     print("arm        seed  train s (with)  train s (without)  recorder s  recorder %  audit.npz")
     for arm in [a for a in cfg.arms if a.mixer_config() is not None]:
         for seed in cfg.seeds:

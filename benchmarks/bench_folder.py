@@ -13,10 +13,10 @@ the **same training images with the same batch size**, fed
   them).
 
 A second in-memory case, identical to the reference, shows how far a ratio strays by noise alone
-(other jobs on the machine). Two more cases iterate the folder's DataLoader without training (the data path alone). The cases
-run round-robin (one epoch of each per round in a shuffled order, after a warm-up round that also
-starts the workers); the ratio folder / in-memory of images per second is taken within each round,
-and the table gives the median with the min–max over rounds.
+(other jobs on the machine). Two more cases iterate the folder's DataLoader without training (the
+data path alone). The cases run round-robin (one epoch of each per round in a shuffled order, after a
+warm-up round that also starts the workers); the ratio folder / in-memory of images per second is
+taken within each round, and the table gives the median with the min–max over rounds.
 
     python benchmarks/bench_folder.py                 # 5,000 images, batch 64, 9 rounds
     python benchmarks/bench_folder.py --quick         # 1,000 images, 3 rounds (a smoke run)
@@ -136,7 +136,9 @@ def main() -> None:
             cases += [Case(f"image:folder {label}, workers {k}", trainer(loader(data.train, k, data.collate_fn)))
                       for k in (0, w)]
         data_only = loader(streamed.train, w, streamed.collate_fn)
-        cases.append(Case(f"image:folder streamed, workers {w}, data only (no training)", lambda: data_epoch(data_only)))
+        cases.append(
+            Case(f"image:folder streamed, workers {w}, data only (no training)", lambda: data_epoch(data_only))
+        )
         run_rounds(cases, rounds, device, warmup=1)
 
     print(f"Setup: writing {n} PNGs {t_write:.1f} s; loading image:fashion-mnist {t_memory:.2f} s; loading "

@@ -318,8 +318,8 @@ def main(argv: list[str] | None = None) -> None:
             f"{c['ratio_median']:.3f}× | {c['ratio_min']:.3f}–{c['ratio_max']:.3f} |"
         )
     print(
-        f"\nspeed-up of graph:gmixup fit + generate (median over rounds): {res['speedup']:.1f}× over the reference's calls, "
-        f"{res['speedup_vs_lean_numpy']:.1f}× over lean per-graph NumPy"
+        f"\nspeed-up of graph:gmixup fit + generate (median over rounds): {res['speedup']:.1f}× over the reference's "
+        f"calls, {res['speedup_vs_lean_numpy']:.1f}× over lean per-graph NumPy"
     )
 
 

@@ -48,7 +48,9 @@ def time_once(case: Case, x: torch.Tensor, y: torch.Tensor, device: torch.device
     return (time.perf_counter() - t0) * 1e3
 
 
-def run_rounds(cases: list[Case], x: torch.Tensor, y: torch.Tensor, rounds: int, device: torch.device) -> dict[str, list[float]]:
+def run_rounds(
+    cases: list[Case], x: torch.Tensor, y: torch.Tensor, rounds: int, device: torch.device
+) -> dict[str, list[float]]:
     """Times of every case over ``rounds`` rounds (two warm-up rounds first), in a shuffled order each round."""
     import random
 
@@ -151,7 +153,11 @@ def main() -> None:
     parser.add_argument("--only", default=None, help="run only cases whose name contains this text")
     args = parser.parse_args()
     device = torch.device(args.device)
-    shapes = [((256, 3, 32, 32), "contiguous"), ((128, 3, 224, 224), "contiguous"), ((128, 3, 224, 224), "channels_last")]
+    shapes = [
+        ((256, 3, 32, 32), "contiguous"),
+        ((128, 3, 224, 224), "contiguous"),
+        ((128, 3, 224, 224), "channels_last"),
+    ]
     repeats = args.repeats
     if args.quick:
         shapes, repeats = [((64, 3, 32, 32), "contiguous")], 3
@@ -173,7 +179,10 @@ def main() -> None:
         for case in cases:
             t = times[case.name]
             ratios = [a / b for a, b in zip(t, ref, strict=True)]
-            print(f"| {case.name} | {statistics.median(t):.2f} | {statistics.median(ratios):.2f}× | {min(ratios):.2f}–{max(ratios):.2f} |")
+            print(
+                f"| {case.name} | {statistics.median(t):.2f} | {statistics.median(ratios):.2f}× | "
+                f"{min(ratios):.2f}–{max(ratios):.2f} |"
+            )
         print()
 
 

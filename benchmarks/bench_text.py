@@ -90,10 +90,12 @@ def main() -> None:
 
         return step
 
-    cases: list[tuple[str, str, Callable[[], None]]] = [("plain step", "", step_with(lambda: plain_compute_loss(model, batch)))]  # type: ignore[arg-type,return-value]
+    plain = step_with(lambda: plain_compute_loss(model, batch))  # type: ignore[arg-type,return-value]
+    cases: list[tuple[str, str, Callable[[], None]]] = [("plain step", "", plain)]
     for name in names:
         mixer = create_mixer(name)
-        cases.append((name, mixer.cost, step_with(lambda m=mixer: mixup_compute_loss(model, batch, m, generator=generator))))  # type: ignore[misc]
+        step = step_with(lambda m=mixer: mixup_compute_loss(model, batch, m, generator=generator))  # type: ignore[misc]
+        cases.append((name, mixer.cost, step))
 
     times: dict[str, list[float]] = {name: [] for name, _, _ in cases}
     for r in range(warmup + rounds):

@@ -42,7 +42,10 @@ def _compare(config: str, out: Path, overrides: list[str], extra: list[str]) -> 
     return time.perf_counter() - t0
 
 
-_SPIN = "import time\nt = time.perf_counter()\nx = 0\nfor i in range(20_000_000):\n    x += i\nprint(time.perf_counter() - t)"
+_SPIN = (
+    "import time\nt = time.perf_counter()\nx = 0\nfor i in range(20_000_000):\n    x += i\n"
+    "print(time.perf_counter() - t)"
+)
 
 _STARTUP = """
 import sys, time
@@ -67,7 +70,9 @@ def _capacity(workers: int) -> float:
 
 def _standalone_startup(config: str, overrides: list[str]) -> float:
     """Seconds for one process alone to import the lab and load the study's data (after Python's own start)."""
-    out = subprocess.run([sys.executable, "-c", _STARTUP, config, *overrides], check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _STARTUP, config, *overrides], check=True, capture_output=True, text=True
+    )
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -129,8 +134,8 @@ def main() -> None:
     print()
     print(f"speed-up (sequential ÷ parallel, per round): median {statistics.median(ratios):.2f}x, "
           f"min–max {min(ratios):.2f}–{max(ratios):.2f}x")
-    print(f"worker start-up (spawn → data loaded), {len(startups)} workers: median {statistics.median(startups):.1f} s, "
-          f"min–max {min(startups):.1f}–{max(startups):.1f} s (the workers and the coordinator start at once)")
+    print(f"worker start-up (spawn → data loaded), {len(startups)} workers: median {statistics.median(startups):.1f} "
+          f"s, min–max {min(startups):.1f}–{max(startups):.1f} s (the workers and the coordinator start at once)")
     print(f"one process alone, import the lab and load the data: {min(alone):.1f} s")
 
 

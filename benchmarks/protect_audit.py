@@ -69,7 +69,14 @@ def violations(shares: torch.Tensor, protected: torch.Tensor, protect: str, floo
 
 
 def audit(
-    name: str, params: dict, mode: str | None, protect: str, floor: float, seeds: int, batch_size: int, device: str = "cpu"
+    name: str,
+    params: dict,
+    mode: str | None,
+    protect: str,
+    floor: float,
+    seeds: int,
+    batch_size: int,
+    device: str = "cpu",
 ) -> dict:
     extra = {} if mode is None else {"mode": mode}
     mixer = create_mixer({"name": name, **params, **extra, "protect": protect, "protect_floor": floor})
@@ -80,7 +87,9 @@ def audit(
     for seed in range(seeds):
         protected = protected_mask(batch_size, seed).to(device)
         kwargs = cls.example_call_kwargs(x, y, batch_size)
-        out = mixer(x, y, generator=torch.Generator().manual_seed(seed), num_classes=batch_size, protected=protected, **kwargs)
+        out = mixer(
+            x, y, generator=torch.Generator().manual_seed(seed), num_classes=batch_size, protected=protected, **kwargs
+        )
         shares = source_shares(out.inputs, cls.feature_dim).cpu()
         protected = protected.cpu()
         bad = violations(shares, protected, protect, floor)

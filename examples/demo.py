@@ -34,7 +34,9 @@ def main() -> None:
     print("share of class 0 in each mixed sample:", protected.targets.dense()[:, 0].numpy().round(3))
 
     # RandomMix by config: one mixer per batch
-    choice = create_mixer({"name": "choice", "mixers": [{"name": "mixup", "alpha": 0.2}, {"name": "mixup", "alpha": 1.0}]})
+    choice = create_mixer(
+        {"name": "choice", "mixers": [{"name": "mixup", "alpha": 0.2}, {"name": "mixup", "alpha": 1.0}]}
+    )
     print(f"choice picked mixer #{choice(images, labels, generator=g, num_classes=6).plan.choice}")  # type: ignore[attr-defined]
 
 

@@ -181,7 +181,12 @@ def make_cuda_kit_classes(names: list[str], device: str = "cuda") -> dict[str, t
 
     def sample(self: Any, mixer: Any, inputs: Any, targets: Any, *, generator: Any, protected: Any = None) -> Any:
         return MixerConformanceTests.sample(
-            self, mixer, _to(inputs, device), _to(targets, device), generator=generator, protected=_to(protected, device)
+            self,
+            mixer,
+            _to(inputs, device),
+            _to(targets, device),
+            generator=generator,
+            protected=_to(protected, device),
         )
 
     helpers = {"call": call, "apply": apply, "sample": sample, "checks_target_values": False}
@@ -349,7 +354,9 @@ def main(argv: list[str] | None = None) -> int:
         bad = [r for r in summary["sync"] if r["status"] != "ok"]
         return 1 if bad else 0
     failed = [r for r in summary["sync"] if r["status"] != "ok"]
-    failed += [summary[p] for p in ("kit", "cuda_tests", "bench") if summary[p]["status"] in ("failed", "timeout", "skipped")]
+    failed += [
+        summary[p] for p in ("kit", "cuda_tests", "bench") if summary[p]["status"] in ("failed", "timeout", "skipped")
+    ]
     return 1 if failed else 0
 
 

@@ -88,7 +88,9 @@ def test_hook_signature_is_read_as_written() -> None:
 
 def test_documented_hooks_exist() -> None:
     documented = {h for h in headings(read("hooks.md"), 2) if h.startswith("mixup_")}
-    assert documented <= set(HOOK_NAMES), f"docs/hooks.md documents hooks that do not exist: {documented - set(HOOK_NAMES)}"
+    assert documented <= set(HOOK_NAMES), (
+        f"docs/hooks.md documents hooks that do not exist: {documented - set(HOOK_NAMES)}"
+    )
 
 
 @pytest.mark.parametrize("hook", HOOK_NAMES)
@@ -126,7 +128,17 @@ def test_every_page_is_in_the_nav() -> None:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("site")
     proc = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(ROOT / "mkdocs.yml"), "--site-dir", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "--config-file",
+            str(ROOT / "mkdocs.yml"),
+            "--site-dir",
+            str(out),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -150,7 +162,9 @@ def test_api_reference_covers_all(site: Path, module: Any, page: str) -> None:
     html = (site / page).read_text(encoding="utf-8")
     names = [name for name in module.__all__ if name != "__version__"]
     missing = [name for name in names if f'id="{module.__name__}.{name}"' not in html]
-    assert not missing, f"{module.__name__}.__all__ names without an entry in the API reference (a docstring?): {missing}"
+    assert not missing, (
+        f"{module.__name__}.__all__ names without an entry in the API reference (a docstring?): {missing}"
+    )
 
 
 # --------------------------------------------------------------------------------------------- lists in the guides
@@ -169,7 +183,11 @@ def test_cli_subcommands_are_documented() -> None:
 
 
 def test_environment_variables_are_documented() -> None:
-    used = {m for path in CORE_SRC.rglob("*.py") for m in re.findall(r"[\"'](MIXUP_[A-Z_]+)[\"']", path.read_text(encoding="utf-8"))}
+    used = {
+        m
+        for path in CORE_SRC.rglob("*.py")
+        for m in re.findall(r"[\"'](MIXUP_[A-Z_]+)[\"']", path.read_text(encoding="utf-8"))
+    }
     assert {"MIXUP_LOAD_PLUGINS", "MIXUP_DISABLE_PLUGINS", "MIXUP_TRACE_PLUGINS"} <= used
     text = read("if-a-plugin-breaks.md")
     missing = sorted(var for var in used if f"`{var}`" not in text)
@@ -203,7 +221,9 @@ def test_mixers_page_is_up_to_date_and_every_mixer_has_a_picture() -> None:
     missing = [
         info.name
         for info in list_mixers()
-        if info.plugin in ("core", "image", "audio", "tabular") and info.cost != "dataset" and info.name != "core:choice"
+        if info.plugin in ("core", "image", "audio", "tabular")
+        and info.cost != "dataset"
+        and info.name != "core:choice"
         and not (ROOT / "docs" / "images" / "mixers" / f"{info.name.replace(':', '-')}.png").exists()
     ]
     assert not missing, f"no preview picture for {missing}: run python docs/scripts/make_previews.py"

@@ -120,7 +120,9 @@ def test_hook_mixup_register_mixers_failure_removes_the_plugin() -> None:
 
 def test_hook_mixup_preview(plugin: HookTestPlugin, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "echo.png"
-    rc = main(["preview", "hooktest:echo", "--param", "alpha=0.5", "--param", "mode=sample", "--out", str(out), "--seed", "3"])
+    rc = main(
+        ["preview", "hooktest:echo", "--param", "alpha=0.5", "--param", "mode=sample", "--out", str(out), "--seed", "3"]
+    )
     assert rc == 0, capsys.readouterr().err
     assert capsys.readouterr().out.strip() == str(out)
     assert out.read_bytes().startswith(b"\x89PNG")
@@ -131,7 +133,9 @@ def test_hook_mixup_preview(plugin: HookTestPlugin, tmp_path: Path, capsys: pyte
     assert (options.out, options.seed, options.batch_size, options.inputs, options.dataset) == (out, 3, 4, None, None)
 
 
-def test_hook_mixup_preview_without_a_handler(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hook_mixup_preview_without_a_handler(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     class NoPreview:
         @hookimpl
         def mixup_register_mixers(self, registry: MixerRegistry) -> None:

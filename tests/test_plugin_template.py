@@ -105,7 +105,9 @@ def test_plugin_module_registers_only(plugin: str) -> None:
             continue
         decorators = {d.id if isinstance(d, ast.Name) else getattr(d, "attr", "") for d in node.decorator_list}
         if "hookimpl" not in decorators or node.name not in HOOKS:
-            problems.append(f"line {node.lineno}: def {node.name} is not a hook implementation; move it to its own module")
+            problems.append(
+                f"line {node.lineno}: def {node.name} is not a hook implementation; move it to its own module"
+            )
     assert not problems, f"{path.relative_to(ROOT)}:\n" + "\n".join(problems)
 
 
@@ -136,12 +138,14 @@ def test_hooks_are_registrations_or_one_delegation(plugin: str) -> None:
 
 @pytest.mark.parametrize("plugin", FIRST_PARTY)
 def test_plugin_module_imports_only_what_it_registers(plugin: str) -> None:
-    """A relative import at module level is a mixer class passed to ``registry.add`` (no hook imported to register it)."""
+    """A relative import at module level is a mixer class passed to ``registry.add`` (no hook imported to register)."""
     path = _package(plugin) / "_plugin.py"
     tree = _tree(path)
     imported = {a.asname or a.name: n.lineno for n in tree.body if isinstance(n, ast.ImportFrom) and n.level == 1
                 for a in n.names}
-    registered = {a.id for c in _registrations(plugin, "mixup_register_mixers") for a in c.args if isinstance(a, ast.Name)}
+    registered = {
+        a.id for c in _registrations(plugin, "mixup_register_mixers") for a in c.args if isinstance(a, ast.Name)
+    }
     legacy = _LEGACY.get(plugin, set())
     registered |= {n.id for fn in tree.body if isinstance(fn, ast.FunctionDef) and fn.name in legacy
                    for n in ast.walk(fn) if isinstance(n, ast.Name)}
@@ -212,7 +216,9 @@ def test_models_are_factories_of_lab(plugin: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- shared helpers
-_PRIVATE_VALIDATOR = re.compile(r"^_?(check_int|check_model_int|int_param|optional_int_param|positive_int|cache_root|base_folder)$")
+_PRIVATE_VALIDATOR = re.compile(
+    r"^_?(check_int|check_model_int|int_param|optional_int_param|positive_int|cache_root|base_folder)$"
+)
 _CACHE_LOOKUP = re.compile(r"(environ\b.*|getenv\()[\"']MIXUP_CACHE|\.cache[\"']\s*/\s*[\"']mixup")
 
 
@@ -223,7 +229,9 @@ def test_validators_and_cache_root_come_from_core(plugin: str) -> None:
         text = path.read_text(encoding="utf-8")
         for node in ast.walk(ast.parse(text)):
             if isinstance(node, ast.FunctionDef) and _PRIVATE_VALIDATOR.match(node.name):
-                problems.append(f"{path.name}:{node.lineno} def {node.name}: use mixup_core.data.int_param / cache_root")
+                problems.append(
+                    f"{path.name}:{node.lineno} def {node.name}: use mixup_core.data.int_param / cache_root"
+                )
         for i, line in enumerate(text.splitlines(), 1):
             if _CACHE_LOOKUP.search(line):
                 problems.append(f"{path.name}:{i}: the cache root is mixup_core.data.cache_root")
@@ -242,9 +250,13 @@ def test_init_is_lazy(plugin: str) -> None:
             continue
         if isinstance(node, ast.ImportFrom):
             assert node.level == 0, f"{path.relative_to(ROOT)}:{node.lineno}: an eager import; name it in _LAZY instead"
-            assert node.module in allowed_imports, f"{path.relative_to(ROOT)}:{node.lineno}: an eager import of {node.module}"
+            assert node.module in allowed_imports, (
+                f"{path.relative_to(ROOT)}:{node.lineno}: an eager import of {node.module}"
+            )
             continue
-        assert isinstance(node, ast.Assign), f"{path.relative_to(ROOT)}:{node.lineno}: {type(node).__name__} in a lazy __init__"
+        assert isinstance(node, ast.Assign), (
+            f"{path.relative_to(ROOT)}:{node.lineno}: {type(node).__name__} in a lazy __init__"
+        )
         target = node.targets[0]
         if isinstance(target, ast.Tuple):
             assert ast.unparse(node) == "__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)"

@@ -185,7 +185,9 @@ def make_venv(uv: str, path: Path, *install_args: str | Path, constraints: Path 
 
 def install(uv: str, venv: Venv, *install_args: str | Path) -> None:
     """``uv pip install`` more into an existing venv, unpinned."""
-    run([uv, "pip", "install", "--python", venv.python, *install_args], timeout=INSTALL_TIMEOUT, cwd=venv.path.parent).ok()
+    run(
+        [uv, "pip", "install", "--python", venv.python, *install_args], timeout=INSTALL_TIMEOUT, cwd=venv.path.parent
+    ).ok()
 
 
 def locked_versions(constraints: Path) -> dict[str, str]:

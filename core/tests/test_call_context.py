@@ -117,7 +117,9 @@ def test_model_context_is_what_mixed_step_passes_the_model_to() -> None:
 def test_choice_takes_built_mixers_and_create_mixer_builds_them() -> None:
     with pytest.raises(ValueError, match="Choice takes built mixers"):
         Choice(mixers=["mixup"])
-    built = create_mixer({"name": "choice", "mixers": ["mixup", {"name": "choice", "mixers": [{"name": "mixup", "lam": 0.5}]}]})
+    built = create_mixer(
+        {"name": "choice", "mixers": ["mixup", {"name": "choice", "mixers": [{"name": "mixup", "lam": 0.5}]}]}
+    )
     assert isinstance(built.mixers[1], Choice)
     assert built.mixers[1].mixers[0] == Mixup(lam=0.5)
     assert repr(built) == "Choice(mixers=[Mixup(), Choice(mixers=[Mixup(lam=0.5)])])"
@@ -148,7 +150,14 @@ CORE = Path(__file__).resolve().parents[1] / "src" / "mixup_core"
 
 
 def test_no_function_level_imports_in_core_except_optional_dependencies() -> None:
-    optional = {"omegaconf", "pyarrow.parquet", "torch.distributed.nn.functional", "lightning.pytorch", "tomli", "tomllib"}
+    optional = {
+        "omegaconf",
+        "pyarrow.parquet",
+        "torch.distributed.nn.functional",
+        "lightning.pytorch",
+        "tomli",
+        "tomllib",
+    }
     found = []
     for path in sorted(CORE.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))

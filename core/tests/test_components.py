@@ -33,12 +33,16 @@ def _data(**_: Any) -> TaskData:
     x = torch.randn(40, 6, generator=g)
     y = torch.arange(40) % 2
     x[y == 1] += 2.0
-    return TaskData(TensorDataset(x[:30], y[:30]), TensorDataset(x[30:], y[30:]), 2, ["a", "b"], "any", input_shape=(6,))
+    return TaskData(
+        TensorDataset(x[:30], y[:30]), TensorDataset(x[30:], y[30:]), 2, ["a", "b"], "any", input_shape=(6,)
+    )
 
 
 def _model(data: TaskData, hidden: int = 4) -> torch.nn.Module:
     """A tiny MLP."""
-    return torch.nn.Sequential(torch.nn.Linear(data.input_shape[0], hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, data.num_classes))
+    return torch.nn.Sequential(
+        torch.nn.Linear(data.input_shape[0], hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, data.num_classes)
+    )
 
 
 def _module(**hooks: Any) -> types.ModuleType:
@@ -85,7 +89,9 @@ def test_hook_mixup_register_datasets(mixup_temp_plugin: Any) -> None:
     assert model(torch.randn(2, 6)).shape == (2, 2)
     assert get_datasets().get("lazy_thing").load() is TaskData  # lazy, "_" = "-"
     assert [i.name for i in get_datasets().list("*blob*")] == ["demo:blobs"]
-    assert get_datasets().list(modality="audio") == [i for i in get_datasets().list(modality="audio") if i.modality in ("audio", "any")]
+    assert get_datasets().list(modality="audio") == [
+        i for i in get_datasets().list(modality="audio") if i.modality in ("audio", "any")
+    ]
 
 
 def test_unknown_and_ambiguous_names(mixup_temp_plugin: Any) -> None:
@@ -186,7 +192,9 @@ def test_mixed_step_passes_protected_and_model() -> None:
 
 def test_mixed_step_uses_forward_of_hidden_layer_mixers() -> None:
     class Hidden(type(create_mixer("mixup"))):  # type: ignore[misc]
-        def forward(self, model: Any, inputs: Any, targets: Any = None, *, generator: Any = None, num_classes: Any = None) -> MixedForward:
+        def forward(
+            self, model: Any, inputs: Any, targets: Any = None, *, generator: Any = None, num_classes: Any = None
+        ) -> MixedForward:
             out = self(inputs, targets, generator=generator, num_classes=num_classes)
             return MixedForward(output=(model(out.inputs) * 0 + 7.0,), targets=out.targets, plan=out.plan, layer="x")
 
@@ -238,6 +246,8 @@ def test_a_mixer_that_runs_the_step_itself() -> None:
     y = torch.tensor([0, 1])
     step = mixed_step(model, {"x": torch.ones(2, 3)}, y, mixer=mixer, num_classes=2)
     torch.testing.assert_close(step.logits, model(torch.ones(2, 3)))
-    step = mixed_step(model, torch.ones(2, 3), y, mixer=mixer, num_classes=2, generator=torch.Generator().manual_seed(0))
+    step = mixed_step(
+        model, torch.ones(2, 3), y, mixer=mixer, num_classes=2, generator=torch.Generator().manual_seed(0)
+    )
     assert step.targets is not None  # the mixer declined; the generic path mixed
     assert len(calls) == 2

@@ -29,7 +29,9 @@ from mixup_core.models import python_model
 def test_read_table_csv_tsv_jsonl(tmp_path: Path) -> None:
     (tmp_path / "a.csv").write_text("text,label\nhi,x\n\"a, b\",y\n", encoding="utf-8")
     (tmp_path / "a.tsv").write_text("text\tlabel\nhi\tx\n", encoding="utf-8")
-    (tmp_path / "a.jsonl").write_text(json.dumps({"text": "hi", "label": 1}) + "\n\n" + json.dumps({"text": "yo", "label": 2}) + "\n")
+    (tmp_path / "a.jsonl").write_text(
+        json.dumps({"text": "hi", "label": 1}) + "\n\n" + json.dumps({"text": "yo", "label": 2}) + "\n"
+    )
     assert read_table(tmp_path / "a.csv") == {"text": ["hi", "a, b"], "label": ["x", "y"]}
     assert read_table(tmp_path / "a.tsv") == {"text": ["hi"], "label": ["x"]}
     assert read_table(tmp_path / "a.jsonl") == {"text": ["hi", "yo"], "label": [1, 2]}

@@ -402,7 +402,9 @@ def test_key_pairings_scale_without_a_square_matrix() -> None:
     assert torch.equal(labels[index], labels)
     assert (index != torch.arange(n)).all()
     groups = labels % 7
-    index = WithinGroupPairing().pair(n, groups=groups, candidates=labels < 20, generator=torch.Generator().manual_seed(2))
+    index = WithinGroupPairing().pair(
+        n, groups=groups, candidates=labels < 20, generator=torch.Generator().manual_seed(2)
+    )
     assert torch.equal(groups[index], groups)
     assert torch.equal(index[labels >= 20], torch.arange(n)[labels >= 20])
     moved = labels < 20

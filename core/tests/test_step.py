@@ -96,7 +96,9 @@ def test_mixed_inputs_that_are_a_mapping_are_passed_as_keywords() -> None:
 
     x = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     mixer = DictMixup(alpha=1.0)
-    step = mixed_step(XModel(), {"x": x}, torch.tensor([0, 1]), mixer=mixer, generator=torch.Generator().manual_seed(0), num_classes=2)
+    step = mixed_step(
+        XModel(), {"x": x}, torch.tensor([0, 1]), mixer=mixer, generator=torch.Generator().manual_seed(0), num_classes=2
+    )
     plan = step.plan
     assert plan is not None
     lam = plan.lam.view(-1, 1)

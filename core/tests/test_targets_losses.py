@@ -334,7 +334,8 @@ def test_smoothing_agrees_when_label_weights_do_not_sum_to_one(eps: float) -> No
     weights = torch.tensor([[0.5, 0.2], [0.9, 0.6], [1.2, 1.2], [0.0, 0.3]])
     logits = torch.randn(4, 5, generator=g(7))
     reference = sum(
-        weights[:, k] * F.cross_entropy(logits, y[plan.index if k else torch.arange(4)], reduction="none", label_smoothing=eps)
+        weights[:, k]
+        * F.cross_entropy(logits, y[plan.index if k else torch.arange(4)], reduction="none", label_smoothing=eps)
         for k in range(2)
     )
     for targets in (y, F.one_hot(y, 5).float()):

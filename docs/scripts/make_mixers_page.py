@@ -44,8 +44,10 @@ _REFERENCE_NOTES = {
         "As the reference: `neigh_size=4`, the saliency pass in `eval()` mode (modes restored), the data term on "
         "un-normalised images when `mean`/`std` are given (`x·std + mean`)."
     ),
-    "image:transmix": "`ratio=0.5` (area and attention blended) as the authors' code and OpenMixup; `ratio=0` is the paper's equation.",
-    "image:snapmix": "`same_label=\"reference\"`: a same-class pair counts its class twice, as the authors' code; `\"sum\"` counts it once.",
+    "image:transmix": ("`ratio=0.5` (area and attention blended) as the authors' code and OpenMixup; `ratio=0` "
+                       "is the paper's equation."),
+    "image:snapmix": ("`same_label=\"reference\"`: a same-class pair counts its class twice, as the authors' code; "
+                      "`\"sum\"` counts it once."),
     "image:resizemix": (
         "`use_alpha=True` replaces a τ drawn outside `scope` by a U(scope) draw, as OpenMixup. The patch is never "
         "clipped at the border (OpenMixup's may be)."

@@ -42,10 +42,14 @@ def default_names() -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="*", help="mixer names (default: every image, audio and tabular mixer, and core:mixup)")
+    parser.add_argument(
+        "names", nargs="*", help="mixer names (default: every image, audio and tabular mixer, and core:mixup)"
+    )
     parser.add_argument("--out", type=Path, default=DOCS / "images" / "mixers", help="output folder")
     parser.add_argument("--dataset", default="synthetic", help="synthetic (default), fashion-mnist or digits")
-    parser.add_argument("--audio-dataset", default="synthetic", help="examples of the audio mixers: synthetic (default)")
+    parser.add_argument(
+        "--audio-dataset", default="synthetic", help="examples of the audio mixers: synthetic (default)"
+    )
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -62,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         dataset = args.audio_dataset if info.modality == "audio" else args.dataset
         options = PreviewOptions(out=path, dataset=dataset, batch_size=args.batch_size, seed=args.seed)
         try:
-            result = hook.mixup_preview(mixer=create_mixer({"name": info.name, **info.load().example_params}), info=info, options=options)
+            result = hook.mixup_preview(
+                mixer=create_mixer({"name": info.name, **info.load().example_params}), info=info, options=options
+            )
         except Exception as exc:  # report every mixer, then fail
             skipped.append(f"{info.name}: {type(exc).__name__}: {exc}")
             continue

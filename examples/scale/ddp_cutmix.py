@@ -34,9 +34,15 @@ def main(argv: list[str] | None = None) -> str:
 
     dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     rank = dist.get_rank()
-    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}") if torch.cuda.is_available() else torch.device("cpu")
+    device = (
+        torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
+        if torch.cuda.is_available()
+        else torch.device("cpu")
+    )
     torch.manual_seed(args.seed)
-    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10)
+    )
     model = DDP(model.to(device), device_ids=[device.index] if device.type == "cuda" else None)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     mixer = create_mixer({"name": "image:cutmix", "alpha": 1.0})
@@ -46,7 +52,9 @@ def main(argv: list[str] | None = None) -> str:
         images = torch.randn(16, 3, 16, 16, generator=data).to(device)
         labels = torch.randint(0, 10, (16,), generator=data).to(device)
         if args.pool:
-            out = mix_across_ranks(mixer, images, labels, generator=shared_generator(args.seed, step=step), num_classes=10)
+            out = mix_across_ranks(
+                mixer, images, labels, generator=shared_generator(args.seed, step=step), num_classes=10
+            )
         else:
             out = mixer(images, labels, generator=rank_generator(args.seed, step=step), num_classes=10)
         loss = soft_cross_entropy(model(out.inputs), out.targets)

@@ -80,14 +80,17 @@ class TaskData:
             raise ValueError(f"num_classes must be an int >= 2, got {self.num_classes!r}")
         if len(self.class_names) != self.num_classes:
             raise ValueError(
-                f"class_names has {len(self.class_names)} names for num_classes={self.num_classes}: {self.class_names!r}"
+                f"class_names has {len(self.class_names)} names for "
+                f"num_classes={self.num_classes}: {self.class_names!r}"
             )
         for split in ("train", "test"):
             if len(getattr(self, split)) == 0:
                 raise ValueError(f"the {split} split is empty")
             groups = getattr(self, f"{split}_groups")
             if groups is not None and len(groups) != len(getattr(self, split)):
-                raise ValueError(f"{split}_groups has {len(groups)} entries for {len(getattr(self, split))} {split} examples")
+                raise ValueError(
+                    f"{split}_groups has {len(groups)} entries for {len(getattr(self, split))} {split} examples"
+                )
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,7 @@ class ComponentInfo:
                 obj = getattr(obj, part)
             if not callable(obj):
                 raise TypeError(f"{self.kind} {self.name!r}: {self.target!r} is not callable")
-        return functools.partial(obj, **self.bound) if self.bound else obj  # type: ignore[no-any-return]
+        return functools.partial(obj, **self.bound) if self.bound else obj
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready record."""
@@ -263,7 +266,7 @@ class ComponentRegistry:
             return False
         return True
 
-    def __iter__(self) -> Iterable[ComponentInfo]:  # type: ignore[override]
+    def __iter__(self) -> Iterable[ComponentInfo]:
         return iter(self.list())
 
     def get(self, name: str) -> ComponentInfo:

@@ -99,12 +99,14 @@ def create_mixer(spec: MixerSpec, **params: Any) -> Mixer:
         if "requires" in options:
             check_requires(options.pop("requires"))
     else:
-        raise ConfigError(f"a mixer spec is a Mixer, a name or a mapping with 'name', got {type(spec).__name__}: {spec!r}")
+        raise ConfigError(
+            f"a mixer spec is a Mixer, a name or a mapping with 'name', got {type(spec).__name__}: {spec!r}"
+        )
     if not isinstance(name, str):
         raise ConfigError(f"a mixer name must be a string, got name={name!r}")
     options.update(params)
     cls, qualified = _resolve_class(name)
-    fields = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    fields = [f.name for f in dataclasses.fields(cls)]
     unknown = [k for k in options if k not in fields]
     if unknown:
         hints = []
@@ -197,7 +199,7 @@ def describe_mixer(name: str) -> dict[str, Any]:
     cls = info.load()
     schema = cls.param_schema()
     params: dict[str, Any] = {}
-    defaults = {f.name: field_default(f) for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    defaults = {f.name: field_default(f) for f in dataclasses.fields(cls)}
     for key, prop in schema.get("properties", {}).items():
         entry = {k: v for k, v in prop.items() if k != "title"}
         if "default" not in entry and defaults.get(key) is not dataclasses.MISSING:
@@ -225,8 +227,8 @@ def load_config(source: str | Path | Mapping[str, Any] | Any) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"config file: not UTF-8 text (byte {exc.start} is 0x{exc.object[exc.start]:02x}); a config is "
-                          f"a YAML, TOML or JSON text file (got {str(path)!r})") from None
+        raise ConfigError(f"config file: not UTF-8 text (byte {exc.start} is 0x{exc.object[exc.start]:02x}); a config "
+                          f"is a YAML, TOML or JSON text file (got {str(path)!r})") from None
     except OSError as exc:
         raise ConfigError(f"config file: cannot be read ({exc.strerror}) (got {str(path)!r})") from None
     if "\x00" in text:

@@ -38,6 +38,7 @@ class LambdaPolicy(ABC):
 
     def to_config(self) -> dict[str, Any]:
         """A mapping that `resolve_lambda` turns back into an equal policy."""
+        # every policy class is a dataclass (the base class is not)
         return {"dist": self.dist, **{f.name: getattr(self, f.name) for f in fields(self)}}  # type: ignore[arg-type]
 
     def __repr__(self) -> str:
@@ -49,7 +50,7 @@ class LambdaPolicy(ABC):
     def _positional_by_name(cls, data: Any) -> Any:
         # positional arguments become keywords, so that errors name the parameter (not its position)
         if isinstance(data, ArgsKwargs) and data.args:
-            names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+            names = [f.name for f in fields(cls)]  # type: ignore[arg-type]  # a policy class: a dataclass
             kwargs = dict(data.kwargs or {})
             if len(data.args) <= len(names) and not set(names[: len(data.args)]) & set(kwargs):
                 return ArgsKwargs((), {**dict(zip(names, data.args, strict=False)), **kwargs})
@@ -70,8 +71,8 @@ class BetaLambda(LambdaPolicy):
     """
 
     dist: ClassVar[str] = "beta"
-    alpha: float = Field(1.0, gt=0, allow_inf_nan=False)
-    beta: float | None = Field(None, gt=0, allow_inf_nan=False)
+    alpha: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    beta: float | None = Field(default=None, gt=0, allow_inf_nan=False)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         b = self.alpha if self.beta is None else self.beta
@@ -94,8 +95,8 @@ class UniformLambda(LambdaPolicy):
     """
 
     dist: ClassVar[str] = "uniform"
-    low: float = Field(0.0, ge=0, le=1)
-    high: float = Field(1.0, ge=0, le=1)
+    low: float = Field(default=0.0, ge=0, le=1)
+    high: float = Field(default=1.0, ge=0, le=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> UniformLambda:
@@ -121,7 +122,7 @@ class FixedLambda(LambdaPolicy):
     """
 
     dist: ClassVar[str] = "fixed"
-    value: float = Field(0.5, ge=0, le=1)
+    value: float = Field(default=0.5, ge=0, le=1)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.full((n,), self.value, dtype=torch.float32)

@@ -112,7 +112,9 @@ def mixed_cross_entropy(
         >>> mixed_cross_entropy(model(out.inputs), out.targets)   # doctest: +SKIP
     """
     if not isinstance(target, MixedTargets):
-        raise TypeError(f"target must be MixedTargets, got {type(target).__name__}; use soft_cross_entropy for plain targets")
+        raise TypeError(
+            f"target must be MixedTargets, got {type(target).__name__}; use soft_cross_entropy for plain targets"
+        )
     if target.label_mix != "linear":
         raise ValueError(
             f"mixed_cross_entropy weights the sources linearly; targets with label_mix={target.label_mix!r} are "
@@ -125,7 +127,10 @@ def mixed_cross_entropy(
     if target.is_index:
         y = target.targets.to(device).long()
         per_source = torch.stack(
-            [F.cross_entropy(logits.float(), y[idx[:, k]], reduction="none", label_smoothing=label_smoothing) for k in range(idx.shape[1])],
+            [
+                F.cross_entropy(logits.float(), y[idx[:, k]], reduction="none", label_smoothing=label_smoothing)
+                for k in range(idx.shape[1])
+            ],
             dim=1,
         )
     else:

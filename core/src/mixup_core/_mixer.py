@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import sys
 from collections.abc import Callable
 from typing import Any, ClassVar, Literal, TypeVar
 
@@ -14,6 +15,11 @@ from pydantic.dataclasses import dataclass
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 from torch import nn
+
+if sys.version_info >= (3, 11):
+    from typing import dataclass_transform
+else:  # pragma: no cover
+    from typing_extensions import dataclass_transform
 
 from ._context import CallContext
 from ._cpu import numpy_view, numpy_views
@@ -33,6 +39,7 @@ _T = TypeVar("_T")
 _M = TypeVar("_M", bound="Mixer")
 
 
+@dataclass_transform(eq_default=False, field_specifiers=(dataclasses.field, Field))
 def mixer_dataclass(cls: type[_T]) -> type[_T]:
     """Declare a mixer's parameters as validated dataclass fields.
 
@@ -44,9 +51,10 @@ def mixer_dataclass(cls: type[_T]) -> type[_T]:
     Examples:
         >>> @mixer_dataclass
         ... class Noisy(Mixup):
-        ...     sigma: float = Field(0.1, ge=0)
+        ...     sigma: float = Field(default=0.1, ge=0)
     """
     # equality is `Mixer.__eq__` (same class and configuration), inherited rather than generated
+    # pydantic types the result as its own dataclass type; it is ``cls``, decorated
     return dataclass(config=MIXER_CONFIG, repr=False, eq=False)(cls)  # type: ignore[return-value]
 
 
@@ -100,9 +108,9 @@ class Mixer:
     label_follows_share: ClassVar[bool] = True
     """``False`` for label policies whose weights deliberately differ from the input shares (SnapMix)."""
 
-    p: float = Field(1.0, ge=0, le=1)
+    p: float = Field(default=1.0, ge=0, le=1)
     enabled: bool = True
-    num_classes: int | None = Field(None, ge=1)
+    num_classes: int | None = Field(default=None, ge=1)
 
     # ------------------------------------------------------------------ public protocol
     def __call__(
@@ -193,8 +201,8 @@ class Mixer:
             raise ValueError(f"plan is for a batch of {plan.batch_size}, but inputs.shape={tuple(inputs.shape)}")
         if out is not None and (out.shape != inputs.shape or out.dtype != inputs.dtype or out.device != inputs.device):
             raise ValueError(
-                f"out must match the inputs (shape {tuple(inputs.shape)}, dtype {inputs.dtype}, device {inputs.device}), "
-                f"got shape {tuple(out.shape)}, dtype {out.dtype}, device {out.device}"
+                f"out must match the inputs (shape {tuple(inputs.shape)}, dtype {inputs.dtype}, device "
+                f"{inputs.device}), got shape {tuple(out.shape)}, dtype {out.dtype}, device {out.device}"
             )
         if plan.is_identity:
             return inputs if out is None else out.copy_(inputs)
@@ -217,7 +225,10 @@ class Mixer:
         if not isinstance(inputs, torch.Tensor):
             raise TypeError(f"inputs must be a torch.Tensor, got {type(inputs).__name__}")
         if inputs.ndim < max(self.min_ndim, 1):
-            raise ValueError(f"{type(self).__name__} needs inputs with at least {self.min_ndim} dimensions (batch first), got inputs.shape={tuple(inputs.shape)}")
+            raise ValueError(
+                f"{type(self).__name__} needs inputs with at least {self.min_ndim} dimensions (batch first), got "
+                f"inputs.shape={tuple(inputs.shape)}"
+            )
         if inputs.shape[0] == 0:
             raise ValueError(f"inputs is an empty batch: inputs.shape={tuple(inputs.shape)}")
         if self.needs_float and not inputs.is_floating_point():
@@ -265,10 +276,9 @@ class Mixer:
         unknown = [k for k in [*call_args, *given] if k not in accepted]
         if unknown:
             names = ", ".join(dict.fromkeys(repr(k) for k in unknown))
-            raise TypeError(
-                f"{type(self).__name__} takes no call argument {names}; its call arguments are: "
-                f"{', '.join(accepted) or 'none (only the batch, targets, generator, num_classes, protected, groups, out)'}"
-            )
+            none = "none (only the batch, targets, generator, num_classes, protected, groups, out)"
+            listed = ", ".join(accepted) or none
+            raise TypeError(f"{type(self).__name__} takes no call argument {names}; its call arguments are: {listed}")
         bound = copy.copy(self)
         bound.__dict__["_call_values"] = {**self.__dict__.get("_call_values", {}), **given}
         bound.__dict__["_call_state"] = {}
@@ -295,7 +305,7 @@ class Mixer:
     def call_state(self) -> dict[str, Any]:
         """The scratch space of one bound call (a new dict for each `bind`; a throw-away one when unbound)."""
         state = self.__dict__.get("_call_state")
-        return {} if state is None else state  # type: ignore[no-any-return]
+        return {} if state is None else state
 
     def check_context(self, context: CallContext, inputs: torch.Tensor) -> CallContext:
         """Validate the call's context against ``inputs`` and return it (converted where needed).
@@ -391,14 +401,16 @@ class Mixer:
         """The parameters that differ from their defaults, by name (values as set; runtime objects such
         as models are left out by the mixers that hold them)."""
         params: dict[str, Any] = {}
-        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+        for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if not _is_default(f, value):
                 params[f.name] = value
         return params
 
     @classmethod
-    def example_call_kwargs(cls, inputs: torch.Tensor, targets: torch.Tensor | None, num_classes: int) -> dict[str, Any]:
+    def example_call_kwargs(
+        cls, inputs: torch.Tensor, targets: torch.Tensor | None, num_classes: int
+    ) -> dict[str, Any]:
         """Extra keyword arguments a call needs besides the batch (a model, features …), built for
         ``inputs``; used by the conformance kit and ``mixup preview``. Default: none."""
         return {}
@@ -418,7 +430,7 @@ class Mixer:
         given as a policy object."""
         if type(other) is not type(self):
             return NotImplemented
-        mine, theirs = self.parameters(), other.parameters()  # type: ignore[attr-defined]
+        mine, theirs = self.parameters(), other.parameters()
         return {k: _plain(v) for k, v in mine.items()} == {k: _plain(v) for k, v in theirs.items()}
 
     __hash__ = None  # type: ignore[assignment]  # mutable configuration: not hashable, as before
@@ -503,7 +515,11 @@ def _check_groups(groups: torch.Tensor | None, n: int) -> torch.Tensor | None:
     if groups is None:
         return None
     if not isinstance(groups, torch.Tensor) or groups.is_floating_point() or tuple(groups.shape) != (n,):
-        got = f"shape {tuple(groups.shape)} and dtype {groups.dtype}" if isinstance(groups, torch.Tensor) else repr(groups)
+        got = (
+            f"shape {tuple(groups.shape)} and dtype {groups.dtype}"
+            if isinstance(groups, torch.Tensor)
+            else repr(groups)
+        )
         raise ValueError(f"groups must be an integer tensor of shape ({n},), got {got}")
     return groups.cpu().long()
 
@@ -537,14 +553,14 @@ class PairMixer(Mixer):
         label_mix: ``"linear"`` (default) or ``"union"`` (element-wise max, for multi-label targets).
     """
 
-    alpha: float = Field(1.0, gt=0, allow_inf_nan=False)
-    beta: float | None = Field(None, gt=0, allow_inf_nan=False)
+    alpha: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    beta: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     lam: Any = None
     lam_max: bool = False
     mode: Literal["batch", "sample"] = "batch"
     pairing: Any = "random"
     protect: Literal["floor", "exclude"] = "floor"
-    protect_floor: float = Field(0.5, ge=0.5, le=1.0)
+    protect_floor: float = Field(default=0.5, ge=0.5, le=1.0)
     protected_classes: list[int] = Field(default_factory=list)
     label_mix: Literal["linear", "union"] = "linear"
 
@@ -566,7 +582,7 @@ class PairMixer(Mixer):
                 raise ConfigError(f"invalid lam={self.lam!r}: {format_validation_error(exc)}") from exc
             cached = (key, policy)
             object.__setattr__(self, "_lam_cache", cached)
-        return cached[1]  # type: ignore[no-any-return]
+        return cached[1]
 
     @property
     def pairing_policy(self) -> PairingPolicy:
@@ -576,7 +592,7 @@ class PairMixer(Mixer):
         if cached is None or cached[0] != key:
             cached = (key, resolve_pairing(self.pairing))
             object.__setattr__(self, "_pairing_cache", cached)
-        return cached[1]  # type: ignore[no-any-return]
+        return cached[1]
 
     def _per_sample_p(self) -> bool:
         return self.mode == "sample"
@@ -621,7 +637,7 @@ class PairMixer(Mixer):
             protected = by_class if protected is None else (protected | by_class)
         return protected if (protected is not None and bool(protected.any())) else None
 
-    def _sample(self, inputs, targets, *, generator, protected, groups):  # type: ignore[no-untyped-def]
+    def _sample(self, inputs, targets, *, generator, protected, groups):
         index, lam = self.draw(inputs.shape[0], targets, generator=generator, protected=protected, groups=groups)
         plan = self._make_plan(inputs, index, lam, generator=generator)
         if protected is None and not self.protected_classes:
@@ -738,7 +754,9 @@ def _labels(targets: torch.Tensor | None) -> torch.Tensor:
     t = targets.detach().cpu()
     if t.is_floating_point():
         if t.ndim != 2:
-            raise ValueError(f"class labels are taken from (B,) indices or (B, K) scores, got targets.shape={tuple(t.shape)}")
+            raise ValueError(
+                f"class labels are taken from (B,) indices or (B, K) scores, got targets.shape={tuple(t.shape)}"
+            )
         return t.argmax(dim=1)
     return t.long()
 

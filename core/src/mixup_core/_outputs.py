@@ -28,12 +28,14 @@ def output_logits(output: Any) -> torch.Tensor:
     if logits is None and isinstance(output, (tuple, list)) and output:
         logits = output[0]
     if not isinstance(logits, torch.Tensor):
-        raise TypeError(f"the model output {type(output).__name__} has no logits (a tensor, .logits or a tuple's first item)")
+        raise TypeError(
+            f"the model output {type(output).__name__} has no logits (a tensor, .logits or a tuple's first item)"
+        )
     return logits
 
 
 def run_model(model: Any, inputs: Any) -> Any:
-    """``model(**inputs)`` for a mapping of tensors (text: ``input_ids``, ``attention_mask``), else ``model(inputs)``."""
+    """``model(**inputs)`` for a mapping of tensors (``input_ids``, ``attention_mask``), else ``model(inputs)``."""
     if isinstance(inputs, Mapping):
         return model(**inputs)
     return model(inputs)

@@ -86,7 +86,7 @@ class RandomPairing(PairingPolicy):
 
     name: ClassVar[str] = "random"
 
-    def pair(self, n, *, labels=None, groups=None, candidates=None, generator=None):  # type: ignore[no-untyped-def]
+    def pair(self, n, *, labels=None, groups=None, candidates=None, generator=None):
         # NumPy bookkeeping on the one torch draw (randperm): a few µs instead of five torch calls
         index = np.arange(n, dtype=np.int64)
         pool = index if candidates is None else _candidates(n, candidates)
@@ -106,7 +106,7 @@ class FlipPairing(PairingPolicy):
 
     name: ClassVar[str] = "flip"
 
-    def pair(self, n, *, labels=None, groups=None, candidates=None, generator=None):  # type: ignore[no-untyped-def]
+    def pair(self, n, *, labels=None, groups=None, candidates=None, generator=None):
         index = np.arange(n, dtype=np.int64)
         pool = index.copy() if candidates is None else _candidates(n, candidates)  # never a view of index
         index[pool] = pool[::-1]
@@ -158,7 +158,7 @@ class _KeyPairing(PairingPolicy):
     def _keys(self, labels: torch.Tensor | None, groups: torch.Tensor | None) -> torch.Tensor:
         raise NotImplementedError
 
-    def pair(self, n, *, labels=None, groups=None, candidates=None, generator=None):  # type: ignore[no-untyped-def]
+    def pair(self, n, *, labels=None, groups=None, candidates=None, generator=None):
         if self.needs_labels and labels is None:
             raise ValueError(f"pairing={self.name!r} needs class labels: pass targets to the mixer")
         if self.needs_groups and groups is None:
@@ -176,7 +176,7 @@ class WithinClassPairing(_KeyPairing):
     name: ClassVar[str] = "within-class"
     needs_labels: ClassVar[bool] = True
 
-    def _keys(self, labels, groups):  # type: ignore[no-untyped-def]
+    def _keys(self, labels, groups):
         return labels
 
 
@@ -191,7 +191,7 @@ class CrossClassPairing(_KeyPairing):
     needs_labels: ClassVar[bool] = True
     same: ClassVar[bool] = False
 
-    def _keys(self, labels, groups):  # type: ignore[no-untyped-def]
+    def _keys(self, labels, groups):
         return labels
 
 
@@ -204,7 +204,7 @@ class WithinGroupPairing(_KeyPairing):
     name: ClassVar[str] = "within-group"
     needs_groups: ClassVar[bool] = True
 
-    def _keys(self, labels, groups):  # type: ignore[no-untyped-def]
+    def _keys(self, labels, groups):
         return groups
 
 

@@ -47,7 +47,10 @@ class MixPlan:
             raise TypeError(f"MixPlan.lam must be a floating tensor, got {_describe(lam)}")
         expected = (index.shape[0],) if index.ndim == 1 else (index.shape[0], index.shape[1] + 1)
         if tuple(lam.shape) != expected:
-            raise ValueError(f"MixPlan.lam must have shape {expected} for index of shape {tuple(index.shape)}, got {tuple(lam.shape)}")
+            raise ValueError(
+                f"MixPlan.lam must have shape {expected} for index of shape "
+                f"{tuple(index.shape)}, got {tuple(lam.shape)}"
+            )
         identity, scalar = _summarise(index, lam)
         object.__setattr__(self, "is_identity", identity)
         object.__setattr__(self, "scalar_lam", scalar)

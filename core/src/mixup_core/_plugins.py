@@ -48,7 +48,7 @@ class _Manager(pluggy.PluginManager):
     def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
         opts = super().parse_hookimpl_opts(plugin, name)
         if opts is None and name.startswith("mixup_") and callable(getattr(plugin, name, None)):
-            opts = {}
+            return {}  # pluggy fills in the default of every option
         return opts
 
 
@@ -79,7 +79,8 @@ class CorePlugin:
     def mixup_register_models(registry: ComponentRegistry) -> None:
         """Register the ``python:<module>:<function>`` family: the user's own model factory (imports user code)."""
         registry.add_family("mixup_core.models:python_model", prefix="python", param="target", modality="any",
-                            summary="your own factory function(data, **params) -> nn.Module; importing it runs its module")
+                            summary="your own factory function(data, **params) -> nn.Module; "
+                                    "importing it runs its module")
 
 
 def _candidates() -> list[tuple[str, Callable[[], object], str | None, str | None]]:
@@ -95,8 +96,13 @@ def _candidates() -> list[tuple[str, Callable[[], object], str | None, str | Non
         dist = getattr(ep, "dist", None)
         found.append((ep.name, ep.load, getattr(dist, "name", None), getattr(dist, "version", None)))
     for name, (obj, dist_name, version) in _EXTRA.items():
-        found.append((name, (lambda o=obj: o), dist_name, version))
+        found.append((name, _loader(obj), dist_name, version))
     return found
+
+
+def _loader(obj: object) -> Callable[[], object]:
+    """The ``load`` of a plugin registered in-process (like an entry point's ``load``)."""
+    return lambda: obj
 
 
 def _build() -> tuple[pluggy.PluginManager, MixerRegistry]:
@@ -113,7 +119,9 @@ def _build() -> tuple[pluggy.PluginManager, MixerRegistry]:
         info = PluginInfo(name=name, distribution=dist_name, version=version)
         if name in blocked or (allowed is not None and name != "core" and name not in allowed):
             pm.set_blocked(name)
-            registry._fail(info, RuntimeError("disabled by MIXUP_DISABLE_PLUGINS or MIXUP_LOAD_PLUGINS"), status="disabled")
+            registry._fail(
+                info, RuntimeError("disabled by MIXUP_DISABLE_PLUGINS or MIXUP_LOAD_PLUGINS"), status="disabled"
+            )
             continue
         if ":" in name or "." in name or not name:
             registry._fail(info, ValueError(f"invalid plugin name {name!r}: it may not contain ':' or '.'"))
@@ -122,7 +130,8 @@ def _build() -> tuple[pluggy.PluginManager, MixerRegistry]:
             plugin = load()
             if plugin.__hash__ is None:  # pluggy keeps plugins in sets; fail here, not in every other plugin
                 raise TypeError(
-                    f"a plugin must be hashable (a module, a class or an instance), got {type(plugin).__name__}: {plugin!r}"
+                    "a plugin must be hashable (a module, a class or an instance), got "
+                    f"{type(plugin).__name__}: {plugin!r}"
                 )
             pm.register(plugin, name=name)
         except Exception as exc:  # one broken plugin must not break the others
@@ -157,7 +166,9 @@ def _build() -> tuple[pluggy.PluginManager, MixerRegistry]:
             try:
                 caller(registry=components)
             except Exception as exc:
-                logger.warning("mixup: plugin %r failed to register its %s: %s: %s", info.name, kind, type(exc).__name__, exc)
+                logger.warning(
+                    "mixup: plugin %r failed to register its %s: %s: %s", info.name, kind, type(exc).__name__, exc
+                )
                 components.errors[info.name] = exc
             finally:
                 components._plugin = None

@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+from typing import overload
+
 import numpy as np
 import torch
 
 __all__ = ["check_generator", "numpy_rng"]
+
+
+@overload
+def check_generator(generator: torch.Generator) -> torch.Generator: ...
+
+
+@overload
+def check_generator(generator: None) -> None: ...
+
+
+@overload
+def check_generator(generator: torch.Generator | None) -> torch.Generator | None: ...
 
 
 def check_generator(generator: torch.Generator | None) -> torch.Generator | None:

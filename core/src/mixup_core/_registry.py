@@ -105,7 +105,7 @@ class MixerInfo:
             target = obj
         if isinstance(self.registry, MixerRegistry):
             self.registry._record(target, self.name)
-        return target  # type: ignore[no-any-return]
+        return target
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready record (as printed by ``mixup mixers --json``)."""
@@ -199,7 +199,8 @@ class MixerRegistry:
         if isinstance(mixer, str):
             if ":" not in mixer or name is None or modality is None:
                 raise ConfigError(
-                    f"a lazy mixer is given as 'module:Class' with name= and modality=, got {mixer!r}, name={name!r}, modality={modality!r}"
+                    f"a lazy mixer is given as 'module:Class' with name= and modality=, got {mixer!r}, "
+                    f"name={name!r}, modality={modality!r}"
                 )
             bare, mod, summ, pap, cst = name, modality, summary or "", paper or "", cost or "none"
         else:
@@ -283,7 +284,9 @@ class MixerRegistry:
             if modality is not None and info.modality not in (modality, "any"):
                 continue
             if pat is not None and not (
-                fnmatch.fnmatchcase(info.name, pat) or fnmatch.fnmatchcase(info.bare, pat) or pat in (info.name, info.bare)
+                fnmatch.fnmatchcase(info.name, pat)
+                or fnmatch.fnmatchcase(info.bare, pat)
+                or pat in (info.name, info.bare)
             ):
                 continue
             out.append(info)
@@ -314,8 +317,8 @@ class MixerRegistry:
             broken = self._plugins.get(plugin)
             if broken is not None and broken.status == "failed":
                 raise PluginLoadError(
-                    f"mixer {name!r} is provided by the plugin {plugin!r} ({broken.distribution or 'in-process'}), which failed to load: "
-                    f"{type(broken.error).__name__}: {broken.error}. See `mixup plugins`."
+                    f"mixer {name!r} is provided by the plugin {plugin!r} ({broken.distribution or 'in-process'}), "
+                    f"which failed to load: {type(broken.error).__name__}: {broken.error}. See `mixup plugins`."
                 ) from broken.error
             if broken is not None and broken.status == "disabled":
                 raise UnknownMixerError(f"mixer {name!r}: the plugin {plugin!r} is disabled ({broken.error})")
@@ -325,7 +328,9 @@ class MixerRegistry:
             return matches[0]
         if len(matches) > 1:
             choices = ", ".join(sorted(repr(m.name) for m in matches))
-            raise AmbiguousMixerError(f"mixer name {name!r} is ambiguous: it is provided by several plugins; use one of {choices}")
+            raise AmbiguousMixerError(
+                f"mixer name {name!r} is ambiguous: it is provided by several plugins; use one of {choices}"
+            )
         self._unknown(name, key)
         raise AssertionError  # unreachable
 

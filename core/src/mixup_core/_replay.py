@@ -150,7 +150,11 @@ def forward_mixed(
         output = model(mixer.apply(inputs, plan), **model_kwargs)
         return MixedForward(output=output, targets=mixed_targets, plan=plan, layer="")
     module = model.get_submodule(choice) if isinstance(choice, str) else choice
-    name = choice if isinstance(choice, str) else next((n for n, m in model.named_modules() if m is module), type(module).__name__)
+    name = (
+        choice
+        if isinstance(choice, str)
+        else next((n for n, m in model.named_modules() if m is module), type(module).__name__)
+    )
     with replay_at(module, mixer, plan, where=where):
         output = model(inputs, **model_kwargs)
     return MixedForward(output=output, targets=mixed_targets, plan=plan, layer=name)

@@ -74,13 +74,17 @@ def mixed_step(
     if not isinstance(mixer, Mixer):
         raise TypeError(f"mixer must be a mixup_core.Mixer or None, got {type(mixer).__name__}")
     if mixer.runs_step(inputs):
-        return mixer.mixed_step(model, inputs, targets, generator=generator, num_classes=num_classes, protected=protected)
+        return mixer.mixed_step(
+            model, inputs, targets, generator=generator, num_classes=num_classes, protected=protected
+        )
     extra: dict[str, Any] = {} if protected is None else {"protected": protected}
     forward = getattr(mixer, "forward", None)
     forward_fn = getattr(type(mixer), "forward", None)  # the class's function: one cache entry per class
     if callable(forward) and _accepts(forward_fn, "model"):
         if protected is not None and not _accepts(forward_fn, "protected"):
-            raise TypeError(f"{type(mixer).__name__}.forward does not take protected=; protect with protected_classes instead")
+            raise TypeError(
+                f"{type(mixer).__name__}.forward does not take protected=; protect with protected_classes instead"
+            )
         fw = forward(model, inputs, targets, generator=generator, num_classes=num_classes, **extra)
         return MixedStep(output_logits(fw.output), fw.targets, targets, fw.plan)
     if "model" in mixer.call_arguments():

@@ -154,7 +154,8 @@ def check_targets(
     where = f" (inputs.shape={inputs_shape})" if inputs_shape is not None else ""
     if targets.ndim == 0 or targets.shape[0] != batch_size:
         raise ValueError(
-            f"targets must have the batch size {batch_size} as first dimension, got targets.shape={tuple(targets.shape)}{where}"
+            f"targets must have the batch size {batch_size} as first dimension, got "
+            f"targets.shape={tuple(targets.shape)}{where}"
         )
     if targets.dtype == torch.bool:
         return targets.to(torch.float32)
@@ -174,7 +175,10 @@ def check_targets(
         upper = num_classes if num_classes is not None else None
         if lo < 0 or (upper is not None and hi >= upper):
             bad = lo if lo < 0 else hi
-            raise ValueError(f"targets contain the label {bad}, outside [0, {upper if upper is not None else '∞'}) (num_classes={num_classes})")
+            raise ValueError(
+                f"targets contain the label {bad}, outside [0, {upper if upper is not None else '∞'}) "
+                f"(num_classes={num_classes})"
+            )
     return targets
 
 

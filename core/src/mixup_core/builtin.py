@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass as std_dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 from pydantic import Field
@@ -49,7 +49,7 @@ class Mixup(PairMixer):
     name: ClassVar[str] = "mixup"
     modality: ClassVar[str] = "any"
     paper: ClassVar[str] = "Zhang et al., mixup: Beyond Empirical Risk Minimization, ICLR 2018, https://arxiv.org/abs/1710.09412"
-    cost: ClassVar[str] = "none"  # type: ignore[misc]
+    cost: ClassVar[Literal["none", "forward", "gradients", "hook", "dataset"]] = "none"
 
     inplace: bool = False
 
@@ -179,12 +179,14 @@ class Choice(Mixer):
         object.__setattr__(self, "mixers", list(self.mixers))
         if self.weights is not None:
             if len(self.weights) != len(self.mixers):
-                raise ConfigError(f"weights must have one entry per mixer ({len(self.mixers)}), got weights={self.weights!r}")
+                raise ConfigError(
+                    f"weights must have one entry per mixer ({len(self.mixers)}), got weights={self.weights!r}"
+                )
             if any(not (w >= 0) for w in self.weights) or sum(self.weights) <= 0:
                 raise ConfigError(f"weights must be non-negative with a positive sum, got weights={self.weights!r}")
 
     @property
-    def min_ndim(self) -> int:  # type: ignore[override]
+    def min_ndim(self) -> int:  # type: ignore[override]  # a property in place of the class attribute
         return max(m.min_ndim for m in self.mixers)
 
     def call_arguments(self) -> tuple[str, ...]:
@@ -203,7 +205,7 @@ class Choice(Mixer):
         w = torch.tensor(self.weights if self.weights is not None else [1.0] * len(self.mixers), dtype=torch.float64)
         return int(torch.multinomial(w, 1, generator=generator))
 
-    def _sample(self, inputs, targets, *, generator, protected, groups):  # type: ignore[no-untyped-def]
+    def _sample(self, inputs, targets, *, generator, protected, groups):
         choice = self._draw_choice(generator)
         chosen = self.mixers[choice]
         inner = chosen.sample(
@@ -266,7 +268,9 @@ class Choice(Mixer):
             model, inputs, targets, generator=generator, num_classes=num_classes, protected=protected
         )
         inner = step.plan if step.plan is not None else MixPlan.identity(int(targets.shape[0]))
-        return MixedStep(step.logits, step.targets, targets, ChoicePlan(index=inner.index, lam=inner.lam, choice=choice, inner=inner))
+        return MixedStep(
+            step.logits, step.targets, targets, ChoicePlan(index=inner.index, lam=inner.lam, choice=choice, inner=inner)
+        )
 
     def unmixed_logits(self, model: nn.Module, inputs: Any) -> torch.Tensor:
         return self.mixers[0].unmixed_logits(model, inputs)

@@ -74,7 +74,9 @@ def _cmd_describe(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2, default=str))
         return 0
-    print(f"{info['name']}  ({info['distribution']} {info['version']}, modality {info['modality']}, cost {info['cost']})")
+    print(
+        f"{info['name']}  ({info['distribution']} {info['version']}, modality {info['modality']}, cost {info['cost']})"
+    )
     print(f"  {info['summary']}")
     if info["paper"]:
         print(f"  paper: {info['paper']}")
@@ -137,7 +139,9 @@ def _cmd_preview(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``mixup`` command."""
-    parser = argparse.ArgumentParser(prog="mixup", description="Mixup for PyTorch: mixers selected by name from any installed plugin.")
+    parser = argparse.ArgumentParser(
+        prog="mixup", description="Mixup for PyTorch: mixers selected by name from any installed plugin."
+    )
     parser.add_argument("--version", action="version", version=f"mixup-core {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -247,7 +247,9 @@ def read_table(path: str | Path) -> dict[str, list[Any]]:
             text = path.read_text(encoding="utf-8-sig")
         except UnicodeDecodeError as exc:
             raise DataError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
-        rows = _jsonl_rows(path, text) if suffix == ".jsonl" else _csv_rows(path, text, "\t" if suffix == ".tsv" else ",")
+        rows = (
+            _jsonl_rows(path, text) if suffix == ".jsonl" else _csv_rows(path, text, "\t" if suffix == ".tsv" else ",")
+        )
         if not rows:
             raise DataError(f"{path}: the table has no rows")
         names = list(rows[0])
@@ -333,11 +335,13 @@ class FileRecords:
 
 def _with_suffix(folder: Path, extensions: Sequence[str]) -> list[Path]:
     wanted = {e.lower() for e in extensions}
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in wanted and not p.name.startswith("."))
+    return sorted(
+        p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in wanted and not p.name.startswith(".")
+    )
 
 
 def scan_files(
-    root: str | Path,
+    root: str | os.PathLike[str],
     *,
     extensions: Sequence[str],
     path_column: str = "path",

@@ -281,7 +281,8 @@ def mix_across_ranks(
         raise RuntimeError(
             "mix_across_ranks needs an initialised torch.distributed process group (it all-gathers the batch "
             "of every rank): call torch.distributed.init_process_group(...) first (torchrun sets up the "
-            "environment), or mix within one process with mixer(inputs, targets, generator=rank_generator(seed, step=step))"
+            "environment), or mix within one process with mixer(inputs, targets, "
+            "generator=rank_generator(seed, step=step))"
         )
     if not isinstance(mixer, Mixer):
         raise TypeError(f"mixer must be a mixup_core.Mixer, got {type(mixer).__name__}: {mixer!r}")
@@ -295,7 +296,6 @@ def mix_across_ranks(
     if generator is None:
         raise TypeError("mix_across_ranks needs an explicit generator=shared_generator(seed, step=step), got None")
     generator = check_generator(generator)
-    assert generator is not None
     if inputs.ndim == 0:
         raise ValueError(f"inputs must have a batch dimension, got inputs.shape={tuple(inputs.shape)}")
     if targets is not None:

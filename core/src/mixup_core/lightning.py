@@ -124,12 +124,13 @@ class MixupCallback(pl.Callback):
         off_after_epoch: int | None = None,
     ) -> None:
         super().__init__()
-        built = create_mixer(mixer)  # type: ignore[arg-type]
+        built = create_mixer(mixer)
         forward = getattr(built, "forward", None)
         if callable(forward) and _takes_model(forward):
             raise TypeError(
                 f"mixer {type(built).__name__} mixes hidden features inside the model's forward and cannot mix a batch "
-                "before the training step; call mixup_core.mixed_step(self, x, y, mixer=..., ...) in training_step instead"
+                "before the training step; call mixup_core.mixed_step(self, x, y, mixer=..., ...) "
+                "in training_step instead"
             )
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got seed={seed!r}")
@@ -177,14 +178,15 @@ class MixupCallback(pl.Callback):
             missing = [k for k in keys if k not in batch]
             if missing:
                 raise KeyError(
-                    f"the batch has no key {missing[0]!r} (batch_keys={tuple(keys)!r}); its keys are {sorted(map(str, batch))}; "
+                    f"the batch has no key {missing[0]!r} (batch_keys={tuple(keys)!r}); its keys are "
+                    f"{sorted(map(str, batch))}; "
                     "pass batch_keys=(inputs_key, targets_key)"
                 )
             return batch[keys[0]], batch[keys[1]]
         if isinstance(batch, MutableSequence):
             if not all(isinstance(k, int) and -len(batch) <= k < len(batch) for k in keys):
                 raise IndexError(f"batch_keys={tuple(keys)!r} are not positions in a batch list of length {len(batch)}")
-            return batch[keys[0]], batch[keys[1]]  # type: ignore[index]
+            return batch[keys[0]], batch[keys[1]]  # type: ignore[call-overload]  # ints, checked above
         raise TypeError(
             f"MixupCallback replaces the inputs in the batch, which must be a list or a dict; got a "
             f"{type(batch).__name__}, which cannot be changed in place. Yield lists or dicts from the data loader, "

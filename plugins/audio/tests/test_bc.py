@@ -1,4 +1,4 @@
-"""Between-Class learning: the gain, the sound-pressure-aware coefficient p, the RMS-keeping mix, labels by r, the KL loss."""
+"""Between-Class learning: gain, the sound-pressure-aware coefficient p, the RMS-keeping mix, labels by r, KL loss."""
 
 from __future__ import annotations
 
@@ -14,7 +14,14 @@ from mixup_core.testing import MixerConformanceTests
 
 class TestBetweenClassBatchRmseStereo(MixerConformanceTests):
     mixer_name = "bc"
-    mixer_params = {"mode": "batch", "gain_mode": "rmse", "sample_rate": 44100, "alpha": 0.5, "lam": None, "pairing": "random"}
+    mixer_params = {
+        "mode": "batch",
+        "gain_mode": "rmse",
+        "sample_rate": 44100,
+        "alpha": 0.5,
+        "lam": None,
+        "pairing": "random",
+    }
     sample_shape = (2, 999)
 
 
@@ -27,7 +34,9 @@ def _sine(freq: float, amplitude: float = 1.0, seconds: float = 1.0, sample_rate
 def test_a_weighting_matches_the_standard_table() -> None:
     # IEC 61672-1 A-weighting: -19.1 dB at 100 Hz, 0 at 1 kHz, +1.2 at 2.5 kHz, -2.5 at 10 kHz
     f = torch.tensor([100.0, 1000.0, 2500.0, 10000.0])
-    torch.testing.assert_close(a_weighting_db(f), torch.tensor([-19.1, 0.0, 1.3, -2.5], dtype=torch.float64), atol=0.1, rtol=0)
+    torch.testing.assert_close(
+        a_weighting_db(f), torch.tensor([-19.1, 0.0, 1.3, -2.5], dtype=torch.float64), atol=0.1, rtol=0
+    )
     assert float(a_weighting_db(torch.tensor([0.0]))) == -80.0
 
 
@@ -173,7 +182,9 @@ def test_partners_have_a_different_class_and_single_class_batches_stay_unmixed()
     for seed in range(5):
         plan = BetweenClass().sample(x, y, generator=torch.Generator().manual_seed(seed))
         assert bool((y[plan.index] != y).all())
-    same = BetweenClass()(x, torch.zeros(8, dtype=torch.long), num_classes=3, generator=torch.Generator().manual_seed(0))
+    same = BetweenClass()(
+        x, torch.zeros(8, dtype=torch.long), num_classes=3, generator=torch.Generator().manual_seed(0)
+    )
     assert same.plan.is_identity
     torch.testing.assert_close(same.inputs, x)
 

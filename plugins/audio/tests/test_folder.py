@@ -97,7 +97,9 @@ def make_manifest(root: Path, *, suffix: str = ".csv", rows: list[dict[str, str]
             for i in range(6):
                 rel = f"audio/{name}-{i}.wav"
                 write_wav(root / rel, tone(freq, 0.4, 8000, seed=c * 10 + i), 8000)
-                rows.append({"file": rel, "sound": name, "speaker": f"s{i % 3}", "split": "test" if i % 3 == 2 else "train"})
+                rows.append(
+                    {"file": rel, "sound": name, "speaker": f"s{i % 3}", "split": "test" if i % 3 == 2 else "train"}
+                )
     path = root / f"manifest{suffix}"
     if suffix == ".jsonl":
         path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")

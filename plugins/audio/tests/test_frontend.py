@@ -46,7 +46,9 @@ def test_spectrogram_mode_mixes_mel_power_then_takes_db() -> None:
     assert (features - naive).abs().max() > 1.0
     assert targets is not None
     dense = targets.dense()
-    torch.testing.assert_close(dense, plan.lam[:, None] * torch.eye(4)[y] + (1 - plan.lam[:, None]) * torch.eye(4)[y[plan.index]])
+    torch.testing.assert_close(
+        dense, plan.lam[:, None] * torch.eye(4)[y] + (1 - plan.lam[:, None]) * torch.eye(4)[y[plan.index]]
+    )
 
 
 def test_waveform_mode_featurises_the_mixed_waveform() -> None:

@@ -102,7 +102,11 @@ def test_spans_never_overlap_and_respect_the_counts() -> None:
 @pytest.mark.parametrize("lam", [0.1, 0.35, 0.5, 0.8, 0.97])
 def test_masked_area_follows_lambda(lam: float) -> None:
     f, t = 40, 50
-    for mixer in (SpecMix(lam=lam, mode="sample"), TimeCutMix(lam=lam, mode="sample"), FreqCutMix(lam=lam, mode="sample")):
+    for mixer in (
+        SpecMix(lam=lam, mode="sample"),
+        TimeCutMix(lam=lam, mode="sample"),
+        FreqCutMix(lam=lam, mode="sample"),
+    ):
         plan = mixer.sample(torch.zeros(32, 1, f, t), generator=torch.Generator().manual_seed(1))
         mixed = plan.index != torch.arange(32)
         # rounding to whole frames and bins only: within half a frame plus half a bin
@@ -115,7 +119,9 @@ def test_masked_area_follows_lambda(lam: float) -> None:
 
 
 def test_one_axis_specmix_and_invalid_counts() -> None:
-    time_only = SpecMix(max_freq_bands=0, mode="sample").sample(torch.zeros(8, 1, 12, 30), generator=torch.Generator().manual_seed(0))
+    time_only = SpecMix(max_freq_bands=0, mode="sample").sample(
+        torch.zeros(8, 1, 12, 30), generator=torch.Generator().manual_seed(0)
+    )
     assert isinstance(time_only, SpanPlan)
     assert time_only.freq_spans.shape == (8, 0, 2)
     with pytest.raises(ValueError, match="max_time_strips"):
@@ -128,7 +134,9 @@ def test_one_axis_specmix_and_invalid_counts() -> None:
 
 def test_batch_mode_shares_one_mask_and_sample_mode_does_not() -> None:
     x = torch.randn(6, 1, 20, 24)
-    batch = create_mixer("audio:specmix")(x, torch.arange(6), num_classes=6, generator=torch.Generator().manual_seed(1)).plan
+    batch = create_mixer("audio:specmix")(
+        x, torch.arange(6), num_classes=6, generator=torch.Generator().manual_seed(1)
+    ).plan
     assert isinstance(batch, SpanPlan)
     assert bool((batch.time_spans == batch.time_spans[0]).all())
     assert bool((batch.freq_spans == batch.freq_spans[0]).all())
@@ -154,7 +162,9 @@ def test_three_dimensional_spectrograms_and_bad_shapes() -> None:
 
 
 # ------------------------------------------------------------------------------------------ frame-level targets
-def _frame_setup(mixer: object, n: int = 6, f: int = 12, t: int = 20, k: int = 3, seed: int = 0) -> tuple[SpanPlan, torch.Tensor]:
+def _frame_setup(
+    mixer: object, n: int = 6, f: int = 12, t: int = 20, k: int = 3, seed: int = 0
+) -> tuple[SpanPlan, torch.Tensor]:
     y = torch.rand(n, t, k, generator=torch.Generator().manual_seed(9))
     plan = mixer.sample(torch.zeros(n, 1, f, t), y, generator=torch.Generator().manual_seed(seed))  # type: ignore[attr-defined]
     assert isinstance(plan, SpanPlan)

@@ -25,7 +25,9 @@ class TestWaveformWithLengths(MixerConformanceTests):
     mixer_params = {"mode": "sample", "partner_offset": "random"}
     sample_shape = (2, 257)
 
-    def call_kwargs(self, mixer: Mixer, inputs: torch.Tensor, targets: torch.Tensor | None, num_classes: int) -> dict[str, Any]:
+    def call_kwargs(
+        self, mixer: Mixer, inputs: torch.Tensor, targets: torch.Tensor | None, num_classes: int
+    ) -> dict[str, Any]:
         return {"lengths": torch.full((inputs.shape[0],), inputs.shape[-1])}
 
 
@@ -239,7 +241,9 @@ def test_frame_level_targets_follow_lambda_frame_wise() -> None:
 
 def test_multi_label_targets_linear_and_union() -> None:
     x = torch.randn(6, 2, 50, generator=_gen(19))
-    y = torch.tensor([[1, 0, 0, 1], [0, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], [1, 0, 1, 0]], dtype=torch.bool)
+    y = torch.tensor(
+        [[1, 0, 0, 1], [0, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], [1, 0, 1, 0]], dtype=torch.bool
+    )
     linear = WaveformMixup(lam=0.7)(x, y, generator=_gen(20))
     yf, idx = y.float(), linear.plan.index
     assert linear.targets is not None

@@ -236,7 +236,8 @@ def test_a_folder_holding_the_tu_folder_two_levels_down(tmp_path: Path) -> None:
         ("TOY_graph_labels.txt", "1\n0\n1\n", r"TOY_graph_labels.txt: 3 lines, but TOY_graph_indicator.txt numbers 2"),
         ("TOY_graph_labels.txt", "1\n0.5\n", r"TOY_graph_labels.txt: line 2: '0.5' is not an integer"),
         ("TOY_node_labels.txt", "1\n1\n", r"TOY_node_labels.txt: 2 lines, expected 8 \(one per node\)"),
-        ("TOY_node_attributes.txt", "1\n1\n1\n1\n1\n1\n1\nnan\n", r"TOY_node_attributes.txt: line 8: 'nan' is not a fin"),
+        ("TOY_node_attributes.txt", "1\n1\n1\n1\n1\n1\n1\nnan\n", (r"TOY_node_attributes.txt: "
+                                                                   r"line 8: 'nan' is not a fin")),
     ],
 )
 def test_malformed_files_are_named_with_the_line(tmp_path: Path, file: str, content: str, message: str) -> None:

@@ -27,7 +27,9 @@ def _graphs(n: int = 6) -> list[Data]:
 def test_compose_with_pyg_transforms_equals_the_mixer_on_the_transformed_batch() -> None:
     batch = Batch.from_data_list(_graphs())
     before = batch.x.clone()
-    transform = T.Compose([T.ToUndirected(), MixupTransform(IfMixup(num_classes=2), generator=torch.Generator().manual_seed(4))])
+    transform = T.Compose(
+        [T.ToUndirected(), MixupTransform(IfMixup(num_classes=2), generator=torch.Generator().manual_seed(4))]
+    )
     mixed = transform(batch)
     # the peer's transform, then our mixer, by hand, with the same generator
     by_hand = IfMixup(num_classes=2)(T.ToUndirected()(batch), generator=torch.Generator().manual_seed(4))

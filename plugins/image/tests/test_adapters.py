@@ -179,7 +179,9 @@ def test_torchvision_errors_match(cls: type) -> None:
 
 
 # ---------------------------------------------------------------------- timm
-def _timm_smoothed(target: torch.Tensor, lam: float | torch.Tensor, k: int, s: float, index: torch.Tensor) -> torch.Tensor:
+def _timm_smoothed(
+    target: torch.Tensor, lam: float | torch.Tensor, k: int, s: float, index: torch.Tensor
+) -> torch.Tensor:
     """timm's formula with explicit partners: smoothed one-hot, then mixed."""
     off, on = s / k, 1.0 - s + s / k
     y = torch.full((target.shape[0], k), off).scatter_(1, target[:, None], on)
@@ -261,7 +263,9 @@ def test_timm_elem_mixup_equals_timm_for_the_same_lambdas(monkeypatch: pytest.Mo
 @pytest.mark.parametrize("mode", ["batch", "pair", "elem"])
 @pytest.mark.parametrize("n", [1, 5, 8])
 def test_timm_anchor_weight_is_pixel_share_in_every_mode(mode: str, n: int) -> None:
-    mixup_fn = TimmMixup(mixup_alpha=0.8, cutmix_alpha=1.0, mode=mode, label_smoothing=0.0, num_classes=n, generator=_g(n))
+    mixup_fn = TimmMixup(
+        mixup_alpha=0.8, cutmix_alpha=1.0, mode=mode, label_smoothing=0.0, num_classes=n, generator=_g(n)
+    )
     x = identity_inputs(n, (3, 12, 12))
     for _ in range(6):
         out_x, target = mixup_fn(x, torch.arange(n))
@@ -280,7 +284,9 @@ def test_timm_odd_batch_where_timm_asserts() -> None:
 
 def test_timm_elem_switches_per_sample() -> None:
     n = 64
-    mixup_fn = TimmMixup(mixup_alpha=1.0, cutmix_alpha=1.0, mode="elem", switch_prob=0.5, num_classes=n, generator=_g(0))
+    mixup_fn = TimmMixup(
+        mixup_alpha=1.0, cutmix_alpha=1.0, mode="elem", switch_prob=0.5, num_classes=n, generator=_g(0)
+    )
     x = identity_inputs(n, (3, 8, 8))
     out_x, _ = mixup_fn(x, torch.arange(n))
     binary = ((out_x == 0) | (out_x == 1)).flatten(1).all(dim=1)  # CutMix rows copy pixels
@@ -300,7 +306,9 @@ def test_timm_prob_and_mixup_enabled() -> None:
 
 def test_timm_multi_label_smooths_towards_half(monkeypatch: pytest.MonkeyPatch) -> None:
     multi = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
-    ours = TimmMixup(mixup_alpha=1.0, num_classes=3, multi_label=True, label_smoothing=0.2, pairing="flip", generator=_g(1))
+    ours = TimmMixup(
+        mixup_alpha=1.0, num_classes=3, multi_label=True, label_smoothing=0.2, pairing="flip", generator=_g(1)
+    )
     _, out_t = ours(torch.rand(4, 3, 8, 8), multi)
     assert ours.last_plan is not None
     lam = ours.last_plan.scalar_lam
@@ -325,7 +333,9 @@ def test_timm_cutmix_minmax_boxes_follow_timms_rule() -> None:
     assert (boxes[:, 3] <= w).all()
     assert set(boxes[:, 0].tolist()) == set(yl.tolist())  # every start position is reachable
 
-    mixup_fn = TimmMixup(mixup_alpha=0.0, cutmix_minmax=minmax, mode="elem", num_classes=6, label_smoothing=0.0, generator=_g(2))
+    mixup_fn = TimmMixup(
+        mixup_alpha=0.0, cutmix_minmax=minmax, mode="elem", num_classes=6, label_smoothing=0.0, generator=_g(2)
+    )
     x = identity_inputs(6, (3, h, w))
     out_x, target = mixup_fn(x, torch.arange(6))
     torch.testing.assert_close(target, source_shares(out_x), atol=1e-6, rtol=0)

@@ -46,7 +46,9 @@ def test_partner_top_k_cells_are_pasted_at_the_same_cells() -> None:
     n, size = 6, (16, 16)
     x = torch.rand(n, 3, *size, generator=torch.Generator().manual_seed(1))
     feats = _spot_features(n)
-    out = AttentiveMix(top_k=5)(x, torch.arange(n), features=feats, num_classes=n, generator=torch.Generator().manual_seed(2))
+    out = AttentiveMix(top_k=5)(
+        x, torch.arange(n), features=feats, num_classes=n, generator=torch.Generator().manual_seed(2)
+    )
     plan = out.plan
     assert isinstance(plan, AttentivePlan)
     attention = feats.mean(dim=1).reshape(n, 16)
@@ -67,7 +69,9 @@ def test_partner_top_k_cells_are_pasted_at_the_same_cells() -> None:
 
 def test_paper_default_is_six_cells_of_a_seven_by_seven_grid() -> None:
     trunk = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(7))
-    out = AttentiveMix(model=trunk)(torch.rand(4, 3, 28, 28), torch.arange(4), num_classes=4, generator=torch.Generator().manual_seed(0))
+    out = AttentiveMix(model=trunk)(
+        torch.rand(4, 3, 28, 28), torch.arange(4), num_classes=4, generator=torch.Generator().manual_seed(0)
+    )
     assert out.plan.cells.shape == (4, 7, 7)  # type: ignore[attr-defined]
     assert (out.plan.cells.sum(dim=(1, 2)) == 6).all()  # type: ignore[attr-defined]
     torch.testing.assert_close(out.plan.lam, torch.full((4,), 1 - 6 / 49))
@@ -76,7 +80,9 @@ def test_paper_default_is_six_cells_of_a_seven_by_seven_grid() -> None:
 def test_lambda_derived_top_k_follows_lambda() -> None:
     n = 64
     x = torch.rand(n, 3, 16, 16)
-    out = AttentiveMix(top_k=None, mode="sample")(x, features=_spot_features(n), generator=torch.Generator().manual_seed(3))
+    out = AttentiveMix(top_k=None, mode="sample")(
+        x, features=_spot_features(n), generator=torch.Generator().manual_seed(3)
+    )
     g = torch.Generator().manual_seed(3)
     _, lam = AttentiveMix(top_k=None, mode="sample").draw(n, generator=g)
     k = torch.round((1 - lam.double()) * 16)
@@ -84,7 +90,9 @@ def test_lambda_derived_top_k_follows_lambda() -> None:
     torch.testing.assert_close(out.plan.lam, (1 - k / 16).float(), rtol=0, atol=1e-7)
     assert (out.plan.lam - lam).abs().max() <= 0.5 / 16 + 1e-6
     # a fixed λ gives the matching number of cells
-    fixed = AttentiveMix(top_k=None, lam=0.75)(x[:4], features=_spot_features(4), generator=torch.Generator().manual_seed(0))
+    fixed = AttentiveMix(top_k=None, lam=0.75)(
+        x[:4], features=_spot_features(4), generator=torch.Generator().manual_seed(0)
+    )
     torch.testing.assert_close(fixed.plan.lam, torch.full((4,), 0.75))
 
 
@@ -93,7 +101,9 @@ def test_lambda_is_exact_pixel_share_on_uneven_grids() -> None:
     n = 8
     x = torch.zeros(n, 1, 13, 10)
     x[:] = torch.arange(n, dtype=torch.float32).view(n, 1, 1, 1)
-    out = AttentiveMix(top_k=7, mode="sample")(x, features=_spot_features(n), generator=torch.Generator().manual_seed(5))
+    out = AttentiveMix(top_k=7, mode="sample")(
+        x, features=_spot_features(n), generator=torch.Generator().manual_seed(5)
+    )
     kept = (out.inputs == x).float().mean(dim=(1, 2, 3))
     torch.testing.assert_close(out.plan.lam, kept, rtol=0, atol=1e-6)
     assert len(set(out.plan.lam.tolist())) > 1
@@ -129,7 +139,9 @@ def test_missing_model_is_a_type_error_naming_the_arguments() -> None:
     with pytest.raises(ValueError, match=r"features must be a floating tensor.*\(4, 16\)"):
         AttentiveMix()(x, y, features=torch.rand(4, 16), num_classes=4)
     with pytest.raises(ValueError, match="top_k=20 exceeds the 4×4=16 cells"):
-        AttentiveMix(top_k=20)(x, y, features=torch.rand(4, 2, 4, 4), num_classes=4, generator=torch.Generator().manual_seed(0))
+        AttentiveMix(top_k=20)(
+            x, y, features=torch.rand(4, 2, 4, 4), num_classes=4, generator=torch.Generator().manual_seed(0)
+        )
 
 
 def test_model_runs_only_when_something_is_mixed() -> None:
@@ -149,7 +161,9 @@ def test_protection_replan_reuses_the_features() -> None:
     x, y = torch.rand(8, 3, 16, 16), torch.arange(8)
     protected = torch.zeros(8, dtype=torch.bool)
     protected[:3] = True
-    out = AttentiveMix(model=extractor, protect_floor=0.9)(x, y, protected=protected, num_classes=8, generator=torch.Generator().manual_seed(1))
+    out = AttentiveMix(model=extractor, protect_floor=0.9)(
+        x, y, protected=protected, num_classes=8, generator=torch.Generator().manual_seed(1)
+    )
     share = out.plan.lam
     # 1 − 6/16 < 0.9: protected samples are neither anchors nor partners of a mix
     assert (share[protected] == 1).all()
@@ -167,6 +181,8 @@ def test_model_is_a_runtime_reference_not_configuration() -> None:
     assert "model" not in repr(mixer)
     # a call-time model overrides the constructor's without changing the mixer
     other = Extractor()
-    mixer(torch.rand(4, 3, 16, 16), torch.arange(3).repeat(2)[:4], model=other, generator=torch.Generator().manual_seed(0))
+    mixer(
+        torch.rand(4, 3, 16, 16), torch.arange(3).repeat(2)[:4], model=other, generator=torch.Generator().manual_seed(0)
+    )
     assert other.calls == 1
     assert mixer.model is EXTRACTOR

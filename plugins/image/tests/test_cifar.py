@@ -1,4 +1,4 @@
-"""``image:cifar`` reads torchvision's CIFAR folder (never downloads); ``image:preact-resnet18`` is the papers' network."""
+"""``image:cifar`` reads torchvision's CIFAR folder (no download); ``image:preact-resnet18`` is the papers' network."""
 
 from __future__ import annotations
 

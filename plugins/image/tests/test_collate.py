@@ -30,7 +30,9 @@ def _run(num_workers: int, spec: object, seed: int = 5) -> list[tuple[torch.Tens
     collate = MixupCollate(spec, num_classes=6, seed=seed)  # type: ignore[arg-type]
     # fork: the workers inherit this test module (spawn would re-import it by name)
     context = "fork" if num_workers else None
-    loader = DataLoader(ToyImages(), batch_size=8, num_workers=num_workers, collate_fn=collate, multiprocessing_context=context)
+    loader = DataLoader(
+        ToyImages(), batch_size=8, num_workers=num_workers, collate_fn=collate, multiprocessing_context=context
+    )
     return list(loader)  # type: ignore[arg-type]
 
 
@@ -142,7 +144,9 @@ def _timm_items(n: int = 6, size: tuple[int, int] = (10, 7)) -> list[tuple[np.nd
     return items
 
 
-def test_timm_channels_first_numpy_items_and_mixup_enabled_match_fast_collate_mixup(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_timm_channels_first_numpy_items_and_mixup_enabled_match_fast_collate_mixup(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """timm's FastCollateMixup and ours on the same ToNumpy items: the same batches."""
     mixup = pytest.importorskip("timm.data.mixup")
     items = _timm_items()

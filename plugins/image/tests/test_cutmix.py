@@ -34,7 +34,9 @@ def test_lam_is_exact_pixel_share_after_clipping() -> None:
     kept = (out.inputs == x).float().mean(dim=(1, 2, 3))
     torch.testing.assert_close(plan.lam, kept, atol=1e-6, rtol=0)
     # some boxes were clipped at the border, so the drawn λ was corrected
-    assert ((plan.boxes[:, 0] == 0) | (plan.boxes[:, 1] == 13) | (plan.boxes[:, 2] == 0) | (plan.boxes[:, 3] == 17)).any()
+    assert (
+        (plan.boxes[:, 0] == 0) | (plan.boxes[:, 1] == 13) | (plan.boxes[:, 2] == 0) | (plan.boxes[:, 3] == 17)
+    ).any()
 
 
 def test_correct_lam_off_keeps_drawn_lambda() -> None:
@@ -47,7 +49,9 @@ def test_correct_lam_off_keeps_drawn_lambda() -> None:
 
 
 def test_batch_mode_shares_one_box() -> None:
-    out = create_mixer("image:cutmix")(torch.rand(6, 3, 20, 20), torch.arange(6), generator=torch.Generator().manual_seed(1), num_classes=6)
+    out = create_mixer("image:cutmix")(
+        torch.rand(6, 3, 20, 20), torch.arange(6), generator=torch.Generator().manual_seed(1), num_classes=6
+    )
     boxes = out.plan.boxes  # type: ignore[attr-defined]
     assert (boxes == boxes[0]).all()
     assert out.plan.scalar_lam is not None

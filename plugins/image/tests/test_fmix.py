@@ -77,10 +77,16 @@ def test_batch_mode_shares_one_noise_field() -> None:
 
 def test_masks_are_low_frequency() -> None:
     # neighbouring pixels agree far more often than in a random mask of the same share (≈ 0.5 at λ = 0.5)
-    masks = FMix(mode="sample", lam=0.5).sample(torch.rand(16, 1, 32, 32), generator=torch.Generator().manual_seed(0)).mask  # type: ignore[attr-defined]
-    agree = torch.cat([(masks[..., 1:] == masks[..., :-1]).flatten(1), (masks[..., 1:, :] == masks[..., :-1, :]).flatten(1)], 1)
+    plan = FMix(mode="sample", lam=0.5).sample(torch.rand(16, 1, 32, 32), generator=torch.Generator().manual_seed(0))
+    masks = plan.mask  # type: ignore[attr-defined]
+    agree = torch.cat(
+        [(masks[..., 1:] == masks[..., :-1]).flatten(1), (masks[..., 1:, :] == masks[..., :-1, :]).flatten(1)], 1
+    )
     assert agree.float().mean() > 0.9
-    rough = FMix(mode="sample", lam=0.5, decay_power=0.5).sample(torch.rand(16, 1, 32, 32), generator=torch.Generator().manual_seed(0)).mask  # type: ignore[attr-defined]
+    rough_plan = FMix(mode="sample", lam=0.5, decay_power=0.5).sample(
+        torch.rand(16, 1, 32, 32), generator=torch.Generator().manual_seed(0)
+    )
+    rough = rough_plan.mask  # type: ignore[attr-defined]
     agree_rough = (rough[..., 1:] == rough[..., :-1]).float().mean()
     assert agree_rough < agree.float().mean() - 0.1
 

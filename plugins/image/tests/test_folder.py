@@ -192,7 +192,9 @@ def test_manifest_formats(tmp_path: Path) -> None:
     pa = pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq
 
-    pq.write_table(pa.table({"path": [r["path"] for r in rows], "label": [r["label"] for r in rows]}), root / "m.parquet")
+    pq.write_table(
+        pa.table({"path": [r["path"] for r in rows], "label": [r["label"] for r in rows]}), root / "m.parquet"
+    )
     assert len(load_folder_task(root=root / "m.parquet", test_fraction=0.34).train) == 4
 
 
@@ -223,7 +225,11 @@ def test_statistics_come_from_the_training_split_only(tmp_path: Path) -> None:
     assert one.info["normalise"]["computed_on"].startswith("1 of 2 training images (drawn with split_seed 0)")
     assert one.info["normalise"]["mean"][2] == pytest.approx(0.2, abs=1e-12)
     given = load_folder_task(root=root / "manifest.csv", mean=[0.485, 0.456, 0.406], std=0.25)
-    assert given.info["normalise"] == {"mean": [0.485, 0.456, 0.406], "std": [0.25] * 3, "computed_on": "given in the config"}
+    assert given.info["normalise"] == {
+        "mean": [0.485, 0.456, 0.406],
+        "std": [0.25] * 3,
+        "computed_on": "given in the config",
+    }
 
 
 @pytest.mark.parametrize(
@@ -281,7 +287,8 @@ def test_missing_torchvision_names_the_install_command(tmp_path: Path, monkeypat
 def test_detect_class_folders_and_manifests(tmp_path: Path) -> None:
     guess = mixup_detect_data(_folders(tmp_path / "pets", per_class=3).resolve())
     assert guess is not None
-    # the size from a few headers (the median shorter side of 12x14, 14x17, 16x14 per class), channels left to the loader
+    # the size from a few headers (the median shorter side of 12x14, 14x17, 16x14 per class), channels left to the
+    # loader
     assert guess.dataset == {"name": "image:folder", "root": str((tmp_path / "pets").resolve()), "size": [14, 14],
                              "channels": "auto"}
     assert guess.model == {"name": "image:small-cnn"}
@@ -290,12 +297,20 @@ def test_detect_class_folders_and_manifests(tmp_path: Path) -> None:
     assert guess.summary == "2 classes, 6 image files (4 PNG, 2 JPG) in class folders"
     assert guess.score == 1.0
     assert guess.train == {"batch_size": 32, "workers": 2}
-    rows = [{"file": f"pets/cat/{i}.png", "class": "cat"} for i in (0, 2)] + [{"file": "pets/dog/1.jpg", "class": "dog"}]
+    rows = [{"file": f"pets/cat/{i}.png", "class": "cat"} for i in (0, 2)] + [
+        {"file": "pets/dog/1.jpg", "class": "dog"}
+    ]
     manifest = _manifest(tmp_path, rows, "list.csv")
     guess = mixup_detect_data(manifest)
     assert guess is not None
-    assert guess.dataset == {"name": "image:folder", "root": str(manifest), "path_column": "file", "label_column": "class",
-                             "size": [14, 14], "channels": "auto"}
+    assert guess.dataset == {
+        "name": "image:folder",
+        "root": str(manifest),
+        "path_column": "file",
+        "label_column": "class",
+        "size": [14, 14],
+        "channels": "auto",
+    }
     # a folder whose top level holds the manifest: the manifest
     guess = mixup_detect_data(tmp_path)
     assert guess is not None

@@ -81,7 +81,9 @@ def test_parameters_stay_in_their_ranges() -> None:
 
 
 def test_lambda_sets_the_hole_side_ratio() -> None:
-    plan = GridMix(lam=0.75, mode="sample").sample(torch.rand(20, 1, 64, 64), generator=torch.Generator().manual_seed(2))
+    plan = GridMix(lam=0.75, mode="sample").sample(
+        torch.rand(20, 1, 64, 64), generator=torch.Generator().manual_seed(2)
+    )
     _, _, _, _, ph, pw, hh, hw = plan.grid.unbind(1)  # type: ignore[attr-defined]
     # side ratio √(1 − λ) = 0.5 of the patch (floored, at least 1 and at most patch − 1)
     assert torch.equal(hw, (pw // 2).clamp(1).minimum(pw - 1))

@@ -36,7 +36,8 @@ HAVE_FASHION = all(
     for k in ("images-idx3", "labels-idx1")
 )
 needs_fashion = pytest.mark.skipif(
-    not HAVE_FASHION, reason=f"Fashion-MNIST is not installed in {FASHION_MNIST_DIR} (apt-get install dataset-fashion-mnist)"
+    not HAVE_FASHION, reason=f"Fashion-MNIST is not installed in {FASHION_MNIST_DIR} (apt-get "
+                             "install dataset-fashion-mnist)"
 )
 sklearn = pytest.importorskip("sklearn", reason='scikit-learn is missing (pip install "mixup-image[lab]")')
 
@@ -73,7 +74,10 @@ def test_stratified_subset_largest_remainder_counts() -> None:
     assert stratified_subset(labels, 10, seed=3).tolist() == list(range(10))
     assert stratified_subset(labels, 0, seed=3).size == 0
     # other seeds draw other members of class 0 (6 choose 3 = 20 possibilities)
-    draws = {tuple(stratified_subset(labels, 5, seed=s)[labels[stratified_subset(labels, 5, seed=s)] == 0]) for s in range(20)}
+    draws = {
+        tuple(stratified_subset(labels, 5, seed=s)[labels[stratified_subset(labels, 5, seed=s)] == 0])
+        for s in range(20)
+    }
     assert len(draws) > 1
     with pytest.raises(ConfigError, match=r"size=11"):
         stratified_subset(labels, 11)
@@ -311,7 +315,11 @@ def test_model_factories_refuse_bad_input() -> None:
 def test_registered_by_name() -> None:
     datasets, models = mixup_core.get_datasets(), mixup_core.get_models()
     fm = datasets.get("fashion-mnist")
-    assert (fm.name, fm.modality, fm.target) == ("image:fashion-mnist", "image", "mixup_image.lab:load_fashion_mnist_task")
+    assert (fm.name, fm.modality, fm.target) == (
+        "image:fashion-mnist",
+        "image",
+        "mixup_image.lab:load_fashion_mnist_task",
+    )
     assert fm.load() is load_fashion_mnist_task
     assert datasets.get("image:digits").load() is load_digits_task
     assert models.get("small-cnn").load() is small_cnn

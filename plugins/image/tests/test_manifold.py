@@ -182,7 +182,10 @@ def test_default_layers_are_the_input_and_the_first_half_of_the_blocks() -> None
     counts: dict[str, int] = {}
     for seed in range(150):
         layer = mixer.draw_layer(torch.Generator().manual_seed(seed), model=resnet)
-        assert layer == ["", "layer1", "layer2"][int(torch.randint(3, (1,), generator=torch.Generator().manual_seed(seed)))]
+        assert (
+            layer
+            == ["", "layer1", "layer2"][int(torch.randint(3, (1,), generator=torch.Generator().manual_seed(seed)))]
+        )
         counts[layer] = counts.get(layer, 0) + 1
     assert set(counts) == {"", "layer1", "layer2"}
     assert min(counts.values()) > 30

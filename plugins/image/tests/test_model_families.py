@@ -172,8 +172,8 @@ def test_pretrained_path_errors_name_the_file_and_the_keys(tmp_path: Path) -> No
     assert "unexpected keys ['classifier.bias', 'classifier.weight', 'layers.0.0.bias', 'layers.0.0.weight']" in text
     wide = tmp_path / "wide.pt"
     torch.save(MLP(12, 3, hidden=(8,)).state_dict(), wide)
-    with pytest.raises(ConfigError, match=r"shape mismatches \(file vs model\) \['classifier.weight \(3, 8\) vs \(3, 4\)', "
-                                          r"'layers.0.0.bias \(8,\) vs \(4,\)'"):
+    with pytest.raises(ConfigError, match=r"shape mismatches \(file vs model\) \['classifier.weight \(3, 8\) vs \(3, "
+                                          r"4\)', 'layers.0.0.bias \(8,\) vs \(4,\)'"):
         load_pretrained(MLP(12, 3, hidden=(4,)), wide, num_classes=3)
     with pytest.raises(ConfigError, match=f"model.pretrained_path: {tmp_path / 'nope.pt'}: no such file"):
         load_pretrained(MLP(12, 3), tmp_path / "nope.pt", num_classes=3)

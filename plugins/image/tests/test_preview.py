@@ -89,7 +89,9 @@ def test_fashion_mnist_reader_on_small_idx_files(tmp_path: Path, monkeypatch: py
         assert int(labels[row]) == int(label)
 
 
-def test_missing_datasets_give_install_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_datasets_give_install_commands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr(_preview, "FASHION_MNIST_DIR", tmp_path / "absent")
     assert cli.main(["preview", "image:cutmix", "--dataset", "fashion-mnist", "--out", str(tmp_path / "f.png")]) == 2
     assert "apt-get install dataset-fashion-mnist" in capsys.readouterr().err
@@ -104,7 +106,9 @@ def test_missing_datasets_give_install_commands(tmp_path: Path, monkeypatch: pyt
 @pytest.mark.skipif(not _preview.FASHION_MNIST_DIR.exists(), reason="Debian's dataset-fashion-mnist is not installed")
 def test_real_fashion_mnist(tmp_path: Path) -> None:
     out = tmp_path / "fm.png"
-    assert cli.main(["preview", "image:cutmix", "--dataset", "fashion-mnist", "--out", str(out), "--batch-size", "3"]) == 0
+    assert (
+        cli.main(["preview", "image:cutmix", "--dataset", "fashion-mnist", "--out", str(out), "--batch-size", "3"]) == 0
+    )
     assert _png_size(out) == _preview.figure_size_px(3)
 
 

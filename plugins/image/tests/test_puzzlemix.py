@@ -46,7 +46,9 @@ class _WithModel(MixerConformanceTests):
 
     mixer_params: dict[str, Any] = {"model": tiny(5)}
 
-    def call_kwargs(self, mixer: Mixer, inputs: torch.Tensor, targets: torch.Tensor | None, num_classes: int) -> dict[str, Any]:
+    def call_kwargs(
+        self, mixer: Mixer, inputs: torch.Tensor, targets: torch.Tensor | None, num_classes: int
+    ) -> dict[str, Any]:
         return {"model": tiny(num_classes)}
 
 
@@ -80,7 +82,9 @@ class TestPuzzleMixSaliencyNoTransport(MixerConformanceTests):
     }
     sample_shape = (3, 15, 9)
 
-    def call_kwargs(self, mixer: Mixer, inputs: torch.Tensor, targets: torch.Tensor | None, num_classes: int) -> dict[str, Any]:
+    def call_kwargs(
+        self, mixer: Mixer, inputs: torch.Tensor, targets: torch.Tensor | None, num_classes: int
+    ) -> dict[str, Any]:
         return {"saliency": inputs.detach().float().norm(dim=1)} if inputs.ndim == 4 else {}
 
 
@@ -352,7 +356,9 @@ def test_missing_gco_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # ---------------------------------------------------------------------------------- the reference's choices
-def _reference_pairwise(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, indices: torch.Tensor, block_num: int, neigh_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _reference_pairwise(
+    x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, indices: torch.Tensor, block_num: int, neigh_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The pairwise data terms of snu-mllab/PuzzleMix ``mixup_graph`` (before β·γ), re-derived:
     ``avg_pool2d(x·std + mean, neigh_size)`` and ``neigh_penalty``; returned as [PP, PA, AP, AA]."""
     block_size = x.shape[-1] // block_num
@@ -388,7 +394,9 @@ def test_data_term_unnormalises_as_the_reference() -> None:
     assert raw_v.mean() > 3 * ref_v.mean()
     # the mixer: mean/std on normalised inputs give the plan of the [0, 1] images
     sal = raw.square().sum(1)
-    plan_norm = PuzzleMix(mean=mean, std=std, block_num=[4], gamma=5.0).sample(x, saliency=sal, generator=torch.Generator().manual_seed(1))
+    plan_norm = PuzzleMix(mean=mean, std=std, block_num=[4], gamma=5.0).sample(
+        x, saliency=sal, generator=torch.Generator().manual_seed(1)
+    )
     plan_raw = PuzzleMix(block_num=[4], gamma=5.0).sample(raw, saliency=sal, generator=torch.Generator().manual_seed(1))
     assert torch.equal(plan_norm.block_mask, plan_raw.block_mask)
     assert PuzzleMix().neigh_size == 4  # the authors' README and OpenMixup's configs
@@ -396,7 +404,9 @@ def test_data_term_unnormalises_as_the_reference() -> None:
 
 def test_mean_std_are_checked_against_the_channels() -> None:
     with pytest.raises(ValueError, match=r"mean must hold one value or one per channel \(3"):
-        PuzzleMix(mean=[0.5, 0.5]).sample(torch.rand(2, 3, 8, 8), saliency=torch.rand(2, 8, 8), generator=torch.Generator().manual_seed(0))
+        PuzzleMix(mean=[0.5, 0.5]).sample(
+            torch.rand(2, 3, 8, 8), saliency=torch.rand(2, 8, 8), generator=torch.Generator().manual_seed(0)
+        )
     with pytest.raises(Exception, match="std"):
         create_mixer("image:puzzlemix", std=[0.0])
 
@@ -432,5 +442,7 @@ def test_saliency_is_computed_in_eval_mode_and_the_modes_are_restored() -> None:
     xg = x.clone().requires_grad_(True)
     F.cross_entropy(model(xg), y).backward()
     assert xg.grad is not None
-    by_hand = PuzzleMix(block_num=[4]).sample(x, saliency=xg.grad.norm(dim=1), generator=torch.Generator().manual_seed(2))
+    by_hand = PuzzleMix(block_num=[4]).sample(
+        x, saliency=xg.grad.norm(dim=1), generator=torch.Generator().manual_seed(2)
+    )
     assert plan.to_dict() == by_hand.to_dict()

@@ -105,7 +105,9 @@ def test_use_alpha_redraws_tau_outside_the_scope_as_openmixup() -> None:
     h = 100
     alpha, scope = 0.5, (0.1, 0.8)
     x = torch.rand(2000, 1, h, h)
-    plan = ResizeMix(mode="sample", use_alpha=True, alpha=alpha, scope=scope).sample(x, generator=torch.Generator().manual_seed(0))
+    plan = ResizeMix(mode="sample", use_alpha=True, alpha=alpha, scope=scope).sample(
+        x, generator=torch.Generator().manual_seed(0)
+    )
     sides = (plan.boxes[:, 1] - plan.boxes[:, 0]).numpy()  # type: ignore[attr-defined]
     sides = sides[sides > 0]  # self-paired samples are unmixed
     rng = np.random.default_rng(0)

@@ -100,7 +100,10 @@ def test_fine_grained_saliency_of_colour_and_float_images() -> None:
     grey8 = (luma + 0.5).floor().to(torch.uint8)[:, None]
     assert torch.equal(fine_grained_saliency(rgb), fine_grained_saliency(grey8))
     # float, normalised as ImageNet: the per-image stretch of its grey is what the detector sees
-    mean, std = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    mean, std = (
+        torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1),
+        torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1),
+    )
     x = (rgb.float() / 255 - mean) / std
     grey = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1)
     lo, hi = grey.amin((1, 2), keepdim=True), grey.amax((1, 2), keepdim=True)
@@ -119,7 +122,9 @@ def test_fine_grained_peaks_match_opencv_on_the_8bit_image_not_the_float_referen
     cv2 = pytest.importorskip("cv2")
     crops = _natural_crops()
     mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
-    x = (torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 255 - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    x = (
+        torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 255 - torch.tensor(mean).view(1, 3, 1, 1)
+    ) / torch.tensor(std).view(1, 3, 1, 1)
     un = fine_grained_saliency(x * torch.tensor(std).view(1, 3, 1, 1) + torch.tensor(mean).view(1, 3, 1, 1), (0.0, 1.0))
     stretched = fine_grained_saliency(x)
     exact = near = same_as_float = 0
@@ -147,7 +152,12 @@ def test_saliencymix_default_is_fine_grained() -> None:
         if plan.index[b] == b:
             continue
         r, c = divmod(int(peaks[b]), 32)
-        assert (y0, y1, x0, x1) == (max(r - cut // 2, 0), min(r + cut - cut // 2, 32), max(c - cut // 2, 0), min(c + cut - cut // 2, 32))
+        assert (y0, y1, x0, x1) == (
+            max(r - cut // 2, 0),
+            min(r + cut - cut // 2, 32),
+            max(c - cut // 2, 0),
+            min(c + cut - cut // 2, 32),
+        )
 
 
 BLOBS = [(10, 8), (30, 25), (5, 35), (40, 5), (24, 20), (15, 30), (36, 12)]
@@ -210,7 +220,9 @@ def test_box_is_centred_on_each_partners_blob() -> None:
 
 def test_correct_lam_off_keeps_the_drawn_lambda() -> None:
     x = _blob_images()
-    plan = SaliencyMix(lam=0.75, correct_lam=False, saliency="spectral_residual").sample(x, generator=torch.Generator().manual_seed(1))
+    plan = SaliencyMix(lam=0.75, correct_lam=False, saliency="spectral_residual").sample(
+        x, generator=torch.Generator().manual_seed(1)
+    )
     assert (plan.lam == 0.75).all()
 
 

@@ -47,7 +47,9 @@ def test_mask_is_a_gaussian_with_peak_one_and_sigma_in_range() -> None:
     s = plan.sigma / h
     assert ((s >= 0.25) & (s <= 0.5)).all()
     assert s.max() - s.min() > 0.15
-    assert ((plan.centre[:, 0] >= 0) & (plan.centre[:, 0] < h) & (plan.centre[:, 1] >= 0) & (plan.centre[:, 1] < w)).all()
+    assert (
+        (plan.centre[:, 0] >= 0) & (plan.centre[:, 0] < h) & (plan.centre[:, 1] >= 0) & (plan.centre[:, 1] < w)
+    ).all()
     g = gaussian_mask(plan, dtype=torch.float64)[:, 0]
     rows = torch.arange(h, dtype=torch.float64)[None, :, None]
     cols = torch.arange(w, dtype=torch.float64)[None, None, :]

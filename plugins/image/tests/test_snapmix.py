@@ -24,7 +24,12 @@ class Features(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.calls += 1
         x = x.float()
-        stats = [x.mean(1, keepdim=True), x.pow(2).mean(1, keepdim=True), x.amax(1, keepdim=True), x.amin(1, keepdim=True)]
+        stats = [
+            x.mean(1, keepdim=True),
+            x.pow(2).mean(1, keepdim=True),
+            x.amax(1, keepdim=True),
+            x.amin(1, keepdim=True),
+        ]
         return F.adaptive_avg_pool2d(torch.cat(stats, dim=1), 4)
 
 
@@ -97,19 +102,27 @@ def test_cam_of_features_and_classifier_is_used_with_relu_and_bias() -> None:
     g = torch.Generator().manual_seed(2)
     feats = torch.randn(n, 4, 2, 2, generator=g)
     x, y = torch.rand(n, 3, *size, generator=g), torch.tensor([3, 7, 1, 0, 15, 9])
-    by_features = SnapMix(mode="sample")(x, y, features=feats, classifier=HEAD, num_classes=16, generator=torch.Generator().manual_seed(1))
+    by_features = SnapMix(mode="sample")(
+        x, y, features=feats, classifier=HEAD, num_classes=16, generator=torch.Generator().manual_seed(1)
+    )
     cam = torch.einsum("bchw,kc->bkhw", feats.relu(), HEAD.weight.detach()) + HEAD.bias.detach()[:, None, None]
     by_cam = SnapMix(mode="sample")(x, y, cam=cam, num_classes=16, generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(by_features.targets.weights, by_cam.targets.weights)  # type: ignore[union-attr]
-    by_callable = SnapMix(mode="sample", cam=lambda inputs: cam)(x, y, num_classes=16, generator=torch.Generator().manual_seed(1))
+    by_callable = SnapMix(mode="sample", cam=lambda inputs: cam)(
+        x, y, num_classes=16, generator=torch.Generator().manual_seed(1)
+    )
     torch.testing.assert_close(by_callable.targets.weights, by_cam.targets.weights)  # type: ignore[union-attr]
     # anything given to the call takes precedence over what the constructor holds
     flat = SnapMix(mode="sample", cam=lambda inputs: torch.ones(n, 16, 2, 2))
     overridden = flat(x, y, features=feats, classifier=HEAD, num_classes=16, generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(overridden.targets.weights, by_features.targets.weights)  # type: ignore[union-attr]
     # the model path gives the same as its features
-    by_model = SnapMix(mode="sample", model=FEATURES, classifier=HEAD)(x, y, num_classes=16, generator=torch.Generator().manual_seed(1))
-    by_its_features = SnapMix(mode="sample")(x, y, features=FEATURES(x), classifier=HEAD, num_classes=16, generator=torch.Generator().manual_seed(1))
+    by_model = SnapMix(mode="sample", model=FEATURES, classifier=HEAD)(
+        x, y, num_classes=16, generator=torch.Generator().manual_seed(1)
+    )
+    by_its_features = SnapMix(mode="sample")(
+        x, y, features=FEATURES(x), classifier=HEAD, num_classes=16, generator=torch.Generator().manual_seed(1)
+    )
     assert by_model.plan.to_dict() == by_its_features.plan.to_dict()
     # the upsampled SPM: bilinear to the image, minimum 0, sum 1
     spm = semantic_percentage_maps(cam[:, 0], size)
@@ -138,7 +151,9 @@ def test_same_label_pairs_sum_their_weights(policy: str, partner_weight: str) ->
 def test_constant_cam_falls_back_to_the_area() -> None:
     n = 5
     cam = torch.ones(n, 3, 4, 4)  # no semantic content: the SPM is nan
-    out = SnapMix(mode="sample", num_classes=3)(torch.rand(n, 3, 12, 12), torch.tensor([0, 1, 2, 0, 1]), cam=cam, generator=torch.Generator().manual_seed(0))
+    out = SnapMix(mode="sample", num_classes=3)(
+        torch.rand(n, 3, 12, 12), torch.tensor([0, 1, 2, 0, 1]), cam=cam, generator=torch.Generator().manual_seed(0)
+    )
     weights = out.targets.weights  # type: ignore[union-attr]
     torch.testing.assert_close(weights[:, 0], out.plan.lam)
     torch.testing.assert_close(weights[:, 1], 1 - out.plan.lam)
@@ -149,7 +164,9 @@ def test_constant_cam_falls_back_to_the_area() -> None:
 def test_partner_source_box_is_resized_into_the_anchor_box(mode: str) -> None:
     n, size = 7, (13, 11)
     x = torch.randn(n, 2, *size, generator=torch.Generator().manual_seed(6))
-    out = SnapMix(mode=mode, model=FEATURES, classifier=HEAD)(x, torch.arange(n), num_classes=16, generator=torch.Generator().manual_seed(7))
+    out = SnapMix(mode=mode, model=FEATURES, classifier=HEAD)(
+        x, torch.arange(n), num_classes=16, generator=torch.Generator().manual_seed(7)
+    )
     plan = out.plan
     assert isinstance(plan, SnapMixPlan)
     for i in range(n):
@@ -186,7 +203,9 @@ def test_resize_grid_matches_interpolate_for_random_boxes() -> None:
     for i in range(n):
         y0, y1, x0, x1 = (int(v) for v in cut[i])
         sy0, sy1, sx0, sx1 = (int(v) for v in src[i])
-        ref = F.interpolate(x[i : i + 1, :, sy0:sy1, sx0:sx1], size=(y1 - y0, x1 - x0), mode="bilinear", align_corners=True)
+        ref = F.interpolate(
+            x[i : i + 1, :, sy0:sy1, sx0:sx1], size=(y1 - y0, x1 - x0), mode="bilinear", align_corners=True
+        )
         torch.testing.assert_close(warped[i : i + 1, :, y0:y1, x0:x1], ref, atol=1e-10, rtol=0)
 
 

@@ -35,7 +35,9 @@ class TestTransMixCutMixSample(MixerConformanceTests):
 
 class TestTransMixSwitch(MixerConformanceTests):
     mixer_name = "transmix"
-    mixer_params = {"base": {"name": "core:choice", "mixers": ["image:cutmix", {"name": "core:mixup", "mode": "sample"}]}}
+    mixer_params = {
+        "base": {"name": "core:choice", "mixers": ["image:cutmix", {"name": "core:mixup", "mode": "sample"}]}
+    }
 
 
 def _out(boxes: list[list[int]], size: tuple[int, int], lam_area: list[float]) -> MixedBatch:
@@ -53,14 +55,17 @@ def test_relabel_gives_the_attention_mass_on_anchor_patches() -> None:
     relabelled = TransMix(ratio=0.0).relabel(out, attention)
     expected = torch.tensor([0.3 + 0.2 + 0.1, 0.1 + 0.3])  # anchor patches: {1, 2, 3} and {0, 2}
     torch.testing.assert_close(relabelled.weights, torch.stack([expected, 1 - expected], dim=1))
-    torch.testing.assert_close(relabelled.dense()[:, :2], torch.tensor([[0.6, 0.4], [0.6, 0.4]]))  # sample 1 is y=1, its partner y=0
+    # sample 1 is y=1, its partner y=0
+    torch.testing.assert_close(relabelled.dense()[:, :2], torch.tensor([[0.6, 0.4], [0.6, 0.4]]))
     # heads are averaged, and masses need not be normalised
     heads = torch.stack([attention * 2, attention * 4], dim=1)  # (B, heads, N)
     torch.testing.assert_close(TransMix(ratio=0.0).relabel(out, heads).weights[:, 0], expected)
     # ratio blends in the area λ; the default 0.5 is the authors' code and OpenMixup
     # (``lam = ratio·lam_area + (1 − ratio)·lam_attention``)
     assert TransMix().ratio == 0.5
-    torch.testing.assert_close(TransMix().relabel(out, attention).weights[:, 0], 0.5 * torch.tensor([0.75, 0.5]) + 0.5 * expected)
+    torch.testing.assert_close(
+        TransMix().relabel(out, attention).weights[:, 0], 0.5 * torch.tensor([0.75, 0.5]) + 0.5 * expected
+    )
     torch.testing.assert_close(TransMix(ratio=1.0).relabel(out, attention).weights[:, 0], torch.tensor([0.75, 0.5]))
     # the targets of the call itself are untouched (area labels)
     torch.testing.assert_close(out.targets.lam, torch.tensor([0.75, 0.5]))  # type: ignore[union-attr]
@@ -68,12 +73,16 @@ def test_relabel_gives_the_attention_mass_on_anchor_patches() -> None:
 
 def test_mask_resize_nearest_and_area() -> None:
     # a box over rows 0..1 of an 8×8 image: on a 2×2 grid the top patches are a quarter partner
-    plan = BoxPlan(index=torch.tensor([1, 0]), lam=torch.tensor([0.75, 0.75]), boxes=torch.tensor([[0, 2, 0, 8]] * 2), size=(8, 8))
+    plan = BoxPlan(
+        index=torch.tensor([1, 0]), lam=torch.tensor([0.75, 0.75]), boxes=torch.tensor([[0, 2, 0, 8]] * 2), size=(8, 8)
+    )
     attention = torch.full((2, 4), 0.25)
     # nearest samples each patch's top-left pixel (row 0 is the partner's): 2 of 4 patches are the anchor's
     torch.testing.assert_close(TransMix().attention_lam(plan, attention, (8, 8)), torch.tensor([0.5, 0.5]))
     # area averages over each patch: (0.5 + 0.5 + 1 + 1) / 4
-    torch.testing.assert_close(TransMix(mask_resize="area").attention_lam(plan, attention, (8, 8)), torch.tensor([0.75, 0.75]))
+    torch.testing.assert_close(
+        TransMix(mask_resize="area").attention_lam(plan, attention, (8, 8)), torch.tensor([0.75, 0.75])
+    )
 
 
 def _check_composition(base: dict[str, Any], size: tuple[int, int] = (16, 16), grid: int = 4) -> None:
@@ -182,7 +191,14 @@ def test_timm_vit_forward_hook_recipe_end_to_end() -> None:
     timm = pytest.importorskip("timm")
     torch.manual_seed(0)
     vit = timm.create_model(
-        "vit_tiny_patch16_224", pretrained=False, img_size=32, patch_size=8, num_classes=10, depth=2, embed_dim=48, num_heads=3
+        "vit_tiny_patch16_224",
+        pretrained=False,
+        img_size=32,
+        patch_size=8,
+        num_classes=10,
+        depth=2,
+        embed_dim=48,
+        num_heads=3,
     ).eval()
     # the recipe of the TransMix docstring
     store: dict[str, torch.Tensor] = {}

@@ -112,7 +112,8 @@ def test_summary_counts_by_hand(tmp_path: Path) -> None:
     share = np.array([0.9, 0.6, 0.1, 1.0, 0.4, 1.0], dtype=np.float32)
     crit = anchor == 4
     path = _write(tmp_path, "a.npz", {"anchor": anchor, "partner": partner, "share": share, "critical": crit,
-                                      "labels": labels}, {"protected": True, "protect_mode": "floor", "protect_floor": 0.5})
+                                      "labels": labels}, {"protected": True, "protect_mode": "floor",
+                                                          "protect_floor": 0.5})
     s = summarise_audits([load_audit(path)])
     assert (s.rows, s.mixed_rows, s.steps) == (6, 4, 1)
     # anchor class × partner class of the mixed rows 0→2 (0,1), 1→4 (0,2), 2→0 (1,0), 4→1 (2,0)

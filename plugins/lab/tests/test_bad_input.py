@@ -61,14 +61,17 @@ CONFIG_CASES: list[tuple[str, dict[str, Any], list[str], str]] = [
     ("lr-nan", {"train.lr": float("nan")}, [], "train.lr: Input should be a finite number (got nan)"),
     ("lr-1e300", {"train.lr": 1e300}, [], "train.lr: Input should be less than or equal to 10 (got 1e+300)"),
     ("lr-string", {"train.lr": "fast"}, [], "train.lr: Input should be a valid number"),
-    ("weight-decay-negative", {"train.weight_decay": -1}, [], "train.weight_decay: Input should be greater than or equal to 0"),
-    ("weight-decay-inf", {"train.weight_decay": float("inf")}, [], "train.weight_decay: Input should be a finite number"),
+    ("weight-decay-negative", {"train.weight_decay": -1}, [],
+     "train.weight_decay: Input should be greater than or equal to 0"),
+    ("weight-decay-inf", {"train.weight_decay": float("inf")}, [],
+     "train.weight_decay: Input should be a finite number"),
     ("optimizer", {"train.optimizer": "adagrad"}, [], "train.optimizer: Input should be 'adam', 'adamw' or 'sgd'"),
     ("schedule", {"train.schedule": "step"}, [], "train.schedule: Input should be 'cosine' or 'constant'"),
     ("device", {"train.device": "tpu"}, [], "train.device: Input should be 'cpu', 'cuda' or 'auto'"),
     ("device-cuda-missing", {"train.device": "cuda"}, [], "train.device: 'cuda' was asked for but torch sees no CUDA"),
     ("smoothing-one", {"train.label_smoothing": 1.0}, [], "train.label_smoothing: Input should be less than 1"),
-    ("smoothing-negative", {"train.label_smoothing": -0.1}, [], "train.label_smoothing: Input should be greater than or equal to 0"),
+    ("smoothing-negative", {"train.label_smoothing": -0.1}, [],
+     "train.label_smoothing: Input should be greater than or equal to 0"),
     ("threads-zero", {"train.threads": 0}, [], "train.threads: Input should be greater than or equal to 1"),
     ("threads-huge", {"train.threads": 10**20}, [], "train.threads: Input should be less than or equal to 1024"),
     ("threads-bool", {"train.threads": True}, [], "train.threads: Input should be a valid integer"),
@@ -76,7 +79,8 @@ CONFIG_CASES: list[tuple[str, dict[str, Any], list[str], str]] = [
     ("workers-huge", {"train.workers": 1000}, [], "train.workers: Input should be less than or equal to 64"),
     ("head-lr-zero", {"train.head_lr": 0}, [], "train.head_lr: Input should be greater than 0"),
     ("grad-clip-negative", {"train.grad_clip": -1}, [], "train.grad_clip: Input should be greater than 0"),
-    ("checkpoint-word", {"train.checkpoint": "often"}, [], "train.checkpoint: Input should be 'none', 'last', 'best' or 'both'"),
+    ("checkpoint-word", {"train.checkpoint": "often"}, [],
+     "train.checkpoint: Input should be 'none', 'last', 'best' or 'both'"),
     ("checkpoint-best-no-val", {"train.checkpoint": "best"}, [], "train: checkpoint 'best' picks the best epoch"),
     ("amp-on-cpu", {"train.amp": True}, [], "train: amp: automatic mixed precision runs on CUDA"),
     ("val-fraction-one", {"train.val_fraction": 1}, [], "train.val_fraction: Input should be less than 1"),
@@ -88,25 +92,34 @@ CONFIG_CASES: list[tuple[str, dict[str, Any], list[str], str]] = [
     ("seeds-negative", {"seeds": [-1]}, [], "seeds: seeds[0] must be in [0, 2**32)"),
     ("seeds-repeated", {"seeds": [0, 0]}, [], "seeds must be distinct"),
     ("arms-repeated", {"arms": [{"name": "a"}, {"name": "a"}]}, [], "arm names must be unique, repeated: ['a']"),
-    ("arms-folder-collision", {"arms": [{"name": "a b"}, {"name": "a_b"}]}, [], "arms 'a b' and 'a_b' would share the folder runs/a_b"),
+    ("arms-folder-collision", {"arms": [{"name": "a b"}, {"name": "a_b"}]}, [],
+     "arms 'a b' and 'a_b' would share the folder runs/a_b"),
     ("arm-name-empty", {"arms": [{"name": ""}]}, [], "arms.0.name: String should have at least 1 character"),
     ("arm-name-dots", {"arms": [{"name": ".."}]}, [], "arm name '..' has no letter or digit"),
     ("arm-unknown-key", {"arms": [{"name": "a", "mixr": "mixup"}]}, [], "arms.0.mixr: unknown key"),
-    ("arm-mixer-unknown", {"arms": [{"name": "a", "mixer": "mixupp"}]}, [], "arms[0].mixer ('a'): Unknown mixer 'mixupp'"),
-    ("arm-mixer-bad-alpha", {"arms": [{"name": "a", "mixer": {"name": "mixup", "alpha": -1}}]}, [], "arms[0].mixer ('a')"),
-    ("arm-mixer-unknown-param", {"arms": [{"name": "a", "mixer": {"name": "mixup", "alpah": 1}}]}, [], "arms[0].mixer ('a')"),
-    ("arm-choice-empty", {"arms": [{"name": "a", "mixer": {"name": "core:choice", "mixers": []}}]}, [], "choice needs at least one mixer"),
-    ("arm-choice-no-options", {"arms": [{"name": "a", "mixer": "core:choice"}]}, [], "mixers: choice needs at least one mixer"),
+    ("arm-mixer-unknown", {"arms": [{"name": "a", "mixer": "mixupp"}]}, [],
+     "arms[0].mixer ('a'): Unknown mixer 'mixupp'"),
+    ("arm-mixer-bad-alpha", {"arms": [{"name": "a", "mixer": {"name": "mixup", "alpha": -1}}]}, [],
+     "arms[0].mixer ('a')"),
+    ("arm-mixer-unknown-param", {"arms": [{"name": "a", "mixer": {"name": "mixup", "alpah": 1}}]}, [],
+     "arms[0].mixer ('a')"),
+    ("arm-choice-empty", {"arms": [{"name": "a", "mixer": {"name": "core:choice", "mixers": []}}]}, [],
+     "choice needs at least one mixer"),
+    ("arm-choice-no-options", {"arms": [{"name": "a", "mixer": "core:choice"}]}, [],
+     "mixers: choice needs at least one mixer"),
     ("arm-mixer-number", {"arms": [{"name": "a", "mixer": 3}]}, [], "arms.0.mixer"),
     ("dataset-unknown", {"dataset.name": "image:digitz"}, [], "dataset.name: unknown dataset 'image:digitz'"),
     ("dataset-no-name", {"dataset": {"test_fraction": 0.2}}, [], "dataset.name: Field required"),
     ("dataset-bad-param", {"dataset.colour": "red"}, [], "dataset (image:digits)"),
     ("model-unknown", {"model.name": "image:resnet999"}, [], "model.name: unknown model 'image:resnet999'"),
-    ("model-python-malformed", {"model.name": "python:nocolon"}, [], "model.name: a python model is named python:<module>:<function>"),
-    ("model-python-missing", {"model.name": "python:no_such_module_qq:f"}, [], "model.name: cannot import 'no_such_module_qq'"),
+    ("model-python-malformed", {"model.name": "python:nocolon"}, [],
+     "model.name: a python model is named python:<module>:<function>"),
+    ("model-python-missing", {"model.name": "python:no_such_module_qq:f"}, [],
+     "model.name: cannot import 'no_such_module_qq'"),
     ("critical-unknown-class", {"critical.classes": ["eleven"]}, [], "critical.classes[0]: no class 'eleven'"),
     ("critical-index-range", {"critical.classes": [10]}, [], "critical.classes[0]: class index 10 is out of range"),
-    ("critical-protect-mode", {"critical.protect_mode": "soft"}, [], "critical.protect_mode: Input should be 'floor' or 'exclude'"),
+    ("critical-protect-mode", {"critical.protect_mode": "soft"}, [],
+     "critical.protect_mode: Input should be 'floor' or 'exclude'"),
     ("critical-train-index", {"critical.train_indices": [10**6]}, [], "critical.train_indices: [1000000] out of range"),
     ("examples-negative", {"examples": -1}, [], "examples: Input should be greater than or equal to 0"),
     ("examples-bool", {"examples": True}, [], "examples: Input should be a valid integer"),
@@ -147,7 +160,9 @@ def test_the_table_has_at_least_80_cases() -> None:
     assert len(CONFIG_CASES) + len(FILE_CASES) + len(OTHER_COMMANDS) >= 80
 
 
-@pytest.mark.parametrize(("changes", "flags", "expected"), [c[1:] for c in CONFIG_CASES], ids=[c[0] for c in CONFIG_CASES])
+@pytest.mark.parametrize(
+    ("changes", "flags", "expected"), [c[1:] for c in CONFIG_CASES], ids=[c[0] for c in CONFIG_CASES]
+)
 def test_bad_study_input_is_one_line_and_writes_nothing(
     changes: dict[str, Any], flags: list[str], expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -191,7 +206,9 @@ FILE_CASES: list[tuple[str, str, bytes, str]] = [
 
 
 @pytest.mark.parametrize(("name", "content", "expected"), [c[1:] for c in FILE_CASES], ids=[c[0] for c in FILE_CASES])
-def test_bad_config_files(name: str, content: bytes, expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_config_files(
+    name: str, content: bytes, expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = tmp_path / name
     config.write_bytes(content)
     code, err = _run(["compare", str(config), "--quiet", "--out", str(tmp_path / "out")], capsys)
@@ -202,18 +219,25 @@ def test_bad_config_files(name: str, content: bytes, expected: str, tmp_path: Pa
 OTHER_COMMANDS: list[tuple[str, list[str], str]] = [
     ("compare-missing-file", ["compare", "{tmp}/none.yaml"], "config file '{tmp}/none.yaml' does not exist"),
     ("compare-out-is-a-file", ["compare", "{cfg}", "--out", "{tmp}/afile"], "--out: not a folder (got '{tmp}/afile')"),
-    ("compare-out-unwritable", ["compare", "{cfg}", "--out", "/proc/mixup-study"], "--out: cannot create or write the study folder"),
+    ("compare-out-unwritable", ["compare", "{cfg}", "--out", "/proc/mixup-study"],
+     "--out: cannot create or write the study folder"),
     ("report-not-a-study", ["report", "{tmp}"], "is not a study folder (no study.json)"),
-    ("preview-batch-zero", ["preview", "mixup", "--batch-size", "0", "--out", "{tmp}/p.png"], "--batch-size: must be at least 1 (got 0)"),
-    ("preview-out-folder-missing", ["preview", "mixup", "--out", "{tmp}/missing/dir/p.png"], "--out: the folder '{tmp}/missing/dir' does not exist"),
-    ("preview-param-unparsable", ["preview", "mixup", "--param", "alpha=[1", "--out", "{tmp}/p.png"], "--param: not a YAML value"),
-    ("preview-param-no-equals", ["preview", "mixup", "--param", "alpha", "--out", "{tmp}/p.png"], "--param takes KEY=VALUE"),
+    ("preview-batch-zero", ["preview", "mixup", "--batch-size", "0", "--out", "{tmp}/p.png"],
+     "--batch-size: must be at least 1 (got 0)"),
+    ("preview-out-folder-missing", ["preview", "mixup", "--out", "{tmp}/missing/dir/p.png"],
+     "--out: the folder '{tmp}/missing/dir' does not exist"),
+    ("preview-param-unparsable", ["preview", "mixup", "--param", "alpha=[1", "--out", "{tmp}/p.png"],
+     "--param: not a YAML value"),
+    ("preview-param-no-equals", ["preview", "mixup", "--param", "alpha", "--out", "{tmp}/p.png"],
+     "--param takes KEY=VALUE"),
     ("init-missing-path", ["init", "{tmp}/nothing-here"], "PATH: no such file or folder"),
 ]
 
 
 @pytest.mark.parametrize(("args", "expected"), [c[1:] for c in OTHER_COMMANDS], ids=[c[0] for c in OTHER_COMMANDS])
-def test_bad_flags_of_other_commands(args: list[str], expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_flags_of_other_commands(
+    args: list[str], expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg = tmp_path / "study.yaml"
     cfg.write_text(yaml.safe_dump(BASE))
     (tmp_path / "afile").write_text("not a folder")
@@ -224,7 +248,11 @@ def test_bad_flags_of_other_commands(args: list[str], expected: str, tmp_path: P
 
 # ---------------------------------------------------------------------------------------------- integrity
 def _checksums(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -251,7 +279,8 @@ def _copy(finished: Path, tmp_path: Path) -> Path:
         ({"arms": [{"name": "mixup", "mixer": {"name": "core:mixup", "alpha": 2.0}}], "seeds": [1]}, ["--seeds", "1"],
          "arms.mixup.mixer.alpha: 0.4 → 2.0"),
         ({"train": {"epochs": 2, "batch_size": 64}}, [], "holds a study with another setup"),
-        ({"arms": [{"name": "mixup!", "mixer": "mixup"}]}, [], "would share the folder runs/mixup with the stored arm 'mixup'"),
+        ({"arms": [{"name": "mixup!", "mixer": "mixup"}]}, [],
+         "would share the folder runs/mixup with the stored arm 'mixup'"),
     ],
     ids=["changed-mixer", "changed-mixer-new-seed-only", "changed-setup", "arm-name-collides-with-stored"],
 )
@@ -301,7 +330,9 @@ def test_report_warns_when_runs_differ_in_threads(finished: Path, tmp_path: Path
     assert "**Warning**: the runs of this study differ in threads:" in (out / "report.md").read_text()
 
 
-def test_ctrl_c_stops_with_a_summary_and_130(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_ctrl_c_stops_with_a_summary_and_130(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from mixup_lab import _train
 
     real = _train.train_and_evaluate

@@ -187,7 +187,9 @@ def test_unknown_classes_in_costs_are_refused() -> None:
 
     with pytest.raises(ConfigError, match=r"business.miss_cost.crak: no class 'crak'"):
         BusinessConfig(miss_cost={"crak": 3.0}).check_classes(NAMES)
-    with pytest.raises(ConfigError, match=r"business.cost_matrix: one row and one column per class \(3 x 3\) \(got 2 x 2\)"):
+    with pytest.raises(
+        ConfigError, match=r"business.cost_matrix: one row and one column per class \(3 x 3\) \(got 2 x 2\)"
+    ):
         BusinessConfig(cost_matrix=[[0, 1], [1, 0]]).check_classes(NAMES)
 
 

@@ -84,7 +84,9 @@ def test_same_seeds_give_identical_numbers(study_dir: Path, tmp_path: Path) -> N
             assert m[name] == first[key][name], f"{key} {name}"
 
 
-def test_a_resumed_study_runs_only_the_missing_runs(study_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_resumed_study_runs_only_the_missing_runs(
+    study_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "copy"
     shutil.copytree(study_dir, out)
     (runner.arm_dir(out, "mixup") / "seed-1" / "metrics.json").unlink()

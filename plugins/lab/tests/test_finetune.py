@@ -56,7 +56,9 @@ def test_freeze_backbone_trains_only_the_head() -> None:
     last = result.checkpoints["last"]
     torch.manual_seed(0)
     model = get_models().get(cfg.model.name).load()(study.data)
-    head = {f"{name}" for name, p in model.named_parameters() if any(p is q for q in classifier_head(model).parameters())}
+    head = {
+        f"{name}" for name, p in model.named_parameters() if any(p is q for q in classifier_head(model).parameters())
+    }
     assert head, "the MLP's last Linear is its head"
     for name, value in last.items():
         if name in head:

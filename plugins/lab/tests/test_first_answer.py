@@ -71,7 +71,9 @@ def image_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return data, out
 
 
-def test_compare_on_an_image_folder_writes_the_inferred_config_first_and_runs_it(image_study: tuple[Path, Path]) -> None:
+def test_compare_on_an_image_folder_writes_the_inferred_config_first_and_runs_it(
+    image_study: tuple[Path, Path],
+) -> None:
     _, out = image_study
     written = yaml.safe_load((out / "study.yaml").read_text())
     assert written["name"] == "line-photos"
@@ -111,7 +113,9 @@ def test_more_seeds_adds_runs_and_keeps_finished_ones_byte_identical(image_study
     assert report["summary"]["runs"]["finished"] == 3 * len(arms)
 
 
-def test_more_seeds_keeps_one_config_per_arm(image_study: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_more_seeds_keeps_one_config_per_arm(
+    image_study: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     _, out = image_study
     raw = yaml.safe_load((out / "study.yaml").read_text())
     raw["arms"][1]["mixer"] = {**raw["arms"][1]["mixer"], "alpha": 3.0}
@@ -279,7 +283,9 @@ def test_the_clock_admits_a_seed_only_when_all_its_runs_fit() -> None:
     assert clock.stopped["runs_left"] == 2
 
 
-def test_a_budget_of_seconds_is_planned_printed_and_respected(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_budget_of_seconds_is_planned_printed_and_respected(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     table = _table(tmp_path / "pumps.csv", n=90)
     out = tmp_path / "budgeted"
     budget = 6.0
@@ -289,7 +295,9 @@ def test_a_budget_of_seconds_is_planned_printed_and_respected(tmp_path: Path, ca
     outcome = json.loads((out / "budget.json").read_text())
     plan = outcome["plan"]
     assert f"mixup: plan: {plan['description']}" in err
-    assert plan["description"].startswith(f"baseline + 2 mixers × {len(plan['seeds'])} seeds, {plan['epochs']} epochs each")
+    assert plan["description"].startswith(
+        f"baseline + 2 mixers × {len(plan['seeds'])} seeds, {plan['epochs']} epochs each"
+    )
     assert 0.6 * budget <= plan["planned_seconds"] <= budget  # the plan fills the budget without passing it
     # respected within 20 %, whatever the machine's load: the clock stops rather than overrun
     assert outcome["actual_seconds"] <= 1.2 * budget

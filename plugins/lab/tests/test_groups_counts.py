@@ -28,9 +28,18 @@ def load_lines(**_: Any) -> TaskData:
     test = [i for i in range(80) if groups[i] in ("line-C", "line-D")]
     names = ["ok", "scratch"]
     return TaskData(
-        TensorDataset(x[train], y[train]), TensorDataset(x[test], y[test]), 2, names, "tabular", input_shape=(2,),
-        info={"source": "generated", "counts": {"train": class_counts(y[train], names), "test": class_counts(y[test], names)}},
-        train_groups=[groups[i] for i in train], test_groups=[groups[i] for i in test],
+        TensorDataset(x[train], y[train]),
+        TensorDataset(x[test], y[test]),
+        2,
+        names,
+        "tabular",
+        input_shape=(2,),
+        info={
+            "source": "generated",
+            "counts": {"train": class_counts(y[train], names), "test": class_counts(y[test], names)},
+        },
+        train_groups=[groups[i] for i in train],
+        test_groups=[groups[i] for i in test],
     )
 
 

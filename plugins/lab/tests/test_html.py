@@ -204,8 +204,8 @@ def test_the_page_is_well_formed_and_loads_nothing_from_outside(toy: Path) -> No
     assert html.startswith("<!DOCTYPE html>\n<html lang=\"en\">")
     assert page.h1 == ["toy: mixup compare report"]
     # the toy comparison is within noise, so the seeds advice follows the setup
-    assert page.h2 == ["In short", "Setup", "How many seeds are enough", "Metrics", "Paired comparison with the baseline",
-                       "Recall by class", "Seed-level numbers", "Plots"]
+    assert page.h2 == ["In short", "Setup", "How many seeds are enough", "Metrics",
+                       "Paired comparison with the baseline", "Recall by class", "Seed-level numbers", "Plots"]
     # a class name is text, never markup
     assert "a&lt;b&amp;c (2)" in html
     assert "a<b&c" not in html
@@ -218,7 +218,8 @@ def test_every_plot_file_of_the_study_is_embedded_with_a_caption_and_an_alt_text
     listed = json.loads((toy / "report.json").read_text())["plots"]
     files = sorted((toy / "plots").glob("*.png"))
     assert sorted(toy / p for p in listed) == files
-    assert len(files) == 8  # accuracy, macro-F1, NLL, ECE, critical recall, reliability, risk-coverage, per-class recall
+    # accuracy, macro-F1, NLL, ECE, critical recall, reliability, risk-coverage, per-class recall
+    assert len(files) == 8
     assert [_png_of(img["src"]) for img in page.imgs] == [(toy / p).read_bytes() for p in listed]
     for img, p in zip(page.imgs, listed, strict=True):
         with Image.open(toy / p) as im:

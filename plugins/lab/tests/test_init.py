@@ -77,7 +77,9 @@ def test_init_keeps_the_highest_score(mixup_temp_plugin: Any, tmp_path: Path) ->
         (["init", "{tmp}"], "mixup: error: PATH: no installed plugin recognises '{tmp}'"),
     ],
 )
-def test_init_errors_are_one_line(args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_init_errors_are_one_line(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main([a.format(tmp=tmp_path) for a in args]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
@@ -90,7 +92,10 @@ def test_init_refuses_to_overwrite(mixup_temp_plugin: Any, tmp_path: Path, capsy
     out = tmp_path / "study.yaml"
     out.write_text("mine")
     assert main(["init", str(tmp_path), "--out", str(out)]) == 2
-    assert capsys.readouterr().err.strip() == f"mixup: error: --out: the file exists; pass --force to overwrite it (got '{out}')"
+    assert (
+        capsys.readouterr().err.strip()
+        == f"mixup: error: --out: the file exists; pass --force to overwrite it (got '{out}')"
+    )
     assert out.read_text() == "mine"
     assert main(["init", str(tmp_path), "--out", str(out), "--force", "--quiet"]) == 0
     assert out.read_text().startswith("# Study written by `mixup init`")

@@ -21,7 +21,9 @@ CONFIG = Path(__file__).resolve().parents[3] / "examples" / "configs" / "digits.
 def _task(n_per_class: int = 50, classes: int = 5) -> TaskData:
     y = torch.arange(classes).repeat(n_per_class)
     x = torch.arange(len(y), dtype=torch.float32).unsqueeze(1)
-    return TaskData(LabeledTensors(x, y), LabeledTensors(x[:20], y[:20]), classes, [str(c) for c in range(classes)], "image")
+    return TaskData(
+        LabeledTensors(x, y), LabeledTensors(x[:20], y[:20]), classes, [str(c) for c in range(classes)], "image"
+    )
 
 
 def _labels(ds: object) -> np.ndarray:
@@ -79,7 +81,8 @@ def test_graph_items_get_a_new_y_without_changing_the_original() -> None:
     ({"label_noise": "lots"}, r"dataset\.label_noise: .*\(got 'lots'\)"),
     ({"label_noise": 0.2, "label_noise_kind": "flip"}, r"dataset\.label_noise_kind: .*\(got 'flip'\)"),
     ({"label_noise": 0.2, "label_noise_seed": -1}, r"dataset\.label_noise_seed: .*\(got -1\)"),
-    ({"label_noise": 0.5, "label_noise_kind": "pairwise"}, r"dataset\.label_noise: pairwise noise must stay below 0\.5"),
+    ({"label_noise": 0.5, "label_noise_kind": "pairwise"}, (r"dataset\.label_noise: pairwise "
+                                                            r"noise must stay below 0\.5")),
     ({"label_noise": 0.95}, r"dataset\.label_noise: symmetric noise must stay below 0\.9"),
     ({"label_noise_kind": "pairwise"}, r"dataset\.label_noise_kind: set dataset\.label_noise too"),
 ])

@@ -201,10 +201,13 @@ def test_metric_direction() -> None:
     ("probs", "labels", "kwargs", "message"),
     [
         (np.array([0.5, 0.5, 0.5, 0.5]), LABELS, {}, r"probs must be a 2-D array of shape \(N, C\), got shape \(4,\)"),
-        (PROBS, LABELS[:3], {}, r"labels must have shape \(N,\) = \(4,\) to match probs of shape \(4, 2\), got shape \(3,\)"),
+        (PROBS, LABELS[:3], {}, (r"labels must have shape \(N,\) = \(4,\) to match probs of shape "
+                                 r"\(4, 2\), got shape \(3,\)")),
         (PROBS, LABELS[:, None], {}, r"got shape \(4, 1\)"),
-        (PROBS * 0.5, LABELS, {}, r"probs of shape \(4, 2\) must have rows summing to 1 .*row 0 sums to 0.5 \(4 rows off\)"),
-        (np.array([[2.0, -1.0], [0.5, 0.5]]), np.array([0, 1]), {}, r"probabilities in \[0, 1\] \(softmax outputs, not logits\)"),
+        (PROBS * 0.5, LABELS, {}, (r"probs of shape \(4, 2\) must have rows summing to 1 .*row 0 "
+                                   r"sums to 0.5 \(4 rows off\)")),
+        (np.array([[2.0, -1.0], [0.5, 0.5]]), np.array([0, 1]), {}, (r"probabilities in \[0, 1\] "
+                                                                     r"\(softmax outputs, not logits\)")),
         (np.array([[np.nan, 1.0], [0.5, 0.5]]), np.array([0, 1]), {}, r"must be finite; row 0"),
         (np.ones((3, 1)), np.array([0, 0, 0]), {}, r"at least 2 classes .*shape \(3, 1\)"),
         (np.zeros((0, 2)), np.array([], dtype=int), {}, r"at least one example, got shape \(0, 2\)"),
@@ -212,7 +215,8 @@ def test_metric_direction() -> None:
         (PROBS, np.array([0, -1, 1, 1]), {}, r"labels\[1\] = -1"),
         (PROBS, np.array([0.0, 1.0, 1.0, 1.0]), {}, r"labels must be integer class indices, got dtype float64"),
         (PROBS, LABELS, {"critical_classes": [7]}, r"critical_classes\[0\] = 7 is out of range \[0, 2\)"),
-        (PROBS, LABELS, {"critical_classes": ["cat"]}, r"critical_classes\[0\] must be an integer class index, got 'cat'"),
+        (PROBS, LABELS, {"critical_classes": ["cat"]}, (r"critical_classes\[0\] must be an "
+                                                        r"integer class index, got 'cat'")),
         (PROBS, LABELS, {"critical_classes": 1}, r"critical_classes must be a sequence of class indices, got 1"),
         (PROBS, LABELS, {"n_bins": 0}, r"n_bins must be a positive integer, got 0"),
     ],

@@ -36,8 +36,9 @@ def _metrics(arm: str, seed: int, values: dict[str, float], i: int, critical: li
     acc = values["accuracy"][i]
     # the third class has no test example: its recall is null
     return {
-        "accuracy": acc, "error_rate": 1 - acc, "macro_f1": acc - 0.01, "nll": values["nll"][i], "ece": values["ece"][i],
-        "brier": 0.3, "per_class_recall": [acc + 0.02, values["critical_recall"][i], None], "absent_classes": [2],
+        "accuracy": acc, "error_rate": 1 - acc, "macro_f1": acc - 0.01, "nll": values["nll"][i],
+        "ece": values["ece"][i], "brier": 0.3, "per_class_recall": [acc + 0.02, values["critical_recall"][i], None],
+        "absent_classes": [2],
         "critical_classes": critical,
         "critical_recall": values["critical_recall"][i] if critical else None,
         "critical_class_recall": {str(k): values["critical_recall"][i] for k in critical},
@@ -123,8 +124,16 @@ def test_mean_sd_and_seed_values(summary: dict[str, Any]) -> None:
     one = summary["arms"]["single/one"]
     assert one["seeds"] == [0]
     assert one["metrics"]["accuracy"] == {"mean": 0.9, "sd": None, "n": 1, "values": [0.9]}
-    assert summary["runs"] == {"finished": 13, "expected": 16, "missing": [
-        {"arm": "single/one", "seed": 1}, {"arm": "single/one", "seed": 2}, {"arm": "single/one", "seed": 3}], "failed": []}
+    assert summary["runs"] == {
+        "finished": 13,
+        "expected": 16,
+        "missing": [
+            {"arm": "single/one", "seed": 1},
+            {"arm": "single/one", "seed": 2},
+            {"arm": "single/one", "seed": 3},
+        ],
+        "failed": [],
+    }
 
 
 def test_per_class_and_critical_recall(summary: dict[str, Any]) -> None:
@@ -186,7 +195,9 @@ def test_verdict_lines_are_plain(summary: dict[str, Any], study_dir: Path) -> No
 def test_worse_and_constant_differences() -> None:
     worse = paired_comparison({0: 0.7, 1: 0.72, 2: 0.69}, {0: 0.8, 1: 0.81, 2: 0.80}, metric="accuracy")
     assert worse["verdict"] == "worse"
-    assert paired_comparison({0: 0.7, 1: 0.72, 2: 0.69}, {0: 0.8, 1: 0.81, 2: 0.80}, metric="nll")["verdict"] == "better"
+    assert (
+        paired_comparison({0: 0.7, 1: 0.72, 2: 0.69}, {0: 0.8, 1: 0.81, 2: 0.80}, metric="nll")["verdict"] == "better"
+    )
     # the same difference on every seed (two seeds tied exactly): no spread, so no interval and no p-value;
     # never "worse, p < 0.001"
     const = paired_comparison({0: 0.5, 1: 0.5}, {0: 0.25, 1: 0.25}, metric="ece")
@@ -228,7 +239,16 @@ def test_write_report_files(study_dir: Path, reported: Path) -> None:
     assert s["arms"]["baseline"]["per_class_recall"]["mean"][2] is None
     assert len(record["runs"]) == 13
     assert {r["folder"] for r in record["runs"]} >= {"runs/single_one/seed-0", "runs/good/seed-3"}
-    names = {"accuracy", "macro_f1", "nll", "ece", "critical_recall", "reliability", "risk_coverage", "per_class_recall"}
+    names = {
+        "accuracy",
+        "macro_f1",
+        "nll",
+        "ece",
+        "critical_recall",
+        "reliability",
+        "risk_coverage",
+        "per_class_recall",
+    }
     assert record["plots"] == [f"plots/{n}.png" for n in
                                ("accuracy", "macro_f1", "nll", "ece", "critical_recall", "reliability", "risk_coverage",
                                 "per_class_recall", "examples")]
@@ -357,9 +377,13 @@ def test_plot_example_mixes(tmp_path: Path) -> None:
     }
     path = plot_example_mixes(examples, CLASSES, tmp_path / "plots" / "examples.png", max_examples=2)
     _assert_png(path)
-    with pytest.raises(ValueError, match=r"examples\['a'\]: weights must be dense targets of shape \(B, C\), got shape \(3,\)"):
+    with pytest.raises(
+        ValueError, match=r"examples\['a'\]: weights must be dense targets of shape \(B, C\), got shape \(3,\)"
+    ):
         plot_example_mixes({"a": (torch.rand(3, 5), torch.ones(3))}, CLASSES, tmp_path / "y.png")
-    with pytest.raises(ValueError, match=r"inputs of shape \(4, 5\) and weights of shape \(3, 3\) have different batch"):
+    with pytest.raises(
+        ValueError, match=r"inputs of shape \(4, 5\) and weights of shape \(3, 3\) have different batch"
+    ):
         plot_example_mixes({"a": (torch.rand(4, 5), w)}, CLASSES, tmp_path / "y.png")
     with pytest.raises(ValueError, match="examples is empty"):
         plot_example_mixes({}, CLASSES, tmp_path / "y.png")

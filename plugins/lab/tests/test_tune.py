@@ -273,7 +273,9 @@ def test_alpha_range_error_names_the_field(tmp_path: Path) -> None:
         load_study_config(raw, check=False)
 
 
-def test_bad_trials_and_storage_name_the_argument(blobs: _BlobPlugin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_trials_and_storage_name_the_argument(
+    blobs: _BlobPlugin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _no_training(monkeypatch)
     cfg = _cfg(tmp_path)
     with pytest.raises(ConfigError, match=r"--trials: .*got 0"):
@@ -303,7 +305,9 @@ def test_continuing_with_another_objective_or_direction_is_refused(
     # a changed training budget is refused too, naming the field, not two hashes
     longer = _raw(tmp_path)
     longer["train"] = {**longer["train"], "epochs": 3}
-    with pytest.raises(ConfigError, match=r"^train\.epochs: 1 → 3: study 'blobs-study' .* another data set, model, budget"):
+    with pytest.raises(
+        ConfigError, match=r"^train\.epochs: 1 → 3: study 'blobs-study' .* another data set, model, budget"
+    ):
         run_tune(load_study_config(longer), progress=False)
     rows = _read_trials(tmp_path / "study" / "tune" / "trials.csv")
     assert len(rows) == 1

@@ -309,7 +309,8 @@ def test_the_slurm_launcher_writes_the_array_options(tmp_path: Path, monkeypatch
     executor = SlurmLauncher(partition="gpu", gpus_per_task=1, cpus_per_task=8, time_min=240,
                              array_parallelism=4).executor(tmp_path, "mixup-test")
     script = executor._executor._make_submission_file_text("python -m worker", "uid")
-    for line in ("#SBATCH --partition=gpu", "#SBATCH --time=240", "#SBATCH --cpus-per-task=8", "#SBATCH --gpus-per-node=1",
+    for line in ("#SBATCH --partition=gpu", "#SBATCH --time=240",
+                 "#SBATCH --cpus-per-task=8", "#SBATCH --gpus-per-node=1",
                  "#SBATCH --job-name=mixup-test", "#SBATCH --ntasks-per-node=1"):
         assert line in script
     params = executor._executor.parameters

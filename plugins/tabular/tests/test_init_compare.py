@@ -76,8 +76,11 @@ def _error(capsys: pytest.CaptureFixture[str]) -> str:
 
 def _config(tmp_path: Path, table: Path, **dataset: Any) -> Path:
     config = {
-        "name": "bad", "dataset": {"name": "tabular:table", "root": str(table), **dataset}, "model": {"name": "tabular:mlp"},
-        "train": {"epochs": 1, "batch_size": 16}, "seeds": [0],
+        "name": "bad",
+        "dataset": {"name": "tabular:table", "root": str(table), **dataset},
+        "model": {"name": "tabular:mlp"},
+        "train": {"epochs": 1, "batch_size": 16},
+        "seeds": [0],
         "arms": [{"name": "baseline"}, {"name": "row-mixup", "mixer": {"name": "tabular:row-mixup"}}],
     }
     path = tmp_path / "bad.yaml"

@@ -77,9 +77,13 @@ def test_standardisation_uses_the_training_split_only(pump_log: Callable[..., Pa
     assert data.info["split"] == "given"
     assert temp["mean"] == pytest.approx(train_temp.mean())
     assert temp["std"] == pytest.approx(train_temp.std())
-    np.testing.assert_allclose(data.train.inputs[:, 0].numpy(), (train_temp - train_temp.mean()) / train_temp.std(), rtol=1e-5)
+    np.testing.assert_allclose(
+        data.train.inputs[:, 0].numpy(), (train_temp - train_temp.mean()) / train_temp.std(), rtol=1e-5
+    )
     test_temp = np.asarray([r["temp"] + 1000.0 for r in log_rows() if r["line"] == "L0"])
-    np.testing.assert_allclose(data.test.inputs[:, 0].numpy(), (test_temp - train_temp.mean()) / train_temp.std(), rtol=1e-5)
+    np.testing.assert_allclose(
+        data.test.inputs[:, 0].numpy(), (test_temp - train_temp.mean()) / train_temp.std(), rtol=1e-5
+    )
     assert float(data.train.inputs[:, 0].mean()) == pytest.approx(0.0, abs=1e-5)
 
 
@@ -173,8 +177,8 @@ def test_on_error_skip_leaves_bad_rows_out(pump_log: Callable[..., Path]) -> Non
         rows[5]["status"] = ""
 
     path = pump_log(edit=edit)
-    with pytest.raises(DataError, match=r"1 row without a label in column 'status' \(row 6\); column 'temp' is declared "
-                                        r"numeric but holds 'hot' \(row 4\)"):
+    with pytest.raises(DataError, match=r"1 row without a label in column 'status' \(row 6\); column 'temp' is "
+                                        r"declared numeric but holds 'hot' \(row 4\)"):
         load_table_task(root=path, label_column="status", numeric=["temp"])
     data = load_table_task(root=path, label_column="status", numeric=["temp"], on_error="skip")
     assert data.info["skipped"] == 2
@@ -187,8 +191,10 @@ def test_on_error_skip_leaves_bad_rows_out(pump_log: Callable[..., Path]) -> Non
     [
         (None, {"label_column": "state"}, r"log.csv: no label column 'state' \(the columns are \['temp'"),
         (None, {"label_column": "status", "group_column": "site"}, r"no group column 'site'"),
-        (None, {"label_column": "status", "drop": ["nope"]}, r"drop names column \['nope'\], which the table does not have"),
-        (None, {"label_column": "status", "numeric": ["pump"]}, r"column 'pump' is declared numeric but holds 'A' \(row 1\)"),
+        (None, {"label_column": "status", "drop": ["nope"]}, (r"drop names column \['nope'\], "
+                                                              r"which the table does not have")),
+        (None, {"label_column": "status", "numeric": ["pump"]}, (r"column 'pump' is declared "
+                                                                 r"numeric but holds 'A' \(row 1\)")),
         (lambda rows: [r.update(status="ok") for r in rows], {"label_column": "status"},
          r"column 'status' holds one class only \(\['ok'\]\)"),
         (lambda rows: [r.update(status=r["temp"]) for r in rows], {"label_column": "status"},
@@ -197,7 +203,8 @@ def test_on_error_skip_leaves_bad_rows_out(pump_log: Callable[..., Path]) -> Non
          r"column 'temp' holds numbers in 59 of 60 rows but also text: '12,5' \(row 5\)"),
         (lambda rows: rows[2].update(vibration="inf"), {"label_column": "status"},
          r"column 'vibration' holds infinite values: 'inf' \(row 3\)"),
-        (lambda rows: [r.update(note=f"n{i}") for i, r in enumerate(rows)], {"label_column": "status", "max_categories": 50},
+        (lambda rows: [r.update(note=f"n{i}") for i, r in enumerate(rows)],
+         {"label_column": "status", "max_categories": 50},
          r"column 'note' has 60 distinct values, more than max_categories=50"),
         (lambda rows: [r.update(temp=None) for r in rows], {"label_column": "status"}, r"column 'temp' has no values"),
         (lambda rows: _split_rows(rows, {"L0"}) or rows[0].update(split="train"),
@@ -244,7 +251,9 @@ def test_mlp_carries_the_feature_layout(pump_log: Callable[..., Path]) -> None:
     x = torch.stack([data.train[i][0] for i in range(4)])
     assert model(x).shape == (4, 2)
     assert math.isclose(sum(p.numel() for p in model.parameters()), 13 * 16 + 16 + 16 * 8 + 8 + 8 * 2 + 2)
-    with pytest.raises(ConfigError, match=r"hidden must be a positive int or a list of positive ints, got hidden=\[0\]"):
+    with pytest.raises(
+        ConfigError, match=r"hidden must be a positive int or a list of positive ints, got hidden=\[0\]"
+    ):
         mlp(data, hidden=[0])
     with pytest.raises(ConfigError, match=r"dropout must be a number in \[0, 1\), got dropout=1"):
         mlp(data, dropout=1)

@@ -25,7 +25,9 @@ def test_registry_lists_the_plugin() -> None:
 
 
 def test_import_is_lazy() -> None:
-    code = "import sys, mixup_tabular; print('mixup_tabular.lab' in sys.modules, 'mixup_tabular.rowmixup' in sys.modules)"
+    code = (
+        "import sys, mixup_tabular; print('mixup_tabular.lab' in sys.modules, 'mixup_tabular.rowmixup' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
     import mixup_tabular

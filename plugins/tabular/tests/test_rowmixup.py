@@ -39,7 +39,9 @@ def test_numeric_features_are_lerped_exactly_and_labels_follow_lambda(mode: str)
     assert isinstance(plan, RowPlan)
     lam = plan.lam.double()[:, None]
     partner = x[plan.index]
-    torch.testing.assert_close(out.inputs[:, NUMERIC], lam * x[:, NUMERIC] + (1 - lam) * partner[:, NUMERIC], rtol=0, atol=1e-12)
+    torch.testing.assert_close(
+        out.inputs[:, NUMERIC], lam * x[:, NUMERIC] + (1 - lam) * partner[:, NUMERIC], rtol=0, atol=1e-12
+    )
     # the share of the anchor in every numeric feature is λ, and so is the anchor's label weight
     moved = (x[:, NUMERIC] - partner[:, NUMERIC]).abs() > 1e-6
     share = (out.inputs[:, NUMERIC] - partner[:, NUMERIC]) / (x[:, NUMERIC] - partner[:, NUMERIC])
@@ -48,7 +50,9 @@ def test_numeric_features_are_lerped_exactly_and_labels_follow_lambda(mode: str)
     torch.testing.assert_close(out.targets.weights[:, 0], plan.lam, rtol=0, atol=0)
     torch.testing.assert_close(out.targets.weights[:, 1], 1 - plan.lam, rtol=0, atol=0)
     dense = out.targets.dense(3)
-    expected = plan.lam[:, None] * torch.nn.functional.one_hot(y, 3) + (1 - plan.lam[:, None]) * torch.nn.functional.one_hot(y[plan.index], 3)
+    expected = plan.lam[:, None] * torch.nn.functional.one_hot(y, 3) + (
+        1 - plan.lam[:, None]
+    ) * torch.nn.functional.one_hot(y[plan.index], 3)
     torch.testing.assert_close(dense, expected.float())
 
 
@@ -164,7 +168,9 @@ def test_bad_layouts_are_refused(params: dict[str, Any], message: str) -> None:
 def test_batches_of_another_layout_are_refused() -> None:
     with pytest.raises(ValueError, match=r"configured for rows of num_features=9 features, got inputs.shape=\(4, 7\)"):
         RowMixup(num_features=9)(rows(4))
-    with pytest.raises(ValueError, match=r"categorical_slices=\[\[2, 5\], \[5, 8\]\] reach feature 8, but the rows have 7"):
+    with pytest.raises(
+        ValueError, match=r"categorical_slices=\[\[2, 5\], \[5, 8\]\] reach feature 8, but the rows have 7"
+    ):
         RowMixup(categorical_slices=[[2, 5], [5, 8]])(rows(4))
     with pytest.raises(ValueError, match=r"mixes rows \(B, F\), got inputs.shape=\(4, 2, 7\)"):
         RowMixup(categorical_slices=SLICES)(torch.randn(4, 2, 7))
@@ -178,13 +184,15 @@ def test_mixed_step_checks_the_model_layout() -> None:
     assert torch.isfinite(step.loss())
     assert isinstance(step.plan, RowPlan)
     stale = RowMixup(categorical_slices=[[2, 4], [4, 7]], num_features=7)
-    with pytest.raises(ConfigError, match=r"categorical_slices=\[\[2, 4\], \[4, 7\]\], but the data set's one-hot blocks are "
-                                          r"\[\[2, 5\], \[5, 7\]\]; run `mixup init` again"):
+    with pytest.raises(ConfigError, match=r"categorical_slices=\[\[2, 4\], \[4, 7\]\], but the data set's one-hot "
+                                          r"blocks are \[\[2, 5\], \[5, 7\]\]; run `mixup init` again"):
         mixed_step(model, x, y, mixer=stale, generator=torch.Generator().manual_seed(0), num_classes=2)
     with pytest.raises(ConfigError, match=r"categorical_slices=\[\], but the data set's one-hot blocks"):
         mixed_step(model, x, y, mixer=RowMixup(), generator=torch.Generator().manual_seed(0), num_classes=2)
     # soft categories do not depend on the blocks: only the width is checked
-    mixed_step(model, x, y, mixer=RowMixup(categorical="soft"), generator=torch.Generator().manual_seed(0), num_classes=2)
+    mixed_step(
+        model, x, y, mixer=RowMixup(categorical="soft"), generator=torch.Generator().manual_seed(0), num_classes=2
+    )
     wide = RowMixup(categorical="soft", num_features=9)
     with pytest.raises(ConfigError, match=r"num_features=9, but the data set's rows have 7 features"):
         mixed_step(model, x, y, mixer=wide, generator=torch.Generator().manual_seed(0), num_classes=2)

@@ -45,7 +45,9 @@ def tiny_model(
     return factory.from_config(config).to(dtype).eval()
 
 
-def tiny_batch(model: torch.nn.Module, lengths: tuple[int, ...] = LENGTHS, length: int = 8, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def tiny_batch(
+    model: torch.nn.Module, lengths: tuple[int, ...] = LENGTHS, length: int = 8, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(input_ids, attention_mask)``: random ids in [5, 100), padded on the right with the model's pad id."""
     g = torch.Generator().manual_seed(seed)
     ids = torch.randint(5, 100, (len(lengths), length), generator=g)

@@ -13,7 +13,24 @@ from transformers import DataCollatorWithPadding, PreTrainedTokenizerFast
 
 from mixup_text import IGNORE_INDEX, MixupDataCollator
 
-WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "the", "cat", "sat", "on", "mat", "dog", "ran", "a", "big", "red", "fast", "slow"]
+WORDS = [
+    "[PAD]",
+    "[UNK]",
+    "[CLS]",
+    "[SEP]",
+    "the",
+    "cat",
+    "sat",
+    "on",
+    "mat",
+    "dog",
+    "ran",
+    "a",
+    "big",
+    "red",
+    "fast",
+    "slow",
+]
 
 
 def make_tokenizer(padding_side: str = "right") -> PreTrainedTokenizerFast:
@@ -113,7 +130,9 @@ def test_padding_options(tokenizer: PreTrainedTokenizerFast) -> None:
 def test_bad_input_gives_clear_errors(tokenizer: PreTrainedTokenizerFast) -> None:
     enc = [dict(tokenizer(s)) for s in SENTENCES[:2]]
     collate = MixupDataCollator(tokenizer)
-    with pytest.raises(ValueError, match=r"per-token labels of feature 1 have length 3, but its input_ids have length 8"):
+    with pytest.raises(
+        ValueError, match=r"per-token labels of feature 1 have length 3, but its input_ids have length 8"
+    ):
         collate([enc[0] | {"labels": [0] * 5}, enc[1] | {"labels": [0, 1, 2]}])
     with pytest.raises(ValueError, match="empty batch"):
         collate([])

@@ -20,7 +20,9 @@ from mixup_text.datasets import (
     read_fortunes,
 )
 
-needs_wordnet = pytest.mark.skipif(not WORDNET_NOUNS.is_file(), reason=f"Debian's wordnet-base is not installed ({WORDNET_INSTALL})")
+needs_wordnet = pytest.mark.skipif(
+    not WORDNET_NOUNS.is_file(), reason=f"Debian's wordnet-base is not installed ({WORDNET_INSTALL})"
+)
 needs_fortunes = pytest.mark.skipif(
     not (FORTUNES_DIR / "computers").is_file(), reason=f"Debian's fortunes is not installed ({FORTUNES_INSTALL})"
 )
@@ -51,7 +53,9 @@ def test_wordnet_all_supersenses(wordnet: TextClassificationData) -> None:
     for label, n in total.items():  # stratified: each class gives round(0.2·n) to the test set
         assert test[label] == round(0.2 * n)
     # a definition is the gloss up to the first ';', labelled by its lexicographer file
-    i = texts.index("electrostatic printer that focuses a laser beam to form images that are transferred to paper electrostatically")
+    i = texts.index(
+        "electrostatic printer that focuses a laser beam to form images that are transferred to paper electrostatically"
+    )
     labels = wordnet.train_labels + wordnet.test_labels
     assert wordnet.label_names[labels[i]] == "artifact"
     assert not any(";" in t or " | " in t for t in texts[:2000])
@@ -139,7 +143,9 @@ def test_fortunes_missing_package_names_the_apt_command(tmp_path: Path) -> None:
 
 
 def test_fortune_file_format(tmp_path: Path) -> None:
-    (tmp_path / "latin").write_bytes("short\n%\nUn caf\xe9 cr\xe8me, s'il vous pla\xeet.\n%\n  second one, long enough  \n%\n".encode("latin-1"))
+    (tmp_path / "latin").write_bytes(
+        "short\n%\nUn caf\xe9 cr\xe8me, s'il vous pla\xeet.\n%\n  second one, long enough  \n%\n".encode("latin-1")
+    )
     (tmp_path / "utf8").write_bytes("A fortune with a quote: \u201cwrong\u201d\n%\n".encode())
     assert read_fortunes("latin", root=tmp_path) == ["Un café crème, s'il vous plaît.", "second one, long enough"]
     data = load_fortunes(["latin", "utf8"], root=tmp_path, test_fraction=0.0)

@@ -119,7 +119,9 @@ def test_sentence_mixes_only_the_head_input(arch: str, make_tiny_model, make_tin
 def test_embed_output_mixes_the_embeddings_module_output(make_tiny_model, make_tiny_batch) -> None:
     model = make_tiny_model("bert")
     ids, mask = make_tiny_batch(model)
-    res = create_mixer("text:embed-output").forward(model, ids, mask, LABELS, generator=torch.Generator().manual_seed(4))
+    res = create_mixer("text:embed-output").forward(
+        model, ids, mask, LABELS, generator=torch.Generator().manual_seed(4)
+    )
     plan = res.plan
     with torch.no_grad():
         e = model.bert.embeddings(input_ids=ids)
@@ -203,7 +205,10 @@ def test_token_classification(arch: str, key: str, make_tiny_model, make_tiny_ba
 def test_token_labels_of_the_wrong_length(make_tiny_model, make_tiny_batch) -> None:
     model = make_tiny_model("bert", task="token", num_labels=4)
     ids, mask = make_tiny_batch(model)
-    with pytest.raises(ValueError, match=r"labels for token classification must have the shape of input_ids \(4, 8\), got labels.shape=\(4, 7\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"labels for token classification must have the shape of input_ids \(4, 8\), got labels.shape=\(4, 7\)",
+    ):
         create_mixer("text:embedding").forward(model, ids, mask, torch.zeros(4, 7, dtype=torch.long))
     with pytest.raises(ValueError, match="label 9"):
         create_mixer("text:tmix").forward(model, ids, mask, torch.full((4, 8), 9))

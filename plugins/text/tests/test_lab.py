@@ -67,7 +67,12 @@ def wordnet_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A ``data.noun`` with a licence header and 5 artifact (06), 4 person (18), 3 plant (20), 1 act (04) synsets."""
     root = tmp_path_factory.mktemp("wordnet")
     lines = ["  1 This software and database is being provided ... (licence header)\n"]
-    for lex, n, gloss in ((6, 5, "a tool made of metal"), (18, 4, "a person who works"), (20, 3, "a green plant"), (4, 1, "an act")):
+    for lex, n, gloss in (
+        (6, 5, "a tool made of metal"),
+        (18, 4, "a person who works"),
+        (20, 3, "a green plant"),
+        (4, 1, "an act"),
+    ):
         for i in range(n):
             lines.append(f"{lex:08d}{i} {lex:02d} n 01 word{i} 0 000 | {gloss} number {i}; \"an example\"\n")
     (root / "data.noun").write_text("".join(lines), encoding="utf-8")
@@ -117,12 +122,18 @@ def test_fortunes_task_is_a_text_task_with_the_categories_as_classes(data: TaskD
 
 
 def test_sizes_take_each_class_share_and_the_split_seed_decides(fortune_dir: Path) -> None:
-    small = lab.load_fortunes_task(categories=CATEGORIES, data_dir=fortune_dir, train_size=12, test_size=3, split_seed=0)
+    small = lab.load_fortunes_task(
+        categories=CATEGORIES, data_dir=fortune_dir, train_size=12, test_size=3, split_seed=0
+    )
     assert Counter(small.train.labels.tolist()) == {0: 4, 1: 4, 2: 4}
     assert Counter(small.test.labels.tolist()) == {0: 1, 1: 1, 2: 1}
-    again = lab.load_fortunes_task(categories=CATEGORIES, data_dir=fortune_dir, train_size=12, test_size=3, split_seed=0)
+    again = lab.load_fortunes_task(
+        categories=CATEGORIES, data_dir=fortune_dir, train_size=12, test_size=3, split_seed=0
+    )
     assert again.train.texts == small.train.texts
-    other = lab.load_fortunes_task(categories=CATEGORIES, data_dir=fortune_dir, train_size=12, test_size=3, split_seed=1)
+    other = lab.load_fortunes_task(
+        categories=CATEGORIES, data_dir=fortune_dir, train_size=12, test_size=3, split_seed=1
+    )
     assert other.train.texts != small.train.texts
     # the train and test texts never overlap
     assert not set(small.train.texts) & set(small.test.texts)
@@ -144,7 +155,10 @@ def test_wordnet_task_keeps_the_top_k_supersenses(wordnet_dir: Path) -> None:
     assert (len(data.train), len(data.test)) == (9, 3)
     assert Counter(data.train.labels.tolist()) == {0: 4, 1: 3, 2: 2}
     # the text is the definition up to the first ';'
-    assert all(t.split(" number ")[0] in {"a tool made of metal", "a person who works", "a green plant"} for t in data.train.texts)
+    assert all(
+        t.split(" number ")[0] in {"a tool made of metal", "a person who works", "a green plant"}
+        for t in data.train.texts
+    )
     assert all(";" not in t for t in data.train.texts)
     everything = lab.load_wordnet_task(data_dir=wordnet_dir, top_k=None, test_fraction=0.25, max_length=16)
     assert everything.class_names == ["act", "artifact", "person", "plant"]
@@ -217,7 +231,9 @@ def test_registered_under_the_text_plugin(fortune_dir: Path) -> None:
     assert get_datasets().get("text:wordnet").load() is lab.load_wordnet_task
     assert get_models().get("text:minilm").load() is lab.minilm
     # the lab calls a loader with the config's dataset section minus its name
-    task = fortunes.load()(train_size=6, test_size=3, split_seed=0, categories=list(CATEGORIES), data_dir=str(fortune_dir))
+    task = fortunes.load()(
+        train_size=6, test_size=3, split_seed=0, categories=list(CATEGORIES), data_dir=str(fortune_dir)
+    )
     assert (len(task.train), len(task.test)) == (6, 3)
 
 
@@ -237,7 +253,9 @@ def test_minilm_trains_only_the_head_when_frozen(data: TaskData, model: nn.Modul
     assert full.dropout.p == 0.0
 
 
-def test_minilm_head_reads_the_masked_mean(model: nn.Module, batch: tuple[dict[str, torch.Tensor], torch.Tensor]) -> None:
+def test_minilm_head_reads_the_masked_mean(
+    model: nn.Module, batch: tuple[dict[str, torch.Tensor], torch.Tensor]
+) -> None:
     inputs, _ = batch
     with torch.no_grad():
         logits = model(**inputs).logits
@@ -256,7 +274,9 @@ def test_trimmed_batches_give_the_logits_of_full_length_batches(data: TaskData, 
         torch.testing.assert_close(model(**trimmed).logits, model(**full).logits, atol=1e-5, rtol=1e-4)
 
 
-@pytest.mark.parametrize(("params", "message"), [({"dropout": 1.0}, "dropout must be"), ({"pooling": "max"}, "pooling must be")])
+@pytest.mark.parametrize(
+    ("params", "message"), [({"dropout": 1.0}, "dropout must be"), ({"pooling": "max"}, "pooling must be")]
+)
 def test_bad_model_parameters_are_named(data: TaskData, params: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         lab.minilm(data, **params)  # type: ignore[arg-type]
@@ -269,7 +289,9 @@ def test_minilm_refuses_a_non_text_data_set() -> None:
 
 
 # ---------------------------------------------------------------------- the hook and mixed_step
-def test_only_text_mixers_on_a_text_batch_run_the_step_themselves(batch: tuple[dict[str, torch.Tensor], torch.Tensor]) -> None:
+def test_only_text_mixers_on_a_text_batch_run_the_step_themselves(
+    batch: tuple[dict[str, torch.Tensor], torch.Tensor],
+) -> None:
     inputs, _ = batch
     assert not create_mixer("mixup").runs_step(torch.randn(6, 4))
     assert not create_mixer("mixup").runs_step(inputs)
@@ -282,14 +304,18 @@ def test_only_text_mixers_on_a_text_batch_run_the_step_themselves(batch: tuple[d
     assert create_mixer({"name": "choice", "mixers": ["text:embedding", "text:tmix"]}).runs_step(inputs)
 
 
-def test_a_choice_of_text_and_image_mixers_on_text_is_refused(batch: tuple[dict[str, torch.Tensor], torch.Tensor]) -> None:
+def test_a_choice_of_text_and_image_mixers_on_text_is_refused(
+    batch: tuple[dict[str, torch.Tensor], torch.Tensor],
+) -> None:
     inputs, targets = batch
     mixer = create_mixer({"name": "choice", "mixers": ["text:embedding", "mixup"]})
     with pytest.raises(ConfigError, match=r"run the step themselves \(WordMixup\) only; it also holds Mixup"):
         mixed_step(nn.Identity(), inputs, targets, mixer=mixer, generator=None, num_classes=3)
 
 
-def test_baseline_step_runs_the_model_on_the_mapping(model: nn.Module, batch: tuple[dict[str, torch.Tensor], torch.Tensor]) -> None:
+def test_baseline_step_runs_the_model_on_the_mapping(
+    model: nn.Module, batch: tuple[dict[str, torch.Tensor], torch.Tensor]
+) -> None:
     inputs, targets = batch
     step = mixed_step(model, inputs, targets, mixer=None, num_classes=3)
     with torch.no_grad():
@@ -300,7 +326,9 @@ def test_baseline_step_runs_the_model_on_the_mapping(model: nn.Module, batch: tu
 
 
 @pytest.mark.parametrize("name", ["text:embedding", "text:tmix"])
-def test_text_mixer_step_on_a_loader_batch(name: str, model: nn.Module, batch: tuple[dict[str, torch.Tensor], torch.Tensor]) -> None:
+def test_text_mixer_step_on_a_loader_batch(
+    name: str, model: nn.Module, batch: tuple[dict[str, torch.Tensor], torch.Tensor]
+) -> None:
     inputs, targets = batch
     mixer = create_mixer({"name": name, "alpha": 1.0})
     step = mixed_step(model, inputs, targets, mixer=mixer, generator=torch.Generator().manual_seed(0), num_classes=3)
@@ -329,16 +357,22 @@ def test_text_mixer_step_on_a_loader_batch(name: str, model: nn.Module, batch: t
     assert all(p.grad is None for p in model.bert.parameters())  # frozen encoder
 
 
-def test_choice_of_text_mixers_draws_like_core_choice(model: nn.Module, batch: tuple[dict[str, torch.Tensor], torch.Tensor]) -> None:
+def test_choice_of_text_mixers_draws_like_core_choice(
+    model: nn.Module, batch: tuple[dict[str, torch.Tensor], torch.Tensor]
+) -> None:
     inputs, targets = batch
     mixer = create_mixer({"name": "choice", "mixers": ["text:embedding", "text:tmix"], "weights": [0.5, 0.5]})
     assert isinstance(mixer, Choice)
     seen = set()
     for seed in range(6):
-        step = mixed_step(model, inputs, targets, mixer=mixer, generator=torch.Generator().manual_seed(seed), num_classes=3)
+        step = mixed_step(
+            model, inputs, targets, mixer=mixer, generator=torch.Generator().manual_seed(seed), num_classes=3
+        )
         assert isinstance(step.plan, ChoicePlan)
         # core's Choice.sample draws the same candidate from the same generator
-        reference = mixer.sample(torch.zeros(6, inputs["input_ids"].shape[1], 1), targets, generator=torch.Generator().manual_seed(seed))
+        reference = mixer.sample(
+            torch.zeros(6, inputs["input_ids"].shape[1], 1), targets, generator=torch.Generator().manual_seed(seed)
+        )
         assert isinstance(reference, ChoicePlan)
         assert step.plan.choice == reference.choice
         assert torch.equal(step.plan.index, step.plan.inner.index)
@@ -346,7 +380,9 @@ def test_choice_of_text_mixers_draws_like_core_choice(model: nn.Module, batch: t
     assert seen == {0, 1}
 
 
-def test_choice_skipped_with_p_zero_runs_unmixed(model: nn.Module, batch: tuple[dict[str, torch.Tensor], torch.Tensor]) -> None:
+def test_choice_skipped_with_p_zero_runs_unmixed(
+    model: nn.Module, batch: tuple[dict[str, torch.Tensor], torch.Tensor]
+) -> None:
     inputs, targets = batch
     mixer = create_mixer({"name": "choice", "mixers": ["text:embedding"], "p": 0.0})
     step = mixed_step(model, inputs, targets, mixer=mixer, generator=torch.Generator().manual_seed(0), num_classes=3)
@@ -374,7 +410,9 @@ def test_docstring_examples() -> None:
     assert result.attempted >= 5
 
 
-def test_protected_samples_are_never_the_minority(model: nn.Module, batch: tuple[dict[str, torch.Tensor], torch.Tensor]) -> None:
+def test_protected_samples_are_never_the_minority(
+    model: nn.Module, batch: tuple[dict[str, torch.Tensor], torch.Tensor]
+) -> None:
     inputs, targets = batch
     protected = torch.tensor([True, False, False, False, False, False])
     mixer = create_mixer({"name": "text:embedding", "alpha": 1.0})

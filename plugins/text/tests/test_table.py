@@ -45,7 +45,10 @@ def _rows(per_class: int = 8, groups: int = 0) -> list[dict[str, Any]]:
     for k, (label, adjectives) in enumerate(TOPICS.items()):
         for i in range(per_class):
             noun, adjective = NOUNS[(i + k) % len(NOUNS)], adjectives[i % len(adjectives)]
-            row: dict[str, Any] = {"text": f"the {noun} was very {adjective} and {adjectives[(i + 1) % 5]}", "label": label}
+            row: dict[str, Any] = {
+                "text": f"the {noun} was very {adjective} and {adjectives[(i + 1) % 5]}",
+                "label": label,
+            }
             if groups:
                 row["group"] = f"author-{(i + k) % groups}"
             rows.append(row)
@@ -70,7 +73,7 @@ def _write(path: Path, rows: list[dict[str, Any]]) -> Path:
 
 
 def _save_tiny_bert(folder: Path, words: list[str], *, num_labels: int = 2) -> Path:
-    """A tiny random BERT classifier and its WordPiece tokenizer, saved in ``folder`` as a user's checkpoint would be."""
+    """A tiny random BERT classifier and its WordPiece tokenizer, saved in ``folder`` like a user's checkpoint."""
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
     folder.mkdir(parents=True)
@@ -118,14 +121,16 @@ def test_every_table_format_loads_the_same_task(tmp_path: Path, tiny_hf: Path, s
     assert bool((ids != 1).all())
     inputs, targets = data.collate_fn([data.train[i] for i in range(4)])
     assert set(inputs) == {"input_ids", "attention_mask"}
-    assert inputs["input_ids"].shape == (4, 9)  # trimmed to the longest text, from max_length 64 (the model's positions)
+    assert inputs["input_ids"].shape == (4, 9)  # trimmed to the longest text, from max_length 64 (model's positions)
     assert targets.dtype == torch.long
     assert targets.shape == (4,)
     assert data.train.texts[0] in {r["text"] for r in _rows()}
 
 
 def test_integer_labels_sort_by_value_and_rows_can_be_skipped(tmp_path: Path, tiny_hf: Path) -> None:
-    rows = [{"text": f"the food was {w}", "label": label} for label in (10, 2, 1) for w in ("good", "bad", "ok", "fine")]
+    rows = [
+        {"text": f"the food was {w}", "label": label} for label in (10, 2, 1) for w in ("good", "bad", "ok", "fine")
+    ]
     rows[1]["text"] = "   "
     rows[5]["text"] = 17
     table = _write(tmp_path / "stars.jsonl", rows)
@@ -169,7 +174,9 @@ def test_a_given_split_is_kept(tmp_path: Path, tiny_hf: Path) -> None:
 
 def test_read_text_table_names_the_column(tmp_path: Path) -> None:
     table = _write(tmp_path / "t.csv", [{"body": "so very good", "y": "a"}, {"body": "so very bad", "y": "b"}])
-    with pytest.raises(DataError, match=r"t\.csv: no text column 'text' \(the columns are \['body', 'y'\]\); set text_column"):
+    with pytest.raises(
+        DataError, match=r"t\.csv: no text column 'text' \(the columns are \['body', 'y'\]\); set text_column"
+    ):
         read_text_table(table)
     assert read_text_table(table, text_column="body", label_column="y").class_names == ["a", "b"]
 
@@ -223,7 +230,9 @@ def test_the_tokenizer_must_fit_the_model(tmp_path: Path, tiny_hf: Path) -> None
     table = _write(tmp_path / "reviews.csv", _rows())
     bigger = _save_tiny_bert(tmp_path / "bigger", [*WORDS, *(f"extra{i}" for i in range(20))])
     hf = {"name": f"hf:{tiny_hf}"}
-    with pytest.raises(ConfigError, match=rf"the tokenizer \({bigger}\) has 60 tokens but model hf:{tiny_hf} embeds 40"):
+    with pytest.raises(
+        ConfigError, match=rf"the tokenizer \({bigger}\) has 60 tokens but model hf:{tiny_hf} embeds 40"
+    ):
         load_table_task(root=table, tokenizer=bigger, study_model=hf)
     with pytest.raises(ConfigError, match=rf"max_length=65 exceeds the 64 positions of the model hf:{tiny_hf}"):
         load_table_task(root=table, study_model=hf, max_length=65)
@@ -327,7 +336,9 @@ def test_bad_input_is_one_line_and_writes_nothing(
 ) -> None:
     rows, message = BAD[case]
     table = _write(tmp_path / "data.csv", rows)
-    model = {"no-model-folder": f"hf:{tmp_path}/missing", "not-a-model-folder": f"hf:{tmp_path}"}.get(case, f"hf:{tiny_hf}")
+    model = {"no-model-folder": f"hf:{tmp_path}/missing", "not-a-model-folder": f"hf:{tmp_path}"}.get(
+        case, f"hf:{tiny_hf}"
+    )
     cfg = tmp_path / "study.yaml"
     cfg.write_text(yaml.safe_dump({
         "name": "bad", "dataset": {"name": "text:table", "root": str(table)}, "model": {"name": model},

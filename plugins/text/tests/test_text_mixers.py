@@ -36,7 +36,13 @@ class TestSSMixKit(MixerConformanceTests):
 
 
 def test_registered_with_modality_and_paper() -> None:
-    for name, cls in [("embedding", WordMixup), ("embed-output", EmbedMix), ("tmix", TMix), ("sentence", SentenceMixup), ("ssmix", SSMix)]:
+    for name, cls in [
+        ("embedding", WordMixup),
+        ("embed-output", EmbedMix),
+        ("tmix", TMix),
+        ("sentence", SentenceMixup),
+        ("ssmix", SSMix),
+    ]:
         mixer = create_mixer(f"text:{name}")
         assert type(mixer) is cls
         assert cls.modality == "text"

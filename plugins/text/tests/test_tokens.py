@@ -27,7 +27,8 @@ def test_rule_by_hand() -> None:
     assert t.probs.shape == (2, 4, 3)
     expected = torch.tensor(
         [
-            [[0.75, 0.0, 0.25], [0.0, 1.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]],  # both | anchor only | partner only | none
+            # both | anchor only | partner only | none
+            [[0.75, 0.0, 0.25], [0.0, 1.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]],
             [[0.25, 0.0, 0.75], [0.0, 1.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]],
         ]
     )
@@ -91,6 +92,8 @@ def test_bad_labels() -> None:
     with pytest.raises(ValueError, match="label -3"):
         check_token_labels(torch.tensor([[0, -3, IGN, IGN]]), 1, 4, num_classes=3)
     with pytest.raises(ValueError, match="do not match"):
-        token_soft_cross_entropy(torch.zeros(1, 3, 4), mix_token_labels(torch.tensor([[0, 1, 2]]), MixPlan.identity(1), num_classes=3))
+        token_soft_cross_entropy(
+            torch.zeros(1, 3, 4), mix_token_labels(torch.tensor([[0, 1, 2]]), MixPlan.identity(1), num_classes=3)
+        )
     with pytest.raises(TypeError, match="TokenTargets"):
         token_soft_cross_entropy(torch.zeros(1, 3, 3), torch.zeros(1, 3, 3))  # type: ignore[arg-type]

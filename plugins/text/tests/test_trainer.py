@@ -107,7 +107,9 @@ def test_lambda_one_gives_the_plain_loss(name: str, batch: dict[str, torch.Tenso
     model = tiny_bert().eval()
     mixed = mixup_compute_loss(model, batch, {"name": name, "lam": 1.0}, generator=torch.Generator().manual_seed(0))
     plain = plain_compute_loss(model, batch)
-    expected = F.cross_entropy(model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits, batch["labels"])
+    expected = F.cross_entropy(
+        model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits, batch["labels"]
+    )
     torch.testing.assert_close(plain, expected)
     torch.testing.assert_close(mixed, plain, atol=1e-5, rtol=1e-5)
 
@@ -122,7 +124,9 @@ def test_generic_mixer_mixes_the_word_embeddings_with_the_union_mask(batch: dict
     perm = torch.tensor([3, 2, 1, 0])
     emb = model.get_input_embeddings()(batch["input_ids"])
     mask = torch.maximum(batch["attention_mask"], batch["attention_mask"][perm])
-    logits = model(inputs_embeds=0.3 * emb + 0.7 * emb[perm], attention_mask=mask, token_type_ids=batch["token_type_ids"]).logits
+    logits = model(
+        inputs_embeds=0.3 * emb + 0.7 * emb[perm], attention_mask=mask, token_type_ids=batch["token_type_ids"]
+    ).logits
     assert torch.equal(result.attention_mask, mask)
     torch.testing.assert_close(result.logits, logits, atol=1e-5, rtol=1e-5)
     targets = 0.3 * F.one_hot(batch["labels"], 3).float() + 0.7 * F.one_hot(batch["labels"][perm], 3).float()
@@ -133,7 +137,9 @@ def test_generic_mixer_mixes_the_word_embeddings_with_the_union_mask(batch: dict
 def test_generic_mixer_equals_word_mixup_with_embedding_padding(batch: dict[str, torch.Tensor]) -> None:
     model = tiny_bert().eval()
     generic = mixup_compute_loss(model, batch, "core:mixup", generator=torch.Generator().manual_seed(5))
-    word = mixup_compute_loss(model, batch, {"name": "text:embedding", "padding": "embedding"}, generator=torch.Generator().manual_seed(5))
+    word = mixup_compute_loss(
+        model, batch, {"name": "text:embedding", "padding": "embedding"}, generator=torch.Generator().manual_seed(5)
+    )
     torch.testing.assert_close(generic, word)
 
 
@@ -157,7 +163,9 @@ def test_token_classification(tokenizer: Any) -> None:
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
     expected = F.cross_entropy(logits.reshape(-1, 4), batch["labels"].reshape(-1), ignore_index=-100)
     torch.testing.assert_close(plain_compute_loss(model, batch), expected)
-    same = mixup_compute_loss(model, batch, {"name": "text:embedding", "lam": 1.0}, generator=torch.Generator().manual_seed(0))
+    same = mixup_compute_loss(
+        model, batch, {"name": "text:embedding", "lam": 1.0}, generator=torch.Generator().manual_seed(0)
+    )
     torch.testing.assert_close(same, expected, atol=1e-5, rtol=1e-5)
     for name in ("text:embedding", "text:tmix", "text:embed-output"):
         loss = mixup_compute_loss(model, batch, name, generator=torch.Generator().manual_seed(1))
@@ -165,7 +173,9 @@ def test_token_classification(tokenizer: Any) -> None:
         assert loss > 0
     # the fallback mixes token labels by the same rule as text:embedding
     generic = mixup_compute_loss(model, batch, "core:mixup", generator=torch.Generator().manual_seed(2))
-    word = mixup_compute_loss(model, batch, {"name": "text:embedding", "padding": "embedding"}, generator=torch.Generator().manual_seed(2))
+    word = mixup_compute_loss(
+        model, batch, {"name": "text:embedding", "padding": "embedding"}, generator=torch.Generator().manual_seed(2)
+    )
     torch.testing.assert_close(generic, word)
 
 
@@ -173,11 +183,15 @@ def test_multi_label_models_use_binary_cross_entropy(tokenizer: Any) -> None:
     model = tiny_bert(num_labels=3).eval()
     model.config.problem_type = "multi_label_classification"
     targets = [[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]
-    batch = MixupDataCollator(tokenizer)([{"text": s, "labels": y} for s, y in zip(SENTENCES[:2], targets, strict=True)])
+    batch = MixupDataCollator(tokenizer)(
+        [{"text": s, "labels": y} for s, y in zip(SENTENCES[:2], targets, strict=True)]
+    )
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
     expected = F.binary_cross_entropy_with_logits(logits, torch.tensor(targets))
     torch.testing.assert_close(plain_compute_loss(model, batch), expected)
-    mixed = mixup_compute_loss(model, batch, {"name": "text:embedding", "lam": 1.0}, generator=torch.Generator().manual_seed(0))
+    mixed = mixup_compute_loss(
+        model, batch, {"name": "text:embedding", "lam": 1.0}, generator=torch.Generator().manual_seed(0)
+    )
     torch.testing.assert_close(mixed, expected, atol=1e-5, rtol=1e-5)
 
 
@@ -210,8 +224,12 @@ def test_trainer_trains_with_the_mixer_and_evaluates_unmixed(
     model = tiny_bert()
     before = model.classifier.weight.detach().clone()
     trainer = MixupTrainer(
-        model=model, args=_args(tmp_path, per_device_eval_batch_size=8), train_dataset=_dataset(), eval_dataset=_dataset(),
-        data_collator=MixupDataCollator(tokenizer), mixer={"name": "text:tmix", "layer": 1},
+        model=model,
+        args=_args(tmp_path, per_device_eval_batch_size=8),
+        train_dataset=_dataset(),
+        eval_dataset=_dataset(),
+        data_collator=MixupDataCollator(tokenizer),
+        mixer={"name": "text:tmix", "layer": 1},
     )
     log: list[TextMixedForward] = []
     _count_forward(monkeypatch, type(trainer.mixer), log)
@@ -251,8 +269,11 @@ def test_trainer_draws_reproducible_mixes(tmp_path: Path, tokenizer: Any, monkey
 
 def test_gradient_accumulation_keeps_the_loss_scale(tmp_path: Path, tokenizer: Any) -> None:
     trainer = MixupTrainer(
-        model=tiny_bert(), args=_args(tmp_path, max_steps=1, per_device_train_batch_size=2, gradient_accumulation_steps=2),
-        train_dataset=_dataset(), data_collator=MixupDataCollator(tokenizer), mixer="text:sentence",
+        model=tiny_bert(),
+        args=_args(tmp_path, max_steps=1, per_device_train_batch_size=2, gradient_accumulation_steps=2),
+        train_dataset=_dataset(),
+        data_collator=MixupDataCollator(tokenizer),
+        mixer="text:sentence",
     )
     trainer.train()
     # an untrained 3-class head gives about log 3 per batch; a wrong scaling would log half or twice that
@@ -294,7 +315,13 @@ def test_label_smoothing_factor_of_the_training_arguments_is_honoured(tmp_path: 
 
     args = _args(tmp_path, label_smoothing_factor=0.2, per_device_eval_batch_size=8)
     model = tiny_bert()
-    ours = MixupTrainer(model=model, args=args, eval_dataset=_dataset(), data_collator=MixupDataCollator(tokenizer), mixer="text:embedding")
+    ours = MixupTrainer(
+        model=model,
+        args=args,
+        eval_dataset=_dataset(),
+        data_collator=MixupDataCollator(tokenizer),
+        mixer="text:embedding",
+    )
     assert ours.label_smoothing == 0.2
     eval_batch = MixupDataCollator(tokenizer)(_dataset())
     model.eval()
@@ -303,7 +330,9 @@ def test_label_smoothing_factor_of_the_training_arguments_is_honoured(tmp_path: 
         peer = Trainer(model=model, args=args, data_collator=MixupDataCollator(tokenizer))
         peer_batch = {k: v for k, v in eval_batch.items() if k != "lengths"}
         ref = peer.compute_loss(model, dict(peer_batch))
-        by_hand = LabelSmoother(epsilon=0.2)(model(**{k: v for k, v in peer_batch.items() if k != "labels"}), peer_batch["labels"])
+        by_hand = LabelSmoother(epsilon=0.2)(
+            model(**{k: v for k, v in peer_batch.items() if k != "labels"}), peer_batch["labels"]
+        )
     assert float(ref) == pytest.approx(float(by_hand), rel=1e-6)
     assert float(loss) == pytest.approx(float(ref), rel=1e-5)
     # in training: the mixed loss is smoothed with the same ε
@@ -313,13 +342,33 @@ def test_label_smoothing_factor_of_the_training_arguments_is_honoured(tmp_path: 
     torch.manual_seed(1)
     got = ours.compute_loss(model, dict(eval_batch))
     torch.manual_seed(1)
-    again = mixup_compute_loss(model, dict(eval_batch), create_mixer("text:embedding"), generator=torch.Generator().manual_seed(0), label_smoothing=0.2)
+    again = mixup_compute_loss(
+        model,
+        dict(eval_batch),
+        create_mixer("text:embedding"),
+        generator=torch.Generator().manual_seed(0),
+        label_smoothing=0.2,
+    )
     assert float(got.detach()) == pytest.approx(float(again.detach()), rel=1e-5)  # type: ignore[union-attr]
     torch.manual_seed(1)
-    unsmoothed = mixup_compute_loss(model, dict(eval_batch), create_mixer("text:embedding"), generator=torch.Generator().manual_seed(0))
+    unsmoothed = mixup_compute_loss(
+        model, dict(eval_batch), create_mixer("text:embedding"), generator=torch.Generator().manual_seed(0)
+    )
     assert float(got.detach()) != pytest.approx(float(unsmoothed.detach()), rel=1e-5)  # type: ignore[union-attr]
     # both given and different: refused
     with pytest.raises(ValueError, match="label_smoothing_factor"):
-        MixupTrainer(model=tiny_bert(), args=args, data_collator=MixupDataCollator(tokenizer), mixer="text:embedding", label_smoothing=0.1)
-    same = MixupTrainer(model=tiny_bert(), args=args, data_collator=MixupDataCollator(tokenizer), mixer="text:embedding", label_smoothing=0.2)
+        MixupTrainer(
+            model=tiny_bert(),
+            args=args,
+            data_collator=MixupDataCollator(tokenizer),
+            mixer="text:embedding",
+            label_smoothing=0.1,
+        )
+    same = MixupTrainer(
+        model=tiny_bert(),
+        args=args,
+        data_collator=MixupDataCollator(tokenizer),
+        mixer="text:embedding",
+        label_smoothing=0.2,
+    )
     assert same.label_smoothing == 0.2

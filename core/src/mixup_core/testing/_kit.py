@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import pytest
@@ -23,7 +23,9 @@ PROTECT_FLOOR = 0.7
 """The ``protect_floor`` of the protection tests: above 1/2, so a protected sample must dominate its mixes."""
 
 
-def identity_inputs(batch_size: int, sample_shape: tuple[int, ...], feature_dim: int = 1, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def identity_inputs(
+    batch_size: int, sample_shape: tuple[int, ...], feature_dim: int = 1, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """Inputs whose ``feature_dim`` has size ``batch_size`` and marks where each value comes from.
 
     ``x[i, ..., j, ...] = 1`` if ``i == j`` else ``0`` along ``feature_dim``. After any mix that
@@ -41,6 +43,11 @@ def source_shares(mixed: torch.Tensor, feature_dim: int = 1) -> torch.Tensor:
     """``(B, B)`` shares of each source in each mixed sample, from mixed `identity_inputs`."""
     dims = [d for d in range(mixed.ndim) if d not in (0, feature_dim)]
     return mixed.float().mean(dim=dims) if dims else mixed.float()
+
+
+def _share_message(where: str) -> Callable[[str], str]:
+    """The ``msg`` of `torch.testing.assert_close` when label weights and input shares differ."""
+    return lambda m: f"label weights differ from input shares ({where}): {m}"
 
 
 class MixerConformanceTests:
@@ -159,7 +166,7 @@ class MixerConformanceTests:
         return type(self.make_mixer()).label_follows_share
 
     def _has(self, mixer: Mixer, field: str) -> bool:
-        return field in {f.name for f in dataclasses.fields(mixer)}  # type: ignore[arg-type]
+        return field in {f.name for f in dataclasses.fields(mixer)}
 
     # ------------------------------------------------------------------ standard tests
     def test_smoke(self) -> None:
@@ -210,7 +217,9 @@ class MixerConformanceTests:
         a = self.call(mixer, x, y, generator=torch.Generator().manual_seed(123))
         b = self.call(mixer, x, y, generator=torch.Generator().manual_seed(123))
         torch.testing.assert_close(a.inputs, b.inputs, rtol=0, atol=0)
-        torch.testing.assert_close(a.targets.dense(self.num_classes), b.targets.dense(self.num_classes), rtol=0, atol=0)  # type: ignore[union-attr]
+        assert a.targets is not None
+        assert b.targets is not None
+        torch.testing.assert_close(a.targets.dense(self.num_classes), b.targets.dense(self.num_classes), rtol=0, atol=0)
         assert a.plan.to_dict() == b.plan.to_dict()
         outputs = set()
         for s in range(6):
@@ -226,7 +235,8 @@ class MixerConformanceTests:
         plan = self.sample(mixer, x, y, generator=torch.Generator().manual_seed(7))
         assert plan.to_dict() == out.plan.to_dict(), "sample() and __call__ must draw the same plan from the same seed"
         again = mixer.mix_targets(y, out.plan, num_classes=self.num_classes)
-        torch.testing.assert_close(again.dense(), out.targets.dense(), rtol=0, atol=0)  # type: ignore[union-attr]
+        assert out.targets is not None
+        torch.testing.assert_close(again.dense(), out.targets.dense(), rtol=0, atol=0)
 
     def test_no_input_mutation(self) -> None:
         mixer = self.make_mixer()
@@ -244,21 +254,24 @@ class MixerConformanceTests:
         x, y = self.make_inputs(6), self.make_targets(6)
         off = self.call(self.make_mixer(enabled=False), x, y, generator=torch.Generator().manual_seed(0))
         torch.testing.assert_close(off.inputs, x, rtol=0, atol=0)
-        torch.testing.assert_close(off.targets.dense(self.num_classes), torch.nn.functional.one_hot(y, self.num_classes).float())  # type: ignore[union-attr]
+        onehot = torch.nn.functional.one_hot(y, self.num_classes).float()
+        assert off.targets is not None
+        torch.testing.assert_close(off.targets.dense(self.num_classes), onehot)
         never = self.call(self.make_mixer(p=0.0), x, y, generator=torch.Generator().manual_seed(0))
         torch.testing.assert_close(never.inputs, x, rtol=0, atol=0)
         mixer = self.make_mixer()
         if self._has(mixer, "lam"):
             one = self.call(self.make_mixer(lam=1.0), x, y, generator=torch.Generator().manual_seed(0))
             torch.testing.assert_close(one.inputs, x, rtol=0, atol=1e-6)
-            torch.testing.assert_close(one.targets.dense(self.num_classes), torch.nn.functional.one_hot(y, self.num_classes).float())  # type: ignore[union-attr]
+            assert one.targets is not None
+            torch.testing.assert_close(one.targets.dense(self.num_classes), onehot)
         plan = MixPlan.identity(6)
         torch.testing.assert_close(self.apply(mixer, x, plan), x, rtol=0, atol=0)
 
     def test_label_share_consistency(self) -> None:
         """The anchor's (and every source's) label weight equals its share of the mixed input."""
         feature_dim = self.get_feature_dim()
-        modes = [{}]
+        modes: list[dict[str, Any]] = [{}]
         probe = self.make_mixer()
         if self._has(probe, "mode"):
             modes = [{"mode": "batch"}, {"mode": "sample"}]
@@ -269,7 +282,8 @@ class MixerConformanceTests:
                 y = torch.arange(b)
                 for seed in range(3):
                     out = self.call(mixer, x, y, generator=torch.Generator().manual_seed(seed), num_classes=b)
-                    weights = out.targets.dense(b)  # type: ignore[union-attr]
+                    assert out.targets is not None
+                    weights = out.targets.dense(b)
                     if not self.follows_share():
                         assert torch.isfinite(weights).all()
                         continue
@@ -277,7 +291,7 @@ class MixerConformanceTests:
                     where = f"{extra}, batch {b}, seed {seed}"
                     torch.testing.assert_close(
                         weights, shares, atol=self.share_atol, rtol=0,
-                        msg=lambda m, where=where: f"label weights differ from input shares ({where}): {m}",
+                        msg=_share_message(where),
                     )
 
     def _protected_runs(self, protect: str, seeds: int) -> Iterator[tuple[str, torch.Tensor, torch.Tensor]]:
@@ -311,9 +325,10 @@ class MixerConformanceTests:
                     torch.testing.assert_close(self.apply(mixer, x, out.plan), out.inputs, rtol=0, atol=0)
                 shares = source_shares(out.inputs, feature_dim)
                 if self.follows_share():  # each class's label weight is the share of its samples
+                    assert out.targets is not None
                     torch.testing.assert_close(
-                        out.targets.dense(self.num_classes), shares @ onehot, atol=self.share_atol, rtol=0,  # type: ignore[union-attr]
-                        msg=lambda m, where=where: f"label weights differ from input shares ({where}): {m}",
+                        out.targets.dense(self.num_classes), shares @ onehot, atol=self.share_atol, rtol=0,
+                        msg=_share_message(where),
                     )
                 # a ratio per mixed sample (amplitude-normalised mixers such as BC do not sum to 1)
                 yield where, protected, shares / shares.sum(dim=1, keepdim=True).clamp(min=1e-12)
@@ -344,11 +359,14 @@ class MixerConformanceTests:
             own = shares.diagonal()
             mixed = protected & (own < 1 - tol)
             assert not bool(mixed.any()), (
-                f"protected samples {mixed.nonzero().flatten().tolist()} were mixed (own shares {own[mixed].tolist()}) ({where})"
+                f"protected samples {mixed.nonzero().flatten().tolist()} were mixed (own shares "
+                f"{own[mixed].tolist()}) ({where})"
             )
             elsewhere = shares.clone().fill_diagonal_(0)
             used = protected[None, :] & (elsewhere > tol)
-            assert not bool(used.any()), f"protected samples were used as partners: (mixed sample, source) {used.nonzero().tolist()} ({where})"
+            assert not bool(used.any()), (
+                f"protected samples were used as partners: (mixed sample, source) {used.nonzero().tolist()} ({where})"
+            )
 
     def test_gradients_flow(self) -> None:
         mixer = self.make_mixer()
@@ -371,7 +389,8 @@ class MixerConformanceTests:
                 out = self.call(mixer, x, y, generator=torch.Generator().manual_seed(0))
                 assert out.inputs.dtype == dtype, f"dtype {dtype} became {out.inputs.dtype}"
                 assert out.inputs.device == x.device
-                assert out.targets.dense(self.num_classes).device == x.device  # type: ignore[union-attr]
+                assert out.targets is not None
+                assert out.targets.dense(self.num_classes).device == x.device
             if len(self.get_sample_shape()) == 3:
                 x = self.make_inputs(4).to(device).contiguous(memory_format=torch.channels_last)
                 out = self.call(mixer, x, self.make_targets(4).to(device), generator=torch.Generator().manual_seed(0))

@@ -114,8 +114,10 @@ class BinaryMixup(PairMixer):
         expected = (inputs.shape[0], 1, *inputs.shape[2:])
         if tuple(plan.mask.shape) != expected:
             raise ValueError(
-                f"the plan's mask has shape {tuple(plan.mask.shape)}, which does not fit inputs.shape={tuple(inputs.shape)} "
-                f"(a mask of shape {expected} is needed): a BinaryMixup plan replays only on tensors of the sampled shape"
+                f"the plan's mask has shape {tuple(plan.mask.shape)}, which does not fit "
+                f"inputs.shape={tuple(inputs.shape)} "
+                f"(a mask of shape {expected} is needed): a BinaryMixup plan replays only on "
+                "tensors of the sampled shape"
             )
         index = plan.index.to(inputs.device, non_blocking=True)
         mask = plan.mask.to(inputs.device, non_blocking=True)

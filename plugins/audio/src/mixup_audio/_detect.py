@@ -153,7 +153,8 @@ def detect_audio(path: Path) -> DataGuess | None:
     with_audio = sum(1 for files, _ in found.values() if files)
     return DataGuess(
         "audio", _dataset(path, infos, {}), {"name": "audio:audio-cnn"}, [dict(a) for a in _ARMS],
-        f"{len(classes)} classes, {len(audio)}{'+' if any(len(f) + n >= _WALK_LIMIT for f, n in found.values()) else ''}"
+        f"{len(classes)} classes, "
+        f"{len(audio)}{'+' if any(len(f) + n >= _WALK_LIMIT for f, n in found.values()) else ''}"
         f" audio files ({_kinds(audio)}) in class folders, log-mel features",
         classes, score=round(share * with_audio / len(folders), 3),
     )

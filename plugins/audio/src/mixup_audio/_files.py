@@ -331,10 +331,10 @@ class AudioFiles(Dataset[tuple[torch.Tensor, int]]):
         x = self.waveform(i)
         if self.frontend is not None:
             with torch.no_grad():
-                x = self.frontend.featurize(x[None])[0]  # type: ignore[operator]
+                x = self.frontend.featurize(x[None])[0]  # type: ignore[operator]  # typed nn.Module: has featurize
         return x, int(self.labels[i])
 
     def __repr__(self) -> str:
         kind = "waveforms" if self.frontend is None else "log-mel"
-        return (f"AudioFiles({len(self)} clips, {kind}, sample_rate={self.sample_rate}, num_samples={self.num_samples}, "
-                f"channels={self.channels}, crop={self.crop!r})")
+        return (f"AudioFiles({len(self)} clips, {kind}, sample_rate={self.sample_rate}, "
+                f"num_samples={self.num_samples}, channels={self.channels}, crop={self.crop!r})")

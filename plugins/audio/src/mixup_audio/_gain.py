@@ -28,7 +28,9 @@ def check_waveforms(inputs: object, name: str = "inputs") -> torch.Tensor:
     if not isinstance(inputs, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape (B, T) or (B, C, T), got {type(inputs).__name__}")
     if inputs.ndim not in (2, 3):
-        raise ValueError(f"waveform mixers take {name} of shape (B, T) or (B, C, T), got {name}.shape={tuple(inputs.shape)}")
+        raise ValueError(
+            f"waveform mixers take {name} of shape (B, T) or (B, C, T), got {name}.shape={tuple(inputs.shape)}"
+        )
     if inputs.shape[0] == 0:
         raise ValueError(f"{name} is an empty batch: {name}.shape={tuple(inputs.shape)}")
     if not inputs.is_floating_point():

@@ -31,7 +31,9 @@ __all__ = [
 def check_spectrograms(inputs: object, name: str = "inputs") -> torch.Tensor:
     """Check that ``inputs`` is a floating ``(B, C, F, T)`` or ``(B, F, T)`` spectrogram batch and return it."""
     if not isinstance(inputs, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape (B, C, F, T) or (B, F, T), got {type(inputs).__name__}")
+        raise TypeError(
+            f"{name} must be a torch.Tensor of shape (B, C, F, T) or (B, F, T), got {type(inputs).__name__}"
+        )
     if inputs.ndim not in (3, 4):
         raise ValueError(
             f"spectrogram mixers take {name} of shape (B, C, F, T) or (B, F, T), got {name}.shape={tuple(inputs.shape)}"
@@ -39,7 +41,10 @@ def check_spectrograms(inputs: object, name: str = "inputs") -> torch.Tensor:
     if inputs.shape[0] == 0:
         raise ValueError(f"{name} is an empty batch: {name}.shape={tuple(inputs.shape)}")
     if not inputs.is_floating_point():
-        raise TypeError(f"spectrogram mixers mix floating {name}, got dtype {inputs.dtype} (shape {tuple(inputs.shape)}); convert with {name}.float() first")
+        raise TypeError(
+            f"spectrogram mixers mix floating {name}, got dtype {inputs.dtype} (shape {tuple(inputs.shape)}); convert "
+            f"with {name}.float() first"
+        )
     if inputs.shape[-1] == 0 or inputs.shape[-2] == 0:
         raise ValueError(f"{name} has no time-frequency cells: {name}.shape={tuple(inputs.shape)}")
     return inputs
@@ -94,7 +99,11 @@ def draw_spans(
     widths = torch.diff(bounds, dim=1, prepend=torch.zeros(n, 1, dtype=torch.long))
     # positions: sorted offsets in [0, free] shift each span past the ones before it
     free = (size - lengths).clamp_min(0)
-    offsets = (torch.rand(n, max_count, generator=generator, dtype=torch.float64) * (free[:, None] + 1).double()).floor().long()
+    offsets = (
+        (torch.rand(n, max_count, generator=generator, dtype=torch.float64) * (free[:, None] + 1).double())
+        .floor()
+        .long()
+    )
     offsets = torch.minimum(offsets, free[:, None]).sort(dim=1).values
     starts = offsets + widths.cumsum(dim=1) - widths
     return torch.stack([starts, starts + widths], dim=2)

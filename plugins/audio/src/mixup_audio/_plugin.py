@@ -33,10 +33,11 @@ def mixup_register_mixers(registry: MixerRegistry) -> None:
 def mixup_register_datasets(registry: ComponentRegistry) -> None:
     """Register the audio data sets of `mixup_audio.lab` (lazily: listing imports nothing)."""
     registry.add("mixup_audio.lab:load_spoken_digits_task", name="spoken-digits", modality="audio",
-                 summary="Spoken digits synthesised with espeak-ng/flite, test speakers held out; log-mel (dB) or waveforms")
+                 summary="Spoken digits synthesised with espeak-ng/flite, test speakers held out; "
+                         "log-mel (dB) or waveforms")
     registry.add("mixup_audio.lab:load_folder_task", name="folder", modality="audio",
-                 summary="Your own clips (WAV; FLAC/MP3/OGG with soundfile) in class folders or a manifest, streamed from "
-                 "disk as log-mel (dB) or waveforms")
+                 summary="Your own clips (WAV; FLAC/MP3/OGG with soundfile) in class folders or a manifest, streamed "
+                 "from disk as log-mel (dB) or waveforms")
 
 
 @hookimpl

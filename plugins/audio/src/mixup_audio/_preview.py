@@ -97,7 +97,7 @@ def _synthetic(n: int, seed: int, seconds: float = 1.0) -> tuple[torch.Tensor, t
             x = torch.randn(length, generator=g, dtype=torch.float64) * 0.5 * decay * ramp
         else:  # harmonic stack
             f0 = rnd(150, 400)
-            x = sum(torch.sin(2 * math.pi * k * f0 * t) / k for k in range(1, 8)) * ramp * 0.5  # type: ignore[assignment]
+            x = sum(torch.sin(2 * math.pi * k * f0 * t) / k for k in range(1, 8)) * ramp * 0.5
         noise = 0.003 * torch.randn(length, generator=g, dtype=torch.float64)
         clips[i, 0] = (amp * x + noise).float()
     return clips, labels, SYNTHETIC_CLASSES
@@ -171,13 +171,18 @@ def load_examples(options: PreviewOptions) -> tuple[torch.Tensor, torch.Tensor, 
     name = (options.dataset or "synthetic").lower().replace("_", "-")
     if name == "synthetic":
         return _synthetic(n, options.seed)
-    raise ConfigError(f"unknown --dataset {options.dataset!r} for audio mixers; choose one of {', '.join(DATASETS)} or give --inputs DIR")
+    raise ConfigError(
+        f"unknown --dataset {options.dataset!r} for audio mixers; choose one of "
+        f"{', '.join(DATASETS)} or give --inputs DIR"
+    )
 
 
 def _mel_power(waveforms: torch.Tensor) -> torch.Tensor:
     import torchaudio
 
-    mel = torchaudio.transforms.MelSpectrogram(sample_rate=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP, n_mels=N_MELS, power=2.0)
+    mel = torchaudio.transforms.MelSpectrogram(
+        sample_rate=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP, n_mels=N_MELS, power=2.0
+    )
     return mel(waveforms.float())
 
 
@@ -262,7 +267,11 @@ def _anchor_share(mixer: Mixer, plan: MixPlan, inputs: torch.Tensor, n_frames: i
 
 def _weights_title(row: torch.Tensor, names: tuple[str, ...], top: int = 2) -> str:
     values, classes = row.topk(min(top, row.numel()))
-    parts = [f"{names[int(c)] if int(c) < len(names) else int(c)} {float(v):.2f}" for v, c in zip(values, classes, strict=True) if float(v) >= 0.005]
+    parts = [
+        f"{names[int(c)] if int(c) < len(names) else int(c)} {float(v):.2f}"
+        for v, c in zip(values, classes, strict=True)
+        if float(v) >= 0.005
+    ]
     return "\n".join(parts)
 
 
@@ -279,7 +288,9 @@ def render_preview(mixer: Mixer, name: str, options: PreviewOptions) -> Path:
     except ImportError as exc:
         raise ImportError('mixup preview draws with matplotlib: pip install "mixup-audio[preview]"') from exc
     if getattr(mixer, "cost", "none") not in ("none",):
-        raise ConfigError(f"{name} needs a model or a dataset (cost {mixer.cost!r}); previews are drawn for model-free mixers only")
+        raise ConfigError(
+            f"{name} needs a model or a dataset (cost {mixer.cost!r}); previews are drawn for model-free mixers only"
+        )
     waves, labels, names = load_examples(options)
     n = waves.shape[0]
     generator = torch.Generator().manual_seed(options.seed)
@@ -319,7 +330,9 @@ def render_preview(mixer: Mixer, name: str, options: PreviewOptions) -> Path:
         axes[0, i].set_title(f"anchor: {names[int(labels[i])]}", fontsize=7)
         _show_spec(axes[1, i], originals[j], vmin, vmax)
         axes[1, i].set_title(f"partner: {names[int(labels[j])]}" if j != i else "partner: itself", fontsize=7)
-        axes[2, i].imshow(shares[i].numpy(), origin="lower", aspect="auto", cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
+        axes[2, i].imshow(
+            shares[i].numpy(), origin="lower", aspect="auto", cmap="viridis", vmin=0, vmax=1, interpolation="nearest"
+        )
         axes[2, i].set_xticks([])
         axes[2, i].set_yticks([])
         lam_i = float(plan.lam[i] if plan.lam.ndim == 1 else plan.lam[i, 0])
@@ -330,7 +343,11 @@ def render_preview(mixer: Mixer, name: str, options: PreviewOptions) -> Path:
         axes[2, i].set_title(share_title, fontsize=7)
         _show_spec(axes[3, i], mixed[i], vmin, vmax)
         axes[3, i].set_title(_weights_title(dense[i], names), fontsize=7)
-    row_labels = ROW_LABELS if not _is_waveform_mixer(mixer) else (*ROW_LABELS[:2], "anchor coefficient\nover time", ROW_LABELS[3])
+    row_labels = (
+        ROW_LABELS
+        if not _is_waveform_mixer(mixer)
+        else (*ROW_LABELS[:2], "anchor coefficient\nover time", ROW_LABELS[3])
+    )
     for r, row_name in enumerate(row_labels):
         axes[r, 0].set_ylabel(row_name, fontsize=7)
     path = Path(options.out)

@@ -222,11 +222,15 @@ def check_lengths(lengths: object, batch_size: int, num_samples: int, *, name: s
         ValueError: wrong shape, a negative length, or a length beyond the time dimension.
     """
     if not isinstance(lengths, torch.Tensor):
-        raise TypeError(f"{name} must be an integer tensor of shape ({batch_size},), got {type(lengths).__name__}: {lengths!r}")
+        raise TypeError(
+            f"{name} must be an integer tensor of shape ({batch_size},), got {type(lengths).__name__}: {lengths!r}"
+        )
     if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
         raise TypeError(f"{name} must be an integer tensor (valid samples per clip), got dtype {lengths.dtype}")
     if tuple(lengths.shape) != (batch_size,):
-        raise ValueError(f"{name} must have shape ({batch_size},) (one length per clip), got {name}.shape={tuple(lengths.shape)}")
+        raise ValueError(
+            f"{name} must have shape ({batch_size},) (one length per clip), got {name}.shape={tuple(lengths.shape)}"
+        )
     lengths = lengths.detach().to("cpu", torch.long)
     too_long = lengths > num_samples
     if bool(too_long.any()):

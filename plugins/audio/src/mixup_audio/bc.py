@@ -95,7 +95,7 @@ class BetweenClass(PairMixer):
         "Tokozume, Ushiku, Harada, Learning from Between-class Examples for Deep Sound Recognition, ICLR 2018, "
         "https://arxiv.org/abs/1711.10282"
     )
-    cost: ClassVar[str] = "none"  # type: ignore[misc]
+    cost: ClassVar[Literal["none", "forward", "gradients", "hook", "dataset"]] = "none"
     min_ndim: ClassVar[int] = 2
     example_shape: ClassVar[tuple[int, ...]] = (1, 1600)
     feature_dim: ClassVar[int] = 1
@@ -104,10 +104,10 @@ class BetweenClass(PairMixer):
     lam: Any = Field(default_factory=lambda: {"dist": "uniform"})
     pairing: Any = "cross-class"
     mode: Literal["batch", "sample"] = "sample"
-    sample_rate: int = Field(16000, gt=0)
-    n_fft: int | None = Field(None, ge=2)
+    sample_rate: int = Field(default=16000, gt=0)
+    n_fft: int | None = Field(default=None, ge=2)
     gain_mode: Literal["a_weighting", "rmse"] = "a_weighting"
-    min_db: float = Field(-80.0, allow_inf_nan=False)
+    min_db: float = Field(default=-80.0, allow_inf_nan=False)
 
     def check_inputs(self, inputs: object) -> torch.Tensor:
         return check_waveforms(inputs)
@@ -122,7 +122,9 @@ class BetweenClass(PairMixer):
         mode: GainMode = self.gain_mode
         return clip_gain_db(inputs, self.sample_rate, n_fft=self.frame_length, mode=mode, min_db=self.min_db)
 
-    def _make_plan(self, inputs: torch.Tensor, index: torch.Tensor, lam: torch.Tensor, *, generator: torch.Generator | None) -> MixPlan:
+    def _make_plan(
+        self, inputs: torch.Tensor, index: torch.Tensor, lam: torch.Tensor, *, generator: torch.Generator | None
+    ) -> MixPlan:
         gains = self.gains(inputs).cpu()
         p = bc_coefficient(lam, gains, gains[index])
         p = torch.where(index == torch.arange(index.shape[0]), torch.ones_like(p), p)
@@ -170,11 +172,15 @@ def bc_kl_loss(
     if isinstance(mixed_targets, MixedTargets):
         dense = mixed_targets.dense(k if mixed_targets.is_index else None, dtype=torch.float32)
     elif isinstance(mixed_targets, torch.Tensor):
-        dense = mixed_targets.float() if mixed_targets.is_floating_point() else F.one_hot(mixed_targets.long(), k).float()
+        dense = (
+            mixed_targets.float() if mixed_targets.is_floating_point() else F.one_hot(mixed_targets.long(), k).float()
+        )
     else:
         raise TypeError(f"mixed_targets must be MixedTargets or a tensor, got {type(mixed_targets).__name__}")
     if dense.shape != logits.shape:
-        raise ValueError(f"mixed_targets of shape {tuple(dense.shape)} do not match logits of shape {tuple(logits.shape)}")
+        raise ValueError(
+            f"mixed_targets of shape {tuple(dense.shape)} do not match logits of shape {tuple(logits.shape)}"
+        )
     dense = dense.to(logits.device)
     log_q = F.log_softmax(logits.float(), dim=-1)
     loss = (torch.xlogy(dense, dense) - dense * log_q).sum(dim=-1)

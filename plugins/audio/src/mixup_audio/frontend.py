@@ -110,7 +110,13 @@ class LogMelMixupFrontEnd(nn.Module):
         self.top_db = top_db
         self.mix_at = mix_at
         self.melspec = torchaudio.transforms.MelSpectrogram(
-            sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels, f_min=f_min, f_max=f_max, power=2.0
+            sample_rate=sample_rate,
+            n_fft=n_fft,
+            hop_length=hop_length,
+            n_mels=n_mels,
+            f_min=f_min,
+            f_max=f_max,
+            power=2.0,
         )
         # amin 1e-10 and ref 1: 10·log10(max(power, 1e-10))
         self.amplitude_to_db = torchaudio.transforms.AmplitudeToDB(stype="power", top_db=top_db)
@@ -200,7 +206,8 @@ class LogMelMixupFrontEnd(nn.Module):
             kinds = {1: "mono", 2: "stereo"}
             raise ValueError(
                 f"waveforms have {got} channel(s) ({kinds.get(got, 'multichannel')}) but the front end expects "
-                f"channels={self.channels} ({kinds.get(self.channels, 'multichannel')}): waveforms.shape={tuple(waveforms.shape)}; "
+                f"channels={self.channels} ({kinds.get(self.channels, 'multichannel')}): "
+                f"waveforms.shape={tuple(waveforms.shape)}; "
                 "down-mix with waveforms.mean(dim=1, keepdim=True) or build the front end with the right channels"
             )
         window = self.melspec.spectrogram.window

@@ -202,7 +202,7 @@ def load_spoken_digits_task(
         "flite_fraction": flite_fraction, "workers": workers, "progress": progress,
     }
     try:
-        raw = {split: SpokenDigits(cache_dir, split, **common) for split in ("train", "test")}  # type: ignore[arg-type]
+        raw = {split: SpokenDigits(cache_dir, split, **common) for split in ("train", "test")}
     except FileNotFoundError as exc:
         raise DataNotFoundError(
             f"the spoken digits cannot be synthesised: {exc} The data set needs the Debian packages espeak-ng "
@@ -214,7 +214,9 @@ def load_spoken_digits_task(
     frontend = LogMelMixupFrontEnd(sample_rate=rate, n_fft=fft, hop_length=hop, n_mels=mels, top_db=top)
     splits: dict[str, LabeledTensors] = {}
     for split, size, stream in (("train", train_n, 0), ("test", test_n, 1)):
-        ds = _subset(LabeledTensors(raw[split].waveforms, raw[split].labels), size, (seed, stream), f"{split}_size", split)
+        ds = _subset(
+            LabeledTensors(raw[split].waveforms, raw[split].labels), size, (seed, stream), f"{split}_size", split
+        )
         if features == "logmel":
             with torch.no_grad():
                 ds = LabeledTensors(torch.cat([frontend.featurize(c) for c in ds.inputs.split(256)]), ds.labels)
@@ -534,11 +536,12 @@ class AudioCNN(nn.Module):
         self.classifier = nn.Linear(widths[-1], num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, num_classes)`` of waveforms ``(B, C, T)`` (with a front end) or features ``(B, C, n_mels, frames)``."""
+        """Logits ``(B, num_classes)`` of waveforms ``(B, C, T)`` (with a front end) or ``(B, C, n_mels, frames)``."""
         if self.frontend is not None:
             if x.ndim != 3 or x.shape[1] != self.in_channels:
                 raise ValueError(
-                    f"AudioCNN with a front end expects waveforms (B, {self.in_channels}, T), got shape {tuple(x.shape)}"
+                    f"AudioCNN with a front end expects waveforms (B, {self.in_channels}, T), "
+                    f"got shape {tuple(x.shape)}"
                 )
             x = self.frontend.featurize(x)
         if x.ndim != 4 or x.shape[1] != self.in_channels or x.shape[2] != self.n_mels:
@@ -549,7 +552,7 @@ class AudioCNN(nn.Module):
         x = self.bn0(x.transpose(1, 2)).transpose(1, 2)  # per mel band
         h = self.features(x).mean(dim=2)  # (B, C, frames'): average over frequency
         pooled = h.mean(dim=2) + h.amax(dim=2)
-        return self.classifier(self.dropout(pooled))  # type: ignore[no-any-return]
+        return self.classifier(self.dropout(pooled))
 
 
 def audio_cnn(
@@ -594,7 +597,9 @@ def audio_cnn(
     shape = None if data.input_shape is None else tuple(int(s) for s in data.input_shape)
     widths = [int(c) for c in channels]
     if shape is not None and len(shape) == 3:
-        return AudioCNN(data.num_classes, n_mels=shape[1], in_channels=shape[0], channels=widths, dropout=float(dropout))
+        return AudioCNN(
+            data.num_classes, n_mels=shape[1], in_channels=shape[0], channels=widths, dropout=float(dropout)
+        )
     if shape is not None and len(shape) == 2:
         info = data.info
         if "sample_rate" not in info:

@@ -43,7 +43,11 @@ def mix_frame_targets(targets: torch.Tensor, plan: MixPlan, *, label_mix: str = 
         torch.Size([2, 10, 3])
     """
     if not isinstance(targets, torch.Tensor) or not targets.is_floating_point() or targets.ndim != 3:
-        got = f"shape {tuple(targets.shape)} and dtype {targets.dtype}" if isinstance(targets, torch.Tensor) else type(targets).__name__
+        got = (
+            f"shape {tuple(targets.shape)} and dtype {targets.dtype}"
+            if isinstance(targets, torch.Tensor)
+            else type(targets).__name__
+        )
         raise ValueError(f"targets must be float frame-level targets of shape (B, T_frames, K), got {got}")
     if targets.shape[0] != plan.batch_size:
         raise ValueError(f"targets.shape={tuple(targets.shape)} does not match a plan for a batch of {plan.batch_size}")
@@ -53,13 +57,17 @@ def mix_frame_targets(targets: torch.Tensor, plan: MixPlan, *, label_mix: str = 
 
 
 def _frame_targets(targets: torch.Tensor, plan: MixPlan, label_mix: str) -> MixedTargets:
-    mixed = MixedTargets.from_plan(targets, plan, label_mix=label_mix)  # type: ignore[arg-type]
+    mixed = MixedTargets.from_plan(targets, plan, label_mix=label_mix)  # type: ignore[arg-type]  # validated by the mixer
     if not isinstance(plan, SpanPlan):
         return mixed
     w = frame_anchor_weights(plan, int(targets.shape[1])).float()
     frame_weights = torch.stack([w, 1.0 - w], dim=1)
     return FrameMixedTargets(
-        targets=targets, indices=mixed.indices, weights=mixed.weights, label_mix=mixed.label_mix, frame_weights=frame_weights
+        targets=targets,
+        indices=mixed.indices,
+        weights=mixed.weights,
+        label_mix=mixed.label_mix,
+        frame_weights=frame_weights,
     )
 
 
@@ -80,7 +88,9 @@ class _SpanMixer(PairMixer):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
-    def _make_plan(self, inputs: torch.Tensor, index: torch.Tensor, lam: torch.Tensor, *, generator: torch.Generator | None) -> MixPlan:
+    def _make_plan(
+        self, inputs: torch.Tensor, index: torch.Tensor, lam: torch.Tensor, *, generator: torch.Generator | None
+    ) -> MixPlan:
         size = (int(inputs.shape[-2]), int(inputs.shape[-1]))
         n = index.shape[0]
         shared = self.mode == "batch" and bool((lam == lam[0]).all())
@@ -98,7 +108,9 @@ class _SpanMixer(PairMixer):
         if not isinstance(plan, SpanPlan):
             raise TypeError(f"{type(self).__name__}.apply needs a SpanPlan, got {type(plan).__name__}")
         if plan.size != (inputs.shape[-2], inputs.shape[-1]):
-            raise ValueError(f"the plan's spans were drawn for (F, T) = {plan.size}, but inputs.shape={tuple(inputs.shape)}")
+            raise ValueError(
+                f"the plan's spans were drawn for (F, T) = {plan.size}, but inputs.shape={tuple(inputs.shape)}"
+            )
         keep = keep_mask(plan, inputs.device)  # (B, 1, F, T)
         if inputs.ndim == 3:
             keep = keep[:, 0]
@@ -163,8 +175,8 @@ class SpecMix(_SpanMixer):
     name: ClassVar[str] = "specmix"
     paper: ClassVar[str] = "Kim, Han, Ko, SpecMix, Interspeech 2021, https://arxiv.org/abs/2108.03020"
 
-    max_time_strips: int = Field(3, ge=0, le=64)
-    max_freq_bands: int = Field(3, ge=0, le=64)
+    max_time_strips: int = Field(default=3, ge=0, le=64)
+    max_freq_bands: int = Field(default=3, ge=0, le=64)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -174,7 +186,9 @@ class SpecMix(_SpanMixer):
         if self.max_time_strips == 0 and self.max_freq_bands == 0:
             raise ConfigError("SpecMix needs max_time_strips > 0 or max_freq_bands > 0, got both 0")
 
-    def _spans(self, lam: torch.Tensor, size: tuple[int, int], generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _spans(
+        self, lam: torch.Tensor, size: tuple[int, int], generator: torch.Generator | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         self._check_counts()
         f, t = size
         n = lam.shape[0]
@@ -219,7 +233,9 @@ class TimeCutMix(_SpanMixer):
     name: ClassVar[str] = "time-cutmix"
     paper: ClassVar[str] = "Yun et al., CutMix, ICCV 2019, https://arxiv.org/abs/1905.04899 (on the time axis)"
 
-    def _spans(self, lam: torch.Tensor, size: tuple[int, int], generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _spans(
+        self, lam: torch.Tensor, size: tuple[int, int], generator: torch.Generator | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         _, t = size
         n = lam.shape[0]
         length = ((1.0 - lam.double()) * t).round().long().clamp(0, t)
@@ -249,7 +265,9 @@ class FreqCutMix(_SpanMixer):
     name: ClassVar[str] = "freq-cutmix"
     paper: ClassVar[str] = "Yun et al., CutMix, ICCV 2019, https://arxiv.org/abs/1905.04899 (on the frequency axis)"
 
-    def _spans(self, lam: torch.Tensor, size: tuple[int, int], generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _spans(
+        self, lam: torch.Tensor, size: tuple[int, int], generator: torch.Generator | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         f, _ = size
         n = lam.shape[0]
         length = ((1.0 - lam.double()) * f).round().long().clamp(0, f)

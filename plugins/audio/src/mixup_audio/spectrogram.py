@@ -103,10 +103,10 @@ class SpectrogramMixup(PairMixer):
 
     domain: Domain | None = None
     domain_mixing: DomainMixing = "linear-power"
-    amin: float = Field(DEFAULT_AMIN, gt=0, allow_inf_nan=False)
-    top_db: float | None = Field(None, gt=0, allow_inf_nan=False)
-    log_base: float = Field(math.e, gt=1, allow_inf_nan=False)
-    log_offset: float = Field(0.0, ge=0, allow_inf_nan=False)
+    amin: float = Field(default=DEFAULT_AMIN, gt=0, allow_inf_nan=False)
+    top_db: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    log_base: float = Field(default=math.e, gt=1, allow_inf_nan=False)
+    log_offset: float = Field(default=0.0, ge=0, allow_inf_nan=False)
     check_values: ValueCheck = "cpu"
 
     def __post_init__(self) -> None:
@@ -129,7 +129,9 @@ class SpectrogramMixup(PairMixer):
 
     def _apply(self, inputs: torch.Tensor, plan: MixPlan, *, out: torch.Tensor | None) -> torch.Tensor:
         if plan.index.ndim != 1:
-            raise ValueError(f"{type(self).__name__} mixes pairs; got a plan with index of shape {tuple(plan.index.shape)}")
+            raise ValueError(
+                f"{type(self).__name__} mixes pairs; got a plan with index of shape {tuple(plan.index.shape)}"
+            )
         domain = self.effective_domain
         if self.domain is None and self.domain_mixing == "linear-in-input":
             check_finite(inputs, when=self.check_values)  # values mixed as they are: any sign will do

@@ -161,12 +161,16 @@ class WaveformMixup(PairMixer):
         out_lengths = lengths
         if lengths is not None and self.length_mode == "longer":
             partner = lengths[index]
-            out_lengths = torch.where(lam >= 1, lengths, torch.where(lam <= 0, partner, torch.maximum(lengths, partner)))
+            out_lengths = torch.where(
+                lam >= 1, lengths, torch.where(lam <= 0, partner, torch.maximum(lengths, partner))
+            )
         return WaveformPlan(index=index, lam=lam, source_lengths=lengths, offsets=offsets, lengths=out_lengths)
 
     def _apply(self, inputs: torch.Tensor, plan: MixPlan, *, out: torch.Tensor | None) -> torch.Tensor:
         if plan.index.ndim != 1:
-            raise ValueError(f"{type(self).__name__} mixes pairs; got a plan with index of shape {tuple(plan.index.shape)}")
+            raise ValueError(
+                f"{type(self).__name__} mixes pairs; got a plan with index of shape {tuple(plan.index.shape)}"
+            )
         check_waveforms(inputs, when=self.check_values)
         device = inputs.device
         index = plan.index.to(device, non_blocking=True)
@@ -191,7 +195,9 @@ class WaveformMixup(PairMixer):
         partner = inputs[index]
         if bool((plan.offsets != 0).any()):
             pos = (t[None, :] + offsets[:, None]).clamp(max=num_samples - 1)  # (B, T)
-            partner = partner.gather(-1, pos.view(pos.shape[0], *([1] * (inputs.ndim - 2)), num_samples).expand_as(partner))
+            partner = partner.gather(
+                -1, pos.view(pos.shape[0], *([1] * (inputs.ndim - 2)), num_samples).expand_as(partner)
+            )
         # (B, 1, T) masks of valid samples: the anchor's, and the (shifted) partner's
         valid_a = (t[None, :] < len_a[:, None]).view(-1, *([1] * (inputs.ndim - 2)), num_samples)
         valid_b = (t[None, :] + offsets[:, None] < len_b[:, None]).view_as(valid_a)

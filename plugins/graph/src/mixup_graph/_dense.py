@@ -449,8 +449,8 @@ def graph_labels(batch: Batch, name: str = "inputs") -> torch.Tensor | None:
     b = batch.num_graphs
     if y.ndim == 0 or y.shape[0] != b:
         raise ValueError(
-            f"{name}: field y has shape {tuple(y.shape)}, but the batch has {b} graphs; ifMixup needs one label per graph "
-            "(class indices (B,) or soft labels (B, C)); node-level labels cannot follow a graph mix"
+            f"{name}: field y has shape {tuple(y.shape)}, but the batch has {b} graphs; ifMixup needs one label per "
+            "graph (class indices (B,) or soft labels (B, C)); node-level labels cannot follow a graph mix"
         )
     if not y.is_floating_point() and y.ndim == 2 and y.shape[1] == 1:
         return y.view(b)  # per-graph y of shape (1, 1) collates to (B, 1)

@@ -188,7 +188,8 @@ def tv_denoise(image: torch.Tensor, weight: float, *, eps: float = 2e-4, max_ite
     p = torch.zeros((2, *f.shape), dtype=f.dtype)
     tau = 0.25
     out = f
-    e_init = e_prev = None
+    e_init: float | None = None
+    e_prev = 0.0
     for it in range(max_iter):
         if it > 0:
             d = -p.sum(0)
@@ -206,7 +207,7 @@ def tv_denoise(image: torch.Tensor, weight: float, *, eps: float = 2e-4, max_ite
         p = (p - tau * g) / (1.0 + norm * (tau / weight))
         if e_init is None:
             e_init = e_prev = energy
-        elif abs(e_prev - energy) < eps * e_init:  # type: ignore[operator]
+        elif abs(e_prev - energy) < eps * e_init:
             break
         else:
             e_prev = energy

@@ -19,7 +19,7 @@ from mixup_core.data import DataError, DataGuess
 __all__ = ["TUSet", "check_labels", "detect_graph_data", "find_tu_sets", "read_numbers", "read_strings", "tu_set"]
 
 TU_REQUIRED = ("A", "graph_indicator", "graph_labels")
-"""The files every TU-format data set has: ``<NAME>_A.txt``, ``<NAME>_graph_indicator.txt``, ``<NAME>_graph_labels.txt``."""
+"""Files of every TU-format data set: ``<NAME>_A.txt``, ``<NAME>_graph_indicator.txt``, ``<NAME>_graph_labels.txt``."""
 
 TU_OPTIONAL = ("node_labels", "node_attributes", "edge_labels", "edge_attributes", "graph_groups")
 """Optional files read by ``graph:folder`` (``graph_groups`` is this project's addition: one group per graph)."""
@@ -203,7 +203,9 @@ def check_labels(labels: np.ndarray | Sequence[int], where: Path | str) -> list[
     distinct = sorted({int(v) for v in np.asarray(labels).reshape(-1).tolist()})
     if len(distinct) < 2:
         shown = distinct[0] if distinct else "none"
-        raise DataError(f"{where}: every graph has the label {shown}; a classification study needs at least two classes")
+        raise DataError(
+            f"{where}: every graph has the label {shown}; a classification study needs at least two classes"
+        )
     return distinct
 
 
@@ -256,7 +258,8 @@ def detect_graph_data(path: Path) -> DataGuess | None:
         items = _graph_list(obj, path)
         if items is None:  # not graphs: another plugin's file
             return None
-        labels = _saved_graphs(items, path).labels
-        summary = f"{len(labels)} graphs in {len(set(labels))} classes, PyG Data objects saved with torch.save"
-        return _guess({"name": "graph:folder", "root": str(path)}, labels, summary)
+        saved_labels = _saved_graphs(items, path).labels
+        summary = (f"{len(saved_labels)} graphs in {len(set(saved_labels))} classes, "
+                   "PyG Data objects saved with torch.save")
+        return _guess({"name": "graph:folder", "root": str(path)}, saved_labels, summary)
     return None

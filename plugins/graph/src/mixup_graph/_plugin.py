@@ -1,4 +1,4 @@
-"""Entry point of the ``graph`` plugin: registers its mixers, data sets and model, and recognises graph data for ``mixup init``."""
+"""Entry point of the ``graph`` plugin: registers its mixers, data sets and model; recognises graph data for init."""
 
 from __future__ import annotations
 
@@ -22,11 +22,13 @@ def mixup_register_mixers(registry: MixerRegistry) -> None:
                  paper="Guo & Mao, Interpolating Graph Pair to Regularize Graph Classification (ifMixup), AAAI 2023, "
                  "https://arxiv.org/abs/2110.09344")
     registry.add("mixup_graph.gmixup:GMixup", name="gmixup", modality="graph", cost="dataset",
-                 summary="G-Mixup: estimate one graphon per class, mix two class graphons, sample new soft-labelled graphs.",
+                 summary="G-Mixup: estimate one graphon per class, mix two class graphons, sample "
+                         "new soft-labelled graphs.",
                  paper="Han, Jiang, Liu, Hu, G-Mixup: Graph Data Augmentation for Graph Classification, ICML 2022, "
                  "https://arxiv.org/abs/2202.07179")
     registry.add("mixup_graph.embedding:GraphEmbeddingMixup", name="embedding", modality="graph", cost="hook",
-                 summary="Graph-level Manifold Mixup: mix the pooled graph embeddings after the readout, labels as in mixup.",
+                 summary="Graph-level Manifold Mixup: mix the pooled graph embeddings after the "
+                         "readout, labels as in mixup.",
                  paper=_WWW21)
     registry.add("mixup_graph.node:NodeFeatureMixup", name="node", modality="graph", cost="none",
                  summary="Node-classification mixup: mix the features and labels of pairs of labelled nodes.",

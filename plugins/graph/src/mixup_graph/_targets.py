@@ -74,7 +74,8 @@ def check_graph_labels(y: object, num_graphs: int, num_classes: int | None, *, n
         if y.ndim != 2 or y.shape[0] != num_graphs:
             hint = ""
             if y.ndim == 1 and num_graphs and y.shape[0] % num_graphs == 0 and y.shape[0] != num_graphs:
-                hint = f"; the graphs' soft labels look like y of shape ({y.shape[0] // num_graphs},): store them as (1, C)"
+                hint = (f"; the graphs' soft labels look like y of shape ({y.shape[0] // num_graphs},): "
+                        "store them as (1, C)")
             elif y.ndim == 1:
                 hint = "; class indices must be long (convert with y.long())"
             raise ValueError(
@@ -158,7 +159,8 @@ def soft_labels(data_list: Iterable[BaseData], num_classes: int, *, dtype: torch
             soft = y.to(dtype)
         elif y.dtype == torch.bool or y.is_complex() or y.numel() != 1 or y.ndim > 1:
             raise ValueError(
-                f"{where} must be a hard label (long, shape (1,) or ()) or a soft label (float, shape (1, {k})), got {_describe(y)}"
+                f"{where} must be a hard label (long, shape (1,) or ()) or a soft label "
+                f"(float, shape (1, {k})), got {_describe(y)}"
             )
         else:
             label = int(y.reshape(()))
@@ -243,6 +245,7 @@ def graph_soft_cross_entropy(
     targets = batch_targets(batch, k)
     if targets.shape[0] != logits.shape[0]:
         raise ValueError(
-            f"logits have {logits.shape[0]} rows (shape {tuple(logits.shape)}), but the batch has {targets.shape[0]} graphs"
+            f"logits have {logits.shape[0]} rows (shape {tuple(logits.shape)}), but the batch has "
+            f"{targets.shape[0]} graphs"
         )
     return soft_cross_entropy(logits, targets, label_smoothing=label_smoothing, reduction=reduction)

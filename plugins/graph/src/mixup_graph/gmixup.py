@@ -119,16 +119,16 @@ class GMixup(Mixer):
 
     resolution: Annotated[int, Field(ge=1)] | Literal["median"] = "median"
     estimator: Literal["usvt", "sas"] = "usvt"
-    threshold: float = Field(0.2, ge=0, allow_inf_nan=False)
-    sas_block_size: int | None = Field(None, ge=1)
-    sas_smoothing: float = Field(0.02, ge=0, allow_inf_nan=False)
+    threshold: float = Field(default=0.2, ge=0, allow_inf_nan=False)
+    sas_block_size: int | None = Field(default=None, ge=1)
+    sas_smoothing: float = Field(default=0.02, ge=0, allow_inf_nan=False)
     lam_range: tuple[float, float] = (0.005, 0.01)
-    aug_ratio: float = Field(0.15, gt=0, allow_inf_nan=False)
-    aug_num: int = Field(10, ge=1)
+    aug_ratio: float = Field(default=0.15, gt=0, allow_inf_nan=False)
+    aug_num: int = Field(default=10, ge=1)
     drop_isolated: bool = True
     node_features: Literal["auto", "dataset", "degree"] = "auto"
-    max_onehot_degree: int = Field(2000, ge=1)
-    min_graphs_per_class: int = Field(2, ge=1)
+    max_onehot_degree: int = Field(default=2000, ge=1)
+    min_graphs_per_class: int = Field(default=2, ge=1)
 
     @field_validator("lam_range")
     @classmethod
@@ -147,19 +147,19 @@ class GMixup(Mixer):
         return value
 
     # ------------------------------------------------------------------ not a batch mixer
-    def __call__(self, inputs: Any, targets: Any = None, **kwargs: Any) -> MixedBatch:  # type: ignore[override]
+    def __call__(self, inputs: Any, targets: Any = None, **kwargs: Any) -> MixedBatch:
         """Not available: G-Mixup works on the whole training set (raises ``TypeError``)."""
         raise TypeError(_NOT_A_BATCH_MIXER)
 
-    def sample(self, inputs: Any, targets: Any = None, **kwargs: Any) -> MixPlan:  # type: ignore[override]
+    def sample(self, inputs: Any, targets: Any = None, **kwargs: Any) -> MixPlan:
         """Not available: G-Mixup has no per-batch plan (raises ``TypeError``)."""
         raise TypeError(_NOT_A_BATCH_MIXER)
 
-    def apply(self, inputs: Any, plan: Any, **kwargs: Any) -> torch.Tensor:  # type: ignore[override]
+    def apply(self, inputs: Any, plan: Any, **kwargs: Any) -> torch.Tensor:
         """Not available: G-Mixup has no per-batch plan (raises ``TypeError``)."""
         raise TypeError(_NOT_A_BATCH_MIXER)
 
-    def mix_targets(self, targets: Any, plan: Any, **kwargs: Any) -> MixedTargets:  # type: ignore[override]
+    def mix_targets(self, targets: Any, plan: Any, **kwargs: Any) -> MixedTargets:
         """Not available: the labels of the new graphs come from `generate` (raises ``TypeError``)."""
         raise TypeError(_NOT_A_BATCH_MIXER)
 
@@ -167,37 +167,37 @@ class GMixup(Mixer):
     @property
     def graphons_(self) -> torch.Tensor:
         """The class graphons, float32 ``(C, N, N)``: ``graphons_[k]`` belongs to class ``classes_[k]``."""
-        return self._fitted("graphons_")  # type: ignore[no-any-return]
+        return self._fitted("graphons_")
 
     @property
     def classes_(self) -> torch.Tensor:
         """The classes that have a graphon, long ``(C,)`` (every class present in the training set)."""
-        return self._fitted("classes_")  # type: ignore[no-any-return]
+        return self._fitted("classes_")
 
     @property
     def features_(self) -> torch.Tensor | None:
-        """Per-class mean aligned node features ``(C, N, F)`` (``node_features`` resolved to ``"dataset"``), else ``None``."""
-        return self._fitted("features_")  # type: ignore[no-any-return]
+        """Per-class mean aligned node features ``(C, N, F)`` when ``node_features`` is ``"dataset"``, else ``None``."""
+        return self._fitted("features_")
 
     @property
     def resolution_(self) -> int:
         """N, the resolution used by `fit`."""
-        return self._fitted("resolution_")  # type: ignore[no-any-return]
+        return self._fitted("resolution_")
 
     @property
     def num_classes_(self) -> int:
         """C, the width of the soft labels."""
-        return self._fitted("num_classes_")  # type: ignore[no-any-return]
+        return self._fitted("num_classes_")
 
     @property
     def feature_mode_(self) -> str:
         """``"dataset"``, ``"degree"`` (one-hot) or ``"normalized-degree"``: the node features `generate` gives."""
-        return self._fitted("feature_mode_")  # type: ignore[no-any-return]
+        return self._fitted("feature_mode_")
 
     @property
     def max_degree_(self) -> int:
         """D, the largest node degree in the training set (one-hot degree features have width D + 1)."""
-        return self._fitted("max_degree_")  # type: ignore[no-any-return]
+        return self._fitted("max_degree_")
 
     @property
     def is_fitted(self) -> bool:
@@ -455,7 +455,8 @@ class GMixup(Mixer):
             assert gs.x is not None
             if gs.x.shape[1] != self._feature_width():
                 raise ValueError(
-                    f"graphs[0].x has {gs.x.shape[1]} features, but the graphs G-Mixup was fitted on had {self._feature_width()}"
+                    f"graphs[0].x has {gs.x.shape[1]} features, but the graphs G-Mixup was fitted on "
+                    f"had {self._feature_width()}"
                 )
             x_all = gs.x.to(state["x_dtype"])
         else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, TypeAlias
 
 import torch
 from torch_geometric.data import Batch, Data
@@ -16,7 +16,7 @@ from ._dense import graph_labels as _graph_labels
 
 __all__ = ["IfMixup", "check_edge_weight_model", "from_dense_graph_tensor", "to_dense_graph_tensor"]
 
-GraphInputs = Batch | list[Data] | torch.Tensor
+GraphInputs: TypeAlias = Batch | list[Data] | torch.Tensor
 """What `IfMixup` mixes: a PyG `Batch`, a list of `Data`, or the dense graph tensor ``(B, N, N + F)``."""
 
 
@@ -97,12 +97,12 @@ class IfMixup(PairMixer):
     cost grows with nodes and edges and one large graph in a batch of small ones never allocates a
     ``(B, N, N)`` adjacency. ``MixedBatch.inputs`` is a new `Batch` with ``x``, ``edge_index``, ``edge_weight``
     (the mixed weights; entries of weight 0 are dropped: for unweighted graphs an edge of both has
-    weight 1, an edge of one only λ or 1 − λ), ``batch``, ``ptr`` and ``num_graphs``; edges come out coalesced (sorted by source,
-    target) and ``to_data_list()`` works. Mixed graph ``i`` has ``max(n_i, n_j)`` nodes (``n_i``
-    where its λ is 1: such graphs, and every graph of an unmixed batch, come back as given, with
-    weight-1 edges where they had no weights). Targets come from ``batch.y`` (class indices ``(B,)``
-    or ``(B, 1)``, or float soft labels ``(B, C)``) unless ``targets`` is given, and are mixed by
-    `MixedTargets`; the mixed batch itself carries no ``y``, so unmixed labels cannot be used by
+    weight 1, an edge of one only λ or 1 − λ), ``batch``, ``ptr`` and ``num_graphs``; edges come out
+    coalesced (sorted by source, target) and ``to_data_list()`` works. Mixed graph ``i`` has
+    ``max(n_i, n_j)`` nodes (``n_i`` where its λ is 1: such graphs, and every graph of an unmixed
+    batch, come back as given, with weight-1 edges where they had no weights). Targets come from
+    ``batch.y`` (class indices ``(B,)`` or ``(B, 1)``, or float soft labels ``(B, C)``) unless ``targets`` is given, and
+    are mixed by `MixedTargets`; the mixed batch itself carries no ``y``, so unmixed labels cannot be used by
     mistake. ``edge_attr`` (float) is mixed densely like the adjacency,
     ``λ·E_i[u, v] + (1 − λ)·E_j[u, v]`` with zeros where a graph has no edge ``(u, v)``, and kept on
     the edges of the mixed graph. Every other field (``pos``, node-level labels, masks, graph-level
@@ -134,7 +134,8 @@ class IfMixup(PairMixer):
         >>> ring = torch.tensor([[0, 1, 1, 2, 2, 0], [1, 0, 2, 1, 0, 2]])
         >>> graphs = [Data(x=torch.ones(3, 4), edge_index=ring, y=torch.tensor([0])),
         ...           Data(x=torch.zeros(5, 4), edge_index=torch.tensor([[0, 1], [1, 0]]), y=torch.tensor([1]))]
-        >>> out = IfMixup(num_classes=2, lam=0.7)(Batch.from_data_list(graphs), generator=torch.Generator().manual_seed(0))
+        >>> mixer = IfMixup(num_classes=2, lam=0.7)
+        >>> out = mixer(Batch.from_data_list(graphs), generator=torch.Generator().manual_seed(0))
         >>> out.inputs.num_graphs, out.inputs.ptr.tolist()   # each mixed graph has max(3, 5) = 5 nodes
         (2, [0, 5, 10])
         >>> out.targets.dense()
@@ -148,7 +149,7 @@ class IfMixup(PairMixer):
         "Guo & Mao, Interpolating Graph Pair to Regularize Graph Classification (ifMixup), AAAI 2023, "
         "https://arxiv.org/abs/2110.09344"
     )
-    cost: ClassVar[str] = "none"  # type: ignore[misc]
+    cost: ClassVar[Literal["none", "forward", "gradients", "hook", "dataset"]] = "none"
     min_ndim: ClassVar[int] = 3
     example_shape: ClassVar[tuple[int, ...]] = (6, 6 + 3)
     """Dense form of one graph: 6 nodes, adjacency (6, 6) next to 3 node features."""
@@ -180,7 +181,7 @@ class IfMixup(PairMixer):
         if not is_graph_input(inputs):
             return PairMixer.__call__(
                 self,
-                inputs,  # type: ignore[arg-type]
+                inputs,  # type: ignore[arg-type]  # not graphs: PairMixer checks that it is a tensor
                 targets,
                 generator=generator,
                 num_classes=num_classes,
@@ -204,7 +205,7 @@ class IfMixup(PairMixer):
         assert checked is not None
         plan = PairMixer.sample(self, _shape_proxy(n), checked, generator=generator, protected=protected, groups=groups)
         mixed = self._mix_graphs(batch, plan)
-        return MixedBatch(inputs=mixed, targets=self.mix_targets(checked, plan, num_classes=k), plan=plan)  # type: ignore[arg-type]
+        return MixedBatch(inputs=mixed, targets=self.mix_targets(checked, plan, num_classes=k), plan=plan)
 
     def sample(  # type: ignore[override]
         self,
@@ -217,7 +218,9 @@ class IfMixup(PairMixer):
     ) -> MixPlan:
         """Draw a plan for ``inputs`` (read for its number of graphs; PyG labels from ``y``)."""
         if not is_graph_input(inputs):
-            return PairMixer.sample(self, inputs, targets, generator=generator, protected=protected, groups=groups)  # type: ignore[arg-type]
+            return PairMixer.sample(  # not graphs: PairMixer checks that it is a tensor
+                self, inputs, targets, generator=generator, protected=protected, groups=groups  # type: ignore[arg-type]
+            )
         batch = as_graph_batch(inputs)
         if targets is None:
             targets = _graph_labels(batch)
@@ -228,7 +231,7 @@ class IfMixup(PairMixer):
     def apply(self, inputs: GraphInputs, plan: MixPlan, *, out: torch.Tensor | None = None) -> Any:  # type: ignore[override]
         """Mix ``inputs`` with ``plan``: a new `Batch` for PyG inputs, a tensor for dense inputs."""
         if not is_graph_input(inputs):
-            return PairMixer.apply(self, inputs, plan, out=out)  # type: ignore[arg-type]
+            return PairMixer.apply(self, inputs, plan, out=out)  # type: ignore[arg-type]  # not graphs: a tensor
         batch = as_graph_batch(inputs)
         if out is not None:
             raise ValueError("out is only supported for dense tensor inputs; PyG inputs are mixed into a new Batch")

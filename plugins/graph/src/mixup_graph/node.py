@@ -61,7 +61,7 @@ class NodePlan(MixPlan):
             raise TypeError(f"NodePlan.mask must be a boolean tensor of shape ({self.batch_size},), got {got}")
 
     @classmethod
-    def identity(cls, batch_size: int, mask: torch.Tensor | None = None) -> NodePlan:  # type: ignore[override]
+    def identity(cls, batch_size: int, mask: torch.Tensor | None = None) -> NodePlan:
         """The plan that leaves every node as it is."""
         m = torch.ones(batch_size, dtype=torch.bool) if mask is None else mask
         return cls(index=torch.arange(batch_size), lam=torch.ones(batch_size), mask=m)
@@ -140,7 +140,7 @@ class NodeFeatureMixup(PairMixer):
     context_type: ClassVar[type[CallContext]] = NodeContext
     modality: ClassVar[str] = "graph"
     paper: ClassVar[str] = _PAPER
-    cost: ClassVar[str] = "none"  # type: ignore[misc]
+    cost: ClassVar[Literal["none", "forward", "gradients", "hook", "dataset"]] = "none"
     min_ndim: ClassVar[int] = 2
     example_shape: ClassVar[tuple[int, ...]] = (8,)
     feature_dim: ClassVar[int] = 1
@@ -246,7 +246,8 @@ class NodeFeatureMixup(PairMixer):
                 i = int(bad.nonzero()[0])
                 upper = num_classes if num_classes is not None else "∞"
                 raise ValueError(
-                    f"targets[{i}] = {int(targets[i])} (labelled node {i}) is outside [0, {upper}) (num_classes={num_classes})"
+                    f"targets[{i}] = {int(targets[i])} (labelled node {i}) is outside [0, {upper}) "
+                    f"(num_classes={num_classes})"
                 )
         return targets
 

@@ -76,14 +76,16 @@ class MixupTransform(BaseTransform):
                 f"(each batch of a DataLoader), not to the graphs of a data set; got {type(data).__name__}"
             )
         out = self.mixer(data, generator=self.generator, num_classes=self.num_classes)
-        mixed = out.inputs
+        mixed: Any = out.inputs  # a torch_geometric Batch
         if out.targets is not None:
             mixed.y = out.targets.dense(self.num_classes if out.targets.is_index else None)
         return mixed
 
     def _mix_nodes(self, data: Any) -> Any:
         if not isinstance(data, Data) or isinstance(data, Batch):
-            raise TypeError(f"a node mixer mixes the nodes of one graph: apply MixupTransform to a Data, got {type(data).__name__}")
+            raise TypeError(
+                f"a node mixer mixes the nodes of one graph: apply MixupTransform to a Data, got {type(data).__name__}"
+            )
         mask = getattr(data, self.mask, None)
         out = self.mixer(data.x, data.y, mask=mask, generator=self.generator, num_classes=self.num_classes)
         data.x = out.inputs

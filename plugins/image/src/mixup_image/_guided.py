@@ -111,27 +111,37 @@ class GuidedImageMixer(ImageMixer):
         cache = self.call_state()
         if key not in cache:
             cache[key] = compute()
-        return cache[key]  # type: ignore[no-any-return]
+        return cache[key]
 
 
 def run_model(model: object, inputs: torch.Tensor, *, name: str = "model") -> torch.Tensor:
     """``model(inputs)`` without gradients, checked to return a ``(B, C, h, w)`` feature map."""
     if not callable(model):
-        raise TypeError(f"{name} must be an nn.Module or a callable returning (B, C, h, w) feature maps, got {type(model).__name__}")
+        raise TypeError(
+            f"{name} must be an nn.Module or a callable returning (B, C, h, w) feature maps, got {type(model).__name__}"
+        )
     with torch.no_grad():
         features = model(inputs)
     return check_feature_maps(features, inputs.shape[0], name=f"the output of {name}")
 
 
-def check_feature_maps(features: object, batch_size: int, *, name: str = "features", ndims: tuple[int, ...] = (4,)) -> torch.Tensor:
+def check_feature_maps(
+    features: object, batch_size: int, *, name: str = "features", ndims: tuple[int, ...] = (4,)
+) -> torch.Tensor:
     """Check a floating ``(B, C, h, w)`` (or other ``ndims``) tensor whose batch matches the inputs."""
     shapes = " or ".join({3: "(B, h, w)", 4: "(B, C, h, w)"}[n] for n in ndims)
     if not isinstance(features, torch.Tensor):
         raise TypeError(f"{name} must be a tensor of shape {shapes}, got {type(features).__name__}")
     if features.ndim not in ndims or not features.is_floating_point():
-        raise ValueError(f"{name} must be a floating tensor of shape {shapes}, got shape {tuple(features.shape)} and dtype {features.dtype}")
+        raise ValueError(
+            f"{name} must be a floating tensor of shape {shapes}, got shape {tuple(features.shape)} "
+            f"and dtype {features.dtype}"
+        )
     if features.shape[0] != batch_size or min(features.shape[-2:]) < 1:
-        raise ValueError(f"{name} must have the batch size {batch_size} and a non-empty grid, got {name}.shape={tuple(features.shape)}")
+        raise ValueError(
+            f"{name} must have the batch size {batch_size} and a non-empty grid, got "
+            f"{name}.shape={tuple(features.shape)}"
+        )
     return features.detach()
 
 
@@ -140,7 +150,9 @@ def labels_of(targets: torch.Tensor) -> torch.Tensor:
     if not targets.is_floating_point():
         return targets.long()
     if targets.ndim != 2:
-        raise ValueError(f"class labels are taken from (B,) indices or (B, K) scores, got targets.shape={tuple(targets.shape)}")
+        raise ValueError(
+            f"class labels are taken from (B,) indices or (B, K) scores, got targets.shape={tuple(targets.shape)}"
+        )
     return targets.argmax(dim=1)
 
 

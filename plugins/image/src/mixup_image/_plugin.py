@@ -51,21 +51,24 @@ def mixup_register_mixers(registry: MixerRegistry) -> None:
 def mixup_register_datasets(registry: ComponentRegistry) -> None:
     """Register the image data sets of `mixup_image.lab` (lazily: listing imports nothing)."""
     registry.add("mixup_image.lab:load_fashion_mnist_task", name="fashion-mnist", modality="image",
-                 summary="Fashion-MNIST from the Debian package dataset-fashion-mnist, 10 classes of 28x28 (stratified subset)")
+                 summary="Fashion-MNIST from the Debian package dataset-fashion-mnist, 10 classes of "
+                         "28x28 (stratified subset)")
     registry.add("mixup_image.lab:load_digits_task", name="digits", modality="image",
                  summary="scikit-learn's bundled 8x8 digits, 10 classes, stratified split (small; for tests and CI)")
     registry.add("mixup_image.lab:load_folder_task", name="folder", modality="image",
                  summary="Your own image files: class folders or a manifest (path, label, group, split), streamed from "
                          "disk; needs mixup-image[folder]")
     registry.add("mixup_image.lab:load_cifar_task", name="cifar", modality="image",
-                 summary="CIFAR-10/100 from your folder in torchvision's format (never downloaded), crop+flip augmentation")
+                 summary="CIFAR-10/100 from your folder in torchvision's format (never "
+                         "downloaded), crop+flip augmentation")
 
 
 @hookimpl
 def mixup_register_models(registry: ComponentRegistry) -> None:
     """Register the model factories of `mixup_image.lab` (lazily)."""
     registry.add("mixup_image.lab:small_cnn", name="small-cnn", modality="image",
-                 summary="Two conv blocks (conv, batch norm, ReLU, max pool), adaptive pooling, linear head; any (C, H, W)")
+                 summary="Two conv blocks (conv, batch norm, ReLU, max pool), adaptive pooling, "
+                         "linear head; any (C, H, W)")
     registry.add("mixup_image.lab:preact_resnet18", name="preact-resnet18", modality="image",
                  summary="PreAct ResNet-18 for 32x32 images (3x3 stem), the model of the mixup and CutMix CIFAR tables")
     registry.add("mixup_image.lab:mlp", name="mlp", modality="any",
@@ -79,7 +82,7 @@ def mixup_register_models(registry: ComponentRegistry) -> None:
 
 @hookimpl
 def mixup_detect_data(path: Path) -> DataGuess | None:
-    """Recognise class folders of image files, or a manifest of image files, as ``image:folder`` (see `mixup_image._detect`)."""
+    """Recognise class folders or a manifest of image files as ``image:folder`` (see `mixup_image._detect`)."""
     from ._detect import detect_images
 
     return detect_images(path)

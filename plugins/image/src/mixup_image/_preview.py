@@ -129,7 +129,9 @@ def _folder(folder: Path, n: int) -> tuple[torch.Tensor, torch.Tensor, tuple[str
     h, w = tensors[0].shape[-2:]
     scale = min(1.0, MAX_SIDE / max(h, w))
     size = (max(1, round(h * scale)), max(1, round(w * scale)))
-    images = torch.cat([F.interpolate(t[None], size=size, mode="bilinear", antialias=True, align_corners=False) for t in tensors])
+    images = torch.cat(
+        [F.interpolate(t[None], size=size, mode="bilinear", antialias=True, align_corners=False) for t in tensors]
+    )
     # every file is its own class, named after the file
     return images.clamp(0, 1), torch.arange(len(files)), tuple(p.stem for p in files)
 
@@ -160,7 +162,7 @@ def _anchor_mask(mixer: Mixer, plan: MixPlan, size: tuple[int, int]) -> torch.Te
     inner_mixer, inner_plan = mixer, plan
     choice = getattr(plan, "choice", None)
     if choice is not None and hasattr(mixer, "mixers"):  # core:choice: look at the chosen mixer
-        inner_mixer, inner_plan = mixer.mixers[choice], plan.inner  # type: ignore[attr-defined]
+        inner_mixer, inner_plan = mixer.mixers[choice], plan.inner  # type: ignore[attr-defined]  # a Choice and its plan
     n = plan.batch_size
     if hasattr(inner_mixer, "anchor_mask"):
         mask = inner_mixer.anchor_mask(inner_plan, size)
@@ -186,12 +188,16 @@ def _show(ax: Any, image: torch.Tensor) -> None:
 
 def _weights_title(row: torch.Tensor, names: tuple[str, ...], top: int = 2) -> str:
     values, classes = row.topk(min(top, row.numel()))
-    parts = [f"{names[int(c)] if int(c) < len(names) else int(c)} {float(v):.2f}" for v, c in zip(values, classes, strict=True) if float(v) >= 0.005]
+    parts = [
+        f"{names[int(c)] if int(c) < len(names) else int(c)} {float(v):.2f}"
+        for v, c in zip(values, classes, strict=True)
+        if float(v) >= 0.005
+    ]
     return "\n".join(parts)
 
 
 def render_preview(mixer: Mixer, name: str, options: PreviewOptions) -> Path:
-    """Mix examples with ``mixer`` and draw the four rows (anchors, partners, anchor masks, mixes) to ``options.out``."""
+    """Mix examples with ``mixer``; draw the four rows (anchors, partners, anchor masks, mixes) to ``options.out``."""
     try:
         from matplotlib.figure import Figure
     except ImportError as exc:
@@ -220,7 +226,7 @@ def render_preview(mixer: Mixer, name: str, options: PreviewOptions) -> Path:
     choice = getattr(plan, "choice", None)
     picked = ""
     if choice is not None and hasattr(mixer, "mixers"):  # a composite: say which mixer drew this batch
-        picked = f" → {mixer.mixers[choice].qualified_name()}"  # type: ignore[attr-defined]
+        picked = f" → {mixer.mixers[choice].qualified_name()}"
     title = f"{name}{picked}" + (f"  ({params})" if params else "")
     limit = int(width / DPI * 13)  # characters that fit at 9 pt
     title = title if len(title) <= limit else title[: limit - 1] + "…"

@@ -122,7 +122,11 @@ def compute_saliency(
 
 
 def _input_gradient_norm(
-    model: Callable[..., Any], loss_fn: LossFn | None, x: torch.Tensor, inputs: torch.Tensor, targets: torch.Tensor | None
+    model: Callable[..., Any],
+    loss_fn: LossFn | None,
+    x: torch.Tensor,
+    inputs: torch.Tensor,
+    targets: torch.Tensor | None,
 ) -> torch.Tensor:
     with torch.enable_grad():
         output = model(x)
@@ -297,8 +301,8 @@ def solve_masks(
     n = gh * gw
     scale = 1000.0 * n
     unary = (costs * scale).round().clamp(-(2**30), 2**30).to(torch.int32).reshape(b, n, n_labels).numpy()
-    edge_w = torch.cat([w_v.reshape(b, -1), w_h.reshape(b, -1)], dim=1)
-    edge_w = (edge_w * scale / (n_labels - 1) ** 2).round().clamp(0, 2**30).to(torch.int32).numpy()
+    weights = torch.cat([w_v.reshape(b, -1), w_h.reshape(b, -1)], dim=1)
+    edge_w = (weights * scale / (n_labels - 1) ** 2).round().clamp(0, 2**30).to(torch.int32).numpy()
     k = np.arange(n_labels)
     smooth = ((k[:, None] - k[None, :]) ** 2).astype(np.intc)
     s1, s2 = _grid_edges((gh, gw))

@@ -135,7 +135,7 @@ def _is_channels_last(x: torch.Tensor) -> bool:
 
 
 def _take(inputs: torch.Tensor, source: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
-    """``out[i, :, y, x] = inputs[source[i, y, x], :, rows[i, y, x], cols[i, y, x]]`` (indices broadcast to ``(B, H, W)``).
+    """``out[i, :, y, x] = inputs[source[i, y, x], :, rows[i, y, x], cols[i, y, x]]``, indices broadcast to (B, H, W).
 
     One advanced-indexing gather, written so that the result has the inputs' memory format.
     """
@@ -303,7 +303,7 @@ class TileMixer(Mixer):
         """Return the split points ``(n, 2)`` and crop offsets ``(n, 4, 2)`` (long, CPU)."""
         raise NotImplementedError(f"{type(self).__name__} must implement _geometry")
 
-    def _sample(self, inputs, targets, *, generator, protected, groups):  # type: ignore[no-untyped-def]
+    def _sample(self, inputs, targets, *, generator, protected, groups):
         n = int(inputs.shape[0])
         size = (int(inputs.shape[-2]), int(inputs.shape[-1]))
         candidates = None if protected is None else ~protected

@@ -77,7 +77,9 @@ def _default_labels(inputs: Any) -> Any:
             f"a tensor, got {type(inputs).__name__}"
         )
     keys = [k for k in inputs if isinstance(k, str)]
-    key = next((k for k in keys if k.lower() == "labels"), None) or next((k for k in keys if "label" in k.lower()), None)
+    key = next((k for k in keys if k.lower() == "labels"), None) or next(
+        (k for k in keys if "label" in k.lower()), None
+    )
     if key is None:
         raise ValueError(
             f"could not find the labels in a mapping with keys {sorted(map(str, inputs))}: use a key containing "
@@ -125,7 +127,9 @@ class _TorchvisionAdapter(nn.Module):
         super().__init__()
         if labels_getter != "default" and not callable(labels_getter):
             raise ValueError(f"labels_getter must be 'default' or a callable, got {labels_getter!r}")
-        if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1):
+        if num_classes is not None and (
+            isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1
+        ):
             raise ValueError(f"num_classes must be a positive int or None, got {num_classes!r}")
         self.alpha = float(alpha)
         self.num_classes = num_classes
@@ -144,9 +148,13 @@ class _TorchvisionAdapter(nn.Module):
     def _check_batch(self, x: torch.Tensor, kind: str | None, batch_size: int) -> None:
         expected = 5 if kind == "video" else 4
         if x.ndim != expected:
-            raise ValueError(f"{type(self).__name__} expects a batched input with {expected} dims, got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"{type(self).__name__} expects a batched input with {expected} dims, got shape {tuple(x.shape)}"
+            )
         if x.shape[0] != batch_size:
-            raise ValueError(f"the batch size of the images ({x.shape[0]}) does not match that of the labels ({batch_size})")
+            raise ValueError(
+                f"the batch size of the images ({x.shape[0]}) does not match that of the labels ({batch_size})"
+            )
 
     def _as_mixer_input(self, x: torch.Tensor) -> torch.Tensor:
         return x
@@ -162,17 +170,22 @@ class _TorchvisionAdapter(nn.Module):
         sample = inputs if len(inputs) > 1 else inputs[0]
         leaves = _leaves(sample)
         if any(_tv_kind(leaf) == "other" for leaf in leaves):
-            raise ValueError(f"{type(self).__name__}() does not support PIL images, bounding boxes, keypoints and masks")
+            raise ValueError(
+                f"{type(self).__name__}() does not support PIL images, bounding boxes, keypoints and masks"
+            )
         getter = _default_labels if self.labels_getter == "default" else self.labels_getter
-        labels = getter(sample)  # type: ignore[operator]
+        labels = getter(sample)
         if not isinstance(labels, torch.Tensor):
             raise ValueError(f"the labels must be a tensor, got {type(labels).__name__}")
         if labels.ndim not in (1, 2):
             raise ValueError(
-                f"labels must be class indices (batch_size,) or probabilities (batch_size, num_classes), got shape {tuple(labels.shape)}"
+                "labels must be class indices (batch_size,) or probabilities (batch_size, num_classes), got "
+                f"shape {tuple(labels.shape)}"
             )
         if labels.ndim == 2 and self.num_classes is not None and labels.shape[-1] != self.num_classes:
-            raise ValueError(f"2-D labels must have num_classes={self.num_classes} columns, got shape {tuple(labels.shape)}")
+            raise ValueError(
+                f"2-D labels must have num_classes={self.num_classes} columns, got shape {tuple(labels.shape)}"
+            )
         if labels.ndim == 1 and self.num_classes is None:
             raise ValueError("num_classes must be given when the labels are class indices (1-D)")
 
@@ -377,7 +390,7 @@ class TimmMixup:
             raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
         self.mixup_alpha = float(mixup_alpha)
         self.cutmix_alpha = float(cutmix_alpha)
-        self.cutmix_minmax: tuple[float, float] | None = cutmix_minmax  # type: ignore[assignment]
+        self.cutmix_minmax: tuple[float, float] | None = cutmix_minmax
         self.mix_prob = float(prob)
         self.switch_prob = float(switch_prob)
         self.mode = mode
@@ -409,7 +422,9 @@ class TimmMixup:
         if self.mode not in ("batch", "pair", "elem"):
             raise ValueError(f"mode must be 'batch', 'pair' or 'elem', got {self.mode!r}")
         if self.mixup_alpha < 0 or self.cutmix_alpha < 0:
-            raise ValueError(f"mixup_alpha and cutmix_alpha must be >= 0, got {self.mixup_alpha!r} and {self.cutmix_alpha!r}")
+            raise ValueError(
+                f"mixup_alpha and cutmix_alpha must be >= 0, got {self.mixup_alpha!r} and {self.cutmix_alpha!r}"
+            )
         if not (0.0 <= self.mix_prob <= 1.0):
             raise ValueError(f"mix_prob must be in [0, 1], got {self.mix_prob!r}")
         per_sample = self.mode != "batch"
@@ -448,7 +463,9 @@ class TimmMixup:
         boxes = torch.where((lam < 1)[:, None], boxes, torch.zeros_like(boxes))
         return BoxPlan(index=index, lam=1.0 - box_area_share(boxes, size), boxes=boxes, size=size)
 
-    def _mix(self, x: torch.Tensor, targets: torch.Tensor | None, g: torch.Generator | None) -> tuple[torch.Tensor, MixPlan]:
+    def _mix(
+        self, x: torch.Tensor, targets: torch.Tensor | None, g: torch.Generator | None
+    ) -> tuple[torch.Tensor, MixPlan]:
         n = x.shape[0]
         both = self._mixup is not None and self._cutmix is not None
         if self.mode == "batch":
@@ -464,6 +481,7 @@ class TimmMixup:
             return self._mixup.apply(x, plan), plan
         # per sample: one switch, one λ and one box per sample, applied as one per-pixel mask
         if not both:
+            # not both: exactly one of the two is built
             mixer: PairMixer = self._mixup if self._mixup is not None else self._cutmix  # type: ignore[assignment]
             plan = self._cutmix_plan(x, targets, g) if mixer is self._cutmix else mixer.sample(x, targets, generator=g)
             return mixer.apply(x, plan), plan
@@ -501,7 +519,10 @@ class TimmMixup:
         n, k = x.shape[0], self.num_classes
         if target.ndim == 1 and not self.multi_label:
             if target.is_floating_point() or target.shape[0] != n:
-                raise ValueError(f"target must be class indices of shape ({n},), got dtype {target.dtype} and shape {tuple(target.shape)}")
+                raise ValueError(
+                    f"target must be class indices of shape ({n},), got dtype {target.dtype} and "
+                    f"shape {tuple(target.shape)}"
+                )
             labels: torch.Tensor = target.long()
         elif target.ndim == 2 and tuple(target.shape) == (n, k):
             labels = target.float()
@@ -514,7 +535,8 @@ class TimmMixup:
             if self._mixup is None and self._cutmix is None:
                 raise ValueError(
                     "one of mixup_alpha > 0, cutmix_alpha > 0 or cutmix_minmax must be set to mix, got "
-                    f"mixup_alpha={self.mixup_alpha!r}, cutmix_alpha={self.cutmix_alpha!r} (set mixup_enabled=False to stop mixing)"
+                    f"mixup_alpha={self.mixup_alpha!r}, cutmix_alpha={self.cutmix_alpha!r} (set "
+                    "mixup_enabled=False to stop mixing)"
                 )
             mixed, plan = self._mix(x, labels, g)
         else:
@@ -529,7 +551,9 @@ class TimmMixup:
         return mixed, dense
 
 
-def _minmax_boxes(count: int, size: tuple[int, int], minmax: tuple[float, float], generator: torch.Generator | None) -> torch.Tensor:
+def _minmax_boxes(
+    count: int, size: tuple[int, int], minmax: tuple[float, float], generator: torch.Generator | None
+) -> torch.Tensor:
     """Boxes with sides drawn from [⌊min·size⌋, ⌊max·size⌋), placed uniformly inside the image.
 
     The rule of timm's ``rand_bbox_minmax`` (after Darknet's CutMix), from torch draws.

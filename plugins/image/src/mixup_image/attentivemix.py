@@ -30,7 +30,9 @@ class AttentivePlan(MixPlan):
     size: tuple[int, int]
 
 
-def _pixel_cells(size: tuple[int, int], grid: tuple[int, int], device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+def _pixel_cells(
+    size: tuple[int, int], grid: tuple[int, int], device: torch.device | str = "cpu"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The grid row of each image row and the grid column of each image column (nearest upsampling)."""
     (h_img, w_img), (h, w) = size, grid
     rows = torch.arange(h_img, device=device) * h // h_img
@@ -114,12 +116,14 @@ class AttentiveMix(GuidedImageMixer):
     runtime_fields: ClassVar[tuple[str, ...]] = ("model",)
     guidance_args: ClassVar[tuple[str, ...]] = ("features", "model")
 
-    top_k: int | None = Field(6, ge=1)
+    top_k: int | None = Field(default=6, ge=1)
     model: Any = dataclasses.field(default=None, compare=False, repr=False)
 
     # ------------------------------------------------------------------ public protocol
     @classmethod
-    def example_call_kwargs(cls, inputs: torch.Tensor, targets: torch.Tensor | None, num_classes: int) -> dict[str, Any]:
+    def example_call_kwargs(
+        cls, inputs: torch.Tensor, targets: torch.Tensor | None, num_classes: int
+    ) -> dict[str, Any]:
         """``features=``: 7×7 local-energy maps of ``inputs``, a model-free stand-in for a network's attention."""
         return {"features": energy_maps(inputs)}
 
@@ -141,7 +145,10 @@ class AttentiveMix(GuidedImageMixer):
         if kind == "features":
             check_feature_maps(value, inputs.shape[0], name="features", ndims=(3, 4))
         elif not callable(value):
-            raise TypeError(f"model must be an nn.Module or a callable returning (B, C, h, w) feature maps, got {type(value).__name__}")
+            raise TypeError(
+                "model must be an nn.Module or a callable returning (B, C, h, w) feature maps, "
+                f"got {type(value).__name__}"
+            )
 
     def _attention(self, inputs: torch.Tensor) -> torch.Tensor:
         """The attention map of every image of the batch, float32 ``(B, h, w)``."""
@@ -159,12 +166,16 @@ class AttentiveMix(GuidedImageMixer):
 
         return self._cached("attention", compute)
 
-    def _make_plan(self, inputs: torch.Tensor, index: torch.Tensor, lam: torch.Tensor, *, generator: torch.Generator | None) -> MixPlan:
+    def _make_plan(
+        self, inputs: torch.Tensor, index: torch.Tensor, lam: torch.Tensor, *, generator: torch.Generator | None
+    ) -> MixPlan:
         n = index.shape[0]
         size = (int(inputs.shape[-2]), int(inputs.shape[-1]))
         mixing = (index != torch.arange(n)) & (lam < 1)
         if not bool(mixing.any()):
-            return AttentivePlan(index=index, lam=torch.ones(n), cells=torch.zeros(n, 1, 1, dtype=torch.bool), size=size)
+            return AttentivePlan(
+                index=index, lam=torch.ones(n), cells=torch.zeros(n, 1, 1, dtype=torch.bool), size=size
+            )
         attention = self._attention(inputs)
         h, w = int(attention.shape[-2]), int(attention.shape[-1])
         n_cells = h * w
@@ -188,7 +199,9 @@ class AttentiveMix(GuidedImageMixer):
             raise TypeError(f"AttentiveMix.apply needs an AttentivePlan, got {type(plan).__name__}")
         size = (int(inputs.shape[-2]), int(inputs.shape[-1]))
         if plan.size != size:
-            raise ValueError(f"the plan was drawn for images of size {plan.size}, but inputs.shape={tuple(inputs.shape)}")
+            raise ValueError(
+                f"the plan was drawn for images of size {plan.size}, but inputs.shape={tuple(inputs.shape)}"
+            )
         idx = plan.index.to(inputs.device, non_blocking=True)
         partner = cells_to_pixels(plan.cells.to(inputs.device, non_blocking=True), size)
         return torch.where(partner, inputs[idx], inputs)

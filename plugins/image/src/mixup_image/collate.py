@@ -81,7 +81,10 @@ class MixupCollate:
             raise ValueError(f"layout must be 'auto', 'hwc' or 'chw', got {layout!r}")
         mixer = create_mixer(mixer_spec)
         if getattr(mixer, "modality", "any") not in ("image", "any"):
-            raise ValueError(f"MixupCollate needs an image mixer (or a modality-agnostic one), got {mixer!r} of modality {mixer.modality!r}")
+            raise ValueError(
+                f"MixupCollate needs an image mixer (or a modality-agnostic one), got {mixer!r} of "
+                f"modality {mixer.modality!r}"
+            )
         if getattr(mixer, "cost", "none") != "none":
             raise ValueError(
                 f"MixupCollate runs in DataLoader workers, without the model; {type(mixer).__name__} has cost "
@@ -146,7 +149,9 @@ class MixupCollate:
             if item.ndim == 2:
                 item = item[:, :, None]
             if item.ndim != 3:
-                raise ValueError(f"NumPy images must be (H, W), (H, W, C) or (C, H, W); item {position} has shape {item.shape}")
+                raise ValueError(
+                    f"NumPy images must be (H, W), (H, W, C) or (C, H, W); item {position} has shape {item.shape}"
+                )
             if self._channels_first(item.shape, position):
                 return torch.from_numpy(np.ascontiguousarray(item))
             return torch.from_numpy(np.ascontiguousarray(item)).permute(2, 0, 1)
@@ -159,7 +164,10 @@ class MixupCollate:
             if item.ndim != 3:
                 raise ValueError(f"image tensors must be (C, H, W); item {position} has shape {tuple(item.shape)}")
             return item
-        raise TypeError(f"item {position}: the image must be a uint8 torch.Tensor (C, H, W) or NumPy array (H, W, C), got {type(item).__name__}")
+        raise TypeError(
+            f"item {position}: the image must be a uint8 torch.Tensor (C, H, W) or NumPy array (H, W, C), "
+            f"got {type(item).__name__}"
+        )
 
     def _channels_first(self, shape: tuple[int, ...], position: int) -> bool:
         if self.layout != "auto":
@@ -194,7 +202,10 @@ class MixupCollate:
             labels.append(item[1])
         shapes = {tuple(t.shape) for t in images}
         if len(shapes) > 1:
-            raise ValueError(f"all images of a batch must have one shape (C, H, W), got {sorted(shapes)}; resize or crop them in the dataset")
+            raise ValueError(
+                f"all images of a batch must have one shape (C, H, W), got {sorted(shapes)}; resize or "
+                "crop them in the dataset"
+            )
         return torch.stack(images), self._labels(labels)
 
     def __call__(self, batch: Sequence[Any]) -> tuple[torch.Tensor, MixedTargets | torch.Tensor]:

@@ -43,7 +43,9 @@ class CutMix(ImageMixer):
 
     correct_lam: bool = True
 
-    def _make_plan(self, inputs: torch.Tensor, index: torch.Tensor, lam: torch.Tensor, *, generator: torch.Generator | None) -> MixPlan:
+    def _make_plan(
+        self, inputs: torch.Tensor, index: torch.Tensor, lam: torch.Tensor, *, generator: torch.Generator | None
+    ) -> MixPlan:
         size = (int(inputs.shape[-2]), int(inputs.shape[-1]))
         shared = self.mode == "batch" and all_equal(lam)
         boxes = sample_boxes(lam, size, generator, shared=shared, index=index)

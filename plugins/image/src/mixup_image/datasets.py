@@ -33,10 +33,11 @@ import pickle
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import torch
+from numpy.typing import DTypeLike
 
 from mixup_core import ConfigError
 from mixup_core.data import DataNotFoundError
@@ -91,7 +92,7 @@ FASHION_MNIST_CLASSES: tuple[str, ...] = (
 DIGITS_CLASSES: tuple[str, ...] = tuple(str(d) for d in range(10))
 """Class names of scikit-learn's digits, ``"0"`` … ``"9"``."""
 
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_IDX_DTYPES: dict[int, DTypeLike] = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _TORCHVISION_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp"})
 _EXIF_ORIENTATION = 0x0112
 _TRANSPOSED = frozenset({5, 6, 7, 8})  # EXIF orientations that swap width and height
@@ -254,7 +255,11 @@ def _to_channels(image: torch.Tensor, channels: int) -> torch.Tensor:
         return image.expand(3, -1, -1)
     if channels == 1 and image.shape[0] == 3:  # ITU-R 601-2 luma, as PIL's convert("L")
         weights = torch.tensor([299, 587, 114], dtype=torch.int32).view(3, 1, 1)
-        return ((image.to(torch.int32) * weights).sum(0, keepdim=True) + 500).div(1000, rounding_mode="floor").to(torch.uint8)
+        return (
+            ((image.to(torch.int32) * weights).sum(0, keepdim=True) + 500)
+            .div(1000, rounding_mode="floor")
+            .to(torch.uint8)
+        )
     raise ValueError(f"cannot turn a {image.shape[0]}-channel image into {channels} channels")
 
 
@@ -302,7 +307,8 @@ def fit_image(
         left = int(torch.randint(0, new_w - w + 1, (), generator=generator))
     else:
         top, left = (new_h - h) // 2, (new_w - w) // 2
-    return image[:, top : top + h, left : left + w].clone(memory_format=torch.contiguous_format)  # not a view of the larger image
+    # a copy, not a view of the larger image
+    return image[:, top : top + h, left : left + w].clone(memory_format=torch.contiguous_format)
 
 
 # ---------------------------------------------------------------------------------------------- IDX files
@@ -353,7 +359,15 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
 CIFAR_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
 """The folder that torchvision's ``CIFAR10`` / ``CIFAR100`` extract under their ``root``."""
 
-_FILES = {
+class _CifarFiles(TypedDict):
+    train: list[str]
+    test: list[str]
+    meta: str
+    names: str
+    labels: str
+
+
+_FILES: dict[str, _CifarFiles] = {
     "cifar10": {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"], "meta": "batches.meta",
                 "names": "label_names", "labels": "labels"},
     "cifar100": {"train": ["train"], "test": ["test"], "meta": "meta", "names": "fine_label_names",
@@ -395,8 +409,8 @@ def read_cifar(root: str | os.PathLike[str], variant: str = "cifar10") -> dict[s
     missing = [n for n in names if not (folder / n).is_file()]
     if missing:
         raise DataNotFoundError(
-            f"{variant} not found: {', '.join(missing)} missing in {str(folder)!r}. Point root at the folder that holds "
-            f"{CIFAR_FOLDERS[variant]}/ (torchvision's CIFAR root), or at that folder itself; this loader never "
+            f"{variant} not found: {', '.join(missing)} missing in {str(folder)!r}. Point root at the folder that "
+            f"holds {CIFAR_FOLDERS[variant]}/ (torchvision's CIFAR root), or at that folder itself; this loader never "
             "downloads (get the python version of the archive from the authors' page and extract it)."
         )
     out: dict[str, Any] = {"folder": folder}

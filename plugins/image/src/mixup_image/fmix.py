@@ -235,10 +235,12 @@ class FMix(ImageMixer):
     name: ClassVar[str] = "fmix"
     paper: ClassVar[str] = "Harris et al., FMix: Enhancing Mixed Sample Data Augmentation, arXiv 2020, https://arxiv.org/abs/2002.12047"
 
-    decay_power: float = Field(3.0, gt=0, allow_inf_nan=False)
-    max_soft: float = Field(0.0, ge=0, le=0.5)
+    decay_power: float = Field(default=3.0, gt=0, allow_inf_nan=False)
+    max_soft: float = Field(default=0.0, ge=0, le=0.5)
 
-    def _make_plan(self, inputs: torch.Tensor, index: torch.Tensor, lam: torch.Tensor, *, generator: torch.Generator | None) -> MixPlan:
+    def _make_plan(
+        self, inputs: torch.Tensor, index: torch.Tensor, lam: torch.Tensor, *, generator: torch.Generator | None
+    ) -> MixPlan:
         b = index.shape[0]
         h, w = int(inputs.shape[-2]), int(inputs.shape[-1])
         fields = 1 if self.mode == "batch" else b
@@ -255,5 +257,7 @@ class FMix(ImageMixer):
         if not isinstance(plan, MaskPlan):
             raise TypeError(f"FMix.apply needs a MaskPlan, got {type(plan).__name__}")
         if tuple(plan.mask.shape[-2:]) != tuple(inputs.shape[-2:]):
-            raise ValueError(f"the plan's mask has size {tuple(plan.mask.shape[-2:])}, but inputs.shape={tuple(inputs.shape)}")
+            raise ValueError(
+                f"the plan's mask has size {tuple(plan.mask.shape[-2:])}, but inputs.shape={tuple(inputs.shape)}"
+            )
         return apply_mask(inputs, plan.index, plan.mask)

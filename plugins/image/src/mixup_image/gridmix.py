@@ -38,7 +38,9 @@ def grid_mask(grid: torch.Tensor, size: tuple[int, int], device: torch.device | 
     g = grid.to(device, non_blocking=True)
     y0, x0, cut_h, cut_w, ph, pw, hh, hw = g.unbind(dim=1)
 
-    def axis(n: int, start: torch.Tensor, length: torch.Tensor, period: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+    def axis(
+        n: int, start: torch.Tensor, length: torch.Tensor, period: torch.Tensor, hole: torch.Tensor
+    ) -> torch.Tensor:
         d = torch.arange(n, device=device)[None, :] - start[:, None]
         return (d >= 0) & (d < length[:, None]) & (d.remainder(period[:, None].clamp(min=1)) < hole[:, None])
 
@@ -120,17 +122,23 @@ class GridMix(ImageMixer):
     @classmethod
     def _check_aspect(cls, value: tuple[float, float], info: Any) -> tuple[float, float]:
         if not (0 < value[0] <= value[1] < float("inf")):
-            raise ValueError(f"{info.field_name} must be (low, high) with 0 < low <= high < inf, got {info.field_name}={value!r}")
+            raise ValueError(
+                f"{info.field_name} must be (low, high) with 0 < low <= high < inf, got {info.field_name}={value!r}"
+            )
         return value
 
     @field_validator("cut_area_ratio")
     @classmethod
     def _check_area(cls, value: tuple[float, float]) -> tuple[float, float]:
         if not 0 < value[0] <= value[1] <= 1:
-            raise ValueError(f"cut_area_ratio must be (low, high) with 0 < low <= high <= 1, got cut_area_ratio={value!r}")
+            raise ValueError(
+                f"cut_area_ratio must be (low, high) with 0 < low <= high <= 1, got cut_area_ratio={value!r}"
+            )
         return value
 
-    def _make_plan(self, inputs: torch.Tensor, index: torch.Tensor, lam: torch.Tensor, *, generator: torch.Generator | None) -> MixPlan:
+    def _make_plan(
+        self, inputs: torch.Tensor, index: torch.Tensor, lam: torch.Tensor, *, generator: torch.Generator | None
+    ) -> MixPlan:
         b = index.shape[0]
         h, w = int(inputs.shape[-2]), int(inputs.shape[-1])
         m = 1 if self.mode == "batch" else b

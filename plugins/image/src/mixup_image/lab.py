@@ -191,7 +191,8 @@ def load_fashion_mnist_task(
         )
     splits: dict[str, LabeledTensors] = {}
     full_sizes: dict[str, int] = {}
-    mean = std = None
+    mean: float | None = None
+    std: float | None = None
     for split, size, stream in (("train", train_n, 0), ("test", test_n, 1)):
         images = read_idx(folder / _FASHION_FILES[(split, "images")])
         labels = read_idx(folder / _FASHION_FILES[(split, "labels")])
@@ -207,19 +208,21 @@ def load_fashion_mnist_task(
         keep = stratified_subset(labels, labels.shape[0] if size is None else size, (seed, stream))
         x = torch.from_numpy(images[keep].astype(np.float32) / 255.0).unsqueeze(1)
         if normalise:
-            if mean is None:  # the training split comes first
+            if mean is None or std is None:  # the training split comes first
                 mean, std = float(x.mean()), float(x.std())
             x = (x - mean) / std
         splits[split] = LabeledTensors(x, torch.from_numpy(labels[keep].astype(np.int64)))
     info: dict[str, Any] = {
-        "source": f"Fashion-MNIST (Zalando Research), IDX files of the Debian package dataset-fashion-mnist in {folder}",
+        "source": ("Fashion-MNIST (Zalando Research), IDX files of the Debian package "
+                   f"dataset-fashion-mnist in {folder}"),
         "licence": "MIT (Expat), (c) Zalando SE",
         "full_sizes": full_sizes,
         "train_size": len(splits["train"]),
         "test_size": len(splits["test"]),
         "split_seed": seed,
         "subset": "class-stratified, drawn with numpy default_rng((split_seed, 0 train / 1 test))",
-        "pixels": "scaled to [0, 1]" + (f", then standardised with mean {mean:.4f} and std {std:.4f}" if normalise else ""),
+        "pixels": "scaled to [0, 1]"
+        + (f", then standardised with mean {mean:.4f} and std {std:.4f}" if normalise else ""),
         "normalise": {"mean": mean, "std": std} if normalise else None,
         "class_counts": {s: _class_counts(d.labels, 10) for s, d in splits.items()},
     }
@@ -289,7 +292,8 @@ def load_digits_task(*, test_fraction: float = 0.25, split_seed: int = 0, train_
         "test_size": len(test),
         "test_fraction": float(test_fraction),
         "split_seed": seed,
-        "split": "class-stratified, drawn with numpy default_rng((split_seed, 1)); training subset with (split_seed, 0)",
+        "split": ("class-stratified, drawn with numpy default_rng((split_seed, 1)); training "
+                  "subset with (split_seed, 0)"),
         "pixels": "scaled from 0..16 to [0, 1]",
         "class_counts": {"train": _class_counts(train.labels, 10), "test": _class_counts(test.labels, 10)},
     }
@@ -303,10 +307,12 @@ def _channels_param(value: object) -> tuple[int, int]:
     elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2:
         pair = tuple(value)
     else:
-        raise ConfigError(f"channels must be an int c (blocks of c and 2c) or two ints [c1, c2], got channels={value!r}")
+        raise ConfigError(
+            f"channels must be an int c (blocks of c and 2c) or two ints [c1, c2], got channels={value!r}"
+        )
     if not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) and c >= 1 for c in pair):
         raise ConfigError(f"channels must be positive ints, got channels={value!r}")
-    return int(pair[0]), int(pair[1])  # type: ignore[call-overload]
+    return int(pair[0]), int(pair[1])  # type: ignore[call-overload]  # ints, checked above
 
 
 def _dropout_param(value: object) -> float:
@@ -393,7 +399,7 @@ class SmallCNN(nn.Module):
             raise ValueError(
                 f"SmallCNN expects images (B, {self.input_shape[0]}, H, W), got a tensor of shape {tuple(x.shape)}"
             )
-        return self.classifier(self.dropout(torch.flatten(self.pool(self.features(x)), 1)))  # type: ignore[no-any-return]
+        return self.classifier(self.dropout(torch.flatten(self.pool(self.features(x)), 1)))
 
 
 def small_cnn(
@@ -459,7 +465,9 @@ class MLP(nn.Module):
         torch.Size([2, 3])
     """
 
-    def __init__(self, in_features: int, num_classes: int, *, hidden: Sequence[int] = (256,), dropout: float = 0.0) -> None:
+    def __init__(
+        self, in_features: int, num_classes: int, *, hidden: Sequence[int] = (256,), dropout: float = 0.0
+    ) -> None:
         super().__init__()
         self.in_features = in_features
         blocks: list[nn.Module] = []
@@ -477,7 +485,7 @@ class MLP(nn.Module):
             raise ValueError(
                 f"MLP expects {self.in_features} values per example, got a tensor of shape {tuple(x.shape)}"
             )
-        return self.classifier(self.layers(flat))  # type: ignore[no-any-return]
+        return self.classifier(self.layers(flat))
 
 
 def mlp(data: TaskData, *, hidden: int | Sequence[int] = (256,), dropout: float = 0.0) -> MLP:
@@ -497,17 +505,18 @@ def mlp(data: TaskData, *, hidden: int | Sequence[int] = (256,), dropout: float 
     Examples:
         >>> from torch.utils.data import TensorDataset
         >>> x, y = torch.zeros(4, 1, 8, 8), torch.tensor([0, 1, 2, 0])
-        >>> data = TaskData(TensorDataset(x, y), TensorDataset(x, y), 3, ["a", "b", "c"], "image", input_shape=(1, 8, 8))
+        >>> data = TaskData(TensorDataset(x, y), TensorDataset(x, y), 3, ["a", "b", "c"], "image",
+        ...                 input_shape=(1, 8, 8))
         >>> mlp(data, hidden=[32, 16])(x).shape
         torch.Size([4, 3])
     """
     shape = _shape_of(data, "mlp")
-    widths: Sequence[object] = [hidden] if isinstance(hidden, (int, np.integer)) and not isinstance(hidden, bool) else hidden
+    widths: object = [hidden] if isinstance(hidden, (int, np.integer)) and not isinstance(hidden, bool) else hidden
     if isinstance(widths, str) or not isinstance(widths, Sequence) or not all(
         isinstance(h, (int, np.integer)) and not isinstance(h, bool) and h >= 1 for h in widths
     ):
         raise ConfigError(f"hidden must be a positive int or a list of positive ints, got hidden={hidden!r}")
-    return MLP(math.prod(shape), data.num_classes, hidden=[int(h) for h in widths], dropout=_dropout_param(dropout))  # type: ignore[call-overload]
+    return MLP(math.prod(shape), data.num_classes, hidden=[int(h) for h in widths], dropout=_dropout_param(dropout))
 
 
 # ---------------------------------------------------------------------------------------------- image:folder
@@ -545,7 +554,7 @@ class ImageFiles(Dataset[tuple[torch.Tensor, int]]):
 
     def __init__(
         self,
-        paths: Sequence[str | os.PathLike[str]],
+        paths: Sequence[str | os.PathLike[str]] | np.ndarray,
         labels: Sequence[int] | np.ndarray,
         *,
         channels: int,
@@ -649,7 +658,8 @@ def _decode(path: str, channels: int) -> torch.Tensor:
     except ImportError:
         raise
     except Exception as exc:  # the decoders' own error types
-        raise DataError(f"{path}: cannot decode the image ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+        raise DataError(f"{path}: cannot decode the image ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else ''}); "
                         "set the data set's verify: decode to check every file before training") from exc
 
 
@@ -712,7 +722,7 @@ def _size_param(value: object) -> tuple[int, int] | None:
         raise ConfigError(f"size must be an int (a square side) or [height, width], got size={value!r}")
     if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in pair):
         raise ConfigError(f"size must hold positive ints, got size={value!r}")
-    return int(pair[0]), int(pair[1])  # type: ignore[call-overload]
+    return int(pair[0]), int(pair[1])  # type: ignore[call-overload]  # ints, checked above
 
 
 def _choice(name: str, value: object, allowed: Sequence[str]) -> str:
@@ -727,7 +737,9 @@ def _stats_param(name: str, value: object, channels: int, positive: bool) -> lis
     values = [value] * channels if isinstance(value, (int, float)) and not isinstance(value, bool) else value
     if (isinstance(values, str) or not isinstance(values, Sequence) or len(values) != channels
             or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)):
-        raise ConfigError(f"{name} must be a number or a list of {channels} numbers (one per channel), got {name}={value!r}")
+        raise ConfigError(
+            f"{name} must be a number or a list of {channels} numbers (one per channel), got {name}={value!r}"
+        )
     if positive and not all(v > 0 for v in values):
         raise ConfigError(f"{name} must be positive, got {name}={value!r}")
     return [float(v) for v in values]
@@ -870,9 +882,16 @@ def load_folder_task(
         raise ConfigError(f"give both mean and std, or neither (to compute them), got mean={mean!r} and std={std!r}")
     require_image_io()
     check = _HeaderCheck(decode=verify == "decode")
-    records = scan_files(root, extensions=IMAGE_EXTENSIONS, on_error="skip" if on_error == "skip" else "stop", check=check,
-                         path_column=str(path_col), label_column=str(label_col), group_column=group_col,
-                         split_column=split_col)
+    records = scan_files(
+        root,
+        extensions=IMAGE_EXTENSIONS,
+        on_error="skip" if on_error == "skip" else "stop",
+        check=check,
+        path_column=str(path_col),
+        label_column=str(label_col),
+        group_column=group_col,
+        split_column=split_col,
+    )
     headers = [check.headers[p] for p in records.paths]
     names = records.class_names
     y = records.class_indices()
@@ -929,7 +948,8 @@ def load_folder_task(
         std_v = [1.0 if s < _CONSTANT_STD else s for s in std_v]
         how = "all" if sample.size == train_idx.size else f"drawn with split_seed {seed}"
         stats = {"mean": mean_v, "std": std_v,
-                 "computed_on": f"{sample.size} of {train_idx.size} training images ({how}); the test split is not used"}
+                 "computed_on": (f"{sample.size} of {train_idx.size} training images ({how}); "
+                                 "the test split is not used")}
         if flat:
             stats["constant_channels"] = flat  # std 0 in the sample: divided by 1 instead
     groups = records.groups
@@ -943,7 +963,8 @@ def load_folder_task(
     for h in headers:
         formats[h.format] = formats.get(h.format, 0) + 1
     info: dict[str, Any] = {
-        "source": (f"image files in class folders under {Path(root).expanduser().resolve()}" if records.layout == "folders"
+        "source": (f"image files in class folders under {Path(root).expanduser().resolve()}"
+                   if records.layout == "folders"
                    else f"image files listed in the manifest {Path(root).expanduser().resolve()}"),
         "layout": records.layout,
         "counts": {"train": class_counts(y[train_idx], names), "test": class_counts(y[test_idx], names)},
@@ -981,7 +1002,7 @@ def _image_shape(data: TaskData, model: str) -> tuple[int, int, int]:
     shape = _shape_of(data, model)
     if len(shape) != 3:
         raise ConfigError(f"{model} takes images (C, H, W), but the data set gives input_shape={shape!r}")
-    return shape  # type: ignore[return-value]
+    return shape
 
 
 def _no_download(model: str, params: dict[str, Any], *keys: str) -> None:
@@ -1042,7 +1063,9 @@ def _head_by_outputs(model: nn.Module, num_classes: int) -> str:
     return found
 
 
-def load_pretrained(model: nn.Module, path: str | os.PathLike[str], *, num_classes: int, name: str = "model") -> list[str]:
+def load_pretrained(
+    model: nn.Module, path: str | os.PathLike[str], *, num_classes: int, name: str = "model"
+) -> list[str]:
     """Load a local checkpoint into ``model``, dropping the classifier weights that do not fit ``num_classes``.
 
     The file is read with ``torch.load(path, map_location="cpu", weights_only=True)`` (no code in it
@@ -1100,7 +1123,11 @@ def load_pretrained(model: nn.Module, path: str | os.PathLike[str], *, num_class
     missing = sorted(k for k in own if k not in state)
     shapes = sorted(f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in state
                     if k in own and k not in dropped and state[k].shape != own[k].shape)
-    for label, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches (file vs model)", shapes)):
+    for label, keys in (
+        ("missing keys", missing),
+        ("unexpected keys", unexpected),
+        ("shape mismatches (file vs model)", shapes),
+    ):
         if keys:
             problems.append(f"{label} {keys[:8]}" + (f" and {len(keys) - 8} more" if len(keys) > 8 else ""))
     if problems:
@@ -1109,7 +1136,9 @@ def load_pretrained(model: nn.Module, path: str | os.PathLike[str], *, num_class
     return dropped
 
 
-def timm_model(data: TaskData, *, arch: str, pretrained_path: str | os.PathLike[str] | None = None, **params: Any) -> nn.Module:
+def timm_model(
+    data: TaskData, *, arch: str, pretrained_path: str | os.PathLike[str] | None = None, **params: Any
+) -> nn.Module:
     """Any timm model (the family ``timm:<arch>``), for the images of ``data``, from random or local weights.
 
     Built as ``timm.create_model(arch, pretrained=False, num_classes=data.num_classes, in_chans=C,
@@ -1150,11 +1179,11 @@ def timm_model(data: TaskData, *, arch: str, pretrained_path: str | os.PathLike[
         model = timm.create_model(arch, pretrained=False, num_classes=data.num_classes, in_chans=shape[0], **params)
     except TypeError as exc:
         raise ConfigError(f"model ({name}): {exc}") from exc
-    head = model.get_classifier()
+    head = model.get_classifier()  # type: ignore[operator]  # typed nn.Module; every timm model has it
     model.mixup_classifier = next(n for n, m in model.named_modules() if m is head and n)
     if pretrained_path is not None:
         load_pretrained(model, pretrained_path, num_classes=data.num_classes, name=name)
-    return model  # type: ignore[no-any-return]
+    return model
 
 
 def torchvision_model(
@@ -1402,7 +1431,7 @@ class PreActResNet(nn.Module):
         """Logits ``(B, num_classes)`` of images ``(B, C, H, W)``."""
         out = self.layer4(self.layer3(self.layer2(self.layer1(self.stem(x)))))
         out = F.adaptive_avg_pool2d(F.relu(self.bn(out)), 1).flatten(1)
-        return self.classifier(out)  # type: ignore[no-any-return]
+        return self.classifier(out)
 
 
 def preact_resnet18(data: TaskData, *, width: int = 64) -> PreActResNet:

@@ -75,8 +75,8 @@ class ManifoldMixup(PairMixer):
 
     `forward` draws a layer k uniformly from ``layers`` (``"input"`` stands for k = 0, the
     input itself, as in the paper; without ``layers``, from `default_layers` of the model: the
-    input and the first half of its blocks, as the reference), samples a pairing and λ for the batch, and runs the model once
-    with the output of layer k replaced by λ·h + (1 − λ)·h[index] (a forward hook, through
+    input and the first half of its blocks, as the reference), samples a pairing and λ for the batch,
+    and runs the model once with the output of layer k replaced by λ·h + (1 − λ)·h[index] (a forward hook, through
     `mixup_core.forward_mixed` / `mixup_core.replay_at`); the targets are mixed with
     the same λ (Verma, Lamb, Beckham, Najafi, Mitliagkas, Lopez-Paz, Bengio, *Manifold Mixup:
     Better Representations by Interpolating Hidden States*, ICML 2019, arXiv:1806.05236).
@@ -115,10 +115,10 @@ class ManifoldMixup(PairMixer):
         "Verma et al., Manifold Mixup: Better Representations by Interpolating Hidden States, ICML 2019, "
         "https://arxiv.org/abs/1806.05236"
     )
-    cost: ClassVar[str] = "hook"  # type: ignore[misc]
+    cost: ClassVar[Literal["none", "forward", "gradients", "hook", "dataset"]] = "hook"
     example_shape: ClassVar[tuple[int, ...]] = (3, 16, 16)
 
-    alpha: float = Field(2.0, gt=0, allow_inf_nan=False)
+    alpha: float = Field(default=2.0, gt=0, allow_inf_nan=False)
     layers: list[str] = Field(default_factory=list)
     where: Literal["output", "input"] = "output"
 
@@ -140,7 +140,7 @@ class ManifoldMixup(PairMixer):
         """
         if not self.layers and model is None:
             return ""
-        layers = self.layers or default_layers(model)  # type: ignore[arg-type]
+        layers = self.layers or default_layers(model)  # type: ignore[arg-type]  # model: given, checked above
         choice = layers[int(torch.randint(len(layers), (1,), generator=generator))]
         return "" if choice == INPUT_LAYER else choice
 

@@ -61,7 +61,7 @@ class Mosaic(TileMixer):
         "Bochkovskiy, Wang, Liao, YOLOv4: Optimal Speed and Accuracy of Object Detection, arXiv 2020, "
         "https://arxiv.org/abs/2004.10934"
     )
-    cost: ClassVar[str] = "none"  # type: ignore[misc]
+    cost: ClassVar[Literal["none", "forward", "gradients", "hook", "dataset"]] = "none"
 
     center_range: tuple[float, float] = (0.25, 0.75)
     fill: Literal["crop", "resize"] = "crop"

@@ -144,13 +144,13 @@ class PuzzleMix(GuidedImageMixer):
     cost: ClassVar[Literal["none", "forward", "gradients", "hook", "dataset"]] = "gradients"
 
     block_num: _BlockNum = 4
-    smooth_beta: float = Field(1.2, ge=0, allow_inf_nan=False)
-    gamma: float = Field(0.5, ge=0, allow_inf_nan=False)
-    eta: float = Field(0.2, ge=0, allow_inf_nan=False)
-    neigh_size: int = Field(4, ge=1)
+    smooth_beta: float = Field(default=1.2, ge=0, allow_inf_nan=False)
+    gamma: float = Field(default=0.5, ge=0, allow_inf_nan=False)
+    eta: float = Field(default=0.2, ge=0, allow_inf_nan=False)
+    neigh_size: int = Field(default=4, ge=1)
     n_labels: Literal[2, 3] = 3
     transport: bool = True
-    t_eps: float = Field(0.8, gt=0, allow_inf_nan=False)
+    t_eps: float = Field(default=0.8, gt=0, allow_inf_nan=False)
     t_size: Literal[-1] | Annotated[int, Field(ge=1)] = -1
     algorithm: Literal["swap", "expansion"] = "swap"
     mean: list[float] | None = None
@@ -192,7 +192,7 @@ class PuzzleMix(GuidedImageMixer):
         return {"saliency": (x - x.mean(dim=(2, 3), keepdim=True)).square().sum(dim=1)}
 
     # ------------------------------------------------------------------ plan and mix
-    def _sample(self, inputs, targets, *, generator, protected, groups):  # type: ignore[no-untyped-def]
+    def _sample(self, inputs, targets, *, generator, protected, groups):
         # the default loss of the saliency pass compares model(inputs) with the call's targets
         self.call_state()["targets"] = targets
         return super()._sample(inputs, targets, generator=generator, protected=protected, groups=groups)

@@ -138,7 +138,9 @@ class ResizeMix(ImageMixer):
             raise ValueError(f"scope must be (low, high) with 0 < low <= high <= 1, got scope={value!r}")
         return value
 
-    def _make_plan(self, inputs: torch.Tensor, index: torch.Tensor, lam: torch.Tensor, *, generator: torch.Generator | None) -> MixPlan:
+    def _make_plan(
+        self, inputs: torch.Tensor, index: torch.Tensor, lam: torch.Tensor, *, generator: torch.Generator | None
+    ) -> MixPlan:
         b = index.shape[0]
         h, w = int(inputs.shape[-2]), int(inputs.shape[-1])
         m = 1 if self.mode == "batch" else b
@@ -166,7 +168,9 @@ class ResizeMix(ImageMixer):
         if not isinstance(plan, BoxPlan):
             raise TypeError(f"ResizeMix.apply needs a BoxPlan, got {type(plan).__name__}")
         if plan.size != (inputs.shape[-2], inputs.shape[-1]):
-            raise ValueError(f"the plan's boxes were drawn for size {plan.size}, but inputs.shape={tuple(inputs.shape)}")
+            raise ValueError(
+                f"the plan's boxes were drawn for size {plan.size}, but inputs.shape={tuple(inputs.shape)}"
+            )
         idx = plan.index.to(inputs.device, non_blocking=True)
         pasted = resize_into_boxes(inputs[idx], plan.boxes, self.interpolation)
         inside = box_mask(plan.boxes, plan.size, inputs.device)

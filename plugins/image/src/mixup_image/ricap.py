@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import torch
 from pydantic import Field
@@ -60,9 +60,9 @@ class RICAP(TileMixer):
         "Takahashi, Matsubara, Uehara, RICAP: Random Image Cropping and Patching, ACML 2018 / IEEE TCSVT 2020, "
         "https://arxiv.org/abs/1811.09030"
     )
-    cost: ClassVar[str] = "none"  # type: ignore[misc]
+    cost: ClassVar[Literal["none", "forward", "gradients", "hook", "dataset"]] = "none"
 
-    beta: float = Field(0.3, gt=0, allow_inf_nan=False)
+    beta: float = Field(default=0.3, gt=0, allow_inf_nan=False)
 
     def _geometry(
         self, n: int, size: tuple[int, int], generator: torch.Generator | None

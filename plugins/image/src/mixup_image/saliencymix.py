@@ -29,7 +29,7 @@ def _filter(x: torch.Tensor, kernel_1d: torch.Tensor) -> torch.Tensor:
     taps = kernel_1d.tolist()
     # a sum of shifted copies: k ≤ 5 taps, much faster than conv2d for one channel
     rows = sum(t * x[..., i : i + h, :] for i, t in enumerate(taps))
-    return sum(t * rows[..., :, i : i + w] for i, t in enumerate(taps))  # type: ignore[no-any-return, index]
+    return sum(t * rows[..., :, i : i + w] for i, t in enumerate(taps))
 
 
 def spectral_residual_saliency(images: torch.Tensor, size: int | None = 64) -> torch.Tensor:
@@ -166,7 +166,10 @@ def fine_grained_saliency(images: torch.Tensor, value_range: tuple[float, float]
             y0, y1 = _window(n, h, grey.device)
             x0, x1 = _window(n, w, grey.device)
             total = (
-                integral[:, y1][:, :, x1] + integral[:, y0][:, :, x0] - integral[:, y1][:, :, x0] - integral[:, y0][:, :, x1]
+                integral[:, y1][:, :, x1]
+                + integral[:, y0][:, :, x0]
+                - integral[:, y1][:, :, x0]
+                - integral[:, y0][:, :, x1]
             )
             count = ((y1 - y0)[:, None] * (x1 - x0)[None, :] - 1).clamp(min=1)
             surround = (total.float() - centre) / count.float()  # float32, as OpenCV
@@ -224,8 +227,9 @@ class SaliencyMix(ImageMixer):
          that one box into the whole batch; here every sample gets its own box, at its own partner's
          peak, in both modes (``mode`` decides whether λ, hence the box size, is shared);
        - the reference hands OpenCV the normalised float32 tensor (RGB in BGR's place), which the
-         8-bit detector reads through its 8-bit pixel accessors (``gray.at<uchar>``), so its map is not the fine-grained saliency of the image
-         (on 64 natural 32-px crops its peak matched the 8-bit image's in none); here the detector
+         8-bit detector reads through its 8-bit pixel accessors (``gray.at<uchar>``), so its map is not
+         the fine-grained saliency of the image (on 64 natural 32-px crops its peak matched the 8-bit
+         image's in none); here the detector
          sees the image's 8-bit grey intensity (floating inputs are stretched per image to [0, 255]);
        - the reference's box spans ``[peak − cut//2, peak + cut//2]`` (one pixel short for an odd
          cut); here it spans ``[peak − cut//2, peak − cut//2 + cut)``, the CutMix side exactly.
@@ -245,12 +249,14 @@ class SaliencyMix(ImageMixer):
     )
 
     saliency: Literal["fine_grained", "spectral_residual"] = "fine_grained"
-    saliency_size: int | None = Field(64, ge=1)
+    saliency_size: int | None = Field(default=64, ge=1)
     correct_lam: bool = True
     mean: list[float] | None = None
     std: list[Annotated[float, Field(gt=0, allow_inf_nan=False)]] | None = None
 
-    def _make_plan(self, inputs: torch.Tensor, index: torch.Tensor, lam: torch.Tensor, *, generator: torch.Generator | None) -> MixPlan:
+    def _make_plan(
+        self, inputs: torch.Tensor, index: torch.Tensor, lam: torch.Tensor, *, generator: torch.Generator | None
+    ) -> MixPlan:
         b = index.shape[0]
         h, w = int(inputs.shape[-2]), int(inputs.shape[-1])
         if self.saliency == "fine_grained" and (self.mean is not None or self.std is not None):

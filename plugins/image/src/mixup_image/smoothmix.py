@@ -43,7 +43,9 @@ def _gaussian_axes(
     return gy, gx
 
 
-def gaussian_mask(plan: SmoothPlan, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def gaussian_mask(
+    plan: SmoothPlan, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """The **partner's** weight G per pixel, ``(B, 1, H, W)``, built from the plan on ``device``."""
     gy, gx = _gaussian_axes(plan.centre, plan.sigma, plan.size, device, dtype)
     return (gy[:, :, None] * gx[:, None, :])[:, None]
@@ -80,8 +82,8 @@ class SmoothMix(ImageMixer):
 
     name: ClassVar[str] = "smoothmix"
     paper: ClassVar[str] = (
-        "Lee et al., SmoothMix: a Simple Yet Effective Data Augmentation to Train Robust Classifiers, CVPR Workshops 2020, "
-        "https://paperswithcode.com/paper/smoothmix-a-simple-yet-effective-data"
+        "Lee et al., SmoothMix: a Simple Yet Effective Data Augmentation to Train Robust Classifiers, CVPR Workshops "
+        "2020, https://paperswithcode.com/paper/smoothmix-a-simple-yet-effective-data"
     )
 
     sigma_range: tuple[float, float] = (0.25, 0.5)
@@ -98,7 +100,9 @@ class SmoothMix(ImageMixer):
             raise ValueError(f"sigma_range must be (low, high) with 0 < low <= high < inf, got sigma_range={value!r}")
         return value
 
-    def _make_plan(self, inputs: torch.Tensor, index: torch.Tensor, lam: torch.Tensor, *, generator: torch.Generator | None) -> MixPlan:
+    def _make_plan(
+        self, inputs: torch.Tensor, index: torch.Tensor, lam: torch.Tensor, *, generator: torch.Generator | None
+    ) -> MixPlan:
         b = index.shape[0]
         h, w = int(inputs.shape[-2]), int(inputs.shape[-1])
         m = 1 if self.mode == "batch" else b

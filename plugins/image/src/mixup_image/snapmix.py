@@ -53,7 +53,14 @@ def semantic_percentage_maps(class_maps: torch.Tensor, size: tuple[int, int]) ->
     return maps / maps.sum(dim=(1, 2), keepdim=True)
 
 
-def resize_box_grid(boxes: torch.Tensor, sources: torch.Tensor, size: tuple[int, int], *, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def resize_box_grid(
+    boxes: torch.Tensor,
+    sources: torch.Tensor,
+    size: tuple[int, int],
+    *,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
     """A ``grid_sample`` grid ``(B, H, W, 2)`` that maps each box of ``boxes`` onto the box of ``sources``.
 
     Inside box ``i`` the grid reads box ``i`` of ``sources`` stretched to its size, bilinearly with
@@ -162,7 +169,9 @@ class SnapMix(GuidedImageMixer):
 
     # ------------------------------------------------------------------ public protocol
     @classmethod
-    def example_call_kwargs(cls, inputs: torch.Tensor, targets: torch.Tensor | None, num_classes: int) -> dict[str, Any]:
+    def example_call_kwargs(
+        cls, inputs: torch.Tensor, targets: torch.Tensor | None, num_classes: int
+    ) -> dict[str, Any]:
         """``cam=``: 7×7 local-energy maps of ``inputs`` as every image's own-class map (a model-free stand-in)."""
         return {"cam": energy_maps(inputs)}
 
@@ -199,7 +208,9 @@ class SnapMix(GuidedImageMixer):
             if isinstance(value, torch.Tensor):
                 check_feature_maps(value, n, name="cam", ndims=(3, 4))
             elif not callable(value):
-                raise TypeError(f"cam must be a (B, K, h, w) tensor or a callable returning one, got {type(value).__name__}")
+                raise TypeError(
+                    f"cam must be a (B, K, h, w) tensor or a callable returning one, got {type(value).__name__}"
+                )
             return
         classifier = self._arg("classifier")
         if classifier is None:
@@ -211,7 +222,9 @@ class SnapMix(GuidedImageMixer):
         if kind == "features":
             _check_channels(check_feature_maps(value, n, name="features"), weight)
         elif not callable(value):
-            raise TypeError(f"model must be an nn.Module or a callable returning (B, C, h, w) features, got {type(value).__name__}")
+            raise TypeError(
+                f"model must be an nn.Module or a callable returning (B, C, h, w) features, got {type(value).__name__}"
+            )
 
     def _class_maps(self, inputs: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """Each image's class activation map for its class (or predicted class), float32 ``(B, h, w)``."""
@@ -240,13 +253,19 @@ class SnapMix(GuidedImageMixer):
         weight, bias = _classifier_weights(self._arg("classifier"))
         _check_channels(features, weight)
         weight = weight.to(features.device, torch.float32)
-        bias = torch.zeros(weight.shape[0], device=features.device) if bias is None else bias.to(features.device, torch.float32)
+        bias = (
+            torch.zeros(weight.shape[0], device=features.device)
+            if bias is None
+            else bias.to(features.device, torch.float32)
+        )
         if labels is None:
             labels = (features.mean(dim=(2, 3)) @ weight.T + bias).argmax(dim=1)
         labels = _check_labels(labels, int(weight.shape[0]), features.device)
         return torch.einsum("bchw,bc->bhw", features, weight[labels]) + bias[labels][:, None, None]
 
-    def _make_plan(self, inputs: torch.Tensor, index: torch.Tensor, lam: torch.Tensor, *, generator: torch.Generator | None) -> MixPlan:
+    def _make_plan(
+        self, inputs: torch.Tensor, index: torch.Tensor, lam: torch.Tensor, *, generator: torch.Generator | None
+    ) -> MixPlan:
         n = index.shape[0]
         size = (int(inputs.shape[-2]), int(inputs.shape[-1]))
         batch = self.mode == "batch"
@@ -257,9 +276,11 @@ class SnapMix(GuidedImageMixer):
         boxes = torch.where(active[:, None], boxes, torch.zeros_like(boxes))
         sources = torch.where(active[:, None], sources, torch.zeros_like(sources))
         share = 1.0 - box_area_share(boxes, size)
-        return SnapMixPlan(index=index, lam=share, boxes=boxes, size=size, source_boxes=sources, rho_a=share, rho_b=1.0 - share)
+        return SnapMixPlan(
+            index=index, lam=share, boxes=boxes, size=size, source_boxes=sources, rho_a=share, rho_b=1.0 - share
+        )
 
-    def _sample(self, inputs, targets, *, generator, protected, groups):  # type: ignore[no-untyped-def]
+    def _sample(self, inputs, targets, *, generator, protected, groups):
         plan = super()._sample(inputs, targets, generator=generator, protected=protected, groups=groups)
         if plan.is_identity or not isinstance(plan, SnapMixPlan):
             return plan
@@ -283,7 +304,9 @@ class SnapMix(GuidedImageMixer):
             raise TypeError(f"SnapMix.apply needs a SnapMixPlan, got {type(plan).__name__}")
         size = (int(inputs.shape[-2]), int(inputs.shape[-1]))
         if plan.size != size:
-            raise ValueError(f"the plan's boxes were drawn for size {plan.size}, but inputs.shape={tuple(inputs.shape)}")
+            raise ValueError(
+                f"the plan's boxes were drawn for size {plan.size}, but inputs.shape={tuple(inputs.shape)}"
+            )
         idx = plan.index.to(inputs.device, non_blocking=True)
         # resize in float32 at least: half-precision grids are too coarse for sub-pixel positions
         work = torch.float32 if inputs.dtype in (torch.float16, torch.bfloat16) else inputs.dtype
@@ -306,6 +329,8 @@ class SnapMix(GuidedImageMixer):
 
 def _classifier_weights(classifier: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``(weight (K, C), bias (K,) or None)`` of an ``nn.Linear``-like head or a weight tensor, detached."""
+    weight: object
+    bias: object
     if isinstance(classifier, torch.Tensor):
         weight, bias = classifier, None
     else:
@@ -318,7 +343,10 @@ def _classifier_weights(classifier: Any) -> tuple[torch.Tensor, torch.Tensor | N
 
 def _check_channels(features: torch.Tensor, weight: torch.Tensor) -> None:
     if features.shape[1] != weight.shape[1]:
-        raise ValueError(f"features have {features.shape[1]} channels but the classifier takes {weight.shape[1]} (weight shape {tuple(weight.shape)})")
+        raise ValueError(
+            f"features have {features.shape[1]} channels but the classifier takes {weight.shape[1]} (weight "
+            f"shape {tuple(weight.shape)})"
+        )
 
 
 def _check_labels(labels: torch.Tensor, n_classes: int, device: torch.device) -> torch.Tensor:

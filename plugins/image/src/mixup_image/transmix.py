@@ -89,7 +89,7 @@ class TransMix(Mixer):
     feature_dim: ClassVar[int] = 1
 
     base: Any = "image:cutmix"
-    ratio: float = Field(0.5, ge=0, le=1)
+    ratio: float = Field(default=0.5, ge=0, le=1)
     mask_resize: Literal["nearest", "area"] = "nearest"
 
     def __post_init__(self) -> None:
@@ -147,7 +147,9 @@ class TransMix(Mixer):
                 f"got shape {tuple(attention.shape)} and dtype {attention.dtype}"
             )
         if attention.shape[0] != plan.batch_size:
-            raise ValueError(f"attention must have the batch size {plan.batch_size}, got attention.shape={tuple(attention.shape)}")
+            raise ValueError(
+                f"attention must have the batch size {plan.batch_size}, got attention.shape={tuple(attention.shape)}"
+            )
         attn = attention.detach().float()
         if attn.ndim == 3:
             attn = attn.mean(dim=1)
@@ -167,16 +169,16 @@ class TransMix(Mixer):
         return _anchor_mask(self.base, plan, size, device)
 
     # ------------------------------------------------------------------ the base's mix
-    def _sample(self, inputs, targets, *, generator, protected, groups):  # type: ignore[no-untyped-def]
+    def _sample(self, inputs, targets, *, generator, protected, groups):
         return self.base.sample(inputs, targets, generator=generator, protected=protected, groups=groups)
 
     def _apply(self, inputs: torch.Tensor, plan: MixPlan, *, out: torch.Tensor | None) -> torch.Tensor:
-        return self.base.apply(inputs, plan, out=out)  # type: ignore[no-any-return]
+        return self.base.apply(inputs, plan, out=out)
 
     def mix_targets(self, targets: torch.Tensor, plan: MixPlan, *, num_classes: int | None = None) -> MixedTargets:
         """The base's (area) targets; `relabel` replaces their weights after the forward pass."""
         k = num_classes if num_classes is not None else self.num_classes
-        return self.base.mix_targets(targets, plan, num_classes=k)  # type: ignore[no-any-return]
+        return self.base.mix_targets(targets, plan, num_classes=k)
 
 
 def _leaves(mixer: Mixer) -> list[Mixer]:
@@ -202,7 +204,7 @@ def _anchor_mask(mixer: Mixer, plan: MixPlan, size: tuple[int, int], device: tor
         if plan.lam.ndim != 1:
             raise ValueError(f"TransMix relabels pair mixes, got a plan with lam of shape {tuple(plan.lam.shape)}")
         return plan.lam.to(device).view(-1, 1, 1, 1).expand(-1, 1, *size).float()
-    return mixer.anchor_mask(plan, size, device)  # type: ignore[no-any-return]
+    return mixer.anchor_mask(plan, size, device)
 
 
 def _patch_grid(n: int, size: tuple[int, int], grid: tuple[int, int] | None) -> tuple[int, int]:

@@ -116,7 +116,9 @@ class AuditRecorder:
         own = list(getattr(mixer, "protected_classes", None) or [])  # a mixer's own protected classes count too
         self.critical_classes = sorted({int(c) for c in critical_classes} | {int(c) for c in own})
         self.critical_train = None if critical_train is None else np.asarray(critical_train, dtype=bool)
-        self.protect = bool(mixer is not None and (own or (protect and (self.critical_classes or self.critical_train is not None))))
+        self.protect = bool(
+            mixer is not None and (own or (protect and (self.critical_classes or self.critical_train is not None)))
+        )
         self._steps: list[tuple[Any, ...]] = []
         self._skipped = 0
         candidates = getattr(mixer, "mixers", None)
@@ -131,7 +133,8 @@ class AuditRecorder:
             "candidates": [{"name": n, "mode": _mixer_mode(m)} for n, m in zip(names, candidates or [], strict=False)],
             "num_classes": self.num_classes,
             "train_size": self.train_size,
-            "positions": "study training split" + (" (train.val_fraction mapped back)" if train_map is not None else ""),
+            "positions": "study training split"
+            + (" (train.val_fraction mapped back)" if train_map is not None else ""),
             "critical_classes": self.critical_classes,
             "protected": self.protect,
             "protect_mode": getattr(mixer, "protect", None) if self.protect else None,
@@ -237,7 +240,8 @@ def write_audit(path: str | Path, arrays: Mapping[str, np.ndarray]) -> Path:
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
-        np.savez_compressed(f, **arrays)
+        # numpy's stub checks each unpacked value against allow_pickle: bool as well
+        np.savez_compressed(f, **arrays)  # type: ignore[arg-type]
     os.replace(tmp, path)
     return path
 
@@ -491,7 +495,7 @@ def summarise_audits(audits: Sequence[Audit], num_classes: int | None = None) ->
     floor = meta.get("protect_floor")
     check = None
     if protected:
-        ok = (min_share is None or min_share >= float(floor) - _TOL) and minority == 0
+        ok = (min_share is None or min_share >= float(meta["protect_floor"]) - _TOL) and minority == 0
         check = "ok" if ok else "violated"
     critical = {"protected": protected, "protect_mode": meta.get("protect_mode"), "floor": floor,
                 "examples": len(crit_examples), "in_mixes": in_mixes, "min_share": min_share, "minority": minority,

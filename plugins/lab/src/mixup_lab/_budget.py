@@ -3,10 +3,11 @@
 ``train.budget`` (or ``mixup compare --budget 10m``) replaces ``train.epochs`` by a plan made on this
 machine, now:
 
-1. **Calibration**: after an untimed warm-up pass of every arm, every arm trains two epochs on a few batches of the training split (the whole split
-   when an epoch is that short), with the study's model, optimiser and mixer, and is evaluated on the
-   whole test split. The second epoch's wall time, scaled to a full epoch, is the arm's *seconds per
-   epoch*; the rest (model set-up, the first epoch's warm-up, evaluation) is its *seconds per run*.
+1. **Calibration**: after an untimed warm-up pass of every arm, every arm trains two epochs on a few
+   batches of the training split (the whole split when an epoch is that short), with the study's
+   model, optimiser and mixer, and is evaluated on the whole test split. The second epoch's wall time,
+   scaled to a full epoch, is the arm's *seconds per epoch*; the rest (model set-up, the first epoch's
+   warm-up, evaluation) is its *seconds per run*.
 2. **Plan**: the most epochs ``E`` (at most `MAX_EPOCHS`) such that every arm × seed, at ``E`` epochs,
    fits in 90 % of what is left of the budget after calibration. Every arm gets the same ``E``. When not
    even one epoch fits, seeds are dropped down to 2 (the fewest a paired verdict needs); when that does
@@ -217,6 +218,11 @@ def plan_budget(
                       f"(got {_minutes(budget)})")
 
 
+def _stamp(marks: list[float]) -> Callable[..., None]:
+    """An epoch callback that appends the time at the end of each epoch to ``marks``."""
+    return lambda *_: marks.append(time.perf_counter())
+
+
 def calibrate(
     cfg: Any, study: Any, arms: Sequence[Any], *, train: Callable[..., Any] | None = None, batches: int = _CAL_BATCHES
 ) -> dict[str, ArmTiming]:
@@ -230,7 +236,9 @@ def calibrate(
         batches: training batches per calibration epoch (the whole split when an epoch has no more).
     """
     if train is None:
-        from ._runner import train_and_evaluate as train
+        from ._runner import train_and_evaluate
+
+        train = train_and_evaluate
     from ._runner import StudyData
 
     data = study.data
@@ -250,13 +258,15 @@ def calibrate(
     # one untimed pass of every arm first, on a few test examples: the process's and each mixer's one-time costs
     # (imports, first kernels) are not a run's
     warm = cfg.model_copy(update={"train": short.train.model_copy(update={"epochs": 1})})
-    few = StudyData(replace(sub, test=Subset(sub.test, list(range(min(len(sub.test), bs))))), study.critical_classes, None)
+    few = StudyData(
+        replace(sub, test=Subset(sub.test, list(range(min(len(sub.test), bs))))), study.critical_classes, None
+    )
     for arm in arms:
         train(warm, arm, 0, few)
     for arm in arms:
         marks: list[float] = []
         start = time.perf_counter()
-        train(short, arm, 0, sub_study, epoch_callback=lambda epoch, evaluate, marks=marks: marks.append(time.perf_counter()))
+        train(short, arm, 0, sub_study, epoch_callback=_stamp(marks))
         end = time.perf_counter()
         epoch = (marks[1] - marks[0]) if len(marks) >= 2 else (end - start) / 2
         rest = max(0.0, (end - start) - 2 * epoch)
@@ -340,8 +350,8 @@ def budget_lines(outcome: dict[str, Any] | None) -> list[str]:
     planned = (plan.get("calibration_seconds") or 0.0) + sum(r["planned"] for r in runs)
     if actual is not None and runs and planned:
         lines.append(f"- Wall time: {actual:.1f} s actual vs {planned:.1f} s planned for the {len(runs)} run"
-                     f"{'s' if len(runs) != 1 else ''} done (calibration included; {100 * (actual / planned - 1):+.0f} %), "
-                     f"budget {plan.get('budget', 0):.0f} s.")
+                     f"{'s' if len(runs) != 1 else ''} done (calibration included; {100 * (actual / planned - 1):+.0f} "
+                     f"%), budget {plan.get('budget', 0):.0f} s.")
     stop = outcome.get("stopped")
     if stop:
         lines.append(f"- **Partial**: stopped before arm {stop['at']['arm']!r}, seed {stop['at']['seed']} "

@@ -57,7 +57,9 @@ def cost_matrix(
         else:
             out = np.asarray(matrix, dtype=np.float64)
             if out.shape != (c, c):
-                raise ValueError(f"business.cost_matrix must be {c} x {c} (one row and column per class), got {out.shape}")
+                raise ValueError(
+                    f"business.cost_matrix must be {c} x {c} (one row and column per class), got {out.shape}"
+                )
     else:
         out = np.full((c, c), float(error_cost))
         if false_alarm_cost is not None:

@@ -139,7 +139,8 @@ def _more_seeds(cfg: StudyConfig, out: Path, n: int) -> list[int]:
     if not record:
         raise ConfigError(f"--more-seeds: {out} holds no study yet; run `mixup compare` first (got {str(out)!r})")
     have = list(dict.fromkeys([*record.get("config", {}).get("seeds", []), *cfg.seeds]))
-    new, s = [], 0
+    new: list[int] = []
+    s = 0
     while len(new) < n:
         if s not in have:
             new.append(s)
@@ -251,7 +252,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _study_record(folder: Path) -> dict[str, Any]:
     try:
-        return json.loads((folder / "study.json").read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+        return json.loads((folder / "study.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
 
@@ -327,14 +328,17 @@ def add_commands(sub: Any) -> None:
                    help="add N new seeds to the stored study, keeping its finished runs")
     p.add_argument("--arms", default=None, help="comma-separated arm names to run (default: all)")
     p.add_argument("--seeds", default=None, help="comma-separated seeds to run (default: the config's)")
-    p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a config value, e.g. train.epochs=1")
+    p.add_argument(
+        "--set", action="append", metavar="KEY.PATH=VALUE", help="override a config value, e.g. train.epochs=1"
+    )
     p.add_argument("--fresh", action="store_true", help="redo finished runs instead of resuming")
     p.add_argument("--quiet", action="store_true", help="no progress bar or verdict on the terminal")
     g = p.add_argument_group("workers", "train the runs in parallel; see the docs' 'Scaling a study' page")
     g.add_argument("--workers", type=int, default=None, metavar="N",
                    help="N worker processes on this machine (with --launcher slurm: N array tasks)")
     g.add_argument("--devices", default=None, metavar="0,1,...",
-                   help="CUDA devices, one per worker in turn (default: every visible GPU when train.device is not cpu)")
+                   help="CUDA devices, one per worker in turn (default: every visible GPU when "
+                        "train.device is not cpu)")
     g.add_argument("--worker", action="store_true",
                    help="be one worker of any launcher: claim and train runs until none is left; no report")
     g.add_argument("--stale-after", type=float, default=None, metavar="SECONDS",
@@ -360,9 +364,12 @@ def add_commands(sub: Any) -> None:
     p.set_defaults(func=_cmd_status)
 
     p = sub.add_parser("tune", help="search mixer, alpha and probability with Optuna on a validation split",
-                       description="Optuna study over the config's tune section; writes the best study config for compare.")
+                       description="Optuna study over the config's tune section; writes the best "
+                                   "study config for compare.")
     p.add_argument("config", help="study config (YAML, TOML or JSON) with a tune section")
-    p.add_argument("--out", default=None, help="output folder (default: the config's output, or runs/<name>, plus /tune)")
+    p.add_argument(
+        "--out", default=None, help="output folder (default: the config's output, or runs/<name>, plus /tune)"
+    )
     p.add_argument("--trials", type=int, default=None,
                    help="trials to run now, all workers together (default: tune.n_trials)")
     p.add_argument("--storage", default=None,

@@ -130,7 +130,8 @@ class TrainConfig(_Strict):
 
 # train options added after study folders existed: at their defaults they leave the setup hash unchanged
 _LATER_TRAIN_DEFAULTS: dict[str, Any] = {
-    "freeze_backbone": False, "head_lr": None, "grad_clip": None, "amp": False, "checkpoint": "none", "val_fraction": None,
+    "freeze_backbone": False, "head_lr": None, "grad_clip": None, "amp": False, "checkpoint": "none",
+    "val_fraction": None,
 }
 
 
@@ -361,7 +362,9 @@ class StudyConfig(_Strict):
             if not folder:
                 raise ValueError(f"arm name {arm!r} has no letter or digit to name its folder")
             if folder in folders:
-                raise ValueError(f"arms {folders[folder]!r} and {arm!r} would share the folder runs/{folder}; rename one")
+                raise ValueError(
+                    f"arms {folders[folder]!r} and {arm!r} would share the folder runs/{folder}; rename one"
+                )
             folders[folder] = arm
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds must be distinct, got {self.seeds}")

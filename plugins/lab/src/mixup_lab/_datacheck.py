@@ -5,8 +5,8 @@ What is checked (`check_data`):
 - **duplicates**: the same content in the training and the test split. Items that come from files
   (``paths`` of the own-data loaders) are compared by the SHA-256 of the file's bytes, and a copy is an
   error; other items (table rows, graphs, built-in tensors) by the SHA-256 of their input tensors (the
-  label left out), and a repeat is a warning, since equal rows or graphs can be genuine. With ``perceptual=True`` image items are also
-  compared by a 64-bit difference hash (dHash: the grey image scaled to 9 × 8, one bit per horizontal
+  label left out), and a repeat is a warning, since equal rows or graphs can be genuine. With ``perceptual=True`` image
+  items are also compared by a 64-bit difference hash (dHash: the grey image scaled to 9 × 8, one bit per horizontal
   neighbour pair; Krawetz, "Kind of Like That", 2013) at a Hamming distance of at most
   ``perceptual_distance`` bits, which catches re-encoded or rescaled copies that byte hashes miss.
 - **small classes**: a class with no training or no test example (its recall cannot be measured, or it
@@ -244,13 +244,14 @@ def _small_classes(data: TaskData, y_train: np.ndarray, y_test: np.ndarray, seed
         if n_te[c] == 0 or n_tr[c] == 0:
             side = "test" if n_te[c] == 0 else "training"
             consequence = ("its recall cannot be measured" if side == "test" else "the model cannot learn it")
-            out.append(Finding("error", "small-class", f"class {names[c]!r} has {total} example{'s' if total != 1 else ''} "
+            out.append(Finding("error", "small-class", f"class {names[c]!r} has {total} "
+                                                       f"example{'s' if total != 1 else ''} "
                                f"({n_tr[c]} training, {n_te[c]} test), none in the {side} split, so {consequence}; "
                                "add examples of it or remove the class", where, total))
         if val_fraction is not None and n_tr[c] > 0 and round(val_fraction * n_tr[c]) < 1:
             out.append(Finding("warning", "small-class", f"class {names[c]!r} has {n_tr[c]} training example"
-                               f"{'s' if n_tr[c] > 1 else ''}: train.val_fraction {val_fraction} still holds one out for "
-                               "validation, which leaves fewer to learn from", where, total))
+                               f"{'s' if n_tr[c] > 1 else ''}: train.val_fraction {val_fraction} still holds one out "
+                               "for validation, which leaves fewer to learn from", where, total))
     few = [c for c in range(k) if 0 < n_te[c] < MIN_TEST_PER_CLASS and n_tr[c] > 0]
     if few:
         listed = ", ".join(f"{names[c]!r} {n_te[c]}" for c in few)
@@ -272,7 +273,8 @@ def _imbalance(data: TaskData, y_train: np.ndarray, ratio: float) -> list[Findin
     big, small = int(np.argmax(counts)), int(np.argmin(np.where(counts > 0, counts, counts.max() + 1)))
     listed = [f"{names[c]}: {int(counts[c])}" for c in np.argsort(-counts)]
     return [Finding("warning", "imbalance", f"heavy class imbalance in the training split: {names[big]!r} has "
-                    f"{int(counts[big])} examples, {names[small]!r} {int(counts[small])} ({counts[big] / counts[small]:.0f}:1, "
+                    f"{int(counts[big])} examples, {names[small]!r} {int(counts[small])} "
+                    f"({counts[big] / counts[small]:.0f}:1, "
                     f"warned from {ratio:g}:1); accuracy then mostly reflects the large classes: read macro-F1 and "
                     "per-class recall, and consider critical.classes for the small ones", listed, len(listed))]
 

@@ -97,9 +97,17 @@ def _class_drops(summary: Mapping[str, Any], arm: str, base: str, classes: Seque
         if c["mean_diff"] is None or c["n"] < 1:
             continue
         if c["verdict"] == "worse" or c["mean_diff"] <= -_RECALL_DROP:
-            out.append({"class": names[k] if k < len(names) else str(k), "index": k, "baseline": b["per_class_recall"]["mean"][k],
-                        "arm": a["per_class_recall"]["mean"][k], "mean_diff": c["mean_diff"], "verdict": c["verdict"],
-                        "n": c["n"]})
+            out.append(
+                {
+                    "class": names[k] if k < len(names) else str(k),
+                    "index": k,
+                    "baseline": b["per_class_recall"]["mean"][k],
+                    "arm": a["per_class_recall"]["mean"][k],
+                    "mean_diff": c["mean_diff"],
+                    "verdict": c["verdict"],
+                    "n": c["n"],
+                }
+            )
     return out
 
 
@@ -142,8 +150,8 @@ def diagnose(study: Any, summary: Mapping[str, Any]) -> dict[str, list[dict[str,
         drops = _class_drops(summary, arm, base, sorted(set(crit) | set(small)))
         if drops:
             parts = [f"{d['class']}{' (critical)' if d['index'] in crit else ' (small)'} "
-                     f"{100 * d['baseline']:.1f} % → {100 * d['arm']:.1f} % ({100 * d['mean_diff']:+.1f} pp, {d['verdict']}, "
-                     f"{d['n']} seeds)" for d in drops]
+                     f"{100 * d['baseline']:.1f} % → {100 * d['arm']:.1f} % ({100 * d['mean_diff']:+.1f} pp, "
+                     f"{d['verdict']}, {d['n']} seeds)" for d in drops]
             found.append({"cause": "classes", "figure": drops, "text": (
                 "critical or small classes lose recall: " + "; ".join(parts)
                 + "; protect them while mixing (critical.protect: true) or lower the mixer's alpha")})
@@ -169,7 +177,8 @@ def diagnosis_lines(diagnosis: Mapping[str, Sequence[Mapping[str, Any]]], *, bas
         if not findings:
             continue
         metrics = ", ".join(findings[0].get("worse_on", []))
-        lines += [f"## Why is {arm} worse here?", "", f"{arm} is worse than {base} on {metrics}. What the stored runs show:",
+        lines += [f"## Why is {arm} worse here?", "",
+                  f"{arm} is worse than {base} on {metrics}. What the stored runs show:",
                   ""]
         lines += [f"- {f['text']}." for f in findings]
         lines.append("")

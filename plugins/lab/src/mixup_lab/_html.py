@@ -224,13 +224,18 @@ def _setup(summary: Mapping[str, Any]) -> list[str]:
         if critical.get("protect"):
             text += f" — protected while mixing ({critical.get('protect_mode')})"
         items.append(("Critical classes", _e(text)))
-    out = ['<section id="setup" aria-labelledby="setup-title">', '<h2 id="setup-title">Setup</h2>', '<dl class="setup">']
+    out = [
+        '<section id="setup" aria-labelledby="setup-title">',
+        '<h2 id="setup-title">Setup</h2>',
+        '<dl class="setup">',
+    ]
     out += [f"<dt>{_e(k)}</dt><dd>{v}</dd>" for k, v in items]
     out.append("</dl>")
     out += _counts(info.get("counts"))
     for f in runs.get("failed") or []:
         out.append(f'<p class="warning"><strong>Failed</strong>: {_e(f["arm"])} seed {f["seed"]}: {_e(f["error"])} '
-                   f'(<code>{_e(f["folder"])}/failed.json</code>); running <code>mixup compare</code> again retries it.</p>')
+                   f'(<code>{_e(f["folder"])}/failed.json</code>); running <code>mixup '
+                   'compare</code> again retries it.</p>')
     if runs["missing"]:
         miss = ", ".join(f"{m['arm']} seed {m['seed']}" for m in runs["missing"])
         out.append(f'<p class="warning">Not finished yet: {_e(miss)}. Run <code>mixup compare</code> on the same '
@@ -301,8 +306,13 @@ def _recall(summary: Mapping[str, Any]) -> list[str]:
                    "together.</p>")
     else:
         out.append("<p>No critical classes in this study (<code>critical.classes</code> in the config).</p>")
-    rows = [[f"{name} ({k})" + (" ★" if k in crit else ""), *(_fmt_value("critical_recall", a["per_class_recall"]["mean"][k]) for a in arms.values())]
-            for k, name in enumerate(names)]
+    rows = [
+        [
+            f"{name} ({k})" + (" ★" if k in crit else ""),
+            *(_fmt_value("critical_recall", a["per_class_recall"]["mean"][k]) for a in arms.values()),
+        ]
+        for k, name in enumerate(names)
+    ]
     out += _table("Per-class recall (%, mean over seeds)", ["class", *arms], rows,
                   row_classes=["critical" if k in crit else "" for k in range(len(names))])
     out.append('<p class="note">★ marks a critical class. — : no test example of the class (recall undefined) or no '
@@ -360,7 +370,8 @@ def _figures(summary: Mapping[str, Any], plots: Sequence[Path]) -> list[str]:
         out += [
             f'<figure id="plot-{_e(path.stem)}" style="width: {width}px">',
             f'<img src="{uri}" width="{width}" height="{height}" alt="{_e(alt)}">',
-            f'<figcaption><strong>Figure {i}.</strong> {_e(caption)} <span class="note">({_e(path.name)})</span></figcaption>',
+            (f'<figcaption><strong>Figure {i}.</strong> {_e(caption)} <span '
+             f'class="note">({_e(path.name)})</span></figcaption>'),
             "</figure>",
         ]
     return [*out, "</div>", "</section>"]

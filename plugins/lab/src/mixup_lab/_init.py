@@ -82,7 +82,9 @@ def study_yaml(guess: DataGuess, *, name: str) -> str:
     return render_study(study_mapping(guess, name=name), guess)
 
 
-def init_study(path: str | Path, *, out: str | Path | None = None, name: str | None = None, force: bool = False) -> Path:
+def init_study(
+    path: str | Path, *, out: str | Path | None = None, name: str | None = None, force: bool = False
+) -> Path:
     """Write a ready study config for the data at ``path`` and return its path.
 
     Args:

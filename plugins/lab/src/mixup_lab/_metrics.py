@@ -151,7 +151,8 @@ def _check_probs(probs: Any) -> np.ndarray:
     if low < -_SUM_TOL or high > 1 + _SUM_TOL:
         bad = low if low < -_SUM_TOL else high
         raise ValueError(
-            f"probs of shape {tuple(p.shape)} must be probabilities in [0, 1] (softmax outputs, not logits); found {bad:g}"
+            f"probs of shape {tuple(p.shape)} must be probabilities in [0, 1] (softmax outputs, "
+            f"not logits); found {bad:g}"
         )
     sums = p.sum(axis=1)
     off = np.abs(sums - 1.0) > _SUM_TOL
@@ -168,13 +169,17 @@ def _check_labels(labels: Any, shape: tuple[int, int]) -> np.ndarray:
     y = np.asarray(labels)
     n, c = shape
     if y.ndim != 1 or y.shape[0] != n:
-        raise ValueError(f"labels must have shape (N,) = ({n},) to match probs of shape {shape}, got shape {tuple(y.shape)}")
+        raise ValueError(
+            f"labels must have shape (N,) = ({n},) to match probs of shape {shape}, got shape {tuple(y.shape)}"
+        )
     if y.dtype == np.bool_ or not np.issubdtype(y.dtype, np.integer):
         raise ValueError(f"labels must be integer class indices, got dtype {y.dtype} (shape {tuple(y.shape)})")
     bad = (y < 0) | (y >= c)
     if np.any(bad):
         i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"labels must be class indices in [0, {c}) for probs of shape {shape}; labels[{i}] = {int(y[i])}")
+        raise ValueError(
+            f"labels must be class indices in [0, {c}) for probs of shape {shape}; labels[{i}] = {int(y[i])}"
+        )
     return y.astype(np.int64)
 
 

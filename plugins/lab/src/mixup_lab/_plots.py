@@ -110,7 +110,9 @@ def plot_metric_per_arm(summary: Mapping[str, Any], metric: str, path: str | Pat
     ax.set_xlim(-0.6, len(arms) - 0.4)
     better = "higher" if metric_direction(metric) == "maximize" else "lower"
     ax.set_ylabel(METRIC_LABELS.get(metric, metric) + (" (%)" if pct else ""))
-    ax.set_title(f"{METRIC_LABELS.get(metric, metric)} per arm ({better} is better)\nmean ± sd, dots: seeds", fontsize=10)
+    ax.set_title(
+        f"{METRIC_LABELS.get(metric, metric)} per arm ({better} is better)\nmean ± sd, dots: seeds", fontsize=10
+    )
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, path)
 
@@ -267,9 +269,16 @@ def plot_per_class_recall(summary: Mapping[str, Any], class_names: Sequence[str]
         if k in critical:
             tick.set_color(_CRIT_COLOR)
             tick.set_fontweight("bold")
-    lows = [100 * (m - (sd or 0.0)) for arm in arms
-            for m, sd in zip(summary["arms"][arm]["per_class_recall"]["mean"], summary["arms"][arm]["per_class_recall"]["sd"],
-                             strict=True) if m is not None]
+    lows = [
+        100 * (m - (sd or 0.0))
+        for arm in arms
+        for m, sd in zip(
+            summary["arms"][arm]["per_class_recall"]["mean"],
+            summary["arms"][arm]["per_class_recall"]["sd"],
+            strict=True,
+        )
+        if m is not None
+    ]
     bottom = max(0.0, 10.0 * np.floor((min(lows) - 5.0) / 10.0)) if lows else 0.0  # differences stay visible
     ax.set_ylim(bottom, 102)
     ax.set_xlim(-0.6, c - 0.4)
@@ -315,7 +324,7 @@ def _minmax(x: np.ndarray) -> np.ndarray:
 
 def _top2(w: np.ndarray, class_names: Sequence[str]) -> str:
     order = np.argsort(-w, kind="stable")[:2]
-    parts = []
+    parts: list[str] = []
     for k in order:
         if w[k] <= 0 and parts:
             break
@@ -333,7 +342,9 @@ def _draw(ax: Axes, x: np.ndarray, kind: str) -> None:
             ax.imshow(img[0], cmap="gray", interpolation="nearest")
     elif kind == "spectrogram":
         spec = x[0] if x.ndim == 3 else x
-        ax.imshow(_minmax(spec.astype(np.float64)), origin="lower", aspect="auto", cmap="magma", interpolation="nearest")
+        ax.imshow(
+            _minmax(spec.astype(np.float64)), origin="lower", aspect="auto", cmap="magma", interpolation="nearest"
+        )
     elif kind == "line":
         rows = x if x.ndim == 2 else x[None]
         for row in rows:
@@ -392,7 +403,9 @@ def plot_example_mixes(
         if w is None:
             w = np.asarray(weights, dtype=np.float64)
         if w.ndim != 2:
-            raise ValueError(f"examples[{arm!r}]: weights must be dense targets of shape (B, C), got shape {tuple(w.shape)}")
+            raise ValueError(
+                f"examples[{arm!r}]: weights must be dense targets of shape (B, C), got shape {tuple(w.shape)}"
+            )
         x = _numpy(inputs)
         if x is not None and x.shape[0] != w.shape[0]:
             raise ValueError(

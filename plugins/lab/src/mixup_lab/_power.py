@@ -19,7 +19,7 @@ are a planning figure, not a promise, and the report says so.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,7 +117,8 @@ class SeedAdvice:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready mapping (``more`` included)."""
-        return {"arm": self.arm, "metric": self.metric, "n": self.n, "mean_diff": self.mean_diff, "sd_diff": self.sd_diff,
+        return {"arm": self.arm, "metric": self.metric, "n": self.n,
+                "mean_diff": self.mean_diff, "sd_diff": self.sd_diff,
                 "detectable": self.detectable, "needed": self.needed, "more": self.more, "alpha": self.alpha,
                 "power": self.power}
 
@@ -138,7 +139,7 @@ def seed_advice(arm: str, comparison: dict[str, Any], *, power: float = 0.8) -> 
                       seeds_needed(float(mean), float(sd), alpha=alpha, power=power), alpha, power)
 
 
-def advice_lines(advice: Sequence[dict[str, Any]], *, base: str, percent: Sequence[str] = ()) -> list[str]:
+def advice_lines(advice: Sequence[dict[str, Any]], *, base: str, percent: Collection[str] = ()) -> list[str]:
     """The report's lines for the seeds hints (``SeedAdvice.to_json`` mappings); none when the list is empty."""
     if not advice:
         return []

@@ -168,12 +168,14 @@ def _md_setup(summary: Mapping[str, Any]) -> list[str]:
     if tr:
         budget = (
             f"{tr.get('epochs')} epochs, batch {tr.get('batch_size')}, {tr.get('optimizer')} lr {tr.get('lr')}, "
-            f"{tr.get('schedule')} schedule, weight decay {tr.get('weight_decay')}, label smoothing {tr.get('label_smoothing')}"
+            f"{tr.get('schedule')} schedule, weight decay {tr.get('weight_decay')}, label smoothing "
+            f"{tr.get('label_smoothing')}"
         )
         lines.append(f"- **Budget** (the same for every arm): {budget}")
     runs = summary["runs"]
     lines.append(
-        f"- **Seeds**: {', '.join(str(s) for s in st['seeds']) or '—'} — {runs['finished']} of {runs['expected']} runs finished"
+        f"- **Seeds**: {', '.join(str(s) for s in st['seeds']) or '—'} — {runs['finished']} of "
+        f"{runs['expected']} runs finished"
     )
     arm_desc = []
     for arm, a in arms.items():
@@ -268,7 +270,9 @@ def _md_comparison(summary: Mapping[str, Any]) -> list[str]:
                 c = comps[m]
                 rows.append([arm, METRIC_LABELS[m], str(c["n"]), _fmt_diff(m, c["mean_diff"]),
                              _fmt_ci(m, c["ci_low"], c["ci_high"]), _fmt_p(c["p_value"]), c["verdict"]])
-        lines += _table(["arm", "metric", "paired seeds", "Δ vs " + base, "95% CI of Δ", "p (paired t)", "verdict"], rows)
+        lines += _table(
+            ["arm", "metric", "paired seeds", "Δ vs " + base, "95% CI of Δ", "p (paired t)", "verdict"], rows
+        )
         lines += [
             "",
             (
@@ -295,7 +299,11 @@ def _md_critical(summary: Mapping[str, Any]) -> list[str]:
             cells = [_fmt_mean_sd("critical_recall", a["critical_class_recall"][str(k)]) for k in crit]
             rows.append([arm, *cells, _fmt_mean_sd("critical_recall", a["metrics"]["critical_recall"])])
         lines += _table(header, rows)
-        lines += ["", "Mean ± sd over seeds; *all critical* is the recall over every example of the critical classes together.", ""]
+        lines += [
+            "",
+            "Mean ± sd over seeds; *all critical* is the recall over every example of the critical classes together.",
+            "",
+        ]
     return lines
 
 

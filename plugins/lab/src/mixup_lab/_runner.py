@@ -149,8 +149,12 @@ def _prepare(
     _train._device(cfg.train.device)
     build_model(cfg, study.data)
     cfg.business.check_classes([str(c) for c in study.data.class_names])
-    say = (lambda line: sys.stderr.write(f"mixup: {line}\n")) if progress else None
-    findings = run_checks(cfg, study.data, len(seeds), announce=say)
+
+    def say(line: str) -> None:
+        sys.stderr.write(f"mixup: {line}\n")
+
+    announce = say if progress else None
+    findings = run_checks(cfg, study.data, len(seeds), announce=announce)
     if cfg.train.budget is not None:
         cfg = with_stored_epochs(cfg, out)
     check_study_folder(out, cfg, chosen)
@@ -158,7 +162,7 @@ def _prepare(
     run_seeds = list(seeds)
     if cfg.train.budget is not None:  # -- time budget: calibrate, plan the epochs, admit runs while they fit
         done = {(a.name, s) for s in run_seeds for a in chosen if resume and _store.is_finished(out, a.name, s)}
-        cfg, run_seeds, clock = prepare_budget(cfg, study, out, chosen, run_seeds, finished=done, announce=say)
+        cfg, run_seeds, clock = prepare_budget(cfg, study, out, chosen, run_seeds, finished=done, announce=announce)
     try:
         _store.write_study(out, cfg, study)
         _store.write_arm_records(out, cfg, chosen)
@@ -166,7 +170,9 @@ def _prepare(
         if config_text is not None:
             (out / "study.yaml").write_text(config_text, encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"--out: cannot create or write the study folder ({exc.strerror}) (got {str(out)!r})") from None
+        raise ConfigError(
+            f"--out: cannot create or write the study folder ({exc.strerror}) (got {str(out)!r})"
+        ) from None
     return cfg, study, run_seeds, clock
 
 

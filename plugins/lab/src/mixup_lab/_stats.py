@@ -185,7 +185,8 @@ def paired_test(
     b = np.array([_num(baseline_values[s]) for s in seeds], dtype=np.float64)
     d = a - b
     n = len(seeds)
-    same = {"metric": metric, "direction": direction, "n": n, "seeds": seeds, "differences": [float(x) for x in d],
+    same: dict[str, Any] = {"metric": metric, "direction": direction, "n": n, "seeds": seeds,
+                            "differences": [float(x) for x in d],
             "mean_diff": float(d.mean()) if n else None, "confidence": confidence}
     if n < 2:
         return Comparison(**same, sd_diff=None, t=None, p_value=None, ci_low=None, ci_high=None,
@@ -238,7 +239,9 @@ def _overview(study: Study) -> dict[str, Any]:
         "num_classes": study.num_classes,
         "class_names": study.class_names,
         "critical_classes": study.critical_classes,
-        "critical_class_names": [study.class_names[k] if k < study.num_classes else str(k) for k in study.critical_classes],
+        "critical_class_names": [
+            study.class_names[k] if k < study.num_classes else str(k) for k in study.critical_classes
+        ],
         "dataset_info": rec.get("dataset_info", {}),
         "train_size": rec.get("train_size"),
         "test_size": rec.get("test_size"),
@@ -256,8 +259,12 @@ def summarise(study: Study) -> dict[str, Any]:
 
         - ``study``: data set, model, budget, seeds, classes, critical classes.
         - ``baseline``: the baseline arm or ``None`` (then ``comparisons`` is empty).
-        - ``runs``: ``{"finished", "expected", "missing": [{"arm", "seed"}], "failed": [{"arm", "seed", "error", "folder"}]}`` (a failed run is missing too).
-        - ``arms[arm]``: ``mixer``, ``seeds`` (finished, sorted), ``metrics[metric]`` with ``mean``, ``sd`` (sample standard deviation, ``None`` below 2 values), ``n`` and ``values`` (one per seed of ``seeds``, ``None`` where undefined), ``per_class_recall`` (``mean``, ``sd``, ``n`` lists over classes and per-seed ``values``), ``critical_class_recall[str(class)]`` and ``train_seconds``.
+        - ``runs``: ``{"finished", "expected", "missing": [{"arm", "seed"}],
+            "failed": [{"arm", "seed", "error", "folder"}]}`` (a failed run is missing too).
+        - ``arms[arm]``: ``mixer``, ``seeds`` (finished, sorted), ``metrics[metric]`` with ``mean``, ``sd``
+            (sample standard deviation, ``None`` below 2 values), ``n`` and ``values`` (one per seed of
+            ``seeds``, ``None`` where undefined), ``per_class_recall`` (``mean``, ``sd``, ``n`` lists over
+            classes and per-seed ``values``), ``critical_class_recall[str(class)]`` and ``train_seconds``.
         - ``comparisons[arm][metric]``: `paired_comparison` against the baseline.
         - ``verdict``: the plain-language lines of `verdict_lines`.
 
@@ -435,7 +442,9 @@ def _group_summary(study: Study, base: str | None) -> dict[str, Any]:
 
 def _holm(comparisons: dict[str, dict[str, dict[str, Any]]]) -> None:
     """Holm's step-down adjustment over every arm × metric p-value; verdicts follow the adjusted values."""
-    tests = [(arm, m, c["p_value"]) for arm, cs in comparisons.items() for m, c in cs.items() if c.get("p_value") is not None]
+    tests = [
+        (arm, m, c["p_value"]) for arm, cs in comparisons.items() for m, c in cs.items() if c.get("p_value") is not None
+    ]
     tests.sort(key=lambda t: t[2])
     running = 0.0
     for rank, (arm, m, p) in enumerate(tests):
@@ -495,9 +504,13 @@ def _headlines(summary: Mapping[str, Any]) -> list[str]:
             bad |= verdict == "worse"
         if groups.get("comparisons", {}).get(arm):
             worse = [g for g, gc in groups["comparisons"][arm].items() if gc["verdict"] == "worse"]
-            parts.append(f"group{'s' if len(worse) > 1 else ''} {', '.join(worse)} worse" if worse else "no group worse")
+            parts.append(
+                f"group{'s' if len(worse) > 1 else ''} {', '.join(worse)} worse" if worse else "no group worse"
+            )
             bad |= bool(worse)
-        decision = "do not adopt" if bad else "adopt" if good else "no clear difference yet (more seeds or the real budget)"
+        decision = (
+            "do not adopt" if bad else "adopt" if good else "no clear difference yet (more seeds or the real budget)"
+        )
         out.append(f"{arm}: {'; '.join(parts)} → {decision}.")
     return out
 
@@ -547,7 +560,8 @@ def _verdict_lines(summary: Mapping[str, Any]) -> list[str]:
             elif comp["verdict"] in ("better", "worse"):
                 lower_higher = "higher" if comp["mean_diff"] > 0 else "lower"
                 differ.append(
-                    f"{METRIC_LABELS[m]} {_fmt_diff(m, comp['mean_diff'])} (95% CI {_fmt_ci(m, comp['ci_low'], comp['ci_high'])},"
+                    f"{METRIC_LABELS[m]} {_fmt_diff(m, comp['mean_diff'])} (95% CI "
+                    f"{_fmt_ci(m, comp['ci_low'], comp['ci_high'])},"
                     f" p {_fmt_p(comp['p_value'])}): {lower_higher}, {comp['verdict']}"
                 )
             elif comp["n"] >= 2:

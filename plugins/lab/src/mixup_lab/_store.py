@@ -246,7 +246,7 @@ def write_study(out: Path, cfg: StudyConfig, study: StudyData) -> None:
         ConfigError: another call stored a different setup, or another arm under the same folder, since
             `check_study_folder` looked.
     """
-    record = {
+    record: dict[str, Any] = {
         "config": cfg.model_dump(mode="json"),
         "setup_hash": cfg.setup_hash(),
         "class_names": [str(c) for c in study.data.class_names],
@@ -421,7 +421,12 @@ def claim_run(out: Path, arm: str, seed: int, *, stale_after: float = DEFAULT_ST
             return None
         with study_lock(out):  # take over, once: re-read under the lock
             again, age = _claim_info(path)
-            if again is None or age is None or again.get("token") != old.get("token") or not _stale(again, age, stale_after):
+            if (
+                again is None
+                or age is None
+                or again.get("token") != old.get("token")
+                or not _stale(again, age, stale_after)
+            ):
                 return None
             _write_json(path, record)
             if old.get("token"):
@@ -442,7 +447,8 @@ def claim_run(out: Path, arm: str, seed: int, *, stale_after: float = DEFAULT_ST
 def _write_run_files(folder: Path, result: RunResult) -> None:
     """A run's predictions, checkpoints, audit, history and metrics (metrics last)."""
     extra = {} if result.val_probs is None else {"val_probs": result.val_probs, "val_labels": result.val_labels}
-    np.savez_compressed(folder / "predictions.npz", probs=result.probs, labels=result.labels, **extra)
+    # numpy's stub checks each unpacked value against allow_pickle: bool as well
+    np.savez_compressed(folder / "predictions.npz", probs=result.probs, labels=result.labels, **extra)  # type: ignore[arg-type]
     import torch
 
     for name, state in result.checkpoints.items():  # load with torch.load(path, weights_only=True)
@@ -728,11 +734,15 @@ def load_study(out_dir: str | Path) -> Study:
     out = Path(out_dir)
     path = out / "study.json"
     if not path.is_file():
-        raise FileNotFoundError(f"out_dir {str(out)!r} is not a study folder: it has no study.json (run `mixup compare` first)")
+        raise FileNotFoundError(
+            f"out_dir {str(out)!r} is not a study folder: it has no study.json (run `mixup compare` first)"
+        )
     record = _read_json(path)
     if not isinstance(record, dict):
         raise ValueError(f"{path}: expected a JSON object, got {type(record).__name__}")
-    config = record.get("config") if isinstance(record.get("config"), dict) else {}
+    config = record.get("config")
+    if not isinstance(config, dict):
+        config = {}
     arm_cfgs = [a for a in config.get("arms", []) if isinstance(a, dict) and "name" in a]
     arms = [str(a["name"]) for a in arm_cfgs]
     mixers: dict[str, Any] = {str(a["name"]): a.get("mixer") for a in arm_cfgs}

@@ -107,7 +107,9 @@ def _resolve_classes(cfg: StudyConfig, data: TaskData) -> list[int]:
             continue
         close = difflib.get_close_matches(c, names, n=2)
         hint = f"; did you mean {' or '.join(repr(n) for n in close)}?" if close else ""
-        raise ConfigError(f"critical.classes[{i}]: no class {c!r} in data set {cfg.dataset.name!r}{hint} Classes: {names}")
+        raise ConfigError(
+            f"critical.classes[{i}]: no class {c!r} in data set {cfg.dataset.name!r}{hint} Classes: {names}"
+        )
     return sorted(set(out))
 
 
@@ -249,7 +251,7 @@ def build_mixer(cfg: StudyConfig, arm: ArmConfig) -> Mixer | None:
         probe = create_mixer(spec)
         import dataclasses
 
-        if "protect" in {f.name for f in dataclasses.fields(probe)}:  # type: ignore[arg-type]
+        if "protect" in {f.name for f in dataclasses.fields(probe)}:
             spec = {**spec, "protect": cfg.critical.protect_mode}
     return create_mixer(spec)
 
@@ -312,8 +314,13 @@ def _predict(
     model: nn.Module, data: TaskData, cfg: StudyConfig, device: torch.device, split: Any = None
 ) -> tuple[np.ndarray, np.ndarray]:
     model.eval()
-    loader = DataLoader(_Indexed(data.test if split is None else split), batch_size=cfg.train.eval_batch_size, shuffle=False,
-                        collate_fn=_Collate(data.collate_fn), num_workers=cfg.train.workers)
+    loader = DataLoader(
+        _Indexed(data.test if split is None else split),
+        batch_size=cfg.train.eval_batch_size,
+        shuffle=False,
+        collate_fn=_Collate(data.collate_fn),
+        num_workers=cfg.train.workers,
+    )
     probs, labels = [], []
     for inputs, targets, _ in loader:
         step = mixed_step(model, _to(inputs, device), _to(targets, device), mixer=None, num_classes=data.num_classes)
@@ -396,9 +403,22 @@ def train_and_evaluate(
     critical = torch.tensor(study.critical_classes, dtype=torch.long)
     history: list[dict[str, Any]] = []
     # -- audit trail (_audit): who was mixed with whom at every step, and the anchors' label weights
-    recorder = AuditRecorder(mixer, arm=arm.name, seed=seed, mixer_config=arm.mixer_config(), num_classes=data.num_classes,
-                             train_size=len(study.data.train), train_map=train_map, critical_classes=study.critical_classes,
-                             critical_train=study.critical_train, protect=cfg.critical.protect) if audit else None
+    recorder = (
+        AuditRecorder(
+            mixer,
+            arm=arm.name,
+            seed=seed,
+            mixer_config=arm.mixer_config(),
+            num_classes=data.num_classes,
+            train_size=len(study.data.train),
+            train_map=train_map,
+            critical_classes=study.critical_classes,
+            critical_train=study.critical_train,
+            protect=cfg.critical.protect,
+        )
+        if audit
+        else None
+    )
     start = time.perf_counter()
     for epoch in range(cfg.train.epochs):
         model.train()
@@ -420,7 +440,9 @@ def train_and_evaluate(
             if recorder is not None:  # -- audit trail
                 recorder.record(step, idx, targets, epoch)
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"arm {arm.name!r}, seed {seed}, epoch {epoch + 1}: the loss became {loss.item()}")
+                raise FloatingPointError(
+                    f"arm {arm.name!r}, seed {seed}, epoch {epoch + 1}: the loss became {loss.item()}"
+                )
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if cfg.train.grad_clip is not None:
@@ -446,7 +468,9 @@ def train_and_evaluate(
                 best = (record["val_nll"], epoch + 1, _cpu_state(model))
         history.append(record)
         if progress is not None:
-            progress.set_postfix_str(f"{arm.name} seed {seed} epoch {epoch + 1}/{cfg.train.epochs} loss {record['train_loss']:.3f}")
+            progress.set_postfix_str(
+                f"{arm.name} seed {seed} epoch {epoch + 1}/{cfg.train.epochs} loss {record['train_loss']:.3f}"
+            )
         if epoch_callback is not None:
             def evaluate() -> dict[str, Any]:
                 p, y = _predict(model, data, cfg, device)
@@ -473,7 +497,7 @@ def _provenance(cfg: StudyConfig) -> dict[str, Any]:
     """What makes two runs of one config bit-identical or not: threads, versions, the setup."""
     from importlib.metadata import PackageNotFoundError, version
 
-    versions = {}
+    versions: dict[str, str | None] = {}
     for dist in ("torch", "mixup-core", "mixup-lab"):
         try:
             versions[dist] = version(dist)

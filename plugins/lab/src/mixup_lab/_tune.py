@@ -344,7 +344,9 @@ class _Objective:
     A class, not a closure, so that spawned workers can build it from the config.
     """
 
-    def __init__(self, cfg: StudyConfig, candidates: Sequence[_Candidate], study_data: Any, worker: dict[str, Any]) -> None:
+    def __init__(
+        self, cfg: StudyConfig, candidates: Sequence[_Candidate], study_data: Any, worker: dict[str, Any]
+    ) -> None:
         self.cfg, self.candidates, self.study_data, self.worker = cfg, candidates, study_data, worker
 
     def __call__(self, trial: optuna.Trial) -> float:
@@ -761,8 +763,8 @@ def run_tune(
     path = folder / "best.yaml"
     header = (
         f"# Written by `mixup tune` from Optuna study {study.study_name!r}: best of {len(complete)} completed trials,\n"
-        f"# trial #{best.number}, mean {tune.objective} = {best.value:.6g} ({direction}) over seeds {list(tune.seeds)}\n"
-        f"# on {tune.val_fraction:g} of the training split held out. Run: mixup compare {path}\n"
+        f"# trial #{best.number}, mean {tune.objective} = {best.value:.6g} ({direction}) over seeds "
+        f"{list(tune.seeds)}\n# on {tune.val_fraction:g} of the training split held out. Run: mixup compare {path}\n"
     )
     path.write_text(header + yaml.safe_dump(_best_config(cfg, spec), sort_keys=False))
     return path

@@ -230,7 +230,7 @@ def worker_main(spec: dict[str, Any], queue: Any = None) -> dict[str, Any]:
     _worker_record(out, spec, host=socket.gethostname(), pid=os.getpid(), spawned_at=spawned, ready_at=ready,
                    startup_s=None if spawned is None else ready - float(spawned), threads=torch.get_num_threads())
     worker = {"index": spec.get("index"), "device": spec.get("device"), "threads": torch.get_num_threads()}
-    summary = run_jobs(cfg, out, [tuple(j) for j in spec["jobs"]], study=study,  # type: ignore[misc]
+    summary = run_jobs(cfg, out, [tuple(j) for j in spec["jobs"]], study=study,
                        stale_after=float(spec.get("stale_after", _store.DEFAULT_STALE_AFTER)), worker=worker,
                        since=spec.get("since"))
     record = {"finished": summary.finished, "failed": summary.failed, "discarded": summary.discarded}
@@ -484,14 +484,17 @@ def run_submitit(
         raise ConfigError(f"--workers: at least 1 (got {workers})")
     executor = launcher.executor(out, f"mixup-{cfg.name}")
     threads = cfg.train.threads or launcher.cpus_per_task
-    base = {"config": cfg.model_dump(mode="json"), "setup_hash": cfg.setup_hash(), "out": str(out), "jobs": [list(j) for j in jobs],
+    base = {"config": cfg.model_dump(mode="json"),
+            "setup_hash": cfg.setup_hash(), "out": str(out), "jobs": [list(j) for j in jobs],
             "threads": threads, "stale_after": stale_after, "device": None, "since": time.time()}
     specs = [{**base, "index": i, "spawned_at": time.time()} for i in range(workers)]
     submitted = executor.map_array(_submitit_task, specs)
     ids = sorted({str(j.job_id).split("_")[0] for j in submitted})
     (Path(out) / _WORKERS_DIR).mkdir(parents=True, exist_ok=True)
-    _store._write_json(Path(out) / _WORKERS_DIR / "submitted.json",
-                       {"cluster": launcher.cluster, "job_ids": [str(j.job_id) for j in submitted], "time": time.time()})
+    _store._write_json(
+        Path(out) / _WORKERS_DIR / "submitted.json",
+        {"cluster": launcher.cluster, "job_ids": [str(j.job_id) for j in submitted], "time": time.time()},
+    )
     if not launcher.wait:
         return list(submitted)
     bar = None
@@ -520,8 +523,8 @@ def run_submitit(
     if errors:
         from mixup_core import one_line
 
-        job_id, exc = errors[0]
-        raise MixupError(f"--launcher: task {job_id} stopped with an error: {one_line(exc)[:400]}; logs in "
+        job_id, error = errors[0]
+        raise MixupError(f"--launcher: task {job_id} stopped with an error: {one_line(error)[:400]}; logs in "
                          f"{launcher.logs or Path(out) / 'slurm'}")
     return list(submitted)
 

@@ -59,7 +59,7 @@ def _label_column(table: dict[str, list[Any]]) -> str | None:
 
 
 def detect_table(path: Path) -> DataGuess | None:
-    """The `mixup_core.data.DataGuess` for a table file, or ``None`` when it is not tabular data (see the module docstring).
+    """The `mixup_core.data.DataGuess` for a table file, or ``None`` when it is not tabular data (see the module docs).
 
     Raises:
         mixup_core.data.DataError: a table that is certainly tabular data fails the loader's checks
@@ -118,8 +118,8 @@ def detect_table(path: Path) -> DataGuess | None:
     if slices:  # with one-hot blocks, plain mixup (soft categories) is the comparison
         arms.append({"name": "mixup", "mixer": {"name": "core:mixup", "alpha": 0.2}})
     summary = (
-        f"a table of {info['rows']} rows with {len(info['numeric'])} numeric and {len(info['categorical'])} categorical "
-        f"feature columns ({width} features), label column {label!r} with {data.num_classes} classes"
+        f"a table of {info['rows']} rows with {len(info['numeric'])} numeric and {len(info['categorical'])} "
+        f"categorical feature columns ({width} features), label column {label!r} with {data.num_classes} classes"
     )
     if info["group_column"]:
         summary += f", groups in {info['group_column']!r}"

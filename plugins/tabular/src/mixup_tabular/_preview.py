@@ -43,7 +43,9 @@ def _table_rows(options: PreviewOptions) -> tuple[torch.Tensor, torch.Tensor, li
     path = Path(options.inputs).expanduser()  # type: ignore[arg-type]
     guess = detect_table(path) if path.exists() else None
     if guess is None:
-        raise ConfigError(f"--inputs: not a table of numeric and categorical columns with a label column (got {str(path)!r})")
+        raise ConfigError(
+            f"--inputs: not a table of numeric and categorical columns with a label column (got {str(path)!r})"
+        )
     data = load_table_task(**{k: v for k, v in guess.dataset.items() if k != "name"})
     n = min(options.batch_size, len(data.train))
     x, y = data.train.inputs[:n], data.train.labels[:n]

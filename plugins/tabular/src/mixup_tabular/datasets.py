@@ -158,7 +158,9 @@ def typed_columns(
     path = Path(path)
     both = sorted(set(categorical) & set(numeric))
     if both:
-        raise DataError(f"{path}: column{'s' if len(both) > 1 else ''} {both} listed under both categorical and numeric")
+        raise DataError(
+            f"{path}: column{'s' if len(both) > 1 else ''} {both} listed under both categorical and numeric"
+        )
     columns: dict[str, Column] = {}
     bad_numeric: dict[str, list[tuple[int, object]]] = {}
     for name in names:
@@ -320,7 +322,9 @@ class TableEncoder:
         """``[start, stop]`` of every one-hot block, in feature order (what `RowMixup` takes)."""
         return [[c.start, c.stop] for c in self.categorical]
 
-    def transform(self, columns: Mapping[str, Column], rows: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, int]]:
+    def transform(
+        self, columns: Mapping[str, Column], rows: np.ndarray | None = None
+    ) -> tuple[np.ndarray, dict[str, int]]:
         """Encode ``rows`` (default: all) of ``columns``.
 
         Returns:
@@ -361,7 +365,8 @@ class TableEncoder:
                 for f in self.numeric
             ],
             "categorical": [
-                {"column": c.column, "slice": [c.start, c.stop], "categories": list(c.categories)} for c in self.categorical
+                {"column": c.column, "slice": [c.start, c.stop], "categories": list(c.categories)}
+                for c in self.categorical
             ],
             "categorical_slices": self.categorical_slices,
         }

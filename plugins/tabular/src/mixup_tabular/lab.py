@@ -70,7 +70,9 @@ def _choice_param(name: str, value: object, choices: Sequence[str]) -> str:
 
 def _rows(rows: Sequence[int]) -> str:
     shown = ", ".join(str(r + 1) for r in rows[:_SHOWN])
-    return f"row{'s' if len(rows) > 1 else ''} {shown}" + (f" and {len(rows) - _SHOWN} more" if len(rows) > _SHOWN else "")
+    return f"row{'s' if len(rows) > 1 else ''} {shown}" + (
+        f" and {len(rows) - _SHOWN} more" if len(rows) > _SHOWN else ""
+    )
 
 
 def _class_order(names: set[str]) -> list[str]:
@@ -161,7 +163,7 @@ def load_table_task(
         >>> data.class_names, data.input_shape, data.info["categorical_slices"]
         (['fault', 'ok'], (3,), [[1, 3]])
     """
-    label_column = _name_param("label_column", label_column)  # type: ignore[assignment]
+    label_column = _name_param("label_column", label_column)  # type: ignore[assignment]  # not optional: a str
     group_column = _name_param("group_column", group_column, optional=True)
     split_column = _name_param("split_column", split_column, optional=True)
     chosen = None if columns is None else _names_param("columns", columns)
@@ -263,15 +265,15 @@ def load_table_task(
             distinct = len(set(col.values.tolist()))
             if distinct > max_categories:
                 raise DataError(f"{path}: column {name!r} has {distinct} distinct values, more than max_categories="
-                                f"{max_categories}: is it free text or an identifier? Drop it (drop: [{name}]) or raise "
-                                "max_categories")
+                                f"{max_categories}: is it free text or an identifier? Drop it (drop: [{name}]) or "
+                                "raise max_categories")
 
     # -- classes
     classes = _class_order(set(labels))
     if len(classes) < 2:
         raise DataError(f"{path}: column {label_column!r} holds one class only ({classes}); a classification study "
                         "needs at least two")
-    values = [parse_number(c, ()) for c in classes]
+    values = [parse_number(c, ()) for c in classes]  # float(v) below: after the check that none is None
     if all(v is not None and math.isfinite(v) for v in values) and not all(float(v).is_integer() for v in values):  # type: ignore[arg-type]
         real = next(c for c, v in zip(classes, values, strict=True) if not float(v).is_integer())  # type: ignore[arg-type]
         raise DataError(f"{path}: column {label_column!r} holds real numbers (e.g. {real!r}), not classes; a "
@@ -280,7 +282,9 @@ def load_table_task(
     y = np.asarray([index[v] for v in labels], dtype=np.int64)
 
     try:
-        train, test = split_indices(y, groups=groups, splits=splits, test_fraction=float(test_fraction), seed=split_seed)
+        train, test = split_indices(
+            y, groups=groups, splits=splits, test_fraction=float(test_fraction), seed=split_seed
+        )
     except DataError as exc:
         raise DataError(f"{path}: {exc}") from exc
     encoder = TableEncoder.fit(cols, train)
@@ -305,7 +309,8 @@ def load_table_task(
     }
     train_set = LabeledTensors(torch.from_numpy(x_train), torch.from_numpy(y[train]))
     test_set = LabeledTensors(torch.from_numpy(x_test), torch.from_numpy(y[test]))
-    # where each example comes from, for the data checks' messages (data rows numbered from 1, as above)
+    # where each example comes from, for the data checks' messages (data rows numbered from 1, as above); an
+    # attribute of these two data sets only
     train_set.sources = [f"{path.name} row {int(keep[i]) + 1}" for i in train]  # type: ignore[attr-defined]
     test_set.sources = [f"{path.name} row {int(keep[i]) + 1}" for i in test]  # type: ignore[attr-defined]
     return TaskData(
@@ -359,7 +364,7 @@ class TabularMLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, num_classes)`` of rows ``(B, F)``."""
-        return self.net(x)  # type: ignore[no-any-return]
+        return self.net(x)
 
 
 def mlp(data: TaskData, *, hidden: int | Sequence[int] = (128, 128), dropout: float = 0.1) -> TabularMLP:
@@ -394,6 +399,9 @@ def mlp(data: TaskData, *, hidden: int | Sequence[int] = (128, 128), dropout: fl
         raise ConfigError(f"dropout must be a number in [0, 1), got dropout={dropout!r}")
     layout = None
     if "categorical_slices" in data.info:
-        layout = {"num_features": int(shape[0]), "categorical_slices": [list(s) for s in data.info["categorical_slices"]]}
+        layout = {
+            "num_features": int(shape[0]),
+            "categorical_slices": [list(s) for s in data.info["categorical_slices"]],
+        }
     return TabularMLP(int(shape[0]), data.num_classes, hidden=[int(h) for h in widths], dropout=float(dropout),
                       feature_layout=layout)

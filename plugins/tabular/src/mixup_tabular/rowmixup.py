@@ -29,7 +29,12 @@ class RowPlan(MixPlan):
     def __post_init__(self) -> None:
         super().__post_init__()
         fa = self.from_anchor
-        if not isinstance(fa, torch.Tensor) or fa.dtype != torch.bool or fa.ndim != 2 or fa.shape[0] != self.index.shape[0]:
+        if (
+            not isinstance(fa, torch.Tensor)
+            or fa.dtype != torch.bool
+            or fa.ndim != 2
+            or fa.shape[0] != self.index.shape[0]
+        ):
             got = f"dtype {fa.dtype} and shape {tuple(fa.shape)}" if isinstance(fa, torch.Tensor) else repr(fa)
             raise TypeError(f"RowPlan.from_anchor must be a bool tensor (B, K) with B={self.index.shape[0]}, got {got}")
 
@@ -99,14 +104,14 @@ class RowMixup(PairMixer):
         "Zhang et al., mixup, ICLR 2018, https://arxiv.org/abs/1710.09412 (numeric features); categories drawn per "
         "feature as in SAINT's input-space CutMix, Somepalli et al. 2021, https://arxiv.org/abs/2106.01342"
     )
-    cost: ClassVar[str] = "none"  # type: ignore[misc]
+    cost: ClassVar[Literal["none", "forward", "gradients", "hook", "dataset"]] = "none"
     min_ndim: ClassVar[int] = 2
     example_shape: ClassVar[tuple[int, ...]] = (12,)
     feature_dim: ClassVar[int] = 1
 
     categorical_slices: list[tuple[int, int]] = Field(default_factory=list)
     categorical: Literal["draw", "soft"] = "draw"
-    num_features: int | None = Field(None, ge=1)
+    num_features: int | None = Field(default=None, ge=1)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -128,18 +133,22 @@ class RowMixup(PairMixer):
 
     # ------------------------------------------------------------------ checks
     def check_inputs(self, inputs: object) -> torch.Tensor:
-        """Validate ``inputs``: a float ``(B, F)`` batch (``(B, ..., F)`` without categorical blocks) of the configured width."""
+        """Validate ``inputs``: float rows ``(B, F)`` of the configured width (``(B, ..., F)`` if no categories)."""
         checked = super().check_inputs(inputs)
         width = int(checked.shape[-1])
         if self.num_features is not None and width != self.num_features:
             raise ValueError(
                 f"{type(self).__name__} was configured for rows of num_features={self.num_features} features, got "
-                f"inputs.shape={tuple(checked.shape)}: the data set's columns or categories changed since the config was "
-                "written; run `mixup init` again or copy info['categorical_slices'] and info['num_features'] of the data set"
+                f"inputs.shape={tuple(checked.shape)}: the data set's columns or categories changed since the config "
+                "was written; run `mixup init` again or copy info['categorical_slices'] and "
+                "info['num_features'] of the data set"
             )
         if self.categorical_slices:
             if checked.ndim != 2:
-                raise ValueError(f"{type(self).__name__} with categorical_slices mixes rows (B, F), got inputs.shape={tuple(checked.shape)}")
+                raise ValueError(
+                    f"{type(self).__name__} with categorical_slices mixes rows (B, F), got "
+                    f"inputs.shape={tuple(checked.shape)}"
+                )
             stop = max(int(b) for _, b in self.categorical_slices)
             if stop > width:
                 raise ValueError(f"categorical_slices={self._shown()} reach feature {stop}, but the rows have {width} "
@@ -157,16 +166,17 @@ class RowMixup(PairMixer):
             return
         width = layout.get("num_features")
         if self.num_features is not None and width is not None and int(width) != self.num_features:
-            raise ConfigError(f"{self.qualified_name()}: num_features={self.num_features}, but the data set's rows have "
-                              f"{width} features; run `mixup init` again or copy the data set's info['num_features']")
+            raise ConfigError(f"{self.qualified_name()}: num_features={self.num_features}, but the data set's rows "
+                              f"have {width} features; run `mixup init` again or copy the data set's "
+                              "info['num_features']")
         blocks = layout.get("categorical_slices")
         if self.categorical == "draw" and blocks is not None:
             mine = sorted(self._shown())
             theirs = sorted([int(a), int(b)] for a, b in blocks)
             if mine != theirs:
                 raise ConfigError(
-                    f"{self.qualified_name()}: categorical_slices={self._shown()}, but the data set's one-hot blocks are "
-                    f"{[list(b) for b in blocks]}; run `mixup init` again or copy the data set's "
+                    f"{self.qualified_name()}: categorical_slices={self._shown()}, but the data set's one-hot blocks "
+                    f"are {[list(b) for b in blocks]}; run `mixup init` again or copy the data set's "
                     "info['categorical_slices'] into the mixer (or set categorical: soft to interpolate one-hot blocks)"
                 )
 
@@ -208,7 +218,10 @@ class RowMixup(PairMixer):
         if not self._draws():
             return mixed
         if not isinstance(plan, RowPlan):
-            raise TypeError(f"{type(self).__name__} with categorical='draw' needs a RowPlan (its sample()), got {type(plan).__name__}")
+            raise TypeError(
+                f"{type(self).__name__} with categorical='draw' needs a RowPlan (its sample()), "
+                f"got {type(plan).__name__}"
+            )
         k = len(self.categorical_slices)
         if plan.from_anchor.shape[1] != k:
             raise ValueError(f"the plan draws {plan.from_anchor.shape[1]} categorical blocks, the mixer has {k}")

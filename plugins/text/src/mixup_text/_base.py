@@ -111,7 +111,8 @@ def check_attention_mask(mask: object, batch_size: int, length: int, name: str =
         raise TypeError(f"{name} must be a torch.Tensor of shape ({batch_size}, {length}), got {type(mask).__name__}")
     if tuple(mask.shape) != (batch_size, length):
         raise ValueError(
-            f"{name} must have shape (B, L) = ({batch_size}, {length}) like the tokens, got {name}.shape={tuple(mask.shape)}"
+            f"{name} must have shape (B, L) = ({batch_size}, {length}) like the tokens, got "
+            f"{name}.shape={tuple(mask.shape)}"
         )
     if mask.dtype == torch.bool:
         return mask
@@ -122,7 +123,9 @@ def check_attention_mask(mask: object, batch_size: int, length: int, name: str =
     return mask != 0
 
 
-def check_sequence_labels(labels: object, batch_size: int, num_classes: int | None, name: str = "labels") -> torch.Tensor:
+def check_sequence_labels(
+    labels: object, batch_size: int, num_classes: int | None, name: str = "labels"
+) -> torch.Tensor:
     """Check sentence-level labels: class indices ``(B,)`` or float targets ``(B, ...)`` (booleans become float).
 
     The range and finiteness checks run on CPU tensors only.
@@ -130,7 +133,9 @@ def check_sequence_labels(labels: object, batch_size: int, num_classes: int | No
     if not isinstance(labels, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor or None, got {type(labels).__name__}")
     if labels.ndim == 0 or labels.shape[0] != batch_size:
-        raise ValueError(f"{name} must have the batch size {batch_size} as first dimension, got {name}.shape={tuple(labels.shape)}")
+        raise ValueError(
+            f"{name} must have the batch size {batch_size} as first dimension, got {name}.shape={tuple(labels.shape)}"
+        )
     if labels.dtype == torch.bool:
         return labels.float()
     if labels.is_complex():
@@ -145,7 +150,10 @@ def check_sequence_labels(labels: object, batch_size: int, num_classes: int | No
         lo, hi = int(labels.min()), int(labels.max())
         if lo < 0 or (num_classes is not None and hi >= num_classes):
             bad = lo if lo < 0 else hi
-            raise ValueError(f"{name} contain the label {bad}, outside [0, {num_classes if num_classes is not None else '∞'}) (num_classes={num_classes})")
+            raise ValueError(
+                f"{name} contain the label {bad}, outside [0, {num_classes if num_classes is not None else '∞'}) "
+                f"(num_classes={num_classes})"
+            )
     return labels
 
 
@@ -293,7 +301,9 @@ class TextMixer(PairMixer):
             attention_mask = getattr(plan, "attention_mask", None)
         return None if attention_mask is None else union_attention_mask(attention_mask, plan)
 
-    def _make_plan(self, inputs: torch.Tensor, index: torch.Tensor, lam: torch.Tensor, *, generator: torch.Generator | None) -> MixPlan:
+    def _make_plan(
+        self, inputs: torch.Tensor, index: torch.Tensor, lam: torch.Tensor, *, generator: torch.Generator | None
+    ) -> MixPlan:
         return TextPlan(index=index, lam=lam, attention_mask=self._attention_mask())
 
     def _apply(self, inputs: torch.Tensor, plan: MixPlan, *, out: torch.Tensor | None) -> torch.Tensor:
@@ -310,7 +320,8 @@ class TextMixer(PairMixer):
             return None
         if inputs.ndim < 3:
             raise ValueError(
-                f"attention_mask needs inputs with a sequence dimension (B, L, D), got inputs.shape={tuple(inputs.shape)}"
+                "attention_mask needs inputs with a sequence dimension (B, L, D), got "
+                f"inputs.shape={tuple(inputs.shape)}"
             )
         return check_attention_mask(attention_mask, inputs.shape[0], inputs.shape[1])
 
@@ -364,7 +375,9 @@ class TextMixer(PairMixer):
         protected: torch.Tensor | None = None,
     ) -> MixedStep:
         """`forward` on a text batch, as `mixup_core.mixed_step` calls it (see `text_mixed_step`)."""
-        return text_mixed_step(self, model, inputs, targets, generator=generator, num_classes=num_classes, protected=protected)
+        return text_mixed_step(
+            self, model, inputs, targets, generator=generator, num_classes=num_classes, protected=protected
+        )
 
     def unmixed_logits(self, model: nn.Module, inputs: Any) -> torch.Tensor:
         """The model on an unmixed text batch, with the mask of the batch (see `text_unmixed_logits`)."""
@@ -402,7 +415,9 @@ class TextMixer(PairMixer):
             generator=generator, protected=protected, groups=groups,
         )
 
-    def _finish(self, output: Any, batch: _Batch, plan: MixPlan, model_mask: torch.Tensor, layer: str) -> TextMixedForward:
+    def _finish(
+        self, output: Any, batch: _Batch, plan: MixPlan, model_mask: torch.Tensor, layer: str
+    ) -> TextMixedForward:
         return finish_forward(self, output, batch, plan, model_mask, layer)
 
 
@@ -463,7 +478,9 @@ def prepare_batch(
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module (a Hugging Face encoder), got {type(model).__name__}")
     if generator is not None and not (isinstance(generator, torch.Generator) and generator.device.type == "cpu"):
-        raise TypeError(f"generator must be a CPU torch.Generator or None, got {type(generator).__name__}: {generator!r}")
+        raise TypeError(
+            f"generator must be a CPU torch.Generator or None, got {type(generator).__name__}: {generator!r}"
+        )
     ids = check_input_ids(input_ids)
     b, length = ids.shape
     if attention_mask is None:
@@ -497,7 +514,9 @@ def prepare_batch(
     return _Batch(input_ids=ids, mask=mask, model_mask=model_mask, kind=kind, labels=checked, num_classes=k)
 
 
-def finish_forward(mixer: Mixer, output: Any, batch: _Batch, plan: MixPlan, model_mask: torch.Tensor, layer: str) -> TextMixedForward:
+def finish_forward(
+    mixer: Mixer, output: Any, batch: _Batch, plan: MixPlan, model_mask: torch.Tensor, layer: str
+) -> TextMixedForward:
     """The result of ``forward``: the model output with the targets mixed by ``plan``."""
     result = TextMixedForward(output=output, targets=None, plan=plan, attention_mask=model_mask, layer=layer)
     if batch.labels is None:

@@ -1,4 +1,4 @@
-"""``mixup init`` on a table of labelled texts: recognise it as ``text:table`` with a study of MiniLM and two text mixers."""
+"""``mixup init`` on a table of labelled texts: ``text:table`` with a study of MiniLM and two text mixers."""
 
 from __future__ import annotations
 

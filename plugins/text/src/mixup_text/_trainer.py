@@ -70,7 +70,9 @@ def _logits(output: Any) -> torch.Tensor:
     if logits is None and isinstance(output, (tuple, list)) and output:
         logits = output[0]
     if not isinstance(logits, torch.Tensor):
-        raise TypeError(f"the model returned {type(output).__name__} without logits; use a model with a classification head")
+        raise TypeError(
+            f"the model returned {type(output).__name__} without logits; use a model with a classification head"
+        )
     return logits
 
 
@@ -97,7 +99,9 @@ def _generic_forward(
     token_level = labels.ndim == 2 and not labels.is_floating_point()
     plan = mixer.sample(embeds, None if token_level else labels, generator=generator)
     if plan.index.ndim != 1:
-        raise ValueError(f"{type(mixer).__name__} mixes more than two sources; text batches need pair mixers (core:mixup)")
+        raise ValueError(
+            f"{type(mixer).__name__} mixes more than two sources; text batches need pair mixers (core:mixup)"
+        )
     mixed = mixer.apply(embeds, plan)
     mask = union_attention_mask(model_mask, plan)
     if token_level:
@@ -150,7 +154,7 @@ def mix_forward(
     if isinstance(mixer, TextMixer) or (mixer.modality == "text" and callable(getattr(mixer, "forward", None))):
         input_ids = batch.pop("input_ids", None)
         attention_mask = batch.pop("attention_mask", None)
-        return mixer.forward(model, input_ids, attention_mask, labels, generator=generator, num_classes=k, **batch)  # type: ignore[attr-defined,no-any-return]
+        return mixer.forward(model, input_ids, attention_mask, labels, generator=generator, num_classes=k, **batch)  # type: ignore[attr-defined]
     if mixer.modality not in ("any", "text"):
         raise ValueError(
             f"{mixer.qualified_name()} is a mixer of modality {mixer.modality!r}; text batches need a text mixer "
@@ -288,9 +292,13 @@ class MixupTrainer(Trainer):
         **kwargs: Any,
     ) -> None:
         if importlib.util.find_spec("accelerate") is None:
-            raise ImportError('MixupTrainer needs accelerate (transformers.Trainer runs on it): pip install "mixup-text[trainer]"')
+            raise ImportError(
+                'MixupTrainer needs accelerate (transformers.Trainer runs on it): pip install "mixup-text[trainer]"'
+            )
         self.mixer: Mixer = create_mixer(mixer)
-        if num_labels is not None and (isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 1):
+        if num_labels is not None and (
+            isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 1
+        ):
             raise ValueError(f"num_labels must be a positive int or None, got {num_labels!r}")
         if label_smoothing is not None and not 0.0 <= label_smoothing <= 1.0:
             raise ValueError(f"label_smoothing must lie in [0, 1], got {label_smoothing!r}")
@@ -298,8 +306,8 @@ class MixupTrainer(Trainer):
         factor = float(getattr(self.args, "label_smoothing_factor", 0.0) or 0.0)
         if label_smoothing is not None and factor and float(label_smoothing) != factor:
             raise ValueError(
-                f"label_smoothing={label_smoothing!r} and TrainingArguments.label_smoothing_factor={factor!r} disagree: "
-                "give one of them"
+                f"label_smoothing={label_smoothing!r} and TrainingArguments.label_smoothing_factor={factor!r} "
+                "disagree: give one of them"
             )
         # transformers.Trainer's own LabelSmoother is not used: compute_loss below smooths every loss
         self.label_smoother = None
@@ -374,10 +382,17 @@ class MixupOffCallback(TrainerCallback):
         if not isinstance(mixer, Mixer):
             raise TypeError(f"mixer must be a Mixer instance (e.g. MixupTrainer.mixer), got {type(mixer).__name__}")
         if (last_epochs is None) == (last_steps is None):
-            raise ValueError(f"give exactly one of last_epochs and last_steps, got last_epochs={last_epochs!r}, last_steps={last_steps!r}")
-        if last_epochs is not None and (isinstance(last_epochs, bool) or not isinstance(last_epochs, (int, float)) or not last_epochs >= 0):
+            raise ValueError(
+                f"give exactly one of last_epochs and last_steps, got last_epochs={last_epochs!r}, "
+                f"last_steps={last_steps!r}"
+            )
+        if last_epochs is not None and (
+            isinstance(last_epochs, bool) or not isinstance(last_epochs, (int, float)) or not last_epochs >= 0
+        ):
             raise ValueError(f"last_epochs must be a non-negative number, got {last_epochs!r}")
-        if last_steps is not None and (isinstance(last_steps, bool) or not isinstance(last_steps, int) or last_steps < 0):
+        if last_steps is not None and (
+            isinstance(last_steps, bool) or not isinstance(last_steps, int) or last_steps < 0
+        ):
             raise ValueError(f"last_steps must be a non-negative int, got {last_steps!r}")
         self.mixer = mixer
         self.last_epochs = last_epochs
@@ -394,14 +409,20 @@ class MixupOffCallback(TrainerCallback):
         # state.epoch is the fraction of epochs done; the tolerance absorbs its float rounding
         return (state.epoch or 0.0) < float(state.num_train_epochs) - float(self.last_epochs) - 1e-6
 
-    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
+    def on_train_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
         self._initial = self.mixer.enabled
 
-    def on_step_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
+    def on_step_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
         initial = self.mixer.enabled if self._initial is None else self._initial
         self.mixer.enabled = bool(initial and self.mixing_at(state))
 
-    def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
+    def on_train_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
         if self._initial is not None:
             self.mixer.enabled = self._initial
             self._initial = None

@@ -27,7 +27,7 @@ def _as_list(value: Any) -> list[Any] | None:
 
 
 class MixupDataCollator:
-    """Pad tokenised features into a batch for the text mixers (``transformers``' ``DataCollatorWithPadding`` plus labels and lengths).
+    """Pad tokenised features into a batch for the text mixers (``DataCollatorWithPadding`` plus labels and lengths).
 
     Each feature is a mapping with ``input_ids`` (and optionally ``attention_mask`` and
     ``token_type_ids``, as a tokenizer returns them), or with ``text`` (a string, or a pair of
@@ -75,10 +75,14 @@ class MixupDataCollator:
         pad_to_multiple_of: int | None = None,
     ) -> None:
         if not hasattr(tokenizer, "pad") or not callable(tokenizer.pad):
-            raise TypeError(f"tokenizer must be a transformers tokenizer with a pad method, got {type(tokenizer).__name__}")
+            raise TypeError(
+                f"tokenizer must be a transformers tokenizer with a pad method, got {type(tokenizer).__name__}"
+            )
         if padding not in (True, False, "longest", "max_length", "do_not_pad"):
             raise ValueError(f"padding must be True, False, 'longest', 'max_length' or 'do_not_pad', got {padding!r}")
-        if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1):
+        if max_length is not None and (
+            isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1
+        ):
             raise ValueError(f"max_length must be a positive int or None, got {max_length!r}")
         if padding == "max_length" and max_length is None:
             raise ValueError("padding='max_length' needs max_length")
@@ -88,7 +92,8 @@ class MixupDataCollator:
             raise ValueError(f"pad_to_multiple_of must be a positive int or None, got {pad_to_multiple_of!r}")
         if padding not in (False, "do_not_pad") and getattr(tokenizer, "pad_token", None) is None:
             raise ValueError(
-                f"the tokenizer {type(tokenizer).__name__} has no pad token; set one (e.g. tokenizer.pad_token = tokenizer.eos_token)"
+                f"the tokenizer {type(tokenizer).__name__} has no pad token; set one (e.g. "
+                "tokenizer.pad_token = tokenizer.eos_token)"
             )
         self.tokenizer = tokenizer
         self.padding = padding
@@ -109,7 +114,9 @@ class MixupDataCollator:
         labels = [f.get(label_key) for f in features] if label_key is not None else None
         if labels is not None and any(lbl is None for lbl in labels):
             missing = [i for i, lbl in enumerate(labels) if lbl is None]
-            raise ValueError(f"features {missing} have no {label_key!r} while feature 0 has one; label every item or none")
+            raise ValueError(
+                f"features {missing} have no {label_key!r} while feature 0 has one; label every item or none"
+            )
         inputs = [{k: v for k, v in f.items() if k not in LABEL_KEYS} for f in features]
         lengths = torch.tensor([len(f["input_ids"]) for f in inputs], dtype=torch.long)
         batch = dict(
@@ -134,7 +141,10 @@ class MixupDataCollator:
     # ------------------------------------------------------------------ helpers
     def _tokenised(self, i: int, feature: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(feature, Mapping):
-            raise TypeError(f"each feature must be a mapping (a tokenizer's output plus a label), got {type(feature).__name__} at position {i}")
+            raise TypeError(
+                "each feature must be a mapping (a tokenizer's output plus a label), got "
+                f"{type(feature).__name__} at position {i}"
+            )
         if "input_ids" in feature:
             out = dict(feature)
             ids = out["input_ids"]

@@ -68,7 +68,9 @@ FORTUNES_INSTALL = "apt-get install -y --no-install-recommends fortunes"
 """The command that installs the fortune files on Debian and Ubuntu."""
 
 SUPERSENSES: tuple[str, ...] = tuple(
-    ["Tops", "act", "animal", "artifact", "attribute", "body", "cognition", "communication", "event", "feeling", "food", "group", "location", "motive", "object", "person", "phenomenon", "plant", "possession", "process", "quantity", "relation", "shape", "state", "substance", "time"]
+    ["Tops", "act", "animal", "artifact", "attribute", "body", "cognition", "communication", "event", "feeling",
+     "food", "group", "location", "motive", "object", "person", "phenomenon", "plant", "possession", "process",
+     "quantity", "relation", "shape", "state", "substance", "time"]
 )
 """The 26 noun supersenses, in the order of their lexicographer files 03 (``noun.Tops``) … 28 (``noun.time``)."""
 
@@ -224,7 +226,9 @@ def load_wordnet_supersenses(
     fraction = _check_fraction(test_fraction)
     file = Path(path) if path is not None else WORDNET_NOUNS
     if not file.is_file():
-        raise FileNotFoundError(f"the WordNet noun file {file} is missing: install it with `{WORDNET_INSTALL}` (Debian/Ubuntu, as root)")
+        raise FileNotFoundError(
+            f"the WordNet noun file {file} is missing: install it with `{WORDNET_INSTALL}` (Debian/Ubuntu, as root)"
+        )
     texts, lex = _read_supersenses(file)
     counts = Counter(lex)
     kept = sorted(counts) if top_k is None else sorted(sorted(counts, key=lambda c: (-counts[c], c))[:top_k])
@@ -232,7 +236,8 @@ def load_wordnet_supersenses(
     names = tuple(SUPERSENSES[c] if 0 <= c < len(SUPERSENSES) else f"lex{c + _FIRST_LEX_FILE:02d}" for c in kept)
     rows = [(t, new_id[c]) for t, c in zip(texts, lex, strict=True) if c in new_id]
     return _split(
-        [t for t, _ in rows], [y for _, y in rows], names, test_fraction=fraction, max_per_class=max_per_class, seed=seed
+        [t for t, _ in rows], [y for _, y in rows], names, test_fraction=fraction, max_per_class=max_per_class,
+        seed=seed,
     )
 
 
@@ -252,7 +257,10 @@ def read_fortunes(category: str, *, min_chars: int = 20, root: str | os.PathLike
     file = folder / category
     if not file.is_file():
         if not folder.is_dir() or not any(folder.iterdir()):
-            raise FileNotFoundError(f"the fortune files are missing ({folder}): install them with `{FORTUNES_INSTALL}` (Debian/Ubuntu, as root)")
+            raise FileNotFoundError(
+                f"the fortune files are missing ({folder}): install them with `{FORTUNES_INSTALL}` "
+                "(Debian/Ubuntu, as root)"
+            )
         available = sorted(p.name for p in folder.iterdir() if p.is_file() and not p.suffix)
         raise FileNotFoundError(f"no fortune category {category!r} in {folder}; available: {', '.join(available)}")
     raw = file.read_bytes()
@@ -286,8 +294,8 @@ def load_fortunes(
     """Fortunes labelled by topic (their file): 4,271 texts in the six default categories.
 
     A fortune is one entry of a file under ``/usr/share/games/fortunes`` (entries separated by a
-    line ``%``; see `read_fortunes` for the encoding), stripped; entries of ``min_chars`` characters or fewer are dropped.
-    Median length about 111 characters; the default classes hold 1,023 / 697 / 621 / 720 / 582 / 628
+    line ``%``; see `read_fortunes` for the encoding), stripped; entries of ``min_chars`` characters or
+    fewer are dropped. Median length about 111 characters; the default classes hold 1,023 / 697 / 621 / 720 / 582 / 628
     texts (majority 24 %). Labels are noisy (topics overlap), a good testbed for mixup and
     calibration. Some texts are dated; Debian's offensive files are not in this package.
 
@@ -358,7 +366,11 @@ def sort_class_names(names: Sequence[str]) -> list[str]:
 
 
 def _missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or (isinstance(value, str) and not value.strip())
+    return (
+        value is None
+        or (isinstance(value, float) and math.isnan(value))
+        or (isinstance(value, str) and not value.strip())
+    )
 
 
 def _label_name(value: object) -> str:
@@ -470,7 +482,11 @@ def read_text_table(
     keep: list[int] = []
     for i, (text, label) in enumerate(zip(raw_texts, raw_labels, strict=True)):
         row = i + 1
-        if text is None or (isinstance(text, str) and not text.strip()) or (isinstance(text, float) and math.isnan(text)):
+        if (
+            text is None
+            or (isinstance(text, str) and not text.strip())
+            or (isinstance(text, float) and math.isnan(text))
+        ):
             bad.append((row, f"empty text in column {text_column!r}"))
         elif not isinstance(text, str):
             bad.append((row, f"column {text_column!r} holds a {type(text).__name__} ({text!r:.40}), not a text"))
@@ -489,13 +505,15 @@ def read_text_table(
         for i in keep:
             value = table[group_column][i]
             if _missing(value):
-                raise DataError(f"{path}: row {i + 1}: empty group in column {group_column!r} (every row needs a group, "
-                                "or set group_column: null)")
+                raise DataError(f"{path}: row {i + 1}: empty group in column {group_column!r} (every row needs a "
+                                "group, or set group_column: null)")
             groups.append(_label_name(value))
     splits = None
     if split_column is not None and split_column in table:
         splits = [str(table[split_column][i]).strip().lower() for i in keep]
-        wrong = [(i + 1, table[split_column][i]) for i, s in zip(keep, splits, strict=True) if s not in ("train", "test")]
+        wrong = [
+            (i + 1, table[split_column][i]) for i, s in zip(keep, splits, strict=True) if s not in ("train", "test")
+        ]
         if wrong:
             shown = ", ".join(f"row {r}: {v!r}" for r, v in wrong[:_SHOWN])
             raise DataError(f"{path}: column {split_column!r} must hold 'train' or 'test', got {shown}")
@@ -589,7 +607,8 @@ def sniff_text_table(path: str | os.PathLike[str], *, rows: int = 2000) -> Table
     Examples:
         >>> import tempfile, pathlib
         >>> f = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
-        >>> _ = f.write_text("id,review,stars\\n1,a truly fine product,5\\n2,broke after a day,1\\n3,works as it says,5\\n")
+        >>> _ = f.write_text("id,review,stars\\n1,a truly fine product,5\\n2,broke after a day,1\\n"
+        ...                  "3,works as it says,5\\n")
         >>> sniff = sniff_text_table(f)
         >>> sniff.text_column, sniff.label_column, sniff.class_names
         ('review', 'stars', ['1', '5'])

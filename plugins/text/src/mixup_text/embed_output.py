@@ -52,7 +52,7 @@ class EmbedMix(TextMixer):
     )
     cost: ClassVar[Literal["none", "forward", "gradients", "hook", "dataset"]] = "hook"
 
-    alpha: float = Field(0.2, gt=0, allow_inf_nan=False)
+    alpha: float = Field(default=0.2, gt=0, allow_inf_nan=False)
     lam_max: bool = True
     embeddings: str | None = None
 

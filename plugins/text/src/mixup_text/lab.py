@@ -20,8 +20,9 @@ items into ``({"input_ids": (B, L), "attention_mask": (B, L)}, targets (B,))``. 
 short texts (WordNet definitions average 14 tokens) then cost a fraction of ``max_length``.
 
 Models: ``hf:<folder>`` (`hf_model`), any local Hugging Face checkpoint with a new
-sequence-classification head (read with ``local_files_only=True``), and ``text:minilm`` (`minilm`): the MiniLM encoder (6 layers, hidden 384, 22.7 M parameters)
-with a new linear head, as a Hugging Face sequence-classification model, so that every text mixer
+sequence-classification head (read with ``local_files_only=True``), and ``text:minilm`` (`minilm`):
+the MiniLM encoder (6 layers, hidden 384, 22.7 M parameters) with a new linear head, as a Hugging
+Face sequence-classification model, so that every text mixer
 can run it (``model(input_ids=…, attention_mask=…)``, ``model(inputs_embeds=…)``, hooks on
 ``bert.encoder.layer.k`` and on ``classifier``). A baseline step calls it as ``model(**inputs)``.
 
@@ -149,16 +150,20 @@ class TokenizedTexts(Dataset[tuple[dict[str, torch.Tensor], int]]):
         texts: the ``N`` texts (kept for reports and example grids).
 
     Examples:
-        >>> data = TokenizedTexts(torch.tensor([[101, 7, 102, 0]]), torch.tensor([[1, 1, 1, 0]]), torch.tensor([2]), ["hi"])
+        >>> data = TokenizedTexts(torch.tensor([[101, 7, 102, 0]]), torch.tensor([[1, 1, 1, 0]]), torch.tensor([2]),
+        ...                       ["hi"])
         >>> inputs, label = data[0]
         >>> inputs["input_ids"].tolist(), label
         ([101, 7, 102, 0], 2)
     """
 
-    def __init__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor, texts: Sequence[str]) -> None:
+    def __init__(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor, texts: Sequence[str]
+    ) -> None:
         if input_ids.ndim != 2 or input_ids.shape != attention_mask.shape:
             raise ValueError(
-                f"input_ids and attention_mask must both be (N, L), got {tuple(input_ids.shape)} and {tuple(attention_mask.shape)}"
+                f"input_ids and attention_mask must both be (N, L), got {tuple(input_ids.shape)} and "
+                f"{tuple(attention_mask.shape)}"
             )
         if labels.shape != (input_ids.shape[0],) or len(texts) != input_ids.shape[0]:
             raise ValueError(
@@ -174,7 +179,9 @@ class TokenizedTexts(Dataset[tuple[dict[str, torch.Tensor], int]]):
         return int(self.input_ids.shape[0])
 
     def __getitem__(self, index: int) -> tuple[dict[str, torch.Tensor], int]:
-        return {"input_ids": self.input_ids[index], "attention_mask": self.attention_mask[index]}, int(self.labels[index])
+        return {"input_ids": self.input_ids[index], "attention_mask": self.attention_mask[index]}, int(
+            self.labels[index]
+        )
 
     def __repr__(self) -> str:
         return f"TokenizedTexts(n={len(self)}, max_length={self.input_ids.shape[1]})"
@@ -213,7 +220,7 @@ def collate_tokens(
 def _check_size(name: str, value: object) -> int | None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise ConfigError(f"{name} must be a positive int or null (the whole split), got {value!r}")
-    return value  # type: ignore[return-value]
+    return value
 
 
 def _take(labels: Sequence[int], n: int | None, name: str) -> list[int]:
@@ -245,7 +252,9 @@ def _tokenize(texts: list[str], labels: list[int], max_length: int) -> Tokenized
         texts, padding="max_length", truncation=True, max_length=max_length, return_tensors="pt",
         return_token_type_ids=False,
     )
-    return TokenizedTexts(encoded["input_ids"], encoded["attention_mask"], torch.tensor(labels, dtype=torch.long), texts)
+    return TokenizedTexts(
+        encoded["input_ids"], encoded["attention_mask"], torch.tensor(labels, dtype=torch.long), texts
+    )
 
 
 def _task(
@@ -259,7 +268,9 @@ def _task(
 ) -> TaskData:
     train_rows = _take(split.train_labels, train_size, "train_size")
     test_rows = _take(split.test_labels, test_size, "test_size")
-    train = _tokenize([split.train_texts[i] for i in train_rows], [split.train_labels[i] for i in train_rows], max_length)
+    train = _tokenize(
+        [split.train_texts[i] for i in train_rows], [split.train_labels[i] for i in train_rows], max_length
+    )
     test = _tokenize([split.test_texts[i] for i in test_rows], [split.test_labels[i] for i in test_rows], max_length)
     full = int(train.attention_mask[:, -1].sum()) + int(test.attention_mask[:, -1].sum())
     info = {
@@ -346,7 +357,9 @@ def load_fortunes_task(
         "categories": list(categories),
         "split_seed": split_seed,
     }
-    return _task(split, train_size=train_size, test_size=test_size, max_length=max_length, trim_padding=trim_padding, info=info)
+    return _task(
+        split, train_size=train_size, test_size=test_size, max_length=max_length, trim_padding=trim_padding, info=info
+    )
 
 
 def load_wordnet_task(
@@ -361,7 +374,7 @@ def load_wordnet_task(
     trim_padding: bool = True,
     data_dir: str | os.PathLike[str] | None = None,
 ) -> TaskData:
-    """WordNet 3.0 noun definitions by supersense (Debian ``wordnet-base``), tokenised for MiniLM: 10 classes by default.
+    """WordNet 3.0 noun definitions by supersense (Debian ``wordnet-base``) tokenised for MiniLM; 10 classes by default.
 
     A text is a synset's definition ("electrostatic printer that focuses a laser beam …" →
     ``artifact``); the label is its lexicographer file. ``top_k`` keeps the most frequent
@@ -402,11 +415,13 @@ def load_wordnet_task(
         "max_per_class": max_per_class,
         "split_seed": split_seed,
     }
-    return _task(split, train_size=train_size, test_size=test_size, max_length=max_length, trim_padding=trim_padding, info=info)
+    return _task(
+        split, train_size=train_size, test_size=test_size, max_length=max_length, trim_padding=trim_padding, info=info
+    )
 
 
 # ---------------------------------------------------------------------- the model
-class MeanPooledBertForSequenceClassification(BertForSequenceClassification):  # type: ignore[misc]
+class MeanPooledBertForSequenceClassification(BertForSequenceClassification):
     """A BERT classifier whose head reads the mean of the last hidden states over the attention mask.
 
     The pooling all-MiniLM-L6-v2 was trained with (sentence-transformers' mean pooling), instead of
@@ -421,7 +436,7 @@ class MeanPooledBertForSequenceClassification(BertForSequenceClassification):  #
         super().__init__(config)
         self.bert.pooler = None
 
-    def forward(  # type: ignore[override]
+    def forward(
         self,
         input_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
@@ -444,7 +459,9 @@ class MeanPooledBertForSequenceClassification(BertForSequenceClassification):  #
         pooled = (hidden * weights.unsqueeze(-1)).sum(dim=1) / weights.sum(dim=1, keepdim=True).clamp(min=1.0)
         logits = self.classifier(self.dropout(pooled))
         loss = None if labels is None else F.cross_entropy(logits, labels.to(logits.device))
-        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions)
+        return SequenceClassifierOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )
 
 
 def minilm(
@@ -512,12 +529,17 @@ def minilm(
         for module in (model.bert.embeddings, model.bert.encoder):
             for param in module.parameters():
                 param.requires_grad_(False)
-    return model.train()  # type: ignore[no-any-return]
+    return model.train()
 
 
 
 # ---------------------------------------------------------------------- the user's own texts and models
-_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+_WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
 _DEFAULT_MAX_LENGTH = 128
 _NO_LIMIT = 1_000_000  # tokenizers without a known length report a huge model_max_length
 # architectures whose position ids start after the padding index (RoBERTa's 514 positions hold 512 tokens)
@@ -634,7 +656,9 @@ def _is_minilm(study_model: object) -> bool:
 
 
 def _position_limit(tokenizer: Any, config: Any) -> int | None:
-    limits = [int(tokenizer.model_max_length)] if 0 < int(getattr(tokenizer, "model_max_length", 0) or 0) < _NO_LIMIT else []
+    limits = (
+        [int(tokenizer.model_max_length)] if 0 < int(getattr(tokenizer, "model_max_length", 0) or 0) < _NO_LIMIT else []
+    )
     positions = getattr(config, "max_position_embeddings", None) if config is not None else None
     if isinstance(positions, int) and positions > 0:
         if getattr(config, "model_type", None) in _OFFSET_POSITIONS:  # positions count from pad_token_id + 1
@@ -648,7 +672,9 @@ def _encode(tokenizer: Any, texts: list[str], labels: list[int], max_length: int
         texts, padding="max_length", truncation=True, max_length=max_length, return_tensors="pt",
         return_token_type_ids=False,
     )
-    return TokenizedTexts(encoded["input_ids"], encoded["attention_mask"], torch.tensor(labels, dtype=torch.long), texts)
+    return TokenizedTexts(
+        encoded["input_ids"], encoded["attention_mask"], torch.tensor(labels, dtype=torch.long), texts
+    )
 
 
 def load_table_task(
@@ -777,7 +803,10 @@ def load_table_task(
         "split": "given" if used_split else "group-aware" if used_group else "stratified",
         "split_seed": split_seed,
         "test_fraction": float(test_fraction),
-        "counts": {"train": class_counts(train.labels.numpy(), names), "test": class_counts(test.labels.numpy(), names)},
+        "counts": {
+            "train": class_counts(train.labels.numpy(), names),
+            "test": class_counts(test.labels.numpy(), names),
+        },
         "skipped": len(table.skipped),
         "skipped_rows": [f"row {r}: {why}" for r, why in table.skipped[:10]],
         "tokenizer": source,
@@ -838,14 +867,16 @@ def hf_model(data: TaskData, *, folder: str, freeze_encoder: bool = True) -> nn.
         raise TypeError(f"data must be a mixup_core.TaskData, got {type(data).__name__}")
     where = f"model.name: hf:{folder}"
     if data.modality != "text":
-        raise ConfigError(f"{where}: needs a text data set of token ids (modality 'text'), got modality {data.modality!r}")
+        raise ConfigError(
+            f"{where}: needs a text data set of token ids (modality 'text'), got modality {data.modality!r}"
+        )
     if not isinstance(freeze_encoder, bool):
         raise ConfigError(f"freeze_encoder must be true or false, got {freeze_encoder!r}")
     path, config = check_hf_folder(folder)
     vocab = data.info.get("vocab_size")
     if isinstance(vocab, int) and isinstance(config.vocab_size, int) and vocab > config.vocab_size:
-        raise ConfigError(f"{where}: the texts were tokenised with {vocab} tokens ({data.info.get('tokenizer')}) but the "
-                          f"model embeds {config.vocab_size}; tokenise them with the model's tokenizer")
+        raise ConfigError(f"{where}: the texts were tokenised with {vocab} tokens ({data.info.get('tokenizer')}) but "
+                          f"the model embeds {config.vocab_size}; tokenise them with the model's tokenizer")
     from transformers import AutoModelForSequenceClassification
 
     names = [str(n) for n in data.class_names]
@@ -865,4 +896,4 @@ def hf_model(data: TaskData, *, folder: str, freeze_encoder: bool = True) -> nn.
         for name, param in base.named_parameters():
             if name.split(".", 1)[0] != "pooler":
                 param.requires_grad_(False)
-    return model.train()  # type: ignore[no-any-return]
+    return model.train()

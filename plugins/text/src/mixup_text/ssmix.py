@@ -1,4 +1,4 @@
-"""SSMix: saliency-based span mixup: the least salient span of the anchor is replaced by the partner's most salient span."""
+"""SSMix: saliency-based span mixup: the anchor's least salient span is replaced by the partner's most salient span."""
 
 from __future__ import annotations
 
@@ -69,7 +69,8 @@ def replace_spans(inputs: torch.Tensor, plan: MixPlan) -> torch.Tensor:
         raise TypeError(f"span replacement needs a SpanPlan, got {type(plan).__name__}")
     if inputs.ndim < 2 or inputs.shape[0] != plan.batch_size or inputs.shape[1] != plan.length:
         raise ValueError(
-            f"the plan's spans were drawn for (B, L) = ({plan.batch_size}, {plan.length}), got shape {tuple(inputs.shape)}"
+            f"the plan's spans were drawn for (B, L) = ({plan.batch_size}, {plan.length}), got "
+            f"shape {tuple(inputs.shape)}"
         )
     b, length = inputs.shape[:2]
     device = inputs.device
@@ -128,7 +129,9 @@ def saliency_spans(
     source = torch.where(fits_b, _window_sums(csum[idx], width), -inf).argmax(dim=1)
     active = fits_a.any(dim=1) & fits_b.any(dim=1) & (idx != torch.arange(b, device=device))
     width = torch.where(active, width, torch.zeros_like(width))
-    lam = torch.where(active, 1.0 - width.double() / content.clamp(min=1).double(), torch.ones_like(width, dtype=torch.float64))
+    lam = torch.where(
+        active, 1.0 - width.double() / content.clamp(min=1).double(), torch.ones_like(width, dtype=torch.float64)
+    )
     start, source, width = (torch.where(active, t, torch.zeros_like(t)) for t in (start, source, width))
     packed = torch.stack([start, source, width]).cpu()  # one transfer
     return packed[0], packed[1], packed[2], lam.float().cpu()
@@ -198,7 +201,7 @@ class SSMix(Mixer):
     feature_dim: ClassVar[int] = 2
     label_follows_share: ClassVar[bool] = False
 
-    ss_winsize: float = Field(0.1, gt=0, le=1)
+    ss_winsize: float = Field(default=0.1, gt=0, le=1)
     saliency_at: Literal["embeddings", "input_embeddings"] = "embeddings"
     embeddings: str | None = None
     pairing: Any = "random"
@@ -232,14 +235,18 @@ class SSMix(Mixer):
         protected: torch.Tensor | None = None,
     ) -> MixedStep:
         """`forward` on a text batch, as `mixup_core.mixed_step` calls it (see `text_mixed_step`)."""
-        return text_mixed_step(self, model, inputs, targets, generator=generator, num_classes=num_classes, protected=protected)
+        return text_mixed_step(
+            self, model, inputs, targets, generator=generator, num_classes=num_classes, protected=protected
+        )
 
     def unmixed_logits(self, model: nn.Module, inputs: Any) -> torch.Tensor:
         """The model on an unmixed text batch, with the mask of the batch (see `text_unmixed_logits`)."""
         return text_unmixed_logits(model, inputs)
 
     @classmethod
-    def example_call_kwargs(cls, inputs: torch.Tensor, targets: torch.Tensor | None, num_classes: int) -> dict[str, Any]:
+    def example_call_kwargs(
+        cls, inputs: torch.Tensor, targets: torch.Tensor | None, num_classes: int
+    ) -> dict[str, Any]:
         """``saliency=``: the L2 norm of each position's vector, a model-free stand-in (kit and previews only)."""
         return {"saliency": inputs.detach().float().norm(dim=-1)}
 
@@ -258,8 +265,8 @@ class SSMix(Mixer):
         value = self._context().saliency
         if value is None:
             raise TypeError(
-                "SSMix needs token saliency: call mixer.forward(model, input_ids, attention_mask, labels) to compute it "
-                "from the model, or pass saliency=<(B, L) tensor> (or a callable returning one) to mix embeddings"
+                "SSMix needs token saliency: call mixer.forward(model, input_ids, attention_mask, labels) to compute "
+                "it from the model, or pass saliency=<(B, L) tensor> (or a callable returning one) to mix embeddings"
             )
         if callable(value) and not isinstance(value, torch.Tensor):
             value = value()
@@ -267,10 +274,12 @@ class SSMix(Mixer):
         if not isinstance(value, torch.Tensor) or not value.is_floating_point():
             raise TypeError(f"saliency must be a floating (B, L) = ({b}, {length}) tensor, got {type(value).__name__}")
         if tuple(value.shape) != (b, length):
-            raise ValueError(f"saliency must have shape (B, L) = ({b}, {length}), got saliency.shape={tuple(value.shape)}")
+            raise ValueError(
+                f"saliency must have shape (B, L) = ({b}, {length}), got saliency.shape={tuple(value.shape)}"
+            )
         return value
 
-    def _sample(self, inputs, targets, *, generator, protected, groups):  # type: ignore[no-untyped-def]
+    def _sample(self, inputs, targets, *, generator, protected, groups):
         n, length = int(inputs.shape[0]), int(inputs.shape[1])
         pairing = resolve_pairing(self.pairing)
         labels = None
@@ -291,7 +300,9 @@ class SSMix(Mixer):
             lengths = mask.sum(dim=1)
             positions = torch.arange(length, device=mask.device)[None, :]
             if not bool((mask == (positions < lengths[:, None])).all()):
-                raise ValueError("SSMix needs right-padded batches (the real tokens first in each row of attention_mask)")
+                raise ValueError(
+                    "SSMix needs right-padded batches (the real tokens first in each row of attention_mask)"
+                )
         start, source, width, lam = saliency_spans(saliency, lengths, index, self.ss_winsize)
         return SpanPlan(
             index=index, lam=lam, attention_mask=mask, start=start, source_start=source, width=width, length=length
@@ -336,7 +347,9 @@ class SSMix(Mixer):
         try:
             with torch.enable_grad():
                 output = model(input_ids=input_ids, attention_mask=mask, **model_kwargs)
-                logits = TextMixedForward(output=output, targets=None, plan=MixPlan.identity(1), attention_mask=mask, layer="").logits
+                logits = TextMixedForward(
+                    output=output, targets=None, plan=MixPlan.identity(1), attention_mask=mask, layer=""
+                ).logits
                 logits = logits.float()
                 if labels is None:
                     loss = F.cross_entropy(logits, logits.detach().argmax(dim=-1), reduction="sum")
@@ -373,7 +386,9 @@ class SSMix(Mixer):
         Returns:
             `TextMixedForward` with ``layer="input_ids"`` and the anchors' attention mask.
         """
-        batch = prepare_batch(self, model, input_ids, attention_mask, labels, num_classes, generator, token_labels=False)
+        batch = prepare_batch(
+            self, model, input_ids, attention_mask, labels, num_classes, generator, token_labels=False
+        )
         ids = batch.input_ids
         b, length = ids.shape
 

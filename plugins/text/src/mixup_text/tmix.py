@@ -63,8 +63,9 @@ class TMix(TextMixer):
 
     Note:
         The hook is active for one forward pass; with activation checkpointing the gradients equal
-        those without it (checked for BERT). DeBERTa-v2 with ``conv_kernel_size > 0`` applies its convolution after layer 1 outside
-        the layer module; mixing at ``k = 1`` then mixes before that convolution.
+        those without it (checked for BERT). DeBERTa-v2 with ``conv_kernel_size > 0`` applies its
+        convolution after layer 1 outside the layer module; mixing at ``k = 1`` then mixes before that
+        convolution.
 
     Examples:
         >>> mixer = TMix(layer=[7, 9, 12], num_classes=4)   # the paper's setting for BERT-base
@@ -82,7 +83,7 @@ class TMix(TextMixer):
     )
     cost: ClassVar[Literal["none", "forward", "gradients", "hook", "dataset"]] = "hook"
 
-    alpha: float = Field(16.0, gt=0, allow_inf_nan=False)
+    alpha: float = Field(default=16.0, gt=0, allow_inf_nan=False)
     lam_max: bool = True
     layer: LayerSpec = "random"
     mask_policy: Literal["union", "anchor"] = "union"
@@ -109,10 +110,15 @@ class TMix(TextMixer):
         bad = [k for k in candidates if not -num_layers <= k <= num_layers]
         if bad:
             raise ValueError(
-                f"layer {bad[0] if len(bad) == 1 else bad} is out of range for a model with {num_layers} encoder layers: "
-                f"use 1 … {num_layers} (the output of that layer), 0 (the embeddings output) or -1 … -{num_layers}"
+                f"layer {bad[0] if len(bad) == 1 else bad} is out of range for a model with {num_layers} encoder "
+                f"layers: use 1 … {num_layers} (the output of that layer), 0 (the embeddings output) or "
+                f"-1 … -{num_layers}"
             )
-        choice = candidates[0] if len(candidates) == 1 else candidates[int(torch.randint(len(candidates), (1,), generator=generator))]
+        choice = (
+            candidates[0]
+            if len(candidates) == 1
+            else candidates[int(torch.randint(len(candidates), (1,), generator=generator))]
+        )
         return choice if choice >= 0 else num_layers + 1 + choice
 
     def forward(

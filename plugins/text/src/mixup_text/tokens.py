@@ -76,7 +76,10 @@ def check_token_labels(
     if not isinstance(labels, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of token labels (B, L), got {type(labels).__name__}")
     if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-        raise TypeError(f"{name} for token classification must be integer class ids (B, L) with {ignore_index} for ignored positions, got dtype {labels.dtype}")
+        raise TypeError(
+            f"{name} for token classification must be integer class ids (B, L) with {ignore_index} for ignored "
+            f"positions, got dtype {labels.dtype}"
+        )
     if labels.ndim != 2 or labels.shape[0] != batch_size or labels.shape[1] != length:
         raise ValueError(
             f"{name} for token classification must have the shape of input_ids ({batch_size}, {length}), "
@@ -159,7 +162,9 @@ def token_soft_cross_entropy(
     if not isinstance(targets, TokenTargets):
         raise TypeError(f"targets must be TokenTargets (from mix_token_labels), got {type(targets).__name__}")
     if logits.shape != targets.probs.shape:
-        raise ValueError(f"logits of shape {tuple(logits.shape)} do not match token targets of shape {tuple(targets.probs.shape)}")
+        raise ValueError(
+            f"logits of shape {tuple(logits.shape)} do not match token targets of shape {tuple(targets.probs.shape)}"
+        )
     valid = targets.valid.to(logits.device)
     probs = smooth_targets(targets.probs.to(logits.device, torch.float32), label_smoothing)
     per_token = -(probs * F.log_softmax(logits.float(), dim=-1)).sum(dim=-1) * valid
