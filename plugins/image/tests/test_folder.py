@@ -296,7 +296,7 @@ def test_detect_class_folders_and_manifests(tmp_path: Path) -> None:
     assert guess.class_names == ["cat", "dog"]
     assert guess.summary == "2 classes, 6 image files (4 PNG, 2 JPG) in class folders"
     assert guess.score == 1.0
-    assert guess.train == {"batch_size": 32, "workers": 2}
+    assert guess.train == {"batch_size": 32, "workers": 0}  # decoded once (cache: auto): no worker needed
     rows = [{"file": f"pets/cat/{i}.png", "class": "cat"} for i in (0, 2)] + [
         {"file": "pets/dog/1.jpg", "class": "dog"}
     ]
@@ -333,8 +333,10 @@ def test_init_then_compare_on_a_folder(tmp_path: Path, monkeypatch: pytest.Monke
     assert raw["dataset"] == {"name": "image:folder", "root": str(root.resolve()), "size": [14, 14], "channels": "auto"}
     assert [a["name"] for a in raw["arms"]] == ["baseline", "mixup", "cutmix"]
     out = tmp_path / "study"
-    assert raw["train"]["workers"] == 2  # streamed from disk: decoded in two DataLoader workers
-    assert main(["compare", str(cfg), "--seeds", "0", "--quiet", "--out", str(out), "--set", "train.epochs=1"]) == 0
+    assert raw["train"]["workers"] == 0  # a few KiB: decoded once at load time (cache: auto), no worker needed
+    # streamed from disk instead, decoded in two DataLoader workers
+    assert main(["compare", str(cfg), "--seeds", "0", "--quiet", "--out", str(out), "--set", "train.epochs=1",
+                 "--set", "dataset.cache=false", "--set", "train.workers=2"]) == 0
     runs = sorted(out.glob("runs/*/seed-0/metrics.json"))
     assert sorted(json.loads(p.read_text())["arm"] for p in runs) == ["baseline", "cutmix", "mixup"]
     study = json.loads((out / "study.json").read_text())
@@ -446,3 +448,11 @@ def test_cache_parameters_are_checked(tmp_path: Path, params: dict[str, object],
     root = _folders(tmp_path / "data", per_class=3)
     with pytest.raises(ConfigError, match=quoted):
         load_folder_task(root=root, **params)
+
+
+def test_init_asks_for_workers_only_when_the_images_are_streamed() -> None:
+    from mixup_image._detect import _workers
+
+    assert _workers([28, 28], 5000) == 0  # 11 MiB: decoded once
+    assert _workers([224, 224], 10_000) == 2  # 1.4 GiB over cache_mb 1024: streamed, decoded by two workers
+    assert _workers(None, 10) == 2  # size unknown

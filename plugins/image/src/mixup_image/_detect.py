@@ -16,7 +16,8 @@ _ARMS = [
     {"name": "mixup", "mixer": {"name": "mixup", "alpha": 0.2}},
     {"name": "cutmix", "mixer": {"name": "image:cutmix", "alpha": 1.0}},
 ]
-_TRAIN = {"batch_size": 32, "workers": 2}  # benchmarks/bench_folder.py: 2 workers hide the decoding
+_TRAIN = {"batch_size": 32}
+_CACHE_MB = 1024  # image:folder's default cache_mb
 _SAMPLE_ROWS = 20
 _SAMPLES_PER_CLASS = 5  # headers read per class folder for the size written into the config
 _SIZE_CAP = 224
@@ -26,9 +27,20 @@ def _is_image(name: object) -> bool:
     return isinstance(name, str) and Path(name.strip()).suffix.lower() in IMAGE_EXTENSIONS
 
 
-def _guess(dataset: dict[str, object], summary: str, classes: list[str], score: float) -> DataGuess:
+def _guess(dataset: dict[str, object], summary: str, classes: list[str], score: float, files: int) -> DataGuess:
     return DataGuess("image", dataset, {"name": "image:small-cnn"}, [dict(a) for a in _ARMS], summary, classes,
-                     score=score, train=dict(_TRAIN))
+                     score=score, train={**_TRAIN, "workers": _workers(dataset.get("size"), files)})
+
+
+def _workers(size: object, files: int) -> int:
+    """0 when ``cache: auto`` will hold the decoded images (RGB at ``size``, an upper bound), else 2.
+
+    benchmarks/bench_folder.py: images decoded once need no worker (1.03x the in-memory rate with none);
+    streamed images want workers to decode beside training.
+    """
+    if not (isinstance(size, list) and len(size) == 2):
+        return 2
+    return 0 if files * 3 * int(size[0]) * int(size[1]) <= _CACHE_MB * 2**20 else 2
 
 
 def _size_of(samples: list[Path]) -> list[int] | None:
@@ -80,7 +92,7 @@ def _detect_folders(path: Path) -> DataGuess | None:
     if size is not None:
         dataset["size"] = size
     dataset["channels"] = "auto"
-    return _guess(dataset, summary, classes, score)
+    return _guess(dataset, summary, classes, score, images)
 
 
 def _detect_manifest(path: Path) -> DataGuess | None:
@@ -110,7 +122,7 @@ def _detect_manifest(path: Path) -> DataGuess | None:
     extra = [c for c in ("group", "split") if c in table]
     summary = (f"{len(classes)} classes, {len(table[path_column])} image files listed in {path.name}"
                + (f" (with {' and '.join(extra)} columns)" if extra else ""))
-    return _guess(dataset, summary, classes, 1.0)
+    return _guess(dataset, summary, classes, 1.0, len(table[path_column]))
 
 
 def detect_images(path: Path) -> DataGuess | None:
