@@ -573,8 +573,8 @@ class ImageFiles(Dataset[tuple[torch.Tensor, int]]):
         # the decoded images after `preload`: one flat uint8 buffer (shared, not copied, with DataLoader
         # workers), each image's offset in it and its (C, H, W)
         self._buffer: torch.Tensor | None = None
-        self._offsets: torch.Tensor | None = None
-        self._shapes: torch.Tensor | None = None
+        self._offsets: np.ndarray | None = None
+        self._shapes: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.labels.size)
@@ -585,15 +585,19 @@ class ImageFiles(Dataset[tuple[torch.Tensor, int]]):
         return self._buffer is not None
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.image(index, random_crop=self.train), int(self.labels[index])
+
+    def image(self, index: int, *, random_crop: bool) -> torch.Tensor:
+        """Image ``index`` fitted to ``size``: cropped at a random position, or in the centre."""
         if self._buffer is not None and self._offsets is not None and self._shapes is not None:
             start = int(self._offsets[index])
             c, h, w = (int(v) for v in self._shapes[index])
-            image = self._buffer[start : start + c * h * w].view(c, h, w)
-            # a covering image: `fit_image` only crops it (random position in training), as it would the file
-            return _fitted(image, self.size, self.resize, self.train), int(self.labels[index])
-        path = str(self.paths[index])
-        image = _decode(path, self.channels)
-        return fit_image(image, self.size, resize=self.resize, random_crop=self.train), int(self.labels[index])
+            cover = self._buffer[start : start + c * h * w].view(c, h, w)
+            # a covering image: `fit_image` only crops it, as it would the file's; never hand out a view of the cache
+            fitted = fit_image(cover, self.size, resize=self.resize, random_crop=random_crop)
+            return fitted.clone() if fitted is cover else fitted
+        image = _decode(str(self.paths[index]), self.channels)
+        return fit_image(image, self.size, resize=self.resize, random_crop=random_crop)
 
     def preload(self, threads: int | None = None) -> int:
         """Decode every file once and keep the images in memory; later accesses read no file.
@@ -618,13 +622,10 @@ class ImageFiles(Dataset[tuple[torch.Tensor, int]]):
 
         with ThreadPoolExecutor(max_workers=max(1, threads or os.cpu_count() or 1)) as pool:
             images = list(pool.map(load, [str(p) for p in self.paths]))
-        sizes = torch.tensor([im.numel() for im in images], dtype=torch.int64)
-        offsets = torch.zeros(len(images), dtype=torch.int64)
-        if len(images) > 1:
-            offsets[1:] = torch.cumsum(sizes, 0)[:-1]
+        sizes = np.array([im.numel() for im in images], dtype=np.int64)
+        self._offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if images else sizes
+        self._shapes = np.array([tuple(im.shape) for im in images], dtype=np.int64).reshape(-1, 3)
         self._buffer = torch.cat([im.reshape(-1) for im in images]) if images else torch.empty(0, dtype=torch.uint8)
-        self._offsets = offsets
-        self._shapes = torch.tensor([list(im.shape) for im in images], dtype=torch.int64).reshape(-1, 3)
         return int(self._buffer.numel())
 
 
@@ -647,9 +648,6 @@ def _cover(image: torch.Tensor, size: tuple[int, int], resize: str) -> torch.Ten
     return TF.resize(image, list(target), antialias=True).contiguous()
 
 
-def _fitted(image: torch.Tensor, size: tuple[int, int], resize: str, train: bool) -> torch.Tensor:
-    fitted = fit_image(image, size, resize=resize, random_crop=train)
-    return fitted.clone() if fitted is image else fitted  # never a view of the cache: a caller may write to it
 
 
 def _decode(path: str, channels: int) -> torch.Tensor:
@@ -751,14 +749,11 @@ def _channel_stats(images: ImageFiles, positions: Sequence[int]) -> tuple[list[f
     Centre crops (the memory copy when ``images`` is cached, else the files). Image by image, combined
     with Chan et al.'s pairwise update (no ``E[x²] - E[x]²`` cancellation).
     """
-    centre = ImageFiles(images.paths, images.labels, channels=images.channels, size=images.size,
-                        resize=images.resize, train=False)
-    centre._buffer, centre._offsets, centre._shapes = images._buffer, images._offsets, images._shapes
     mean = torch.zeros(images.channels, dtype=torch.float64)
     m2 = torch.zeros(images.channels, dtype=torch.float64)
     count = 0
     for position in positions:
-        x = centre[position][0].to(torch.float64).div_(255).flatten(1)
+        x = images.image(position, random_crop=False).to(torch.float64).div_(255).flatten(1)
         n = x.shape[1]
         mean_i = x.mean(dim=1)
         m2_i = (x - mean_i[:, None]).square().sum(dim=1)

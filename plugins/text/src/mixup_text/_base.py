@@ -258,8 +258,41 @@ class _Batch:
 
 
 # ---------------------------------------------------------------------- the base class
+class TextStep:
+    """The training step of the text mixers (`TextMixer` and `mixup_text.SSMix`) on a text batch.
+
+    `mixup_core.mixed_step` asks a mixer whether it ``runs_step`` on a batch; on a mapping with
+    ``input_ids`` these mixers run their own ``forward`` (`text_mixed_step`), so nothing outside them
+    repeats core's random draws.
+    """
+
+    def runs_step(self, inputs: object) -> bool:
+        """``True`` on a text batch (a mapping with ``input_ids``): `mixed_step` runs `forward` on it."""
+        return is_text_batch(inputs)
+
+    def mixed_step(
+        self,
+        model: nn.Module,
+        inputs: Any,
+        targets: torch.Tensor,
+        *,
+        generator: torch.Generator | None = None,
+        num_classes: int,
+        protected: torch.Tensor | None = None,
+    ) -> MixedStep:
+        """`forward` on a text batch, as `mixup_core.mixed_step` calls it (see `text_mixed_step`)."""
+        mixer = cast(Mixer, self)  # the mixin is only ever mixed into Mixer subclasses
+        return text_mixed_step(
+            mixer, model, inputs, targets, generator=generator, num_classes=num_classes, protected=protected
+        )
+
+    def unmixed_logits(self, model: nn.Module, inputs: Any) -> torch.Tensor:
+        """The model on an unmixed text batch, with the mask of the batch (see `text_unmixed_logits`)."""
+        return text_unmixed_logits(model, inputs)
+
+
 @mixer_dataclass
-class TextMixer(PairMixer):
+class TextMixer(TextStep, PairMixer):
     """Base class of the text pair mixers over ``(B, L, D)`` embeddings or hidden states.
 
     A call ``mixer(x, y, attention_mask=m, generator=g)`` mixes the tensor; the plan (a
@@ -359,29 +392,6 @@ class TextMixer(PairMixer):
             the model ran with, the ``layer`` where the mix happened, and ``loss()``.
         """
         raise NotImplementedError(f"{type(self).__name__} must implement forward")
-
-    def runs_step(self, inputs: object) -> bool:
-        """``True`` on a text batch (a mapping with ``input_ids``): `mixed_step` runs `forward` on it."""
-        return is_text_batch(inputs)
-
-    def mixed_step(
-        self,
-        model: nn.Module,
-        inputs: Any,
-        targets: torch.Tensor,
-        *,
-        generator: torch.Generator | None = None,
-        num_classes: int,
-        protected: torch.Tensor | None = None,
-    ) -> MixedStep:
-        """`forward` on a text batch, as `mixup_core.mixed_step` calls it (see `text_mixed_step`)."""
-        return text_mixed_step(
-            self, model, inputs, targets, generator=generator, num_classes=num_classes, protected=protected
-        )
-
-    def unmixed_logits(self, model: nn.Module, inputs: Any) -> torch.Tensor:
-        """The model on an unmixed text batch, with the mask of the batch (see `text_unmixed_logits`)."""
-        return text_unmixed_logits(model, inputs)
 
     def _prepare(
         self,

@@ -11,19 +11,17 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from mixup_core import CallContext, MixedStep, Mixer, MixPlan, mixer_dataclass, resolve_pairing
+from mixup_core import CallContext, Mixer, MixPlan, mixer_dataclass, resolve_pairing
 
 from ._base import (
     TextContext,
     TextMixedForward,
     TextPlan,
+    TextStep,
     check_attention_mask,
     check_embeddings,
     finish_forward,
-    is_text_batch,
     prepare_batch,
-    text_mixed_step,
-    text_unmixed_logits,
 )
 from ._layers import find_embeddings, find_input_embeddings
 
@@ -138,7 +136,7 @@ def saliency_spans(
 
 
 @mixer_dataclass
-class SSMix(Mixer):
+class SSMix(TextStep, Mixer):
     """SSMix: replace the least salient span of the anchor by the most salient span of its partner.
 
     Yoon, Kim, Park, *SSMix: Saliency-Based Span Mixup for Text Classification*, Findings of ACL
@@ -219,29 +217,6 @@ class SSMix(Mixer):
         if mask is None:
             return context
         return context.replace(attention_mask=check_attention_mask(mask, inputs.shape[0], inputs.shape[1]))
-
-    def runs_step(self, inputs: object) -> bool:
-        """``True`` on a text batch (a mapping with ``input_ids``): `mixed_step` runs `forward` on it."""
-        return is_text_batch(inputs)
-
-    def mixed_step(
-        self,
-        model: nn.Module,
-        inputs: Any,
-        targets: torch.Tensor,
-        *,
-        generator: torch.Generator | None = None,
-        num_classes: int,
-        protected: torch.Tensor | None = None,
-    ) -> MixedStep:
-        """`forward` on a text batch, as `mixup_core.mixed_step` calls it (see `text_mixed_step`)."""
-        return text_mixed_step(
-            self, model, inputs, targets, generator=generator, num_classes=num_classes, protected=protected
-        )
-
-    def unmixed_logits(self, model: nn.Module, inputs: Any) -> torch.Tensor:
-        """The model on an unmixed text batch, with the mask of the batch (see `text_unmixed_logits`)."""
-        return text_unmixed_logits(model, inputs)
 
     @classmethod
     def example_call_kwargs(
