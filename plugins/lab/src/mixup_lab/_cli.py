@@ -177,7 +177,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         raise ConfigError(f"--stale-after: a number of seconds > 0 (got {args.stale_after})")
     launcher = _launcher(args)
     if args.worker and args.fresh:
-        raise ConfigError("--fresh: a worker never deletes runs; run --fresh once without --worker, then the workers")
+        raise ConfigError("--fresh: a worker never deletes runs; run --fresh once without --worker, then the workers "
+                          "(got --fresh with --worker)")
     kwargs: dict[str, Any] = {} if args.stale_after is None else {"stale_after": args.stale_after}
     failure = None
     try:
@@ -245,7 +246,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     folder = Path(args.folder)
     if not (folder / "study.json").exists():
-        raise ConfigError(f"{folder} is not a study folder (no study.json); run `mixup compare` first")
+        raise ConfigError(f"folder: this is not a study folder (no study.json); run `mixup compare` first "
+                          f"(got {str(folder)!r})")
     print(write_report(folder))
     return 0
 

@@ -296,7 +296,8 @@ def run_compare(
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
         raise ConfigError(f"--workers: a number of worker processes >= 0 (got {workers!r})")
     if worker and (workers or launcher is not None or devices):
-        raise ConfigError("--worker: a worker trains in its own process; leave out --workers, --devices and --launcher")
+        raise ConfigError("--worker: a worker trains in its own process; leave out --workers, --devices and --launcher "
+                          f"(got --worker with workers={workers}, devices={devices}, launcher={launcher is not None})")
     if cfg.train.budget is not None and (worker or workers or devices or launcher is not None):
         raise ConfigError(f"train.budget: a time budget plans and admits the runs in one process; leave out --workers, "
                           f"--devices, --worker and --launcher, or the budget (got {cfg.train.budget!r})")

@@ -435,11 +435,13 @@ class SlurmLauncher:
         try:
             import submitit
         except ImportError:
-            raise ConfigError("--launcher: slurm needs submitit: pip install 'mixup-lab[slurm]'") from None
+            raise ConfigError(f"--launcher: slurm needs submitit: pip install 'mixup-lab[slurm]' "
+                              f"(got {self.cluster!r})") from None
         try:
             executor = submitit.AutoExecutor(folder=str(self.logs or Path(out) / "slurm" / "%j"), cluster=self.cluster)
         except RuntimeError as exc:  # no srun on this machine
-            raise ConfigError(f"--launcher: {self.cluster}: {exc} (submit from a login node of the cluster)") from None
+            raise ConfigError(f"--launcher: {self.cluster}: {exc}; submit from a login node of the cluster "
+                              f"(got {self.cluster!r})") from None
         params: dict[str, Any] = {"name": name, "timeout_min": int(self.time_min), "tasks_per_node": 1,
                                   "gpus_per_node": int(self.gpus_per_task)}
         if self.cpus_per_task is not None:
@@ -452,7 +454,7 @@ class SlurmLauncher:
         try:
             executor.update_parameters(**params)
         except (NameError, ValueError, AssertionError) as exc:
-            raise ConfigError(f"--launcher: submitit refused the parameters {params}: {exc}") from None
+            raise ConfigError(f"--launcher: submitit refused the parameters: {exc} (got {params})") from None
         return executor
 
 
